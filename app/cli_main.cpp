@@ -1,0 +1,77 @@
+// quantscope-cli: everything the GUI does, for scripts and CI. Thin: parses arguments, calls
+// core, prints. Errors: one line on stderr, exit status 1 (2 for usage errors).
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "error.h"
+#include "model_loader.h"
+#include "model_summary.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: quantscope-cli <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  inspect MODEL [--arch FILE] [--json]\n"
+    "      Detected format, Keras version, one row per layer (name, class, output shape,\n"
+    "      parameters, weight tensors), total parameters and float32 size.\n"
+    "      --arch FILE  architecture for a weights-only file (Keras to_json .json, to_yaml\n"
+    "                   .yaml, or a .keras archive); found by itself when it sits beside\n"
+    "                   the weights as m.json / m.yaml / m.keras for m_weights.h5.\n"
+    "      --json       print JSON (schema in README.md).\n";
+
+int usage(const std::string& msg) {
+    if (!msg.empty()) std::fprintf(stderr, "quantscope-cli: %s\n", msg.c_str());
+    std::fputs(kUsage, stderr);
+    return 2;
+}
+
+int inspect(const std::vector<std::string>& args) {
+    std::string model_path;
+    qs::LoadOptions options;
+    bool as_json = false;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "--json") as_json = true;
+        else if (a == "--arch") {
+            if (i + 1 >= args.size()) return usage("--arch needs a file");
+            options.arch_path = args[++i];
+        } else if (!a.empty() && a[0] == '-') return usage("unknown option " + a);
+        else if (model_path.empty()) model_path = a;
+        else return usage("more than one model given");
+    }
+    if (model_path.empty()) return usage("inspect needs a MODEL");
+    const qs::Model m = qs::loadModel(model_path, options);
+    if (as_json) std::cout << qs::modelSummaryJson(m).dump(2) << "\n";
+    else std::cout << qs::modelSummaryText(m);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) return usage("");
+    const std::string cmd = argv[1];
+    if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+        std::fputs(kUsage, stdout);
+        return 0;
+    }
+    std::vector<std::string> args(argv + 2, argv + argc);
+    try {
+        if (cmd == "inspect") return inspect(args);
+        return usage("unknown command '" + cmd + "'");
+    } catch (const qs::Error& e) {
+        std::fprintf(stderr, "quantscope-cli: %s\n", e.what());
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "quantscope-cli: out of memory\n");
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "quantscope-cli: internal error: %s\n", e.what());
+        return 1;
+    }
+}
