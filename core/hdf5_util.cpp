@@ -16,12 +16,32 @@ void silenceErrorStack() {
     std::call_once(once, [] { H5::Exception::dontPrint(); });
 }
 
+namespace {
+
+herr_t collectErrorMessage(unsigned, const H5E_error2_t* err, void* data) {
+    auto* out = static_cast<std::vector<std::string>*>(data);
+    if (err->desc && *err->desc) out->push_back(err->desc);
+    return 0;
+}
+
+}  // namespace
+
+std::string innermostErrorMessage() {
+    std::vector<std::string> messages;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, collectErrorMessage, &messages);
+    return messages.empty() ? std::string() : messages.front();
+}
+
 H5::H5File openReadOnly(const std::string& path) {
     silenceErrorStack();
     try {
         return H5::H5File(path, H5F_ACC_RDONLY);
     } catch (const H5::Exception& e) {
-        throw Error(path, "", "cannot open as HDF5 (" + e.getDetailMsg() + ")");
+        const std::string why = innermostErrorMessage();
+        std::string msg = "cannot open as HDF5: ";
+        if (why.find("truncated") != std::string::npos) msg += "the file is truncated (" + why + ")";
+        else msg += (why.empty() ? e.getDetailMsg() : why) + "; the file may be damaged";
+        throw Error(path, "", msg);
     }
 }
 

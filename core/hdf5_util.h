@@ -16,6 +16,9 @@ namespace qs::h5 {
 // Calls H5::Exception::dontPrint() once, so caught exceptions print no HDF5 error stack.
 void silenceErrorStack();
 
+// The innermost message of HDF5's current error stack (the real reason behind "H5Fopen failed").
+std::string innermostErrorMessage();
+
 // Opens read-only; a file that is not HDF5 or cannot be read gives a qs::Error.
 H5::H5File openReadOnly(const std::string& path);
 
