@@ -45,6 +45,45 @@ H5::H5File openReadOnly(const std::string& path) {
     }
 }
 
+namespace {
+
+// File-image callbacks that lend HDF5 our buffer instead of letting it copy: the core driver
+// "allocates" by returning the buffer, "copies" onto itself, and frees nothing. (HDF5 1.10's
+// H5LTopen_file_image does the same but leaks its bookkeeping with DONT_RELEASE.)
+void* imageMalloc(size_t size, H5FD_file_image_op_t, void* udata) {
+    auto* image = static_cast<std::vector<char>*>(udata);
+    return size == image->size() ? image->data() : nullptr;
+}
+void* imageMemcpy(void* dest, const void* src, size_t size, H5FD_file_image_op_t, void*) {
+    if (dest != src) std::memcpy(dest, src, size);
+    return dest;
+}
+void* imageRealloc(void*, size_t, H5FD_file_image_op_t, void*) { return nullptr; }  // read-only
+herr_t imageFree(void*, H5FD_file_image_op_t, void*) { return 0; }
+void* udataCopy(void* udata) { return udata; }
+herr_t udataFree(void*) { return 0; }
+
+}  // namespace
+
+H5::H5File openImageReadOnly(std::vector<char>& image, const std::string& display_name) {
+    silenceErrorStack();
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5FD_file_image_callbacks_t cb = {imageMalloc, imageMemcpy, imageRealloc, imageFree, udataCopy, udataFree, &image};
+    hid_t fid = -1;
+    if (fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 20, false) >= 0 && H5Pset_file_image_callbacks(fapl, &cb) >= 0 &&
+        H5Pset_file_image(fapl, image.data(), image.size()) >= 0)
+        fid = H5Fopen("in-memory.h5", H5F_ACC_RDONLY, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (fid < 0) {
+        const std::string why = innermostErrorMessage();
+        throw Error(display_name, "", "not a readable HDF5 file" + (why.empty() ? std::string() : " (" + why + ")"));
+    }
+    H5::H5File file;
+    file.setId(fid);   // takes its own reference
+    H5Idec_ref(fid);
+    return file;
+}
+
 bool hasAttr(const H5::H5Object& obj, const std::string& name) {
     return H5Aexists(obj.getId(), name.c_str()) > 0;
 }

@@ -22,6 +22,10 @@ std::string innermostErrorMessage();
 // Opens read-only; a file that is not HDF5 or cannot be read gives a qs::Error.
 H5::H5File openReadOnly(const std::string& path);
 
+// Opens an HDF5 file held in memory (a .keras archive member) read-only, without copying it:
+// `image` must outlive the returned file.
+H5::H5File openImageReadOnly(std::vector<char>& image, const std::string& display_name);
+
 bool hasAttr(const H5::H5Object& obj, const std::string& name);
 bool hasChild(const H5::Group& group, const std::string& name);
 

@@ -1,6 +1,5 @@
 #include "model_loader.h"
 
-#include <hdf5_hl.h>
 
 #include <filesystem>
 #include <fstream>
@@ -183,14 +182,7 @@ Model loadArchive(const std::string& path, const LoadOptions& options, const Pro
         }
     }
     std::vector<char> image = zip.read("model.weights.h5", static_cast<size_t>(h5::maxTensorBytes()));
-    // Open the member in memory without another copy (the buffer outlives the file handle).
-    h5::silenceErrorStack();
-    const hid_t fid = H5LTopen_file_image(image.data(), image.size(), H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE);
-    if (fid < 0) throw Error(path, "model.weights.h5", "the archive's weights are not a readable HDF5 file");
-    H5::H5File file;
-    file.setId(fid);
-    H5Idec_ref(fid);  // setId took its own reference
-    (void)options;
+    H5::H5File file = h5::openImageReadOnly(image, path + ":model.weights.h5");
     Model m = loadFromH5(file, path, options, progress, config);
     m.keras_version = keras_version;
     m.format = ModelFormat::Keras3Archive;
