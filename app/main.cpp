@@ -1,0 +1,30 @@
+// quantscope: the desktop application. Usage: quantscope [MODEL] [--arch FILE]
+#include <QApplication>
+#include <QCommandLineParser>
+
+#include "main_window.h"
+
+int main(int argc, char** argv) {
+    QApplication app(argc, argv);
+    QApplication::setOrganizationName("Quantscope");
+    QApplication::setApplicationName("Quantscope");
+    QApplication::setApplicationVersion(QUANTSCOPE_VERSION);
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription("Per-layer quantization analysis of Keras models");
+    parser.addHelpOption();
+    parser.addVersionOption();
+    parser.addPositionalArgument("model", "Keras model to open (.h5, .keras, .weights.h5, any HDF5)");
+    QCommandLineOption arch("arch", "Architecture (JSON/YAML/.keras) for a weights-only file", "file");
+    parser.addOption(arch);
+    parser.process(app);
+
+    MainWindow window;
+    window.show();
+    if (!parser.positionalArguments().isEmpty()) {
+        qs::LoadOptions options;
+        options.arch_path = parser.value(arch).toStdString();
+        window.openModel(parser.positionalArguments().first(), options);
+    }
+    return app.exec();
+}
