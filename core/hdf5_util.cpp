@@ -88,6 +88,10 @@ bool hasAttr(const H5::H5Object& obj, const std::string& name) {
     return H5Aexists(obj.getId(), name.c_str()) > 0;
 }
 
+bool hasListAttr(const H5::H5Object& obj, const std::string& name) {
+    return hasAttr(obj, name) || hasAttr(obj, name + "0");
+}
+
 bool hasChild(const H5::Group& group, const std::string& name) {
     // H5Lexists on a path with '/' checks intermediate links; we only ask for direct children.
     return H5Lexists(group.getId(), name.c_str(), H5P_DEFAULT) > 0;

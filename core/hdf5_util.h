@@ -27,6 +27,8 @@ H5::H5File openReadOnly(const std::string& path);
 H5::H5File openImageReadOnly(std::vector<char>& image, const std::string& display_name);
 
 bool hasAttr(const H5::H5Object& obj, const std::string& name);
+// `name`, or its first chunk `name0` (Keras splits attributes over 64 KiB).
+bool hasListAttr(const H5::H5Object& obj, const std::string& name);
 bool hasChild(const H5::Group& group, const std::string& name);
 
 // A scalar (or one-element) string attribute; nullopt when absent or not a string.

@@ -136,7 +136,7 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
         tree_only.tree = arch.tree;
         adoptArchitecture(m, std::move(arch), "model_config");
         bindWeights(m, tree_only, std::move(groups), false);
-    } else if (h5::hasAttr(root, "layer_names")) {
+    } else if (h5::hasListAttr(root, "layer_names")) {
         m.format = ModelFormat::KerasWeightsH5;
         bindWeightsOnly(m, readLegacyWeightGroups(root, path, "/", progress), architectureFor(path, options));
         // Keras 1 (no keras_version attribute, or 1.x) stored 'th' kernels in Theano layout.

@@ -76,7 +76,10 @@ void writeKerasH5(const std::string& path, const std::vector<LayerSpec>& layers,
         for (const WeightSpec& w : l.weights) {
             wnames.push_back(l.name + "/" + w.name);
             H5::DataSpace space(static_cast<int>(w.shape.size()), w.shape.data());
-            H5::DataSet ds = inner.createDataSet(w.name, fileType(o.floats), space);
+            H5::LinkCreatPropList lcpl;
+            H5Pset_create_intermediate_group(lcpl.getId(), 1);  // names like "inner/kernel:0"
+            H5::DataSet ds = inner.createDataSet(w.name, fileType(o.floats), space, H5::DSetCreatPropList::DEFAULT,
+                                                 H5::DSetAccPropList::DEFAULT, lcpl);
             uint64_t n = 1;
             for (hsize_t d : w.shape) n *= d;
             // Write in row blocks of at most 16M floats so huge tensors need little memory here.

@@ -1,0 +1,272 @@
+// Unit tests for the loader's pieces, on small inputs worked out by hand: architecture JSON of
+// every Keras era, Keras 3 group keys, YAML sidecars, dtype and string-attribute variants that
+// different h5py versions write, nested models, Theano kernel conversion.
+#include <H5Cpp.h>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <filesystem>
+#include <fstream>
+
+#include "architecture_file.h"
+#include "error.h"
+#include "keras_config.h"
+#include "keras_h5_writer.h"
+#include "model_loader.h"
+#include "shape_inference.h"
+#include "weight_binding.h"
+
+using nlohmann::json;
+using qs::testing::LayerSpec;
+using qs::testing::WriteOptions;
+
+class LoaderUnitsTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir tmp_;
+    std::string path(const char* n) const { return tmp_.filePath(n).toStdString(); }
+
+private slots:
+    void snakeCase_data() {
+        QTest::addColumn<QString>("cls");
+        QTest::addColumn<QString>("key");
+        // keras/src/utils/naming.py to_snake_case, evaluated by hand on each.
+        QTest::newRow("Conv2D") << "Conv2D" << "conv2d";
+        QTest::newRow("Dense") << "Dense" << "dense";
+        QTest::newRow("BatchNormalization") << "BatchNormalization" << "batch_normalization";
+        QTest::newRow("ReLU") << "ReLU" << "re_lu";
+        QTest::newRow("GlobalAveragePooling2D") << "GlobalAveragePooling2D" << "global_average_pooling2d";
+        QTest::newRow("DepthwiseConv2D") << "DepthwiseConv2D" << "depthwise_conv2d";
+        QTest::newRow("Conv2DTranspose") << "Conv2DTranspose" << "conv2d_transpose";
+        QTest::newRow("LSTM") << "LSTM" << "lstm";
+    }
+    void snakeCase() {
+        QFETCH(QString, cls);
+        QFETCH(QString, key);
+        QCOMPARE(QString::fromStdString(qs::kerasSnakeCase(cls.toStdString())), key);
+    }
+
+    void legacyNamesMapped() {
+        // Keras 1 Sequential (bare list) with Keras 1 argument names.
+        const json cfg = json::parse(R"({"class_name": "Sequential", "config": [
+          {"class_name": "Convolution2D", "config": {"name": "c", "nb_filter": 8, "nb_row": 5, "nb_col": 3,
+             "border_mode": "same", "subsample": [2, 2], "dim_ordering": "tf", "batch_input_shape": [null, 10, 9, 1]}},
+          {"class_name": "Dropout", "config": {"name": "d", "p": 0.3}},
+          {"class_name": "Flatten", "config": {"name": "f"}},
+          {"class_name": "Dense", "config": {"name": "o", "output_dim": 4}}]})");
+        qs::Architecture a = qs::parseKerasArchitecture(cfg, "x", "");
+        QCOMPARE(a.model_class, std::string("Sequential"));
+        QCOMPARE(a.layers.size(), size_t(4));
+        const qs::Layer& c = a.layers[0];
+        QCOMPARE(*c.class_name, std::string("Convolution2D"));
+        QCOMPARE(c.kind, std::string("Conv2D"));
+        QCOMPARE(c.config["filters"].get<int>(), 8);
+        QCOMPARE(c.config["kernel_size"], json::array({5, 3}));
+        QCOMPARE(c.config["padding"].get<std::string>(), std::string("same"));
+        QCOMPARE(c.config["data_format"].get<std::string>(), std::string("channels_last"));
+        QCOMPARE(a.layers[1].config["rate"].get<double>(), 0.3);
+        QCOMPARE(a.layers[3].config["units"].get<int>(), 4);
+        QCOMPARE(a.layers[3].inbound.front().layer, std::string("f"));
+        // Shapes: 'same' with stride 2 on 10x9 -> ceil(10/2) x ceil(9/2) = 5x5, 8 filters -> 200.
+        qs::Model m;
+        qs::adoptArchitecture(m, std::move(a), "x");
+        qs::inferShapes(m);
+        QCOMPARE(*m.layers[0].output_shape, (qs::Shape{-1, 5, 5, 8}));
+        QCOMPARE(*m.layers[2].output_shape, (qs::Shape{-1, 200}));
+        QCOMPARE(*m.layers[3].output_shape, (qs::Shape{-1, 4}));
+    }
+
+    void functionalInboundShapes() {
+        // Keras 2 node lists, TFOpLambda's flat spec with an operand in kwargs, Keras 3 args.
+        const json k2 = json::parse(R"({"class_name": "Functional", "config": {"layers": [
+          {"class_name": "InputLayer", "name": "in", "config": {"name": "in", "batch_input_shape": [null, 4]}, "inbound_nodes": []},
+          {"class_name": "Dense", "name": "a", "config": {"name": "a", "units": 4}, "inbound_nodes": [[["in", 0, 0, {}]]]},
+          {"class_name": "TFOpLambda", "name": "plus", "config": {"name": "plus", "function": "__operators__.add"},
+           "inbound_nodes": [["a", 0, 0, {"y": ["in", 0, 0], "name": null}]]},
+          {"class_name": "Add", "name": "k3add", "config": {"name": "k3add"}, "inbound_nodes": [{"args": [[
+             {"class_name": "__keras_tensor__", "config": {"shape": [null, 4], "keras_history": ["plus", 0, 0]}},
+             {"class_name": "__keras_tensor__", "config": {"shape": [null, 4], "keras_history": ["a", 0, 0]}}]], "kwargs": {}}]}],
+          "input_layers": [["in", 0, 0]], "output_layers": ["k3add", 0, 0]}})");
+        const qs::Architecture a = qs::parseKerasArchitecture(k2, "x", "");
+        QCOMPARE(a.layers[2].inbound.size(), size_t(2));
+        QCOMPARE(a.layers[2].inbound[0].layer, std::string("a"));
+        QCOMPARE(a.layers[2].inbound[1].layer, std::string("in"));
+        QCOMPARE(a.layers[3].inbound.size(), size_t(2));
+        QCOMPARE(a.layers[3].inbound[0].layer, std::string("plus"));
+        QCOMPARE(a.outputs.size(), size_t(1));
+        QCOMPARE(a.outputs[0].layer, std::string("k3add"));
+    }
+
+    void missingInboundLayerIsAnError() {
+        const json cfg = json::parse(R"({"class_name": "Model", "config": {"layers": [
+          {"class_name": "Dense", "name": "a", "config": {"name": "a", "units": 4}, "inbound_nodes": [[["nowhere", 0, 0, {}]]]}],
+          "input_layers": [], "output_layers": [["a", 0, 0]]}})");
+        try {
+            qs::parseKerasArchitecture(cfg, "m.json", "");
+            QFAIL("accepted");
+        } catch (const qs::Error& e) {
+            QVERIFY(std::string(e.what()).find("unknown layer 'nowhere'") != std::string::npos);
+        }
+    }
+
+    void deepJsonRefused() {
+        std::string deep(5000, '[');
+        deep += std::string(5000, ']');
+        try {
+            qs::parseJsonText(deep, "deep.json", "");
+            QFAIL("accepted");
+        } catch (const qs::Error& e) {
+            QVERIFY(std::string(e.what()).find("nested 5000 deep") != std::string::npos);
+        }
+    }
+
+    void yamlSidecar() {
+        // to_yaml() output with !!python/tuple tags and anchors, as Keras 2.0 wrote it.
+        const json j = qs::yamlToJson(R"(class_name: Sequential
+config:
+- class_name: Conv2D
+  config:
+    batch_input_shape: !!python/tuple [null, 1, 28, 28]
+    kernel_size: !!python/tuple [3, 3]
+    strides: &id001 !!python/tuple [1, 1]
+    name: conv2d_1
+    filters: 32
+    use_bias: true
+    name_quoted: '12'
+- class_name: MaxPooling2D
+  config: {name: pool, strides: *id001, pool_size: !!python/tuple [2, 2]}
+)", "m.yaml");
+        QCOMPARE(j["config"][0]["config"]["batch_input_shape"], json::parse("[null, 1, 28, 28]"));
+        QCOMPARE(j["config"][0]["config"]["filters"].get<int>(), 32);
+        QCOMPARE(j["config"][0]["config"]["use_bias"].get<bool>(), true);
+        QCOMPARE(j["config"][0]["config"]["name_quoted"].get<std::string>(), std::string("12"));
+        QCOMPARE(j["config"][1]["config"]["strides"], json::array({1, 1}));
+    }
+
+    void sidecarFound() {
+        std::ofstream(path("net_weights.h5")) << "x";
+        std::ofstream(path("net.yaml")) << "x";
+        QCOMPARE(qs::findSidecarArchitecture(path("net_weights.h5")).value_or(""), path("net.yaml"));
+        std::ofstream(path("m3.weights.h5")) << "x";
+        std::ofstream(path("m3.keras")) << "x";
+        QCOMPARE(qs::findSidecarArchitecture(path("m3.weights.h5")).value_or(""), path("m3.keras"));
+        QVERIFY(!qs::findSidecarArchitecture(path("alone.h5")));
+    }
+
+    // float16 / float64 datasets and both string-attribute kinds load to the same float32 values.
+    void dtypesAndStringKinds_data() {
+        QTest::addColumn<int>("floats");
+        QTest::addColumn<int>("strings");
+        for (int f = 0; f < 3; ++f)
+            for (int s = 0; s < 2; ++s) QTest::newRow(qPrintable(QString("f%1 s%2").arg(f).arg(s))) << f << s;
+    }
+    void dtypesAndStringKinds() {
+        QFETCH(int, floats);
+        QFETCH(int, strings);
+        WriteOptions o;
+        o.floats = static_cast<qs::testing::FloatKind>(floats);
+        o.strings = static_cast<qs::testing::StringKind>(strings);
+        o.model_config = R"({"class_name": "Sequential", "config": {"layers": [
+            {"class_name": "Dense", "config": {"name": "d", "units": 2, "batch_input_shape": [null, 3]}}]}})";
+        // Values exact in float16: k/4 for small k.
+        auto fill = [](float* p, uint64_t off, uint64_t n) {
+            for (uint64_t i = 0; i < n; ++i) p[i] = static_cast<float>(static_cast<int>(off + i) - 3) / 4.0f;
+        };
+        qs::testing::writeKerasH5(path("dt.h5"), {LayerSpec{"d", {{"kernel:0", {3, 2}, fill}, {"bias:0", {2}, fill}}}}, o);
+        const qs::Model m = qs::loadModel(path("dt.h5"));
+        const qs::Tensor& k = m.layers[0].weights[0];
+        QCOMPARE(k.name, std::string("d/kernel:0"));
+        QCOMPARE(std::string(qs::dtypeName(k.stored_dtype)), std::string(floats == 0 ? "float16" : floats == 1 ? "float32" : "float64"));
+        QCOMPARE(k.data, (std::vector<float>{-0.75f, -0.5f, -0.25f, 0.0f, 0.25f, 0.5f}));
+        QCOMPARE(m.keras_version, std::string("2.4.0"));
+    }
+
+    // Keras splits huge attributes into layer_names0, layer_names1, ... (over 64 KiB).
+    void splitLayerNamesAttribute() {
+        WriteOptions o;
+        o.weights_only = true;
+        qs::testing::writeKerasH5(path("split.h5"), {LayerSpec{"a", {{"w:0", {2}, {}}}}, LayerSpec{"b", {{"w:0", {3}, {}}}}}, o);
+        {
+            H5::H5File f(path("split.h5"), H5F_ACC_RDWR);
+            H5::Group root = f.openGroup("/");
+            root.removeAttr("layer_names");
+            H5::StrType st(H5::PredType::C_S1, H5T_VARIABLE);
+            hsize_t one = 1;
+            H5::DataSpace sp(1, &one);
+            const char* a = "a";
+            const char* b = "b";
+            root.createAttribute("layer_names0", st, sp).write(st, &a);
+            root.createAttribute("layer_names1", st, sp).write(st, &b);
+        }
+        const qs::Model m = qs::loadModel(path("split.h5"));
+        QCOMPARE(m.layers.size(), size_t(2));
+        QCOMPARE(m.layers[1].name, std::string("b"));
+        QCOMPARE(m.paramCount(), int64_t(5));
+    }
+
+    // A Sequential inside a Sequential (a pretrained base): weights live in the nested model's
+    // group with names like "inner_dense/kernel:0"; layers are flattened and wired through.
+    void nestedSequential() {
+        WriteOptions o;
+        o.model_config = R"({"class_name": "Sequential", "config": {"name": "outer", "layers": [
+          {"class_name": "Sequential", "config": {"name": "base", "layers": [
+             {"class_name": "Dense", "config": {"name": "inner_a", "units": 3, "batch_input_shape": [null, 2]}},
+             {"class_name": "Dense", "config": {"name": "inner_b", "units": 4}}]}},
+          {"class_name": "Dense", "config": {"name": "head", "units": 1}}]}})";
+        qs::testing::writeKerasH5(path("nested.h5"),
+                                  {LayerSpec{"base", {{"inner_a/kernel:0", {2, 3}, {}}, {"inner_a/bias:0", {3}, {}},
+                                                      {"inner_b/kernel:0", {3, 4}, {}}, {"inner_b/bias:0", {4}, {}}}},
+                                   LayerSpec{"head", {{"kernel:0", {4, 1}, {}}, {"bias:0", {1}, {}}}}},
+                                  o);
+        const qs::Model m = qs::loadModel(path("nested.h5"));
+        QCOMPARE(m.layers.size(), size_t(3));
+        QCOMPARE(m.layers[0].name, std::string("inner_a"));
+        QCOMPARE(m.layers[1].weights.size(), size_t(2));
+        QCOMPARE(m.layers[2].inbound.front().layer, std::string("inner_b"));
+        QCOMPARE(*m.layers[2].output_shape, (qs::Shape{-1, 1}));
+        QCOMPARE(m.paramCount(), int64_t(9 + 16 + 5));
+    }
+
+    // Theano 'th' kernel (out=1, in=1, kh=2, kw=2) = [[1, 2], [3, 4]]: flipped it is
+    // [[4, 3], [2, 1]], laid out (kh, kw, in, out).
+    void theanoFlip() {
+        qs::Model m;
+        qs::Layer l;
+        l.name = "c";
+        l.kind = "Conv2D";
+        l.config = json::parse(R"({"dim_ordering": "th", "data_format": "channels_first"})");
+        qs::Tensor k;
+        k.shape = {1, 1, 2, 2};
+        k.data = {1, 2, 3, 4};
+        l.weights.push_back(k);
+        m.layers.push_back(l);
+        qs::Model flipped = m;
+        qs::convertTheanoKernels(flipped, true);
+        QCOMPARE(flipped.layers[0].weights[0].shape, (std::vector<int64_t>{2, 2, 1, 1}));
+        QCOMPARE(flipped.layers[0].weights[0].data, (std::vector<float>{4, 3, 2, 1}));
+        qs::convertTheanoKernels(m, false);
+        QCOMPARE(m.layers[0].weights[0].data, (std::vector<float>{1, 2, 3, 4}));
+    }
+
+    // Any HDF5 file: every float dataset becomes a tensor, grouped by parent group; ints skipped.
+    void genericHdf5() {
+        {
+            H5::H5File f(path("generic.h5"), H5F_ACC_TRUNC);
+            H5::Group g = f.createGroup("enc");
+            hsize_t d[2] = {2, 3};
+            H5::DataSpace sp(2, d);
+            std::vector<double> v{1, 2, 3, 4, 5, 6};
+            g.createDataSet("w", H5::PredType::IEEE_F64LE, sp).write(v.data(), H5::PredType::NATIVE_DOUBLE);
+            std::vector<int> iv(6, 1);
+            g.createDataSet("ids", H5::PredType::STD_I32LE, sp).write(iv.data(), H5::PredType::NATIVE_INT);
+        }
+        const qs::Model m = qs::loadModel(path("generic.h5"));
+        QCOMPARE(std::string(qs::formatName(m.format)), std::string("generic-h5"));
+        QCOMPARE(m.layers.size(), size_t(1));
+        QCOMPARE(m.layers[0].name, std::string("enc"));
+        QCOMPARE(m.layers[0].weights.size(), size_t(1));
+        QCOMPARE(m.layers[0].weights[0].data[5], 6.0f);
+    }
+};
+
+QTEST_GUILESS_MAIN(LoaderUnitsTest)
+#include "test_loader_units.moc"
