@@ -128,14 +128,14 @@ class DWSep(nn.Module):
 class ResNet(nn.Module):
     def __init__(self):
         super().__init__()
-        self.c0, self.b0 = nn.Conv2d(1, 32, 3), nn.BatchNorm2d(32)
-        self.c1a, self.b1a = nn.Conv2d(32, 32, 3), nn.BatchNorm2d(32)
-        self.c1b, self.b1b = nn.Conv2d(32, 32, 3), nn.BatchNorm2d(32)
-        self.ca, self.ba = nn.Conv2d(32, 32, 1), nn.BatchNorm2d(32)
-        self.cb, self.bb = nn.Conv2d(32, 32, 3), nn.BatchNorm2d(32)
-        self.c2a, self.b2a = nn.Conv2d(64, 64, 3), nn.BatchNorm2d(64)
-        self.c2b, self.b2b = nn.Conv2d(64, 64, 3), nn.BatchNorm2d(64)
-        self.fc = nn.Linear(64, 10)
+        self.c0, self.b0 = nn.Conv2d(1, 16, 3), nn.BatchNorm2d(16)
+        self.c1a, self.b1a = nn.Conv2d(16, 16, 3), nn.BatchNorm2d(16)
+        self.c1b, self.b1b = nn.Conv2d(16, 16, 3), nn.BatchNorm2d(16)
+        self.ca, self.ba = nn.Conv2d(16, 16, 1), nn.BatchNorm2d(16)
+        self.cb, self.bb = nn.Conv2d(16, 16, 3), nn.BatchNorm2d(16)
+        self.c2a, self.b2a = nn.Conv2d(32, 32, 3), nn.BatchNorm2d(32)
+        self.c2b, self.b2b = nn.Conv2d(32, 32, 3), nn.BatchNorm2d(32)
+        self.fc = nn.Linear(32, 10)
 
     def forward(self, x):
         x = F.relu(self.b0(self.c0(pad_same(x, 3, 1))))
@@ -448,10 +448,10 @@ def int8_weight_accuracy(model, xte, yte, per_channel):
 
 
 MODELS = {
-    "fmnist_mlp": (MLP, export_mlp, 12, 1e-3),
-    "fmnist_cnn": (CNN, export_cnn, 10, 1e-3),
-    "fmnist_dwsep": (DWSep, export_dwsep, 14, 3e-3),
-    "fmnist_resnet": (ResNet, export_resnet, 8, 2e-3),
+    "fmnist_mlp": (MLP, export_mlp, 8, 1e-3),
+    "fmnist_cnn": (CNN, export_cnn, 5, 1e-3),
+    "fmnist_dwsep": (DWSep, export_dwsep, 8, 3e-3),
+    "fmnist_resnet": (ResNet, export_resnet, 6, 2e-3),
 }
 
 

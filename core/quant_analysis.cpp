@@ -1,0 +1,388 @@
+#include "quant_analysis.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "calibration.h"
+#include "kernels/quant_error_kernel.h"
+#include "parallel.h"
+
+namespace qs {
+
+namespace kern = qs::kernels;
+
+const char* granularityName(Granularity g) {
+    return g == Granularity::PerTensor ? "per-tensor" : "per-channel";
+}
+
+const std::vector<std::string>& candidateMethods() {
+    static const std::vector<std::string> m = {"max_abs",  "min_max",          "pow2",              "pow2_m1",
+                                               "pow2_p1",  "pow2_m2",          "pow2_p2",           "percentile_99.9",
+                                               "percentile_99.99", "mse",      "kl",                "float16"};
+    return m;
+}
+
+int64_t packedBytes(int64_t n, const Candidate& c) {
+    if (c.float16) return 2 * n;
+    const int64_t weights = (n * c.bits + 7) / 8;
+    const int64_t k = static_cast<int64_t>(c.params.size());
+    const int64_t scales = c.fraction_lengths.empty() ? 4 * k : k;  // float32, or a 1-byte exponent
+    const int64_t zero_points = c.scheme == Scheme::Asymmetric ? 4 * k : 0;
+    return weights + scales + zero_points;
+}
+
+namespace {
+
+int64_t gcd64(int64_t a, int64_t b) { return b == 0 ? a : gcd64(b, a % b); }
+
+// Length of the repeating parameter pattern: a multiple of both the channel count and the
+// kernel's 16 lanes, at least 2048 elements, so chunks stay in L1 while all candidates run.
+int64_t periodFor(int64_t channels) {
+    const int64_t l = channels / gcd64(channels, kern::kLanes) * kern::kLanes;
+    return l * std::max<int64_t>(1, (2048 + l - 1) / l);
+}
+
+struct Expanded {
+    std::vector<float> scale, zero_point;
+    float qmin = 0, qmax = 0;
+};
+
+Expanded expand(const Candidate& c, int64_t channels, int64_t period) {
+    Expanded e;
+    e.scale.resize(static_cast<size_t>(period));
+    e.zero_point.resize(static_cast<size_t>(period));
+    for (int64_t i = 0; i < period; ++i) {
+        const QuantParams& p = c.params.size() == 1 ? c.params[0] : c.params[static_cast<size_t>(i % channels)];
+        e.scale[static_cast<size_t>(i)] = static_cast<float>(p.scale);
+        e.zero_point[static_cast<size_t>(i)] = static_cast<float>(p.zero_point);
+    }
+    if (!c.params.empty()) {
+        e.qmin = static_cast<float>(c.params[0].qmin);
+        e.qmax = static_cast<float>(c.params[0].qmax);
+    }
+    return e;
+}
+
+// Largest error a candidate can make, in steps: 0.5 inside the range, more where it clips.
+double errorRangeLsb(const Candidate& c, const TensorStats* st) {
+    double r = 0.5;
+    if (!st) return r;
+    for (size_t i = 0; i < c.params.size(); ++i) {
+        const RangeStats& s = c.params.size() == 1 ? st->all : st->per_channel[i];
+        const QuantParams& p = c.params[i];
+        const double lo = p.scale * (p.qmin - p.zero_point), hi = p.scale * (p.qmax - p.zero_point);
+        r = std::max({r, (s.max - hi) / p.scale, (lo - s.min) / p.scale});
+    }
+    return std::min(r * 1.001, 64.0);
+}
+
+void finalize(CandidateStats& s, const kern::ErrorAccum& a, const Candidate& c, int64_t n) {
+    double e2 = 0, e1 = 0, x2 = 0;
+    float max_e = 0;
+    int64_t below = 0, beyond = 0, finite = 0;
+    for (int k = 0; k < kern::kLanes; ++k) {  // fixed order: identical on every ISA
+        e2 += a.sum_e2[k];
+        e1 += a.sum_e[k];
+        x2 += a.sum_x2[k];
+        max_e = std::max(max_e, a.max_e[k]);
+        below += a.below[k];
+        beyond += a.beyond[k];
+        finite += a.finite[k];
+    }
+    s.count = finite;
+    const double cnt = finite > 0 ? static_cast<double>(finite) : 1.0;
+    s.mse = e2 / cnt;
+    s.rmse = std::sqrt(s.mse);
+    s.sqnr_db = e2 > 0 ? 10.0 * std::log10(x2 / e2) : std::numeric_limits<double>::infinity();
+    if (x2 == 0 && e2 == 0) s.sqnr_db = std::numeric_limits<double>::infinity();
+    s.max_abs_error = max_e;
+    s.mean_error = e1 / cnt;
+    s.pct_below_precision = 100.0 * static_cast<double>(below) / cnt;
+    s.pct_beyond_range = 100.0 * static_cast<double>(beyond) / cnt;
+    s.packed_bytes = packedBytes(n, c);
+    if (c.float16) {
+        s.levels_used = -1;
+        s.entropy_bits_per_weight = 16;
+        s.entropy_coded_bytes = 2 * finite;
+        return;
+    }
+    s.levels_used = 0;
+    double h = 0;
+    for (int64_t k : s.level_counts) {
+        if (!k) continue;
+        ++s.levels_used;
+        const double p = static_cast<double>(k) / cnt;
+        h -= p * std::log2(p);
+    }
+    s.entropy_bits_per_weight = h;
+    s.entropy_coded_bytes = static_cast<int64_t>(std::ceil(h * static_cast<double>(finite) / 8.0));
+}
+
+}  // namespace
+
+void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vector<Candidate>& cands, bool error_histograms,
+                        int error_hist_bins, int threads, const TensorStats* stats) {
+    if (threads <= 0) threads = defaultThreadCount();
+    const int64_t period = periodFor(channels);
+    const kern::Isa isa = kern::activeIsa();
+    const kern::ErrorKernel kernel = kern::errorKernel(isa);
+    const kern::Float16Kernel f16 = kern::float16Kernel(isa);
+    const size_t K = cands.size();
+    std::vector<Expanded> ex(K);
+    std::vector<double> ranges(K, 0.5);
+    for (size_t k = 0; k < K; ++k) {
+        if (cands[k].float16) continue;
+        ex[k] = expand(cands[k], channels, period);
+        ranges[k] = errorRangeLsb(cands[k], stats);
+    }
+    struct Part {
+        std::vector<kern::ErrorAccum> acc;
+        std::vector<std::vector<int64_t>> levels, errs;
+    };
+    std::vector<Part> parts(static_cast<size_t>(threads));
+    for (Part& p : parts) {
+        p.acc.resize(K);
+        p.levels.resize(K);
+        p.errs.resize(K);
+        for (size_t k = 0; k < K; ++k) {
+            if (cands[k].float16) continue;
+            p.levels[k].assign(static_cast<size_t>(ex[k].qmax - ex[k].qmin + 1), 0);
+            if (error_histograms) p.errs[k].assign(static_cast<size_t>(error_hist_bins), 0);
+        }
+    }
+    parallelRanges(n, threads, period, [&](int64_t b, int64_t e, int t) {
+        Part& p = parts[static_cast<size_t>(t)];
+        for (int64_t start = b; start < e; start += period) {
+            const int64_t len = std::min(period, e - start);
+            for (size_t k = 0; k < K; ++k) {  // every candidate while the chunk is in L1
+                if (cands[k].float16) {
+                    f16(data + start, len, p.acc[k]);
+                    continue;
+                }
+                kern::ErrorHistogramSpec hs;
+                if (error_histograms) {
+                    hs.counts = p.errs[k].data();
+                    hs.bins = error_hist_bins;
+                    hs.range_lsb = static_cast<float>(ranges[k]);
+                }
+                kernel(data + start, ex[k].scale.data(), ex[k].zero_point.data(), len, ex[k].qmin, ex[k].qmax, p.acc[k],
+                       p.levels[k].data(), hs);
+            }
+        }
+    });
+    for (size_t k = 0; k < K; ++k) {
+        kern::ErrorAccum total;
+        CandidateStats& s = cands[k].stats;
+        s = CandidateStats{};
+        if (!cands[k].float16) s.level_counts.assign(parts[0].levels[k].size(), 0);
+        if (error_histograms && !cands[k].float16) {
+            s.error_hist.lo = -ranges[k];
+            s.error_hist.hi = ranges[k];
+            s.error_hist.counts.assign(static_cast<size_t>(error_hist_bins), 0);
+        }
+        // Threads' lanes add in thread order: the split is fixed by n and the thread count.
+        for (const Part& p : parts) {
+            for (int l = 0; l < kern::kLanes; ++l) {
+                total.sum_e2[l] += p.acc[k].sum_e2[l];
+                total.sum_e[l] += p.acc[k].sum_e[l];
+                total.sum_x2[l] += p.acc[k].sum_x2[l];
+                total.max_e[l] = std::max(total.max_e[l], p.acc[k].max_e[l]);
+                total.below[l] += p.acc[k].below[l];
+                total.beyond[l] += p.acc[k].beyond[l];
+                total.finite[l] += p.acc[k].finite[l];
+            }
+            for (size_t i = 0; i < s.level_counts.size(); ++i) s.level_counts[i] += p.levels[k][i];
+            for (size_t i = 0; i < s.error_hist.counts.size(); ++i) s.error_hist.counts[i] += p.errs[k][i];
+        }
+        finalize(s, total, cands[k], n);
+    }
+}
+
+void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vector<Candidate>& candidates,
+                        bool error_histograms, int error_hist_bins, int threads) {
+    evaluateCandidates(data, n, channels, candidates, error_histograms, error_hist_bins, threads, nullptr);
+}
+
+CandidateStats referenceStats(const float* data, int64_t n, int64_t channels, const Candidate& c) {
+    CandidateStats s;
+    if (!c.float16) s.level_counts.assign(static_cast<size_t>(c.params[0].qmax - c.params[0].qmin + 1), 0);
+    long double e2 = 0, e1 = 0, x2 = 0;
+    int64_t below = 0, beyond = 0, finite = 0;
+    double max_e = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        const float x = data[i];
+        if (!std::isfinite(x)) continue;
+        ++finite;
+        double deq;
+        if (c.float16) {
+            const float clipped = std::clamp(x, -65504.0f, 65504.0f);
+            deq = roundToFloat16(clipped);
+            beyond += clipped != x;
+            below += x != 0 && deq == 0;
+        } else {
+            const QuantParams& p = c.params.size() == 1 ? c.params[0] : c.params[static_cast<size_t>(i % channels)];
+            const double unclamped = roundHalfAway(static_cast<double>(x / static_cast<float>(p.scale))) + p.zero_point;
+            const int32_t q = quantize(x, p);
+            deq = dequantize(q, p);
+            beyond += unclamped < p.qmin || unclamped > p.qmax;
+            below += x != 0 && q == p.zero_point;
+            ++s.level_counts[static_cast<size_t>(q - p.qmin)];
+        }
+        const double e = static_cast<double>(static_cast<float>(deq) - x);
+        e2 += e * e;
+        e1 += e;
+        x2 += static_cast<double>(x) * x;
+        max_e = std::max(max_e, std::fabs(e));
+    }
+    s.count = finite;
+    const double cnt = finite ? static_cast<double>(finite) : 1.0;
+    s.mse = static_cast<double>(e2) / cnt;
+    s.rmse = std::sqrt(s.mse);
+    s.sqnr_db = e2 > 0 ? 10.0 * std::log10(static_cast<double>(x2 / e2)) : std::numeric_limits<double>::infinity();
+    s.max_abs_error = max_e;
+    s.mean_error = static_cast<double>(e1) / cnt;
+    s.pct_below_precision = 100.0 * static_cast<double>(below) / cnt;
+    s.pct_beyond_range = 100.0 * static_cast<double>(beyond) / cnt;
+    s.packed_bytes = packedBytes(n, c);
+    if (c.float16) {
+        s.levels_used = -1;
+        return s;
+    }
+    double h = 0;
+    for (int64_t k : s.level_counts)
+        if (k) {
+            ++s.levels_used;
+            h -= static_cast<double>(k) / cnt * std::log2(static_cast<double>(k) / cnt);
+        }
+    s.entropy_bits_per_weight = h;
+    s.entropy_coded_bytes = static_cast<int64_t>(std::ceil(h * static_cast<double>(finite) / 8.0));
+    return s;
+}
+
+namespace {
+
+// |x| histograms, one per channel (bins each), in one pass.
+std::vector<Histogram> perChannelAbsHistograms(const float* data, int64_t n, const TensorStats& st, int bins) {
+    const int64_t C = st.channels;
+    std::vector<Histogram> h(static_cast<size_t>(C));
+    std::vector<double> inv(static_cast<size_t>(C));
+    for (int64_t c = 0; c < C; ++c) {
+        Histogram& hc = h[static_cast<size_t>(c)];
+        hc.lo = 0;
+        hc.hi = st.per_channel[static_cast<size_t>(c)].max_abs > 0 ? st.per_channel[static_cast<size_t>(c)].max_abs : 1.0;
+        hc.counts.assign(static_cast<size_t>(bins), 0);
+        inv[static_cast<size_t>(c)] = bins / hc.hi;
+    }
+    int64_t c = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        const float x = data[i];
+        if (std::isfinite(x)) {
+            const int64_t b = std::min<int64_t>(bins - 1, static_cast<int64_t>(std::fabs(x) * inv[static_cast<size_t>(c)]));
+            ++h[static_cast<size_t>(c)].counts[static_cast<size_t>(b)];
+        }
+        if (++c == C) c = 0;
+    }
+    return h;
+}
+
+Candidate symmetricCandidate(const std::string& method, int bits, Granularity g, const std::vector<double>& clips) {
+    Candidate c;
+    c.method = method;
+    c.bits = bits;
+    c.granularity = g;
+    for (double clip : clips) c.params.push_back(symmetricParams(clip, bits));
+    return c;
+}
+
+}  // namespace
+
+TensorAnalysis analyzeTensor(const Tensor& t, int64_t channels, const AnalysisOptions& o, const Progress& progress) {
+    TensorAnalysis a;
+    a.name = t.name;
+    a.shape = t.shape;
+    const float* data = t.data.data();
+    const int64_t n = static_cast<int64_t>(t.data.size());
+    const bool per_channel = o.granularity == Granularity::PerChannel && channels > 1;
+    a.channels = per_channel ? channels : 1;
+    if (o.bits < 2 || o.bits > 16) throw std::invalid_argument("bits must be 2..16");
+    a.stats = computeTensorStats(data, n, a.channels, o.threads);
+    const RangeStats& all = a.stats.all;
+    if (all.nan || all.inf)
+        a.warnings.push_back(std::to_string(all.nan) + " NaN and " + std::to_string(all.inf) +
+                             " Inf values; they are left out of every statistic");
+    progress.checkCancelled();
+    a.weight_hist = linearHistogram(data, n, all.min, all.max > all.min ? all.max : all.min + 1, 101, o.threads);
+    a.log2_hist = log2MagnitudeHistogram(data, n, o.threads);
+
+    // Per-channel view of the range statistics (a per-tensor analysis is one "channel").
+    std::vector<RangeStats> ranges = per_channel ? a.stats.per_channel : std::vector<RangeStats>{all};
+    std::vector<Histogram> abs_hists = per_channel ? perChannelAbsHistograms(data, n, a.stats, 512)
+                                                   : std::vector<Histogram>{absHistogram(data, n, all.max_abs, 2048, o.threads)};
+    progress.checkCancelled();
+    const Granularity g = per_channel ? Granularity::PerChannel : Granularity::PerTensor;
+    auto clipsBy = [&](auto fn) {
+        std::vector<double> v;
+        for (size_t c = 0; c < ranges.size(); ++c) v.push_back(fn(c));
+        return v;
+    };
+    auto& cs = a.candidates;
+    cs.push_back(symmetricCandidate("max_abs", o.bits, g, clipsBy([&](size_t c) { return ranges[c].max_abs; })));
+    {
+        Candidate mm;
+        mm.method = "min_max";
+        mm.bits = o.bits;
+        mm.granularity = g;
+        mm.scheme = Scheme::Asymmetric;
+        for (const RangeStats& r : ranges) mm.params.push_back(asymmetricParams(r.min, r.max, quantRange(o.bits, Scheme::Asymmetric)));
+        cs.push_back(mm);
+    }
+    const std::pair<const char*, int> pow2s[] = {{"pow2", 0}, {"pow2_m1", -1}, {"pow2_p1", 1}, {"pow2_m2", -2}, {"pow2_p2", 2}};
+    for (const auto& [name, delta] : pow2s) {
+        Candidate c;
+        c.method = name;
+        c.bits = o.bits;
+        c.granularity = g;
+        for (const RangeStats& r : ranges) {
+            const int f = bestPrecisionFractionLength(r.max_abs, o.bits) + delta;
+            c.fraction_lengths.push_back(f);
+            c.params.push_back(powerOfTwoParams(f, o.bits));
+        }
+        cs.push_back(c);
+    }
+    cs.push_back(symmetricCandidate("percentile_99.9", o.bits, g, clipsBy([&](size_t c) { return percentileClip(abs_hists[c], 99.9); })));
+    cs.push_back(symmetricCandidate("percentile_99.99", o.bits, g, clipsBy([&](size_t c) { return percentileClip(abs_hists[c], 99.99); })));
+    // MSE: the histogram's best two clips are evaluated exactly next to max_abs; the best wins.
+    std::vector<std::vector<double>> finalists(ranges.size());
+    for (size_t c = 0; c < ranges.size(); ++c) finalists[c] = mseClipFinalists(abs_hists[c], o.bits, 2);
+    cs.push_back(symmetricCandidate("mse#1", o.bits, g, clipsBy([&](size_t c) { return finalists[c].at(0); })));
+    cs.push_back(symmetricCandidate("mse#2", o.bits, g, clipsBy([&](size_t c) { return finalists[c].size() > 1 ? finalists[c][1] : finalists[c][0]; })));
+    cs.push_back(symmetricCandidate("kl", o.bits, g, clipsBy([&](size_t c) { return klClip(abs_hists[c], o.bits); })));
+    {
+        Candidate f;
+        f.method = "float16";
+        f.bits = 16;
+        f.float16 = true;
+        f.granularity = Granularity::PerTensor;
+        cs.push_back(f);
+    }
+    progress.checkCancelled();
+    evaluateCandidates(data, n, a.channels, cs, o.error_histograms, o.error_hist_bins, o.threads, &a.stats);
+    // Resolve "mse": the smallest exact MSE of {mse#1, mse#2, max_abs}, so never worse than max_abs.
+    auto find = [&](const std::string& m) {
+        return static_cast<size_t>(std::find_if(cs.begin(), cs.end(), [&](const Candidate& c) { return c.method == m; }) - cs.begin());
+    };
+    Candidate best = cs[find("max_abs")];
+    for (const char* m : {"mse#1", "mse#2"})
+        if (cs[find(m)].stats.mse < best.stats.mse) best = cs[find(m)];
+    best.method = "mse";
+    const size_t at = find("mse#1");
+    cs[at] = best;
+    cs.erase(cs.begin() + static_cast<long>(find("mse#2")));
+    const size_t chosen = find(o.method);
+    if (chosen >= cs.size()) throw std::invalid_argument("unknown method '" + o.method + "'");
+    a.chosen = static_cast<int>(chosen);
+    return a;
+}
+
+}  // namespace qs

@@ -1,0 +1,293 @@
+// Quantizers, candidate scales and error statistics. Golden values from the seed documents
+// and TFLite's tests, a small tensor worked by hand for every statistic, properties on random
+// tensors, agreement with a straightforward float64 reference, and the same bits on every ISA.
+#include <QtTest>
+
+#include <cmath>
+#include <random>
+
+#include "kernels/quant_error_kernel.h"
+#include "quant_analysis.h"
+#include "quant_params.h"
+
+using namespace qs;
+
+namespace {
+
+Tensor randomTensor(std::vector<int64_t> shape, uint32_t seed, float sigma = 0.05f) {
+    Tensor t;
+    t.name = "w";
+    t.shape = shape;
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd(0.0f, sigma);
+    t.data.resize(static_cast<size_t>(n));
+    // Per-channel ranges differ (scale per last-axis channel), like real kernels.
+    const int64_t C = shape.back();
+    for (int64_t i = 0; i < n; ++i) t.data[static_cast<size_t>(i)] = nd(rng) * (1.0f + static_cast<float>(i % C) * 0.7f);
+    return t;
+}
+
+const Candidate& cand(const TensorAnalysis& a, const std::string& m) {
+    for (const Candidate& c : a.candidates)
+        if (c.method == m) return c;
+    qFatal("no candidate");
+}
+
+}  // namespace
+
+class QuantTest : public QObject {
+    Q_OBJECT
+private slots:
+    // ../shared/seeds/004: "0.0269 ... best precision scaling ... 2^-12 ... the integer 110".
+    void seedFixedPointGolden() {
+        QCOMPARE(bestPrecisionFractionLength(0.0269, 8), 12);
+        QCOMPARE(quantize(0.0269f, powerOfTwoParams(12, 8)), 110);
+        QCOMPARE(powerOfTwoParams(12, 8).scale, std::ldexp(1.0, -12));
+    }
+
+    // ../shared/seeds/000: range -3.0..6.0 in 8 bits: byte 0 -> -3.0, 255 -> 6.0, 128 -> about 1.5.
+    void seedMinMaxGolden() {
+        const QuantParams p = asymmetricParams(-3.0, 6.0, QuantRange{0, 255});
+        QCOMPARE(p.zero_point, 85);  // 3.0 / (9/255) = 85 exactly
+        QVERIFY(std::fabs(dequantize(0, p) - -3.0f) < 1e-6f);
+        QVERIFY(std::fabs(dequantize(255, p) - 6.0f) < 1e-6f);
+        QVERIFY(std::fabs(dequantize(128, p) - 1.5f) < 0.05f);  // 43 * 9/255 = 1.5176
+    }
+
+    // TFLite quantization_util_test: uint8 over (-10, 30) -> scale 0.156863, zero_point 64.
+    void tfliteChooseParamsGolden() {
+        const QuantParams p = asymmetricParams(-10.0, 30.0, QuantRange{0, 255});
+        QVERIFY(std::fabs(p.scale - 0.156863) < 1e-6);
+        QCOMPARE(p.zero_point, 64);
+        // A range not containing 0 is widened to include it: (2, 10) behaves as (0, 10).
+        QCOMPARE(asymmetricParams(2.0, 10.0, QuantRange{-128, 127}).zero_point, -128);
+    }
+
+    void ranges() {
+        QCOMPARE(quantRange(8, Scheme::Symmetric).qmin, -127);
+        QCOMPARE(quantRange(8, Scheme::Symmetric).qmax, 127);
+        QCOMPARE(quantRange(4, Scheme::Symmetric).qmax, 7);
+        QCOMPARE(quantRange(2, Scheme::Symmetric).qmin, -1);
+        QCOMPARE(quantRange(16, Scheme::Symmetric).qmax, 32767);
+        QCOMPARE(quantRange(8, Scheme::Asymmetric).qmin, -128);
+    }
+
+    // Round half away from zero (ties deliberately), then saturate.
+    void roundingAndSaturation() {
+        QCOMPARE(roundHalfAway(2.5), 3.0);
+        QCOMPARE(roundHalfAway(-2.5), -3.0);
+        QCOMPARE(roundHalfAway(0.49999997), 0.0);
+        QCOMPARE(roundHalfAway(-0.5), -1.0);
+        const QuantParams p = symmetricParams(127.0, 8);  // scale 1
+        QCOMPARE(quantize(2.5f, p), 3);
+        QCOMPARE(quantize(-2.5f, p), -3);
+        QCOMPARE(quantize(1000.0f, p), 127);
+        QCOMPARE(quantize(-1000.0f, p), -127);
+        QCOMPARE(quantize(0.0f, p), 0);  // real 0 is exact
+    }
+
+    void float16Rounding() {
+        QCOMPARE(roundToFloat16(1.0f + std::ldexp(1.0f, -11)), 1.0f);                   // tie -> even
+        QCOMPARE(roundToFloat16(1.0f + 3 * std::ldexp(1.0f, -11)), 1.0f + std::ldexp(1.0f, -9));  // tie -> even (up)
+        QCOMPARE(roundToFloat16(65504.0f), 65504.0f);
+        QVERIFY(std::isinf(roundToFloat16(65520.0f)));
+        QCOMPARE(roundToFloat16(std::ldexp(1.0f, -25)), 0.0f);                           // subnormal tie -> 0
+        QCOMPARE(roundToFloat16(3 * std::ldexp(1.0f, -25)), std::ldexp(1.0f, -23));
+        std::mt19937 rng(7);
+        std::uniform_real_distribution<float> u(-70000.f, 70000.f);
+        for (int i = 0; i < 10000; ++i) {  // agree with the compiler's _Float16 conversion
+            const float x = u(rng) * (i % 3 == 0 ? 1e-6f : 1.0f);
+            const float ref = static_cast<float>(static_cast<_Float16>(x));
+            QCOMPARE(roundToFloat16(x), ref);
+        }
+    }
+
+    // x = {0.5, -1, 0.9, 2, 0, 3.1, -2.9}, 2 bits ([-1, 1]), clip 2 -> scale 2:
+    // x/s = {.25, -.5, .45, 1, 0, 1.55, -1.45} -> q = {0, -1, 0, 1, 0, 1 (clipped from 2), -1}
+    // e = {-.5, -1, -.9, 0, 0, -1.1, .9}: sum e^2 = 4.08, sum x^2 = 24.08.
+    void handWorkedStatistics() {
+        const std::vector<float> x{0.5f, -1.0f, 0.9f, 2.0f, 0.0f, 3.1f, -2.9f};
+        Candidate c;
+        c.method = "hand";
+        c.bits = 2;
+        c.params = {symmetricParams(2.0, 2)};
+        QCOMPARE(c.params[0].scale, 2.0);
+        std::vector<Candidate> cs{c};
+        evaluateCandidates(x.data(), 7, 1, cs, true, 11, 1);
+        const CandidateStats& s = cs[0].stats;
+        QCOMPARE(s.count, int64_t(7));
+        QVERIFY(std::fabs(s.mse - 4.08 / 7) < 1e-6);
+        QVERIFY(std::fabs(s.rmse - std::sqrt(4.08 / 7)) < 1e-6);
+        QVERIFY(std::fabs(s.sqnr_db - 10 * std::log10(24.08 / 4.08)) < 1e-5);  // 7.7100 dB
+        QVERIFY(std::fabs(s.max_abs_error - 1.1) < 1e-6);
+        QVERIFY(std::fabs(s.mean_error - (-2.6 / 7)) < 1e-6);
+        QVERIFY(std::fabs(s.pct_below_precision - 100.0 * 2 / 7) < 1e-9);  // 0.5 and 0.9 -> 0
+        QVERIFY(std::fabs(s.pct_beyond_range - 100.0 / 7) < 1e-9);         // 3.1 saturates
+        QCOMPARE(s.levels_used, int64_t(3));
+        QCOMPARE(s.level_counts, (std::vector<int64_t>{2, 3, 2}));
+        const double h = -(2 * (2.0 / 7) * std::log2(2.0 / 7) + (3.0 / 7) * std::log2(3.0 / 7));  // 1.5567
+        QVERIFY(std::fabs(s.entropy_bits_per_weight - h) < 1e-12);
+        QCOMPARE(s.entropy_coded_bytes, int64_t(std::ceil(h * 7 / 8)));
+        QCOMPARE(s.packed_bytes, int64_t(2 + 4));  // 14 bits -> 2 bytes, one float32 scale
+        // Error histogram in steps: range 0.55 (3.1 overshoots hi=2 by 1.1 = 0.55 steps), all 7 counted.
+        int64_t total = 0;
+        for (int64_t k : s.error_hist.counts) total += k;
+        QCOMPARE(total, int64_t(7));
+    }
+
+    void packedSizes() {
+        Candidate c;
+        c.bits = 4;
+        c.params = std::vector<QuantParams>(3);
+        QCOMPARE(packedBytes(9, c), int64_t(5 + 12));  // two 4-bit weights a byte, 3 scales
+        c.scheme = Scheme::Asymmetric;
+        QCOMPARE(packedBytes(9, c), int64_t(5 + 12 + 12));
+        c.bits = 2;
+        c.scheme = Scheme::Symmetric;
+        c.fraction_lengths = {1, 2, 3};
+        QCOMPARE(packedBytes(9, c), int64_t(3 + 3));  // four 2-bit weights a byte, 1-byte exponents
+    }
+
+    // Every statistic equals the float64 reference on odd shapes, for every candidate.
+    void matchesReference_data() {
+        QTest::addColumn<int>("rows");
+        QTest::addColumn<int>("channels");
+        QTest::addColumn<int>("bits");
+        QTest::addColumn<bool>("perChannel");
+        for (int ch : {1, 3, 7, 17})
+            for (int bits : {2, 4, 8, 16})
+                for (bool pc : {false, true})
+                    QTest::newRow(qPrintable(QString("c%1 b%2 %3").arg(ch).arg(bits).arg(pc ? "pc" : "pt"))) << 255 << ch << bits << pc;
+    }
+    void matchesReference() {
+        QFETCH(int, rows);
+        QFETCH(int, channels);
+        QFETCH(int, bits);
+        QFETCH(bool, perChannel);
+        const Tensor t = randomTensor({rows, channels}, 1234u + static_cast<uint32_t>(channels * 31 + bits));
+        AnalysisOptions o;
+        o.bits = bits;
+        o.granularity = perChannel ? Granularity::PerChannel : Granularity::PerTensor;
+        const TensorAnalysis a = analyzeTensor(t, channels, o);
+        QCOMPARE(a.candidates.size(), candidateMethods().size());
+        for (const Candidate& c : a.candidates) {
+            const CandidateStats ref = referenceStats(t.data.data(), static_cast<int64_t>(t.data.size()), a.channels, c);
+            const CandidateStats& s = c.stats;
+            QCOMPARE(s.count, ref.count);
+            QCOMPARE(s.levels_used, ref.levels_used);
+            QCOMPARE(s.level_counts, ref.level_counts);
+            QVERIFY2(std::fabs(s.mse - ref.mse) <= 1e-9 * ref.mse + 1e-30, qPrintable(QString::fromStdString(c.method)));
+            QVERIFY(std::fabs(s.mean_error - ref.mean_error) <= 1e-9 * std::fabs(ref.rmse) + 1e-30);
+            QCOMPARE(s.max_abs_error, ref.max_abs_error);
+            QCOMPARE(s.pct_below_precision, ref.pct_below_precision);
+            QCOMPARE(s.pct_beyond_range, ref.pct_beyond_range);
+            QCOMPARE(s.packed_bytes, ref.packed_bytes);
+            if (std::isfinite(ref.sqnr_db)) QVERIFY(std::fabs(s.sqnr_db - ref.sqnr_db) < 1e-9);
+            QVERIFY(std::fabs(s.entropy_bits_per_weight - ref.entropy_bits_per_weight) < 1e-12 || c.float16);
+        }
+    }
+
+    void properties() {
+        const Tensor t = randomTensor({64, 3, 3, 32}, 99);  // a conv kernel
+        AnalysisOptions pt, pc;
+        pt.granularity = Granularity::PerTensor;
+        pc.granularity = Granularity::PerChannel;
+        const TensorAnalysis a = analyzeTensor(t, 32, pt), b = analyzeTensor(t, 32, pc);
+        // Inside the range the error is at most half a step.
+        const Candidate& m = cand(a, "max_abs");
+        QVERIFY(m.stats.pct_beyond_range == 0);
+        QVERIFY(m.stats.max_abs_error <= m.params[0].scale / 2 * (1 + 1e-6));
+        // Per-channel never worse than per-tensor; MSE-optimal never worse than max-abs.
+        QVERIFY(cand(b, "max_abs").stats.mse <= cand(a, "max_abs").stats.mse);
+        QVERIFY(cand(a, "mse").stats.mse <= cand(a, "max_abs").stats.mse);
+        QVERIFY(cand(b, "mse").stats.mse <= cand(b, "max_abs").stats.mse);
+        // More bits, more SQNR.
+        double sqnr[3];
+        int i = 0;
+        for (int bits : {8, 4, 2}) {
+            AnalysisOptions o;
+            o.bits = bits;
+            sqnr[i++] = cand(analyzeTensor(t, 32, o), "max_abs").stats.sqnr_db;
+        }
+        QVERIFY(sqnr[0] > sqnr[1] && sqnr[1] > sqnr[2]);
+        // About 6 dB per bit for a Gaussian at max-abs (sanity of the SQNR definition).
+        QVERIFY(sqnr[0] - sqnr[1] > 20 && sqnr[0] - sqnr[1] < 28);
+        // pow2: best precision holds max|w|; its finer neighbour saturates.
+        QCOMPARE(cand(a, "pow2").stats.pct_beyond_range, 0.0);
+        QVERIFY(cand(a, "pow2_p1").stats.pct_beyond_range > 0);
+        QVERIFY(cand(a, "percentile_99.9").params[0].scale < cand(a, "max_abs").params[0].scale);
+        QVERIFY(cand(a, "kl").params[0].scale <= cand(a, "max_abs").params[0].scale * 1.0001);
+    }
+
+    // The same bits whichever SIMD path runs.
+    void sameResultsOnEveryIsa() {
+        const Tensor t = randomTensor({1001, 17}, 5);
+        AnalysisOptions o;
+        kernels::forceIsa(kernels::Isa::Portable);
+        const TensorAnalysis ref = analyzeTensor(t, 17, o);
+        int checked = 0;
+        for (kernels::Isa isa : {kernels::Isa::Avx2, kernels::Isa::Avx512}) {
+            if (!kernels::isaSupported(isa)) continue;
+            kernels::forceIsa(isa);
+            const TensorAnalysis a = analyzeTensor(t, 17, o);
+            for (size_t i = 0; i < a.candidates.size(); ++i) {
+                QCOMPARE(a.candidates[i].stats.mse, ref.candidates[i].stats.mse);
+                QCOMPARE(a.candidates[i].stats.mean_error, ref.candidates[i].stats.mean_error);
+                QCOMPARE(a.candidates[i].stats.sqnr_db, ref.candidates[i].stats.sqnr_db);
+                QCOMPARE(a.candidates[i].stats.level_counts, ref.candidates[i].stats.level_counts);
+                QCOMPARE(a.candidates[i].stats.error_hist.counts, ref.candidates[i].stats.error_hist.counts);
+            }
+            ++checked;
+        }
+        kernels::clearForcedIsa();
+        qInfo("ISAs compared with portable: %d (this CPU: avx2 %d, avx512 %d)", checked,
+              kernels::isaSupported(kernels::Isa::Avx2), kernels::isaSupported(kernels::Isa::Avx512));
+    }
+
+    void nanInfCountedNotPoisoning() {
+        Tensor t = randomTensor({100, 4}, 3);
+        t.data[5] = std::nanf("");
+        t.data[77] = INFINITY;
+        t.data[78] = -INFINITY;
+        const TensorAnalysis a = analyzeTensor(t, 4, AnalysisOptions{});
+        QCOMPARE(a.stats.all.nan, int64_t(1));
+        QCOMPARE(a.stats.all.inf, int64_t(2));
+        QCOMPARE(a.stats.all.finite, int64_t(397));
+        QVERIFY(!a.warnings.empty());
+        for (const Candidate& c : a.candidates) {
+            QCOMPARE(c.stats.count, int64_t(397));
+            QVERIFY(std::isfinite(c.stats.mse) && std::isfinite(c.stats.sqnr_db));
+            QVERIFY(std::isfinite(c.params.empty() ? 0.0 : c.params[0].scale));
+        }
+    }
+
+    void emptyAndConstantTensors() {
+        Tensor empty;
+        empty.shape = {0, 4};
+        const TensorAnalysis e = analyzeTensor(empty, 4, AnalysisOptions{});
+        for (const Candidate& c : e.candidates) {
+            QCOMPARE(c.stats.count, int64_t(0));
+            QCOMPARE(c.stats.mse, 0.0);
+        }
+        Tensor zeros;
+        zeros.shape = {10};
+        zeros.data.assign(10, 0.0f);
+        const TensorAnalysis z = analyzeTensor(zeros, 1, AnalysisOptions{});
+        for (const Candidate& c : z.candidates) {
+            QCOMPARE(c.stats.mse, 0.0);
+            QCOMPARE(c.stats.pct_below_precision, 0.0);
+            QVERIFY(!std::isnan(c.stats.sqnr_db));
+        }
+        Tensor constant;
+        constant.shape = {10};
+        constant.data.assign(10, 0.3f);
+        const TensorAnalysis k = analyzeTensor(constant, 1, AnalysisOptions{});
+        QCOMPARE(cand(k, "max_abs").stats.levels_used, int64_t(1));
+        QVERIFY(cand(k, "max_abs").stats.mse < 1e-12);
+    }
+};
+
+QTEST_GUILESS_MAIN(QuantTest)
+#include "test_quant.moc"
