@@ -1,11 +1,13 @@
 // quantscope-cli: everything the GUI does, for scripts and CI. Thin: parses arguments, calls
 // core, prints. Errors: one line on stderr, exit status 1 (2 for usage errors).
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "analysis_report.h"
 #include "error.h"
 #include "model_loader.h"
 #include "model_summary.h"
@@ -51,6 +53,48 @@ int inspect(const std::vector<std::string>& args) {
     return 0;
 }
 
+int analyze(const std::vector<std::string>& args) {
+    std::string model_path, format = "text";
+    qs::LoadOptions load;
+    qs::AnalysisOptions options;
+    bool all_tensors = false, list_all = true;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        auto value = [&](const char* what) -> const std::string& {
+            if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs " + what);
+            return args[++i];
+        };
+        if (a == "--json") format = "json";
+        else if (a == "--csv") format = "csv";
+        else if (a == "--per-channel") options.granularity = qs::Granularity::PerChannel;
+        else if (a == "--per-tensor") options.granularity = qs::Granularity::PerTensor;
+        else if (a == "--all-tensors") all_tensors = true;
+        else if (a == "--arch") load.arch_path = value("a file");
+        else if (a == "--bits") {
+            const std::string& v = value("2, 4, 8 or 16");
+            if (v != "2" && v != "4" && v != "8" && v != "16") return usage("--bits must be 2, 4, 8 or 16 (got " + v + ")");
+            options.bits = std::stoi(v);
+        } else if (a == "--method") {
+            const std::string& m = value("a method");
+            list_all = m == "all";
+            if (!list_all) {
+                const auto& known = qs::candidateMethods();
+                if (std::find(known.begin(), known.end(), m) == known.end()) return usage("unknown method '" + m + "'");
+                options.method = m;
+            }
+        } else if (!a.empty() && a[0] == '-') return usage("unknown option " + a);
+        else if (model_path.empty()) model_path = a;
+        else return usage("more than one model given");
+    }
+    if (model_path.empty()) return usage("analyze needs a MODEL");
+    const qs::Model m = qs::loadModel(model_path, load);
+    const auto result = qs::analyzeModel(m, options, all_tensors);
+    if (format == "json") std::cout << qs::analysisJson(result, options).dump(2) << "\n";
+    else if (format == "csv") std::cout << qs::analysisCsv(result);
+    else std::cout << qs::analysisText(result, /*only_chosen=*/!list_all);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,10 +107,13 @@ int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 2, argv + argc);
     try {
         if (cmd == "inspect") return inspect(args);
+        if (cmd == "analyze") return analyze(args);
         return usage("unknown command '" + cmd + "'");
     } catch (const qs::Error& e) {
         std::fprintf(stderr, "quantscope-cli: %s\n", e.what());
         return 1;
+    } catch (const std::invalid_argument& e) {
+        return usage(e.what());
     } catch (const std::bad_alloc&) {
         std::fprintf(stderr, "quantscope-cli: out of memory\n");
         return 1;

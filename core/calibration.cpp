@@ -20,10 +20,12 @@ double klClip(const Histogram& h, int bits) {
     double best_kl = std::numeric_limits<double>::infinity();
     int best_i = nbins;
     std::vector<double> p, q;
+    std::vector<double> suffix(static_cast<size_t>(nbins) + 1, static_cast<double>(h.above));  // mass from bin i on
+    for (int i = nbins - 1; i >= 0; --i) suffix[static_cast<size_t>(i)] = suffix[static_cast<size_t>(i) + 1] + static_cast<double>(h.counts[static_cast<size_t>(i)]);
     for (int i = levels; i <= nbins; ++i) {
         // Reference: the first i bins, with everything beyond folded into the last one.
         p.assign(h.counts.begin(), h.counts.begin() + i);
-        p[static_cast<size_t>(i - 1)] += static_cast<double>(std::accumulate(h.counts.begin() + i, h.counts.end(), int64_t(0)) + h.above);
+        p[static_cast<size_t>(i - 1)] += suffix[static_cast<size_t>(i)];
         // Candidate: the same i bins merged into `levels` groups, each group's mass spread
         // evenly over its non-empty bins.
         q.assign(static_cast<size_t>(i), 0.0);

@@ -317,7 +317,7 @@ TensorAnalysis analyzeTensor(const Tensor& t, int64_t channels, const AnalysisOp
 
     // Per-channel view of the range statistics (a per-tensor analysis is one "channel").
     std::vector<RangeStats> ranges = per_channel ? a.stats.per_channel : std::vector<RangeStats>{all};
-    std::vector<Histogram> abs_hists = per_channel ? perChannelAbsHistograms(data, n, a.stats, 512)
+    std::vector<Histogram> abs_hists = per_channel ? perChannelAbsHistograms(data, n, a.stats, 256)
                                                    : std::vector<Histogram>{absHistogram(data, n, all.max_abs, 2048, o.threads)};
     progress.checkCancelled();
     const Granularity g = per_channel ? Granularity::PerChannel : Granularity::PerTensor;
