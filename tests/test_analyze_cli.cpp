@@ -1,0 +1,85 @@
+// `quantscope-cli analyze` on a real third-party model: the JSON has the documented fields,
+// every candidate per kernel, per-channel scales per output channel (DepthwiseConv2D:
+// in * depth_multiplier), and marks the requested method as chosen.
+#include <QProcess>
+#include <QtTest>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+class AnalyzeCliTest : public QObject {
+    Q_OBJECT
+
+    static json run(const QStringList& args, int* exit_code = nullptr, QString* err = nullptr) {
+        QProcess p;
+        p.start(QUANTSCOPE_CLI, args);
+        p.waitForFinished(120000);
+        if (exit_code) *exit_code = p.exitCode();
+        if (err) *err = QString::fromUtf8(p.readAllStandardError());
+        const QByteArray out = p.readAllStandardOutput();
+        return out.startsWith('{') ? json::parse(out.toStdString()) : json();
+    }
+
+private slots:
+    void jsonSchemaOnDepthwiseModel() {
+        const fs::path f = fs::path(QUANTSCOPE_SHARED_DIR) / "corpus" / "tfk2_8_mnist_dwconv_bn.h5";
+        if (!fs::exists(f)) QSKIP("../shared/corpus is absent");
+        int code = -1;
+        const json j = run({"analyze", QString::fromStdString(f.string()), "--json", "--method", "mse", "--bits", "4"}, &code);
+        QCOMPARE(code, 0);
+        QCOMPARE(j["bits"].get<int>(), 4);
+        // Kernels of ftr0a, ftr0b, ftr1a, ftr1b, fc1 (rank >= 2).
+        QCOMPARE(j["layers"].size(), size_t(5));
+        for (const json& l : j["layers"])
+            for (const json& t : l["tensors"]) {
+                QCOMPARE(t["candidates"].size(), size_t(12));
+                QCOMPARE(t["chosen"].get<std::string>(), std::string("mse"));
+                for (const json& c : t["candidates"]) {
+                    for (const char* k : {"method", "bits", "granularity", "scale", "zero_point", "mse", "rmse", "sqnr_db",
+                                          "max_abs_error", "mean_error", "pct_below_precision", "pct_beyond_range",
+                                          "levels_used", "entropy_bits_per_weight", "packed_bytes"})
+                        QVERIFY2(c.contains(k), k);
+                    QVERIFY(c["pct_below_precision"].get<double>() >= 0 && c["pct_below_precision"].get<double>() <= 100);
+                    if (c["method"] != "float16" && c["granularity"] == "per-channel")
+                        QCOMPARE(c["scale"].size(), static_cast<size_t>(t["channels"].get<int>()));
+                    // 4 bits: symmetric [-7, 7] has 15 levels, asymmetric [-8, 7] 16.
+                    if (c["method"] != "float16")
+                        QVERIFY(c["levels_used"].get<int>() <= (c["scheme"] == "asymmetric" ? 16 : 15));
+                }
+            }
+        // ftr1b: DepthwiseConv2D (3, 3, 16, 2): 32 output channels.
+        QCOMPARE(j["layers"][3]["name"].get<std::string>(), std::string("ftr1b"));
+        QCOMPARE(j["layers"][3]["tensors"][0]["channels"].get<int>(), 32);
+    }
+
+    void perTensorAndCsv() {
+        const fs::path f = fs::path(QUANTSCOPE_SHARED_DIR) / "corpus" / "tfk2_14_mnist_cnn.h5";
+        if (!fs::exists(f)) QSKIP("../shared/corpus is absent");
+        const json j = run({"analyze", QString::fromStdString(f.string()), "--json", "--per-tensor"});
+        QVERIFY(j["layers"][0]["tensors"][0]["candidates"][0]["scale"].is_number());
+        QProcess p;
+        p.start(QUANTSCOPE_CLI, {"analyze", QString::fromStdString(f.string()), "--csv"});
+        QVERIFY(p.waitForFinished(60000));
+        const QStringList lines = QString::fromUtf8(p.readAllStandardOutput()).trimmed().split('\n');
+        QCOMPARE(lines.size(), 1 + 2 * 12);  // header + conv2d and dense kernels x 12 candidates
+        QVERIFY(lines[0].startsWith("layer,tensor,method,chosen"));
+    }
+
+    void badArguments() {
+        int code = 0;
+        QString err;
+        run({"analyze", "x.h5", "--bits", "3"}, &code, &err);
+        QCOMPARE(code, 2);
+        QVERIFY(err.contains("--bits must be 2, 4, 8 or 16"));
+        run({"analyze", "x.h5", "--method", "magic"}, &code, &err);
+        QCOMPARE(code, 2);
+        QVERIFY(err.contains("unknown method 'magic'"));
+    }
+};
+
+QTEST_GUILESS_MAIN(AnalyzeCliTest)
+#include "test_analyze_cli.moc"
