@@ -77,18 +77,18 @@ double errorRangeLsb(const Candidate& c, const TensorStats* st) {
     return std::min(r * 1.001, 64.0);
 }
 
-void finalize(CandidateStats& s, const kern::ErrorAccum& a, const Candidate& c, int64_t n) {
-    double e2 = 0, e1 = 0, x2 = 0;
+void finalize(CandidateStats& s, const kern::ErrorAccum& a, const Candidate& c, int64_t n, const RangeStats& range) {
+    double e2 = 0, e1 = 0;
+    const double x2 = range.sum_sq;
+    const int64_t finite = range.finite;
     float max_e = 0;
-    int64_t below = 0, beyond = 0, finite = 0;
+    int64_t below = 0, beyond = 0;
     for (int k = 0; k < kern::kLanes; ++k) {  // fixed order: identical on every ISA
         e2 += a.sum_e2[k];
         e1 += a.sum_e[k];
-        x2 += a.sum_x2[k];
         max_e = std::max(max_e, a.max_e[k]);
         below += a.below[k];
         beyond += a.beyond[k];
-        finite += a.finite[k];
     }
     s.count = finite;
     const double cnt = finite > 0 ? static_cast<double>(finite) : 1.0;
@@ -124,6 +124,11 @@ void finalize(CandidateStats& s, const kern::ErrorAccum& a, const Candidate& c, 
 void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vector<Candidate>& cands, bool error_histograms,
                         int error_hist_bins, int threads, const TensorStats* stats) {
     if (threads <= 0) threads = defaultThreadCount();
+    TensorStats own;
+    if (!stats) {
+        own = computeTensorStats(data, n, channels, threads);
+        stats = &own;
+    }
     const int64_t period = periodFor(channels);
     const kern::Isa isa = kern::activeIsa();
     const kern::ErrorKernel kernel = kern::errorKernel(isa);
@@ -147,7 +152,10 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
         p.errs.resize(K);
         for (size_t k = 0; k < K; ++k) {
             if (cands[k].float16) continue;
-            p.levels[k].assign(static_cast<size_t>(ex[k].qmax - ex[k].qmin + 1), 0);
+            // One bin per level plus a sink bin that non-finite values may hit (never reported);
+            // four interleaved copies up to 8 bits (see quant_error_kernel.h).
+            const size_t bins = static_cast<size_t>(ex[k].qmax - ex[k].qmin + 2);
+            p.levels[k].assign(bins * (bins <= 258 ? 4 : 1), 0);
             if (error_histograms) p.errs[k].assign(static_cast<size_t>(error_hist_bins), 0);
         }
     }
@@ -166,8 +174,9 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
                     hs.bins = error_hist_bins;
                     hs.range_lsb = static_cast<float>(ranges[k]);
                 }
+                const int64_t bins = static_cast<int64_t>(ex[k].qmax - ex[k].qmin + 2);
                 kernel(data + start, ex[k].scale.data(), ex[k].zero_point.data(), len, ex[k].qmin, ex[k].qmax, p.acc[k],
-                       p.levels[k].data(), hs);
+                       p.levels[k].data(), bins <= 258 ? bins : 0, hs);
             }
         }
     });
@@ -175,7 +184,8 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
         kern::ErrorAccum total;
         CandidateStats& s = cands[k].stats;
         s = CandidateStats{};
-        if (!cands[k].float16) s.level_counts.assign(parts[0].levels[k].size(), 0);
+        const size_t bins = cands[k].float16 ? 0 : static_cast<size_t>(ex[k].qmax - ex[k].qmin + 2);
+        if (!cands[k].float16) s.level_counts.assign(bins - 1, 0);
         if (error_histograms && !cands[k].float16) {
             s.error_hist.lo = -ranges[k];
             s.error_hist.hi = ranges[k];
@@ -186,16 +196,15 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
             for (int l = 0; l < kern::kLanes; ++l) {
                 total.sum_e2[l] += p.acc[k].sum_e2[l];
                 total.sum_e[l] += p.acc[k].sum_e[l];
-                total.sum_x2[l] += p.acc[k].sum_x2[l];
                 total.max_e[l] = std::max(total.max_e[l], p.acc[k].max_e[l]);
                 total.below[l] += p.acc[k].below[l];
                 total.beyond[l] += p.acc[k].beyond[l];
-                total.finite[l] += p.acc[k].finite[l];
             }
-            for (size_t i = 0; i < s.level_counts.size(); ++i) s.level_counts[i] += p.levels[k][i];
+            for (size_t i = 0; i < p.levels[k].size(); ++i)
+                if (i % bins < s.level_counts.size()) s.level_counts[i % bins] += p.levels[k][i];
             for (size_t i = 0; i < s.error_hist.counts.size(); ++i) s.error_hist.counts[i] += p.errs[k][i];
         }
-        finalize(s, total, cands[k], n);
+        finalize(s, total, cands[k], n, stats->all);
     }
 }
 

@@ -11,10 +11,12 @@ namespace qs::kernels {
 
 constexpr int kLanes = 16;
 
+// Per-candidate sums. The sum of x^2 and the finite count are the same for every candidate and
+// come from the first pass (TensorStats), not from here.
 struct ErrorAccum {
-    double sum_e2[kLanes] = {}, sum_e[kLanes] = {}, sum_x2[kLanes] = {};
+    double sum_e2[kLanes] = {}, sum_e[kLanes] = {};
     float max_e[kLanes] = {};
-    int64_t below[kLanes] = {}, beyond[kLanes] = {}, finite[kLanes] = {};
+    int64_t below[kLanes] = {}, beyond[kLanes] = {};
 };
 
 struct ErrorHistogramSpec {
@@ -24,15 +26,19 @@ struct ErrorHistogramSpec {
 };
 
 // x, scale, zero_point: `count` elements (count a multiple of kLanes except on the last call).
-// level_counts is indexed by q - qmin.
+// level_counts is indexed by q - qmin, with one more "sink" bin at qmax - qmin + 1 that
+// non-finite values may hit. With level_stride > 0 there are four such histograms, stride
+// apart, and lane k counts into histogram k % 4: neighbouring values often fall in the same
+// bin, and separate counters keep the increments from waiting on each other.
 using ErrorKernel = void (*)(const float* x, const float* scale, const float* zero_point, int64_t count, float qmin,
-                             float qmax, ErrorAccum& acc, int64_t* level_counts, const ErrorHistogramSpec& hist);
+                             float qmax, ErrorAccum& acc, int64_t* level_counts, int64_t level_stride,
+                             const ErrorHistogramSpec& hist);
 
-void errorKernelPortable(const float*, const float*, const float*, int64_t, float, float, ErrorAccum&, int64_t*,
+void errorKernelPortable(const float*, const float*, const float*, int64_t, float, float, ErrorAccum&, int64_t*, int64_t,
                          const ErrorHistogramSpec&);
-void errorKernelAvx2(const float*, const float*, const float*, int64_t, float, float, ErrorAccum&, int64_t*,
+void errorKernelAvx2(const float*, const float*, const float*, int64_t, float, float, ErrorAccum&, int64_t*, int64_t,
                      const ErrorHistogramSpec&);
-void errorKernelAvx512(const float*, const float*, const float*, int64_t, float, float, ErrorAccum&, int64_t*,
+void errorKernelAvx512(const float*, const float*, const float*, int64_t, float, float, ErrorAccum&, int64_t*, int64_t,
                        const ErrorHistogramSpec&);
 
 enum class Isa { Portable, Avx2, Avx512 };

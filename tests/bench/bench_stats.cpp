@@ -1,0 +1,117 @@
+// Benchmark: statistics passes on a 100M-value float32 tensor (400 MB) against a plain summing
+// pass over the same memory, in the same run (best of N each):
+//   1. all statistics of one candidate (no histograms)           target <= 1.5x
+//   2. the same plus its error histogram and the weight histograms target <= 3x
+//   3. all twelve candidates, the whole analyzeTensor             target <= 8x (both cores)
+// Prints GB/s and ratios for the ISA chosen at run time and, for (1), every ISA this CPU runs.
+//   usage: bench_stats [N_MILLIONS=100] [REPS=3]
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+#include "histogram.h"
+#include "kernels/quant_error_kernel.h"
+#include "parallel.h"
+#include "quant_analysis.h"
+
+using namespace qs;
+
+namespace {
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+template <class Fn>
+double best(int reps, Fn fn) {
+    double b = 1e30;
+    for (int r = 0; r < reps; ++r) {
+        const double t0 = now();
+        fn();
+        b = std::min(b, now() - t0);
+    }
+    return b;
+}
+
+// The baseline: read every float once and add it up (8 independent accumulators so the
+// compiler vectorises it; memory bandwidth is the limit).
+double plainSum(const float* x, int64_t n, int threads) {
+    std::vector<double> parts(static_cast<size_t>(std::max(1, threads)), 0.0);
+    parallelRanges(n, threads, 64, [&](int64_t b, int64_t e, int t) {
+        float acc[16] = {};
+        int64_t i = b;
+        for (; i + 16 <= e; i += 16)
+            for (int k = 0; k < 16; ++k) acc[k] += x[i + k];
+        double s = 0;
+        for (float a : acc) s += a;
+        for (; i < e; ++i) s += x[i];
+        parts[static_cast<size_t>(t)] = s;
+    });
+    double s = 0;
+    for (double p : parts) s += p;
+    return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const int64_t n = (argc > 1 ? std::atoll(argv[1]) : 100) * 1000000LL;
+    const int reps = argc > 2 ? std::atoi(argv[2]) : 3;
+    const int threads = defaultThreadCount();
+    std::vector<float> x(static_cast<size_t>(n));
+    uint64_t s = 88172645463325252ull;
+    for (int64_t i = 0; i < n; ++i) {  // roughly Gaussian weights (sum of 4 uniforms), sigma ~0.05
+        float g = 0;
+        for (int k = 0; k < 4; ++k) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            g += static_cast<float>(s >> 40) / 16777216.0f - 0.5f;
+        }
+        x[static_cast<size_t>(i)] = g * 0.087f;
+    }
+    const double gb = static_cast<double>(n) * 4 / 1e9;
+    volatile double sink = 0;
+    const double t_sum1 = best(reps, [&] { sink = sink + plainSum(x.data(), n, 1); });
+    const double t_sum2 = best(reps, [&] { sink = sink + plainSum(x.data(), n, threads); });
+    const double t_sum = std::min(t_sum1, t_sum2);
+    std::printf("tensor: %lld floats (%.1f GB), %d threads, ISA %s\n", static_cast<long long>(n), gb, threads,
+                kernels::isaName(kernels::selectedIsa()));
+    std::printf("plain sum, 1 thread:   %.3f s  %.2f GB/s\n", t_sum1, gb / t_sum1);
+    std::printf("plain sum, %d threads:  %.3f s  %.2f GB/s   (baseline: the faster of the two)\n", threads, t_sum2, gb / t_sum2);
+
+    const TensorStats st = computeTensorStats(x.data(), n, 1, threads);
+    Candidate c;
+    c.method = "max_abs";
+    c.bits = 8;
+    c.params = {symmetricParams(st.all.max_abs, 8)};
+    for (kernels::Isa isa : {kernels::Isa::Portable, kernels::Isa::Avx2, kernels::Isa::Avx512}) {
+        if (!kernels::isaSupported(isa)) continue;
+        kernels::forceIsa(isa);
+        std::vector<Candidate> one{c};
+        const double t = best(reps, [&] { evaluateCandidates(x.data(), n, 1, one, false, 0, threads, &st); });
+        std::printf("1. all statistics, one candidate [%-8s]: %.3f s  %.2f GB/s  ratio %.2fx (target 1.5x)\n", kernels::isaName(isa), t,
+                    gb / t, t / t_sum);
+    }
+    kernels::clearForcedIsa();
+    {
+        std::vector<Candidate> one{c};
+        const double t = best(reps, [&] {
+            evaluateCandidates(x.data(), n, 1, one, true, 101, threads, &st);
+            linearHistogram(x.data(), n, st.all.min, st.all.max, 101, threads);
+            log2MagnitudeHistogram(x.data(), n, threads);
+        });
+        std::printf("2. + error, weight and log2 histograms:        %.3f s  %.2f GB/s  ratio %.2fx (target 3x)\n", t, gb / t, t / t_sum);
+    }
+    {
+        Tensor tensor;
+        tensor.name = "big";
+        tensor.shape = {n};
+        tensor.data = std::move(x);
+        AnalysisOptions o;
+        o.granularity = Granularity::PerTensor;
+        const double t = best(reps, [&] { analyzeTensor(tensor, 1, o); });
+        std::printf("3. all 12 candidates (whole analyzeTensor):     %.3f s  %.2f GB/s  ratio %.2fx (target 8x)\n", t, gb / t, t / t_sum);
+        x = std::move(tensor.data);
+    }
+    return sink == 12345 ? 1 : 0;
+}
