@@ -1,6 +1,7 @@
 #include "histogram.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "parallel.h"
 
@@ -86,6 +87,84 @@ Log2Histogram log2MagnitudeHistogram(const float* data, int64_t n, int threads) 
     h.min_exponent = first + kMin;
     h.counts.assign(all.begin() + first, all.begin() + last + 1);
     return h;
+}
+
+namespace {
+
+constexpr int kLog2Min = -149, kLog2Bins = 128 + 149 + 1;
+
+// Exponent e with |x| in [2^e, 2^(e+1)) for finite non-zero x, from the float's bits.
+inline int log2Floor(float x) {
+    uint32_t b;
+    std::memcpy(&b, &x, 4);
+    const int field = static_cast<int>((b >> 23) & 0xff);
+    if (field != 0) return field - 127;
+    int exp = 0;  // subnormal
+    std::frexp(x, &exp);
+    return exp - 1;
+}
+
+Log2Histogram trimLog2(const std::vector<int64_t>& all) {
+    Log2Histogram h;
+    h.zeros = all[kLog2Bins];
+    int first = kLog2Bins, last = -1;
+    for (int i = 0; i < kLog2Bins; ++i)
+        if (all[static_cast<size_t>(i)]) {
+            first = std::min(first, i);
+            last = i;
+        }
+    if (last < 0) return h;
+    h.min_exponent = first + kLog2Min;
+    h.counts.assign(all.begin() + first, all.begin() + last + 1);
+    return h;
+}
+
+}  // namespace
+
+WeightHistograms weightHistograms(const float* data, int64_t n, double lo, double hi, int linear_bins, double max_abs,
+                                  int abs_bins, int threads) {
+    if (threads <= 0) threads = defaultThreadCount();
+    if (!(hi > lo)) hi = lo + 1;
+    if (!(max_abs > 0)) max_abs = 1;
+    struct Part {
+        std::vector<int64_t> lin, abs, log2;
+        int64_t below = 0, above = 0, abs_above = 0;
+    };
+    std::vector<Part> parts(static_cast<size_t>(threads));
+    const float flo = static_cast<float>(lo), fhi = static_cast<float>(hi), fmax = static_cast<float>(max_abs);
+    const float lin_inv = static_cast<float>(linear_bins / (hi - lo)), abs_inv = static_cast<float>(abs_bins / max_abs);
+    parallelRanges(n, threads, 1, [&](int64_t b, int64_t e, int t) {
+        Part& p = parts[static_cast<size_t>(t)];
+        p.lin.assign(static_cast<size_t>(linear_bins), 0);
+        p.abs.assign(static_cast<size_t>(abs_bins), 0);
+        p.log2.assign(kLog2Bins + 1, 0);
+        for (int64_t i = b; i < e; ++i) {
+            const float x = data[i];
+            if (!(x - x == 0.0f)) continue;  // NaN or Inf
+            const float a = std::fabs(x);
+            if (x < flo) ++p.below;
+            else if (x > fhi) ++p.above;
+            else ++p.lin[static_cast<size_t>(std::min(linear_bins - 1, static_cast<int>((x - flo) * lin_inv)))];
+            if (a > fmax) ++p.abs_above;
+            else ++p.abs[static_cast<size_t>(std::min(abs_bins - 1, static_cast<int>(a * abs_inv)))];
+            ++p.log2[a == 0.0f ? kLog2Bins : static_cast<size_t>(log2Floor(a) - kLog2Min)];
+        }
+    });
+    WeightHistograms w;
+    w.linear.lo = lo, w.linear.hi = hi, w.linear.counts.assign(static_cast<size_t>(linear_bins), 0);
+    w.abs.lo = 0, w.abs.hi = max_abs, w.abs.counts.assign(static_cast<size_t>(abs_bins), 0);
+    std::vector<int64_t> log2(kLog2Bins + 1, 0);
+    for (const Part& p : parts) {
+        if (p.lin.empty()) continue;
+        for (size_t i = 0; i < p.lin.size(); ++i) w.linear.counts[i] += p.lin[i];
+        for (size_t i = 0; i < p.abs.size(); ++i) w.abs.counts[i] += p.abs[i];
+        for (size_t i = 0; i < log2.size(); ++i) log2[i] += p.log2[i];
+        w.linear.below += p.below;
+        w.linear.above += p.above;
+        w.abs.above += p.abs_above;
+    }
+    w.log2 = trimLog2(log2);
+    return w;
 }
 
 double histogramQuantile(const Histogram& h, double fraction) {

@@ -28,6 +28,15 @@ struct Log2Histogram {
 };
 Log2Histogram log2MagnitudeHistogram(const float* data, int64_t n, int threads = 0);
 
+// The three weight histograms in one pass over the data: linear over [lo, hi], |x| over
+// [0, max_abs], and log2 magnitude.
+struct WeightHistograms {
+    Histogram linear, abs;
+    Log2Histogram log2;
+};
+WeightHistograms weightHistograms(const float* data, int64_t n, double lo, double hi, int linear_bins, double max_abs,
+                                  int abs_bins, int threads = 0);
+
 // Value below which `fraction` (0..1) of the histogram's mass lies, interpolated within a bin.
 double histogramQuantile(const Histogram& h, double fraction);
 

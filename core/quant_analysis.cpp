@@ -156,7 +156,7 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
             // four interleaved copies up to 8 bits (see quant_error_kernel.h).
             const size_t bins = static_cast<size_t>(ex[k].qmax - ex[k].qmin + 2);
             p.levels[k].assign(bins * (bins <= 258 ? 4 : 1), 0);
-            if (error_histograms) p.errs[k].assign(static_cast<size_t>(error_hist_bins), 0);
+            if (error_histograms) p.errs[k].assign(static_cast<size_t>(error_hist_bins) + 1, 0);  // + sink
         }
     }
     parallelRanges(n, threads, period, [&](int64_t b, int64_t e, int t) {
@@ -202,7 +202,7 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
             }
             for (size_t i = 0; i < p.levels[k].size(); ++i)
                 if (i % bins < s.level_counts.size()) s.level_counts[i % bins] += p.levels[k][i];
-            for (size_t i = 0; i < s.error_hist.counts.size(); ++i) s.error_hist.counts[i] += p.errs[k][i];
+            for (size_t i = 0; i < s.error_hist.counts.size(); ++i) s.error_hist.counts[i] += p.errs[k][i];  // sink dropped
         }
         finalize(s, total, cands[k], n, stats->all);
     }
@@ -321,13 +321,14 @@ TensorAnalysis analyzeTensor(const Tensor& t, int64_t channels, const AnalysisOp
         a.warnings.push_back(std::to_string(all.nan) + " NaN and " + std::to_string(all.inf) +
                              " Inf values; they are left out of every statistic");
     progress.checkCancelled();
-    a.weight_hist = linearHistogram(data, n, all.min, all.max > all.min ? all.max : all.min + 1, 101, o.threads);
-    a.log2_hist = log2MagnitudeHistogram(data, n, o.threads);
+    WeightHistograms wh = weightHistograms(data, n, all.min, all.max > all.min ? all.max : all.min + 1, 101, all.max_abs, 2048, o.threads);
+    a.weight_hist = std::move(wh.linear);
+    a.log2_hist = std::move(wh.log2);
 
     // Per-channel view of the range statistics (a per-tensor analysis is one "channel").
     std::vector<RangeStats> ranges = per_channel ? a.stats.per_channel : std::vector<RangeStats>{all};
     std::vector<Histogram> abs_hists = per_channel ? perChannelAbsHistograms(data, n, a.stats, 256)
-                                                   : std::vector<Histogram>{absHistogram(data, n, all.max_abs, 2048, o.threads)};
+                                                   : std::vector<Histogram>{std::move(wh.abs)};
     progress.checkCancelled();
     const Granularity g = per_channel ? Granularity::PerChannel : Granularity::PerTensor;
     auto clipsBy = [&](auto fn) {

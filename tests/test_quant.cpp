@@ -263,6 +263,26 @@ private slots:
         }
     }
 
+    // The fused histogram pass equals the separate, straightforward ones.
+    void fusedHistogramsMatchSeparate() {
+        Tensor t = randomTensor({333, 7}, 11);
+        t.data[3] = 0.0f;
+        t.data[4] = 1e-42f;  // subnormal
+        t.data[5] = std::nanf("");
+        const TensorStats st = computeTensorStats(t.data.data(), static_cast<int64_t>(t.data.size()), 1);
+        const int64_t n = static_cast<int64_t>(t.data.size());
+        const WeightHistograms w = weightHistograms(t.data.data(), n, st.all.min, st.all.max, 101, st.all.max_abs, 2048);
+        const Histogram lin = linearHistogram(t.data.data(), n, st.all.min, st.all.max, 101);
+        const Histogram abs = absHistogram(t.data.data(), n, st.all.max_abs, 2048);
+        const Log2Histogram l2 = log2MagnitudeHistogram(t.data.data(), n);
+        QCOMPARE(w.linear.counts, lin.counts);
+        QCOMPARE(w.abs.counts, abs.counts);
+        QCOMPARE(w.log2.counts, l2.counts);
+        QCOMPARE(w.log2.min_exponent, l2.min_exponent);
+        QCOMPARE(w.log2.zeros, int64_t(1));
+        QCOMPARE(l2.min_exponent, -140);  // 1e-42 is in [2^-140 = 7.2e-43, 2^-139 = 1.4e-42)
+    }
+
     void emptyAndConstantTensors() {
         Tensor empty;
         empty.shape = {0, 4};

@@ -20,7 +20,8 @@ struct ErrorAccum {
 };
 
 struct ErrorHistogramSpec {
-    int64_t* counts = nullptr;  // bins, in units of one quantization step (LSB); null: none
+    int64_t* counts = nullptr;  // bins + 1 (the last a sink for non-finite values), in units of one
+                                // quantization step (LSB); null: none
     int bins = 0;
     float range_lsb = 1;        // bins cover [-range_lsb, range_lsb]
 };

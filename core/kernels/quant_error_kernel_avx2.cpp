@@ -23,8 +23,13 @@ struct Half {
     __m256i below, beyond;
 };
 
+struct ErrBins {
+    __m256 range, w, last;
+    __m256i sink;
+};
+
 inline void eight(const float* x, const float* scale, const float* zp, __m256 vqmin, __m256 vqmax, Half& L, int32_t* qidx,
-                  float* elsb, float* emask, __m256i vsink, __m256i viqmin) {
+                  int32_t* eidx, const ErrBins& eb, __m256i vsink, __m256i viqmin) {
     const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f),
                  mhalf = _mm256_set1_ps(-0.5f);
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -54,9 +59,11 @@ inline void eight(const float* x, const float* scale, const float* zp, __m256 vq
     L.beyond = _mm256_sub_epi32(L.beyond, _mm256_castps_si256(beyond));
     const __m256i qi = _mm256_sub_epi32(_mm256_cvtps_epi32(q), viqmin);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(qidx), _mm256_blendv_epi8(vsink, qi, _mm256_castps_si256(fin)));
-    if (elsb) {
-        _mm256_storeu_ps(elsb, _mm256_div_ps(e, s));
-        _mm256_storeu_ps(emask, fin);
+    if (eidx) {  // error histogram bin: floor((e / s + range) * w), clamped as float
+        __m256 v = _mm256_floor_ps(_mm256_mul_ps(_mm256_add_ps(_mm256_div_ps(e, s), eb.range), eb.w));
+        v = _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), eb.last);
+        const __m256i bi = _mm256_cvttps_epi32(v);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(eidx), _mm256_blendv_epi8(eb.sink, bi, _mm256_castps_si256(fin)));
     }
 }
 
@@ -68,7 +75,13 @@ void errorKernelAvx2(const float* x, const float* scale, const float* zero_point
     const int32_t iqmin = static_cast<int32_t>(qmin);
     const __m256i vsink = _mm256_set1_epi32(static_cast<int32_t>(qmax) - iqmin + 1);  // one past the last level
     const __m256i viqmin = _mm256_set1_epi32(iqmin);
-    const float w = hist.counts ? static_cast<float>(hist.bins) / (2.0f * hist.range_lsb) : 0.0f;
+    ErrBins eb{};
+    if (hist.counts) {
+        eb.range = _mm256_set1_ps(hist.range_lsb);
+        eb.w = _mm256_set1_ps(static_cast<float>(hist.bins) / (2.0f * hist.range_lsb));
+        eb.last = _mm256_set1_ps(static_cast<float>(hist.bins - 1));
+        eb.sink = _mm256_set1_epi32(hist.bins);
+    }
     // Tail: padded with NaN (not finite: contributes nothing), as the portable kernel treats it.
     const int64_t full = count / kLanes * kLanes;
     alignas(32) float px[kLanes], ps[kLanes], pz[kLanes];
@@ -91,26 +104,21 @@ void errorKernelAvx2(const float* x, const float* scale, const float* zero_point
         int64_t* c[4] = {level_counts, level_counts, level_counts, level_counts};
         if (level_stride > 0)
             for (int i = 1; i < 4; ++i) c[i] = level_counts + i * level_stride;
-        alignas(32) int32_t qidx[8];
-        alignas(32) float elsb[8], emask[8];
-        float* ep = hist.counts ? elsb : nullptr;
+        alignas(32) int32_t qidx[8], eidx[8];
+        int32_t* ep = hist.counts ? eidx : nullptr;
+        int64_t* hc = hist.counts;
         auto scatter = [&] {
             ++c[0][qidx[0]], ++c[1][qidx[1]], ++c[2][qidx[2]], ++c[3][qidx[3]];
             ++c[0][qidx[4]], ++c[1][qidx[5]], ++c[2][qidx[6]], ++c[3][qidx[7]];
             if (!ep) return;
-            for (int k = 0; k < 8; ++k) {
-                if (emask[k] == 0.0f) continue;  // not finite (a set mask reads as NaN)
-                int b = static_cast<int>(std::floor((elsb[k] + hist.range_lsb) * w));
-                b = b < 0 ? 0 : (b >= hist.bins ? hist.bins - 1 : b);
-                ++hist.counts[b];
-            }
+            for (int k = 0; k < 8; ++k) ++hc[eidx[k]];
         };
         for (int64_t base = 0; base < full; base += kLanes) {
-            eight(x + base + 8 * h, scale + base + 8 * h, zero_point + base + 8 * h, vqmin, vqmax, L, qidx, ep, emask, vsink, viqmin);
+            eight(x + base + 8 * h, scale + base + 8 * h, zero_point + base + 8 * h, vqmin, vqmax, L, qidx, ep, eb, vsink, viqmin);
             scatter();
         }
         if (full < count) {
-            eight(px + 8 * h, ps + 8 * h, pz + 8 * h, vqmin, vqmax, L, qidx, ep, emask, vsink, viqmin);
+            eight(px + 8 * h, ps + 8 * h, pz + 8 * h, vqmin, vqmax, L, qidx, ep, eb, vsink, viqmin);
             scatter();
         }
         _mm256_storeu_pd(acc.sum_e2 + 8 * h, L.e2[0]);
