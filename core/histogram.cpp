@@ -53,42 +53,6 @@ Histogram absHistogram(const float* data, int64_t n, double max_abs, int bins, i
     return binned(data, n, 0.0, max_abs > 0 ? max_abs : 1.0, bins, threads, [](float x) { return std::fabs(static_cast<double>(x)); });
 }
 
-Log2Histogram log2MagnitudeHistogram(const float* data, int64_t n, int threads) {
-    // Exponents of float32 span [-149, 127]: 277 bins cover every finite non-zero value.
-    constexpr int kMin = -149, kBins = 128 + 149 + 1;
-    if (threads <= 0) threads = defaultThreadCount();
-    std::vector<std::vector<int64_t>> part(static_cast<size_t>(threads), std::vector<int64_t>(kBins + 1, 0));
-    parallelRanges(n, threads, 1, [&](int64_t b, int64_t e, int t) {
-        std::vector<int64_t>& c = part[static_cast<size_t>(t)];
-        for (int64_t i = b; i < e; ++i) {
-            const float x = data[i];
-            if (!std::isfinite(x)) continue;
-            if (x == 0.0f) {
-                ++c[kBins];
-                continue;
-            }
-            int exp = 0;
-            std::frexp(x, &exp);  // |x| in [2^(exp-1), 2^exp)
-            ++c[static_cast<size_t>(exp - 1 - kMin)];
-        }
-    });
-    Log2Histogram h;
-    std::vector<int64_t> all(kBins + 1, 0);
-    for (const auto& p : part)
-        for (size_t i = 0; i < all.size(); ++i) all[i] += p[i];
-    h.zeros = all[kBins];
-    int first = kBins, last = -1;
-    for (int i = 0; i < kBins; ++i)
-        if (all[static_cast<size_t>(i)]) {
-            first = std::min(first, i);
-            last = i;
-        }
-    if (last < 0) return h;
-    h.min_exponent = first + kMin;
-    h.counts.assign(all.begin() + first, all.begin() + last + 1);
-    return h;
-}
-
 namespace {
 
 constexpr int kLog2Min = -149, kLog2Bins = 128 + 149 + 1;
@@ -120,6 +84,31 @@ Log2Histogram trimLog2(const std::vector<int64_t>& all) {
 }
 
 }  // namespace
+
+Log2Histogram log2MagnitudeHistogram(const float* data, int64_t n, int threads) {
+    // Exponents of float32 span [-149, 127]: 277 bins cover every finite non-zero value.
+    constexpr int kMin = kLog2Min, kBins = kLog2Bins;
+    if (threads <= 0) threads = defaultThreadCount();
+    std::vector<std::vector<int64_t>> part(static_cast<size_t>(threads), std::vector<int64_t>(kBins + 1, 0));
+    parallelRanges(n, threads, 1, [&](int64_t b, int64_t e, int t) {
+        std::vector<int64_t>& c = part[static_cast<size_t>(t)];
+        for (int64_t i = b; i < e; ++i) {
+            const float x = data[i];
+            if (!std::isfinite(x)) continue;
+            if (x == 0.0f) {
+                ++c[kBins];
+                continue;
+            }
+            int exp = 0;
+            std::frexp(x, &exp);  // |x| in [2^(exp-1), 2^exp)
+            ++c[static_cast<size_t>(exp - 1 - kMin)];
+        }
+    });
+    std::vector<int64_t> all(kBins + 1, 0);
+    for (const auto& p : part)
+        for (size_t i = 0; i < all.size(); ++i) all[i] += p[i];
+    return trimLog2(all);
+}
 
 WeightHistograms weightHistograms(const float* data, int64_t n, double lo, double hi, int linear_bins, double max_abs,
                                   int abs_bins, int threads) {

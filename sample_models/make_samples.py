@@ -111,12 +111,15 @@ class DWSep(nn.Module):
         self.stem, self.bstem = nn.Conv2d(1, 16, 3), nn.BatchNorm2d(16)
         self.blocks = nn.ModuleList([DWBlock(a, b, s) for a, b, s in self.SPEC])
         self.fc = nn.Linear(128, 10)
-        # As in real MobileNets, depthwise channels end up with very different ranges once BN
-        # is folded: start the depthwise BN scales spread over two decades (log-uniform).
+        # As in real MobileNets, depthwise channels have very different ranges once BN is folded
+        # into them (gamma / sqrt(var) differs per channel). Folding undoes any rescaling between
+        # conv and BN, so the spread must live in the BN scales: the depthwise BN gammas are
+        # fixed (not trained) log-uniform over [0.01, 4]; the pointwise convs adapt to them.
         g = torch.Generator().manual_seed(SEED)
         for b in self.blocks:
             with torch.no_grad():
-                b.bdw.weight.copy_(torch.exp(torch.empty(b.bdw.num_features).uniform_(math.log(0.03), math.log(3.0), generator=g)))
+                b.bdw.weight.copy_(torch.exp(torch.empty(b.bdw.num_features).uniform_(math.log(0.01), math.log(4.0), generator=g)))
+            b.bdw.weight.requires_grad_(False)
 
     def forward(self, x):
         x = F.relu6(self.bstem(self.stem(pad_same(x, 3, 1))))
@@ -155,7 +158,7 @@ class ResNet(nn.Module):
 
 def train(model, xtr, ytr, epochs, lr):
     torch.manual_seed(SEED)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * (len(xtr) // 128))
     x = torch.from_numpy(xtr).unsqueeze(1)
     y = torch.from_numpy(ytr)
