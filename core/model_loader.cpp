@@ -93,6 +93,14 @@ void nameUnnamedLayers(Architecture& arch) {
     }
 }
 
+// Adopts `arch` into the model and binds the file's weight groups to its layers.
+void adoptAndBind(Model& m, Architecture arch, std::vector<WeightGroup> groups, const std::string& source, bool order_fallback) {
+    Architecture tree_only;  // binding needs the nesting; the flat layers move into the model
+    tree_only.tree = arch.tree;
+    adoptArchitecture(m, std::move(arch), source);
+    bindWeights(m, tree_only, std::move(groups), order_fallback);
+}
+
 // Weights-only files: bind to the architecture when one is given or found beside the file.
 void bindWeightsOnly(Model& m, std::vector<WeightGroup> groups, const std::optional<ArchSource>& src) {
     if (!src) {
@@ -102,10 +110,7 @@ void bindWeightsOnly(Model& m, std::vector<WeightGroup> groups, const std::optio
     }
     Architecture arch = parseKerasArchitecture(src->config, src->source, "");
     nameUnnamedLayers(arch);
-    Architecture tree_only;
-    tree_only.tree = arch.tree;
-    adoptArchitecture(m, std::move(arch), src->source);
-    bindWeights(m, tree_only, std::move(groups), /*allow_order_fallback=*/true);
+    adoptAndBind(m, std::move(arch), std::move(groups), src->source, /*order_fallback=*/true);
 }
 
 Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOptions& options, const Progress& progress,
@@ -120,10 +125,7 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
         m.format = ModelFormat::Keras3Archive;
         Architecture arch = parseKerasArchitecture(archive_config->config, path, archive_config->source);
         std::vector<WeightGroup> groups = readKeras3WeightGroups(root, path, &arch, progress);
-        Architecture tree_only;
-        tree_only.tree = arch.tree;
-        adoptArchitecture(m, std::move(arch), archive_config->source);
-        bindWeights(m, tree_only, std::move(groups), false);
+        adoptAndBind(m, std::move(arch), std::move(groups), archive_config->source, false);
     } else if (auto config_text = rootString(root, "model_config", path)) {
         m.format = ModelFormat::Keras2FullH5;
         Architecture arch = parseKerasArchitecture(parseJsonText(*config_text, path, "/@model_config"), path, "/@model_config");
@@ -131,11 +133,7 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
         H5::Group mw = root.openGroup("model_weights");
         if (m.keras_version.empty()) m.keras_version = h5::readStringAttr(mw, "keras_version", path, "/model_weights").value_or("");
         if (m.backend.empty()) m.backend = h5::readStringAttr(mw, "backend", path, "/model_weights").value_or("");
-        std::vector<WeightGroup> groups = readLegacyWeightGroups(mw, path, "/model_weights", progress);
-        Architecture tree_only;
-        tree_only.tree = arch.tree;
-        adoptArchitecture(m, std::move(arch), "model_config");
-        bindWeights(m, tree_only, std::move(groups), false);
+        adoptAndBind(m, std::move(arch), readLegacyWeightGroups(mw, path, "/model_weights", progress), "model_config", false);
     } else if (h5::hasListAttr(root, "layer_names")) {
         m.format = ModelFormat::KerasWeightsH5;
         bindWeightsOnly(m, readLegacyWeightGroups(root, path, "/", progress), architectureFor(path, options));
@@ -151,10 +149,7 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
         if (src) {
             Architecture arch = parseKerasArchitecture(src->config, src->source, "");
             std::vector<WeightGroup> groups = readKeras3WeightGroups(root, path, &arch, progress);
-            Architecture tree_only;
-            tree_only.tree = arch.tree;
-            adoptArchitecture(m, std::move(arch), src->source);
-            bindWeights(m, tree_only, std::move(groups), false);
+            adoptAndBind(m, std::move(arch), std::move(groups), src->source, false);
         } else {
             adoptGroupsWithoutArchitecture(m, readKeras3WeightGroups(root, path, nullptr, progress));
             m.warnings.push_back("weights-only file without an architecture: analysis only (give --arch FILE to run it)");

@@ -115,13 +115,13 @@ TensorStats computeTensorStats(const float* data, int64_t n, int64_t channels, i
 }
 
 int64_t channelCount(const Layer& layer, const Tensor& t) {
-    if (t.shape.size() < 2) return 1;
-    const std::string& k = layer.kind;
-    const bool is_kernel = &t == &layer.weights.front();
-    if (!is_kernel && k != "SeparableConv2D") return 1;
-    if (k == "DepthwiseConv2D" || (k == "SeparableConv2D" && &t == &layer.weights.front()))
-        return t.shape[t.shape.size() - 1] * t.shape[t.shape.size() - 2];
-    return t.shape.back();  // Dense, Conv1D/2D, SeparableConv2D pointwise, unknown layers' kernels
+    if (t.shape.size() < 2) return 1;  // biases, BatchNormalization vectors
+    const size_t r = t.shape.size();
+    // DepthwiseConv2D kernels, and SeparableConv2D's depthwise (first) kernel: (kh, kw, in, mult),
+    // output channel c * mult + m, i.e. the last two axes together.
+    const bool depthwise = layer.kind == "DepthwiseConv2D" || (layer.kind == "SeparableConv2D" && &t == &layer.weights.front());
+    if (depthwise && r >= 2) return t.shape[r - 1] * t.shape[r - 2];
+    return t.shape.back();  // Dense, Conv1D/2D, pointwise, recurrent and unknown kernels: last axis
 }
 
 }  // namespace qs
