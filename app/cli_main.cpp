@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "analysis_report.h"
 #include "error.h"
+#include "float_engine.h"
+#include "idx_dataset.h"
 #include "model_loader.h"
 #include "model_summary.h"
 
@@ -95,6 +98,58 @@ int analyze(const std::vector<std::string>& args) {
     return 0;
 }
 
+int eval(const std::vector<std::string>& args) {
+    std::string model_path, data_path;
+    qs::LoadOptions load;
+    qs::Preprocessing pre;
+    bool as_json = false;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        auto value = [&](const char* what) -> const std::string& {
+            if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs " + what);
+            return args[++i];
+        };
+        if (a == "--json") as_json = true;
+        else if (a == "--data") data_path = value("a path");
+        else if (a == "--arch") load.arch_path = value("a file");
+        else if (a == "--scale") pre.scale = std::stod(value("a number"));
+        else if (a == "--mean") pre.mean = std::stod(value("a number"));
+        else if (a == "--std") pre.std = std::stod(value("a number"));
+        else if (!a.empty() && a[0] == '-') return usage("unknown option " + a);
+        else if (model_path.empty()) model_path = a;
+        else return usage("more than one model given");
+    }
+    if (model_path.empty() || data_path.empty()) return usage("eval needs a MODEL and --data PATH");
+    if (!(pre.scale != 0) || !(pre.std != 0)) return usage("--scale and --std must be non-zero");
+    const qs::Model m = qs::loadModel(model_path, load);
+    std::error_code ec;
+    qs::ImageDataset data;
+    if (std::filesystem::is_directory(data_path, ec)) {
+        data = qs::readIdxFolder(data_path);
+    } else {
+        std::string labels = data_path;
+        const size_t at = labels.find("images-idx3");
+        if (at == std::string::npos) throw qs::Error(data_path, "", "give a folder, or an IDX images file named *images-idx3*");
+        labels.replace(at, 11, "labels-idx1");
+        data = qs::readIdxPair(data_path, labels);
+    }
+    const qs::FloatEngine engine(m, {data.rows, data.cols, data.channels});
+    qs::Progress progress;
+    progress.on_report = [](int64_t done, int64_t total) { std::fprintf(stderr, "\r%lld/%lld", static_cast<long long>(done), static_cast<long long>(total)); };
+    const qs::EvalResult r = qs::evaluateFloat(engine, data, pre, progress);
+    std::fprintf(stderr, "\n");
+    if (as_json) {
+        const nlohmann::json j = {{"model", model_path}, {"data", data.source}, {"n", r.n},
+                                  {"preprocessing", {{"scale", pre.scale}, {"mean", pre.mean}, {"std", pre.std}}},
+                                  {"float", {{"top1", r.top1}, {"top5", r.top5}}}, {"quantized", nullptr}};
+        std::cout << j.dump(2) << "\n";
+    } else {
+        std::printf("images: %lld (%s)\nfloat top-1: %.4f  top-5: %.4f\nquantized: not implemented yet\n", static_cast<long long>(r.n),
+                    data.source.c_str(), r.top1, r.top5);
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -108,6 +163,7 @@ int main(int argc, char** argv) {
     try {
         if (cmd == "inspect") return inspect(args);
         if (cmd == "analyze") return analyze(args);
+        if (cmd == "eval") return eval(args);
         return usage("unknown command '" + cmd + "'");
     } catch (const qs::Error& e) {
         std::fprintf(stderr, "quantscope-cli: %s\n", e.what());

@@ -1,0 +1,24 @@
+#pragma once
+// IDX files (MNIST, Fashion-MNIST), gzipped or not: images uint8 [n, rows, cols] and labels
+// uint8 [n]. Errors name the file: wrong magic, dimensions past the file size, counts that
+// disagree between images and labels.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qs {
+
+struct ImageDataset {
+    std::vector<uint8_t> pixels;  // n * rows * cols * channels, row-major (HWC)
+    std::vector<int32_t> labels;
+    int64_t n = 0, rows = 0, cols = 0, channels = 1;
+    int num_classes = 0;
+    std::string source;
+};
+
+// Reads an images/labels pair; `dir` forms: a folder holding t10k-images-idx3-ubyte[.gz] and
+// t10k-labels-idx1-ubyte[.gz] (or train-*), or the two files given directly.
+ImageDataset readIdxPair(const std::string& images_path, const std::string& labels_path);
+ImageDataset readIdxFolder(const std::string& dir);
+
+}  // namespace qs

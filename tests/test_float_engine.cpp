@@ -1,0 +1,131 @@
+// The float reference engine against accuracies measured by independent implementations:
+// every corpus model whose manifest gives a reference accuracy (numpy float64 forward pass,
+// cross-checked with PyTorch) must match it within 0.05 point with the manifest's
+// preprocessing; models with layers the engine does not run must say which layer. Our own
+// sample models must match the accuracy PyTorch measured when it trained them. IDX errors.
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <filesystem>
+#include <fstream>
+
+#include "error.h"
+#include "float_engine.h"
+#include "idx_dataset.h"
+#include "model_loader.h"
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+class FloatEngineTest : public QObject {
+    Q_OBJECT
+    fs::path corpus_ = fs::path(QUANTSCOPE_SHARED_DIR) / "corpus";
+    json manifest_;
+    QTemporaryDir tmp_;
+
+    // The sanitizer run (QUANTSCOPE_TEST_SUBSET=N) runs the same forward passes on the first N
+    // images to check memory safety; accuracy is asserted on the full set in the normal build.
+    static int64_t subset() { return qEnvironmentVariableIntValue("QUANTSCOPE_TEST_SUBSET"); }
+    static qs::ImageDataset cut(qs::ImageDataset d) {
+        if (subset() > 0 && subset() < d.n) {
+            d.n = subset();
+            d.pixels.resize(static_cast<size_t>(d.n * d.rows * d.cols));
+            d.labels.resize(static_cast<size_t>(d.n));
+        }
+        return d;
+    }
+    static qs::ImageDataset dataset(const std::string& which, const fs::path& corpus) {
+        if (which == "mnist") return cut(qs::readIdxFolder((corpus / "mnist").string()));
+        return cut(qs::readIdxFolder("/usr/share/datasets/fashion-mnist"));
+    }
+
+private slots:
+    void initTestCase() {
+        if (!fs::exists(corpus_ / "manifest.json")) QSKIP("../shared/corpus is absent");
+        std::ifstream in(corpus_ / "manifest.json");
+        manifest_ = json::parse(in);
+    }
+
+    void corpusReferenceAccuracy_data() {
+        QTest::addColumn<QString>("file");
+        for (const json& e : manifest_["files"])
+            if (e["reference_accuracy"].is_object() && e["preprocessing"].is_object())
+                QTest::newRow(e["file"].get<std::string>().c_str()) << QString::fromStdString(e["file"].get<std::string>());
+    }
+    void corpusReferenceAccuracy() {
+        QFETCH(QString, file);
+        json e;
+        for (const json& f : manifest_["files"])
+            if (f["file"] == file.toStdString()) e = f;
+        if (e["dataset"] == "fashion_mnist" && !fs::exists("/usr/share/datasets/fashion-mnist")) QSKIP("dataset-fashion-mnist missing");
+        qs::LoadOptions opt;
+        if (e.contains("architecture") && !e["architecture"].is_null() && e["sidecars"].empty()) {
+            opt.arch_path = tmp_.filePath(file + ".arch.json").toStdString();
+            std::ofstream(opt.arch_path) << e["architecture"].dump();
+        }
+        const qs::Model m = qs::loadModel((corpus_ / file.toStdString()).string(), opt);
+        const qs::ImageDataset d = dataset(e["dataset"], corpus_);
+        QCOMPARE(d.n, subset() > 0 ? subset() : int64_t(10000));
+        const json& p = e["preprocessing"];
+        const qs::Preprocessing pre{p["scale"].get<double>(), p["mean"].get<double>(), p["std"].get<double>()};
+        try {
+            const qs::FloatEngine engine(m, {d.rows, d.cols, d.channels});
+            const qs::EvalResult r = qs::evaluateFloat(engine, d, pre);
+            if (subset() > 0) return;
+            const double ref = e["reference_accuracy"]["top1"].get<double>();
+            QVERIFY2(std::fabs(r.top1 - ref) <= 0.0005, qPrintable(QString("ours %1, reference %2").arg(r.top1).arg(ref)));
+        } catch (const qs::Error& err) {
+            // Only layers outside the engine's set may refuse, and they must be named.
+            QVERIFY2(!e["basic_layers_only"].get<bool>(), err.what());
+            QVERIFY2(std::string(err.what()).find("unsupported layer") != std::string::npos, err.what());
+        }
+    }
+
+    void sampleModelsMatchPyTorch_data() {
+        QTest::addColumn<QString>("name");
+        for (const char* n : {"fmnist_mlp", "fmnist_cnn", "fmnist_dwsep", "fmnist_resnet"}) QTest::newRow(n) << n;
+    }
+    void sampleModelsMatchPyTorch() {
+        QFETCH(QString, name);
+        if (!fs::exists("/usr/share/datasets/fashion-mnist")) QSKIP("dataset-fashion-mnist missing");
+        const fs::path dir = fs::path(QUANTSCOPE_SOURCE_DIR) / "sample_models";
+        std::ifstream in(dir / "samples.json");
+        const json info = json::parse(in);
+        const qs::Model m = qs::loadModel((dir / (name.toStdString() + ".h5")).string());
+        const qs::ImageDataset d = cut(qs::readIdxFolder("/usr/share/datasets/fashion-mnist"));
+        const qs::FloatEngine engine(m);
+        const qs::EvalResult r = qs::evaluateFloat(engine, d, qs::Preprocessing{});
+        if (subset() > 0) return;
+        const double ref = info["models"][name.toStdString()]["float_top1_pytorch"].get<double>();
+        QVERIFY2(std::fabs(r.top1 - ref) <= 0.0005, qPrintable(QString("ours %1, PyTorch %2").arg(r.top1).arg(ref)));
+    }
+
+    void idxErrors() {
+        auto write = [&](const char* name, std::vector<uint8_t> bytes) {
+            const std::string p = tmp_.filePath(name).toStdString();
+            std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+            return p;
+        };
+        const std::string good_labels = write("l-labels-idx1-ubyte", {0, 0, 8, 1, 0, 0, 0, 2, 3, 4});
+        const std::string bad_magic = write("a-images-idx3-ubyte", {1, 2, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 5, 6});
+        const std::string too_many = write("b-images-idx3-ubyte", {0, 0, 8, 3, 0, 0, 0, 9, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2, 3});
+        const std::string three = write("c-images-idx3-ubyte", {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0, 1, 1, 2, 3});
+        auto fails = [](const std::string& img, const std::string& lab, const char* want) {
+            try {
+                qs::readIdxPair(img, lab);
+            } catch (const qs::Error& e) {
+                return std::string(e.what()).find(want) != std::string::npos;
+            }
+            return false;
+        };
+        QVERIFY(fails(bad_magic, good_labels, "bad magic number"));
+        QVERIFY(fails(too_many, good_labels, "promises 7056 values but the file holds 3"));
+        QVERIFY(fails(three, good_labels, "2 labels for 3 images"));
+        const qs::ImageDataset ok = qs::readIdxPair(write("d-images-idx3-ubyte", {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 7, 9}), good_labels);
+        QCOMPARE(ok.pixels, (std::vector<uint8_t>{7, 9}));
+        QCOMPARE(ok.labels, (std::vector<int32_t>{3, 4}));
+    }
+};
+
+QTEST_GUILESS_MAIN(FloatEngineTest)
+#include "test_float_engine.moc"
