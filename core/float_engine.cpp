@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "error.h"
 #include "parallel.h"
@@ -109,14 +110,26 @@ Act dense(const Act& in, const Tensor& kernel, const Tensor* bias) {
     return out;
 }
 
-Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const json& c) {
-    const int64_t H = in.shape[0], W = in.shape[1], C = in.shape[2];
-    const int64_t KH = kernel.shape[0], KW = kernel.shape[1], OC = kernel.shape[3];
-    const auto [sh, sw] = pair2(c, "strides", 1);
-    const auto [dh, dw] = pair2(c, "dilation_rate", 1);
+// Sizes, strides, dilation and padding of a 2-D convolution over an (H, W, C) input.
+struct ConvGeometry {
+    int64_t H, W, C, KH, KW, sh, sw, dh, dw, OH, OW, pt, pl;
+};
+
+ConvGeometry convGeometry(const Act& in, const Tensor& kernel, const json& c) {
+    ConvGeometry g;
+    g.H = in.shape[0], g.W = in.shape[1], g.C = in.shape[2];
+    g.KH = kernel.shape[0], g.KW = kernel.shape[1];
+    std::tie(g.sh, g.sw) = pair2(c, "strides", 1);
+    std::tie(g.dh, g.dw) = pair2(c, "dilation_rate", 1);
     const bool same = str(c, "padding", "valid") == "same";
-    int64_t OH, OW;
-    const int64_t pt = padBefore(H, KH, sh, dh, same, &OH), pl = padBefore(W, KW, sw, dw, same, &OW);
+    g.pt = padBefore(g.H, g.KH, g.sh, g.dh, same, &g.OH);
+    g.pl = padBefore(g.W, g.KW, g.sw, g.dw, same, &g.OW);
+    return g;
+}
+
+Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const json& c) {
+    const auto [H, W, C, KH, KW, sh, sw, dh, dw, OH, OW, pt, pl] = convGeometry(in, kernel, c);
+    const int64_t OC = kernel.shape[3];
     Eigen::Map<const RowMatrix> w(kernel.data.data(), KH * KW * C, OC);
     Act out;
     out.shape = {OH, OW, OC};
@@ -145,13 +158,8 @@ Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const json& 
 }
 
 Act depthwise(const Act& in, const Tensor& kernel, const Tensor* bias, const json& c) {
-    const int64_t H = in.shape[0], W = in.shape[1], C = in.shape[2];
-    const int64_t KH = kernel.shape[0], KW = kernel.shape[1], M = kernel.shape[3];
-    const auto [sh, sw] = pair2(c, "strides", 1);
-    const auto [dh, dw] = pair2(c, "dilation_rate", 1);
-    const bool same = str(c, "padding", "valid") == "same";
-    int64_t OH, OW;
-    const int64_t pt = padBefore(H, KH, sh, dh, same, &OH), pl = padBefore(W, KW, sw, dw, same, &OW);
+    const auto [H, W, C, KH, KW, sh, sw, dh, dw, OH, OW, pt, pl] = convGeometry(in, kernel, c);
+    const int64_t M = kernel.shape[3];
     Act out;
     out.shape = {OH, OW, C * M};
     out.x.setZero(in.x.rows(), OH * OW * C * M);
