@@ -1,0 +1,110 @@
+// Robustness sweep: every model file in ../shared/corpus and sample_models/, truncated at 100
+// offsets spread over the file (the first ones inside the superblock and object headers) and
+// with a byte flipped at 100 more places. Each case runs in a child process with a 10 s alarm,
+// so a crash or hang is counted instead of ending the test. Every case must either load (and
+// then every tensor's statistics account for all its values: finite + NaN + Inf = size) or be
+// refused with a qs::Error that names the file. Prints the counts.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <filesystem>
+#include <fstream>
+
+#include "error.h"
+#include "model_loader.h"
+#include "tensor_stats.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+enum Outcome { Loaded = 0, Refused = 3, RefusedWithoutName = 4, BadStats = 5, OtherException = 6 };
+
+int runCase(const std::string& path) {
+    try {
+        const qs::Model m = qs::loadModel(path, qs::LoadOptions{"", false});
+        for (const qs::Layer& l : m.layers)
+            for (const qs::Tensor& t : l.weights) {
+                const qs::TensorStats s = qs::computeTensorStats(t.data.data(), static_cast<int64_t>(t.data.size()), 1, 1);
+                if (s.all.finite + s.all.nan + s.all.inf != static_cast<int64_t>(t.data.size())) return BadStats;
+            }
+        return Loaded;
+    } catch (const qs::Error& e) {
+        return std::string(e.what()).find(path) != std::string::npos ? Refused : RefusedWithoutName;
+    } catch (...) {
+        return OtherException;
+    }
+}
+
+// Offset k of n spread over the file, with the first few inside the first 4 KiB (superblock,
+// root object header), where small files keep most of their structure.
+size_t offsetAt(size_t size, int k, int n) {
+    if (k < n / 5) return std::min(size - 1, static_cast<size_t>(k) * 4096 / static_cast<size_t>(n / 5));
+    return (size - 1) * static_cast<size_t>(k) / static_cast<size_t>(n);
+}
+
+}  // namespace
+
+class CorruptionSweepTest : public QObject {
+    Q_OBJECT
+private slots:
+    void sweep() {
+        std::vector<fs::path> files;
+        const fs::path corpus = fs::path(QUANTSCOPE_SHARED_DIR) / "corpus";
+        if (fs::exists(corpus))
+            for (const auto& e : fs::directory_iterator(corpus)) {
+                const std::string ext = e.path().extension().string();
+                if (ext == ".h5" || ext == ".keras") files.push_back(e.path());
+            }
+        for (const auto& e : fs::directory_iterator(fs::path(QUANTSCOPE_SOURCE_DIR) / "sample_models"))
+            if (e.path().extension() == ".h5") files.push_back(e.path());
+        std::sort(files.begin(), files.end());
+        QVERIFY(files.size() >= 4);
+        // 100 truncations + 100 flips per file; the sanitizer run (QUANTSCOPE_TEST_SUBSET set),
+        // where every fork is slow, takes every other offset.
+        const int per_kind = qEnvironmentVariableIsSet("QUANTSCOPE_TEST_SUBSET") ? 50 : 100;
+        QTemporaryDir tmp;
+        int counts[8] = {}, crashed = 0, hung = 0, cases = 0;
+        QStringList failures;
+        for (const fs::path& f : files) {
+            std::ifstream in(f, std::ios::binary);
+            const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+            const std::string target = tmp.filePath(QString::fromStdString("case" + f.extension().string())).toStdString();
+            for (int k = 0; k < 2 * per_kind; ++k) {
+                std::string mutated = bytes;
+                if (k < per_kind) mutated.resize(offsetAt(bytes.size(), k, per_kind));
+                else mutated[offsetAt(bytes.size(), k - per_kind, per_kind)] ^= static_cast<char>(0x5a);
+                std::ofstream(target, std::ios::binary | std::ios::trunc) << mutated;
+                ++cases;
+                const pid_t pid = fork();
+                if (pid == 0) {
+                    alarm(10);
+                    _exit(runCase(target));
+                }
+                int status = 0;
+                waitpid(pid, &status, 0);
+                const QString what = QString("%1 %2 at case %3").arg(QString::fromStdString(f.filename().string())).arg(k < per_kind ? "truncated" : "flipped").arg(k);
+                if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+                    ++hung;
+                    failures << "hang: " + what;
+                } else if (!WIFEXITED(status)) {
+                    ++crashed;
+                    failures << QString("crash (signal %1): ").arg(WTERMSIG(status)) + what;
+                } else {
+                    const int code = WEXITSTATUS(status);
+                    ++counts[std::min(code, 7)];
+                    if (code != Loaded && code != Refused) failures << QString("outcome %1: ").arg(code) + what;
+                }
+            }
+        }
+        qInfo("corruption sweep: %d cases over %d files: %d loaded, %d refused with a message naming the file, %d crashed, %d hung",
+              cases, static_cast<int>(files.size()), counts[Loaded], counts[Refused], crashed, hung);
+        QVERIFY2(failures.isEmpty(), qPrintable(failures.mid(0, 20).join('\n')));
+    }
+};
+
+QTEST_GUILESS_MAIN(CorruptionSweepTest)
+#include "test_corruption_sweep.moc"
