@@ -54,8 +54,21 @@ int64_t padBefore(int64_t in, int64_t k, int64_t s, int64_t d, bool same, int64_
     return std::max<int64_t>((*out - 1) * s + ek - in, 0) / 2;
 }
 
-void applyActivation(RowMatrix& x, const std::string& fn, const Model& m, const std::string& layer) {
+// Softmax over the last axis of any shape (rows hold whole samples).
+void softmaxLastAxis(Act& a) {
+    const int64_t c = a.shape.empty() ? 1 : a.shape.back();
+    Eigen::Map<RowMatrix> v(a.x.data(), a.x.size() / c, c);
+    for (Eigen::Index r = 0; r < v.rows(); ++r) {
+        auto row = v.row(r);
+        row = (row.array() - row.maxCoeff()).exp();
+        row /= row.sum();
+    }
+}
+
+void applyActivation(Act& a, const std::string& fn, const Model& m, const std::string& layer) {
     if (fn.empty() || fn == "linear") return;
+    if (fn == "softmax") return softmaxLastAxis(a);
+    RowMatrix& x = a.x;
     auto each = [&](auto f) { x = x.unaryExpr(f); };
     if (fn == "relu") each([](float v) { return v > 0 ? v : 0.0f; });
     else if (fn == "relu6") each([](float v) { return std::clamp(v, 0.0f, 6.0f); });
@@ -73,31 +86,15 @@ void applyActivation(RowMatrix& x, const std::string& fn, const Model& m, const 
         const bool k3 = !m.keras_version.empty() && m.keras_version[0] == '3';
         if (k3) each([](float v) { return std::clamp(v + 3.0f, 0.0f, 6.0f) / 6.0f; });
         else each([](float v) { return std::clamp(0.2f * v + 0.5f, 0.0f, 1.0f); });
-    } else if (fn == "softmax") {
-        for (Eigen::Index r = 0; r < x.rows(); ++r) {
-            auto row = x.row(r);
-            const float mx = row.maxCoeff();
-            row = (row.array() - mx).exp();
-            row /= row.sum();
-        }
     } else {
         throw Error(m.source_path, "layer " + layer, "unsupported activation '" + fn + "'");
     }
 }
 
-// Softmax over the last axis of any shape (rows hold whole samples).
-void softmaxLastAxis(Act& a) {
-    const int64_t c = a.shape.empty() ? 1 : a.shape.back();
-    Eigen::Map<RowMatrix> v(a.x.data(), a.x.size() / c, c);
-    for (Eigen::Index r = 0; r < v.rows(); ++r) {
-        auto row = v.row(r);
-        row = (row.array() - row.maxCoeff()).exp();
-        row /= row.sum();
-    }
-}
-
+// Dense on the last axis with a (k, u) row-major kernel; also SeparableConv2D's pointwise
+// (1, 1, k, u) kernel, which is the same matrix.
 Act dense(const Act& in, const Tensor& kernel, const Tensor* bias) {
-    const int64_t k = kernel.shape[0], u = kernel.shape[1];
+    const int64_t u = kernel.shape.back(), k = kernel.size() / u;
     const int64_t outer = prod(in.shape) / k;
     Eigen::Map<const RowMatrix> x(in.x.data(), in.x.rows() * outer, k);
     Eigen::Map<const RowMatrix> w(kernel.data.data(), k, u);
@@ -307,10 +304,7 @@ RowMatrix FloatEngine::forward(const RowMatrix& input) const {
             y = depthwise(x, *w0, w1, c);
         } else if (k == "SeparableConv2D") {
             y = depthwise(x, *w0, nullptr, c);
-            const Tensor& pw = l.weights[1];
-            Tensor pw2 = pw;
-            pw2.shape = {pw.shape[2], pw.shape[3]};
-            y = dense(y, pw2, l.weights.size() > 2 ? &l.weights[2] : nullptr);
+            y = dense(y, l.weights[1], l.weights.size() > 2 ? &l.weights[2] : nullptr);
         } else if (k == "BatchNormalization") {
             // Keras' weight order: gamma (if scale), beta (if center), moving_mean, moving_variance.
             const bool scale = c.value("scale", true), center = c.value("center", true);
@@ -334,11 +328,7 @@ RowMatrix FloatEngine::forward(const RowMatrix& input) const {
             v.rowwise() += add;
         } else if (k == "Activation") {
             y = x;
-            applyActivation(y.x, str(c, "activation", "linear"), m, l.name);
-            if (str(c, "activation", "") == "softmax" && y.shape.size() > 1) {
-                y = x;
-                softmaxLastAxis(y);
-            }
+            applyActivation(y, str(c, "activation", "linear"), m, l.name);
         } else if (k == "ReLU" || k == "LeakyReLU" || k == "ELU") {
             y = x;
             const float slope = k == "LeakyReLU" ? static_cast<float>(c.value("alpha", c.value("negative_slope", 0.3)))
@@ -438,9 +428,7 @@ RowMatrix FloatEngine::forward(const RowMatrix& input) const {
         else if (k != "Flatten" && k != "Dense" && k != "GlobalAveragePooling2D" && k != "GlobalMaxPooling2D")
             y.chw_logical = y.chw_logical || x.chw_logical;
         if (k == "Dense" || k == "Conv2D" || k == "DepthwiseConv2D" || k == "SeparableConv2D") {
-            const std::string act = str(c, "activation", "linear");
-            if (act == "softmax" && y.shape.size() > 1) softmaxLastAxis(y);
-            else applyActivation(y.x, act, m, l.name);
+            applyActivation(y, str(c, "activation", "linear"), m, l.name);
         }
         acts[i] = std::move(y);
     }

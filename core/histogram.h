@@ -15,6 +15,8 @@ struct Histogram {
     int64_t total() const;
 };
 
+// The three single-purpose passes below are the straightforward references the fused
+// weightHistograms() is tested against; analysis uses the fused pass.
 // Bin i holds [lo + i*w, lo + (i+1)*w); the value hi itself goes into the last bin.
 Histogram linearHistogram(const float* data, int64_t n, double lo, double hi, int bins, int threads = 0);
 
