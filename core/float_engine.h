@@ -3,19 +3,17 @@
 // or channels_first) in float32 with Eigen. It is the yardstick every quantized result is
 // compared with. Activations are kept NHWC inside; a channels_first model's input is given in
 // its own (C, H, W) order and its Flatten follows Keras' (C, H, W) order.
-// The engine keeps a reference to the Model: the Model must outlive it.
-#include <Eigen/Core>
-
+// The engine copies what it needs from the Model (see op_graph.h).
 #include <string>
 #include <vector>
 
-#include "idx_dataset.h"
+#include "float_ops.h"
+#include "op_graph.h"
+#include "evaluation.h"
 #include "model.h"
 #include "progress.h"
 
 namespace qs {
-
-using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 class FloatEngine {
 public:
@@ -27,26 +25,13 @@ public:
     // One row per sample, columns in the model's input order; returns the output layer's rows.
     RowMatrix forward(const RowMatrix& input) const;
 
-    const Shape& inputShape() const { return input_shape_; }  // without batch
+    const Shape& inputShape() const { return graph_.input_shape; }  // without batch
     int64_t inputSize() const;
 
+    const OpGraph& graph() const { return graph_; }
+
 private:
-    const Model& model_;
-    Shape input_shape_;
-    bool channels_first_ = false;
-    std::vector<std::vector<size_t>> inputs_;  // per layer: indices of its inbound layers
-    size_t output_ = 0;
-};
-
-// x = ((pixel / scale) - mean) / std, as the corpus manifest and `eval` state it.
-struct Preprocessing {
-    double scale = 255.0, mean = 0.0, std = 1.0;
-};
-
-struct EvalResult {
-    int64_t n = 0, top1_correct = 0, top5_correct = 0;
-    double top1 = 0, top5 = 0;
-    std::vector<int32_t> predictions;
+    OpGraph graph_;  // lowered without BatchNormalization folding: the model as Keras runs it
 };
 
 // Top-1/top-5 over the dataset, in batches, on both cores.

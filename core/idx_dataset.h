@@ -10,6 +10,7 @@ namespace qs {
 
 struct ImageDataset {
     std::vector<uint8_t> pixels;  // n * rows * cols * channels, row-major (HWC)
+    std::vector<float> values;    // instead of pixels when the file holds other numbers (.npz, HDF5)
     std::vector<int32_t> labels;
     int64_t n = 0, rows = 0, cols = 0, channels = 1;
     int num_classes = 0;

@@ -64,12 +64,6 @@ QuantParams powerOfTwoParams(int fraction_length, int bits) {
     return p;
 }
 
-int32_t quantize(float x, const QuantParams& p) {
-    const float t = x / static_cast<float>(p.scale);
-    const double r = roundHalfAway(static_cast<double>(t)) + p.zero_point;
-    return static_cast<int32_t>(std::clamp(r, static_cast<double>(p.qmin), static_cast<double>(p.qmax)));
-}
-
 float dequantize(int32_t q, const QuantParams& p) {
     return static_cast<float>(q - p.zero_point) * static_cast<float>(p.scale);
 }

@@ -1,0 +1,120 @@
+#include "evaluation.h"
+
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <mutex>
+#include <thread>
+
+#include "error.h"
+#include "parallel.h"
+
+namespace qs {
+
+RowMatrix preprocessRows(const ImageDataset& data, const Preprocessing& pre, int64_t begin, int64_t count) {
+    const int64_t per = data.rows * data.cols * data.channels;
+    const float scale = static_cast<float>(1.0 / pre.scale), mean = static_cast<float>(pre.mean), inv_std = static_cast<float>(1.0 / pre.std);
+    RowMatrix x(count, per);
+    if (!data.values.empty())
+        for (int64_t i = 0; i < count * per; ++i) x.data()[i] = (data.values[static_cast<size_t>(begin * per + i)] * scale - mean) * inv_std;
+    else
+        for (int64_t i = 0; i < count * per; ++i)
+            x.data()[i] = (static_cast<float>(data.pixels[static_cast<size_t>(begin * per + i)]) * scale - mean) * inv_std;
+    return x;
+}
+
+RowMatrix preprocessSpread(const ImageDataset& data, const Preprocessing& pre, int64_t count) {
+    count = std::min(count, data.n);
+    const int64_t per = data.rows * data.cols * data.channels;
+    RowMatrix x(count, per);
+    for (int64_t i = 0; i < count; ++i) x.row(i) = preprocessRows(data, pre, i * data.n / count, 1);
+    return x;
+}
+
+EvalResult evaluate(const ForwardFn& forward, int64_t input_size, const ImageDataset& data, const Preprocessing& pre,
+                    const Progress& progress, int threads, int batch) {
+    const int64_t per = data.rows * data.cols * data.channels;
+    if (per != input_size)
+        throw Error(data.source, "", "images have " + std::to_string(per) + " values but the model's input takes " + std::to_string(input_size));
+    if (threads <= 0) threads = defaultThreadCount();
+    EvalResult r;
+    r.n = data.n;
+    r.predictions.assign(static_cast<size_t>(data.n), -1);
+    std::vector<int64_t> correct1(static_cast<size_t>(threads), 0), correct5(static_cast<size_t>(threads), 0);
+    std::atomic<int64_t> next{0}, done{0};
+    std::atomic<bool> stop{false};
+    std::exception_ptr failure;
+    std::mutex failure_mutex;
+    std::atomic<int> classes{0};
+    auto work = [&](int t) {
+        try {
+            for (;;) {
+                const int64_t b0 = next.fetch_add(batch);
+                if (b0 >= data.n || stop) return;
+                const int64_t bn = std::min<int64_t>(batch, data.n - b0);
+                const RowMatrix y = forward(preprocessRows(data, pre, b0, bn));
+                classes = static_cast<int>(y.cols());
+                for (int64_t i = 0; i < bn; ++i) {
+                    Eigen::Index arg;
+                    y.row(i).maxCoeff(&arg);
+                    const int32_t label = data.labels[static_cast<size_t>(b0 + i)];
+                    r.predictions[static_cast<size_t>(b0 + i)] = static_cast<int32_t>(arg);
+                    correct1[static_cast<size_t>(t)] += arg == label;
+                    int64_t higher = 0;  // top-5: fewer than five classes score above the label
+                    if (label >= 0 && label < y.cols())
+                        for (Eigen::Index j = 0; j < y.cols(); ++j) higher += y(i, j) > y(i, label);
+                    else
+                        higher = 5;
+                    correct5[static_cast<size_t>(t)] += higher < 5;
+                }
+                const int64_t d = done.fetch_add(bn) + bn;
+                if (t == 0) {
+                    progress.report(d, data.n);
+                    if (progress.cancelled()) stop = true;
+                }
+            }
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(failure_mutex);
+            if (!failure) failure = std::current_exception();
+            stop = true;
+        }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
+    work(0);
+    for (std::thread& th : pool) th.join();
+    if (failure) std::rethrow_exception(failure);
+    if (stop) throw Cancelled();
+    for (int t = 0; t < threads; ++t) r.top1_correct += correct1[static_cast<size_t>(t)], r.top5_correct += correct5[static_cast<size_t>(t)];
+    r.top1 = r.n ? static_cast<double>(r.top1_correct) / static_cast<double>(r.n) : 0;
+    r.top5 = r.n ? static_cast<double>(r.top5_correct) / static_cast<double>(r.n) : 0;
+    r.classes = std::max(classes.load(), data.num_classes);
+    r.confusion.assign(static_cast<size_t>(r.classes) * static_cast<size_t>(r.classes), 0);
+    for (int64_t i = 0; i < r.n; ++i) {
+        const int32_t label = data.labels[static_cast<size_t>(i)], pred = r.predictions[static_cast<size_t>(i)];
+        if (label >= 0 && label < r.classes && pred >= 0 && pred < r.classes)
+            ++r.confusion[static_cast<size_t>(label) * static_cast<size_t>(r.classes) + static_cast<size_t>(pred)];
+    }
+    return r;
+}
+
+double agreement(const EvalResult& a, const EvalResult& b) {
+    if (a.predictions.size() != b.predictions.size() || a.predictions.empty()) return 0;
+    int64_t same = 0;
+    for (size_t i = 0; i < a.predictions.size(); ++i) same += a.predictions[i] == b.predictions[i];
+    return static_cast<double>(same) / static_cast<double>(a.predictions.size());
+}
+
+double sqnrDb(const RowMatrix& ref, const RowMatrix& x) {
+    double signal = 0, noise = 0;
+    for (Eigen::Index i = 0; i < ref.size() && i < x.size(); ++i) {
+        const double r = ref.data()[i], e = r - x.data()[i];
+        signal += r * r;
+        noise += e * e;
+    }
+    if (noise == 0) return std::numeric_limits<double>::infinity();
+    if (signal == 0) return -std::numeric_limits<double>::infinity();
+    return 10 * std::log10(signal / noise);
+}
+
+}  // namespace qs

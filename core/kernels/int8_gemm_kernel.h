@@ -1,0 +1,44 @@
+#pragma once
+// The inner kernel of the integer GEMM: a 6 x 16 tile of int32 accumulators over K, from
+// operands packed as pairs along K (activation minus its zero point as int16; weights kept as
+// int8, sign-extended to int16 in the kernel so a batch-1 pass reads half the bytes), so that
+// one AVX2 vpmaddwd does 16 exact multiply-adds. int8 x int8 products widened this way cannot saturate
+// (unlike vpmaddubsw's int16 pair sums), so every ISA gives the same integers.
+//
+// Packed layouts (k pairs p = 0 .. Kp/2 - 1, zero-padded to full tiles):
+//   A block (6 rows):    a[p][r][0..1] = (A[r][2p], A[r][2p+1])          12 int16 per p
+//   B panel (16 columns): b[p][n][0..1] = (B[2p][n], B[2p+1][n])          32 int8 per p
+#include <cstdint>
+
+#include "quant_error_kernel.h"  // Isa
+
+namespace qs::kernels {
+
+constexpr int kGemmMR = 6;
+constexpr int kGemmNR = 16;
+
+// acc[r * kGemmNR + n] = sum over k of A[r][k] * B[k][n], for k pairs 0 .. pairs - 1.
+using GemmTileKernel = void (*)(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc);
+
+void gemmTilePortable(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc);
+void gemmTileAvx2(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc);
+
+GemmTileKernel gemmTileKernel(Isa isa);
+
+// One row against one panel (batch 1, and the last rows of a batch): acc[n], n < 16; `a` is the
+// row's k pairs, contiguous.
+using GemmRowKernel = void (*)(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc);
+void gemmRowPortable(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc);
+void gemmRowAvx2(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc);
+GemmRowKernel gemmRowKernel(Isa isa);
+
+// The output stage for one row of n int32 sums: out = clamp(zp + (acc + bias) * M), with
+// M = m * 2^-(31 + rshift) per column (multipliers <= 1, no left shift; see requantize.h).
+// The AVX2 version does 8 columns at a time with the same integer steps, so results match.
+using RequantRowKernel = void (*)(const int32_t* acc, const int32_t* bias, const int32_t* m, const int32_t* rshift, int32_t zp,
+                                  int32_t lo, int32_t hi, int64_t n, int8_t* out);
+void requantRowPortable(const int32_t*, const int32_t*, const int32_t*, const int32_t*, int32_t, int32_t, int32_t, int64_t, int8_t*);
+void requantRowAvx2(const int32_t*, const int32_t*, const int32_t*, const int32_t*, int32_t, int32_t, int32_t, int64_t, int8_t*);
+RequantRowKernel requantRowKernel(Isa isa);
+
+}  // namespace qs::kernels

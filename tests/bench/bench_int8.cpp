@@ -1,0 +1,105 @@
+// Benchmark: the integer engine against our float engine on the sample models, in one run:
+// fmnist_mlp and fmnist_cnn, one thread and two, batch 256 and batch 1; images per second and
+// microseconds per image of each, and the ratio. Then one int8 GEMM of 256x784x256 (the MLP's
+// first layer at batch 256) in GOP/s on one core, for every ISA this CPU runs, next to the
+// float GEMM (Eigen) of the same shape.
+//   usage: bench_int8 [SAMPLE_MODELS_DIR] [IMAGES=2048]
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "float_engine.h"
+#include "int8_gemm.h"
+#include "model_loader.h"
+#include "quantized_engine.h"
+
+using namespace qs;
+
+namespace {
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+template <class Fn>
+double best(int reps, Fn fn) {
+    double b = 1e30;
+    for (int r = 0; r < reps; ++r) {
+        const double t0 = now();
+        fn();
+        b = std::min(b, now() - t0);
+    }
+    return b;
+}
+
+// Seconds to push `images` rows through `forward` in batches of `batch`, on `threads` threads
+// (each thread its own batches, as evaluation runs).
+template <class Forward>
+double run(const RowMatrix& data, int batch, int threads, Forward forward) {
+    const int64_t n = data.rows();
+    return best(3, [&] {
+        std::vector<std::thread> pool;
+        for (int t = 0; t < threads; ++t)
+            pool.emplace_back([&, t] {
+                for (int64_t b0 = t * batch; b0 < n; b0 += static_cast<int64_t>(batch) * threads) {
+                    const RowMatrix y = forward(data.middleRows(b0, std::min<int64_t>(batch, n - b0)));
+                    if (y.rows() == 0) std::abort();
+                }
+            });
+        for (std::thread& th : pool) th.join();
+    });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::string dir = argc > 1 ? argv[1] : "sample_models";
+    const int64_t images = argc > 2 ? std::atoll(argv[2]) : 2048;
+    std::printf("ISA: %s\n", kernels::isaName(kernels::activeIsa()));
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> u(0, 1);
+    RowMatrix data(images, 784);
+    for (Eigen::Index i = 0; i < data.size(); ++i) data.data()[i] = u(rng);
+    std::printf("%-12s %7s %5s %12s %12s %10s %10s %7s\n", "model", "threads", "batch", "float img/s", "int8 img/s", "float us", "int8 us",
+                "ratio");
+    for (const char* name : {"fmnist_mlp", "fmnist_cnn"}) {
+        const Model m = loadModel(dir + "/" + name + ".h5");
+        const FloatEngine fe(m);
+        const QuantizedModel qm = quantizeModel(m, QuantConfig{}, data.topRows(256));
+        for (int threads : {1, 2})
+            for (int batch : {256, 1}) {
+                // Batch 1 on the CNN: fewer images, the per-call overhead is what is measured.
+                const RowMatrix d = batch == 1 ? RowMatrix(data.topRows(std::min<int64_t>(images, 512))) : data;
+                const double tf = run(d, batch, threads, [&](const RowMatrix& x) { return fe.forward(x); });
+                const double tq = run(d, batch, threads, [&](const RowMatrix& x) { return runQuantizedOutput(qm, QuantizedRun::Integer, x); });
+                const double n = static_cast<double>(d.rows());
+                std::printf("%-12s %7d %5d %12.0f %12.0f %10.2f %10.2f %6.2fx\n", name, threads, batch, n / tf, n / tq, 1e6 * tf / n,
+                            1e6 * tq / n, tf / tq);
+            }
+    }
+    // One GEMM, one core.
+    const int64_t M = 256, K = 784, N = 256;
+    std::vector<int8_t> A(static_cast<size_t>(M * K)), W(static_cast<size_t>(K * N)), C(static_cast<size_t>(M * N));
+    std::uniform_int_distribution<int> q(-127, 127);
+    for (int8_t& v : A) v = static_cast<int8_t>(q(rng));
+    for (int8_t& v : W) v = static_cast<int8_t>(q(rng));
+    const PackedWeights pw = packWeights(W.data(), K, N);
+    std::vector<int32_t> bias(static_cast<size_t>(N), 0);
+    std::vector<FixedMultiplier> mult(static_cast<size_t>(N), quantizeMultiplier(0.001));
+    const double ops = 2.0 * M * K * N;
+    GemmScratch s;
+    for (kernels::Isa isa : {kernels::Isa::Portable, kernels::Isa::Avx2}) {
+        if (!kernels::isaSupported(isa)) continue;
+        kernels::forceIsa(isa);
+        const double t = best(20, [&] { gemmRequant(A.data(), K, M, 3, pw, {bias.data(), mult.data(), 0, -128, 127}, C.data(), N, s); });
+        std::printf("int8 GEMM %ldx%ldx%ld %-8s %8.1f GOP/s (%.3f ms)\n", long(M), long(K), long(N), kernels::isaName(isa), ops / t * 1e-9,
+                    t * 1e3);
+    }
+    kernels::clearForcedIsa();
+    RowMatrix fa = RowMatrix::Random(M, K), fw = RowMatrix::Random(K, N), fc(M, N);
+    const double tf = best(20, [&] { fc.noalias() = fa * fw; });
+    std::printf("float GEMM %ldx%ldx%ld eigen    %8.1f GFLOP/s (%.3f ms)\n", long(M), long(K), long(N), ops / tf * 1e-9, tf * 1e3);
+    return 0;
+}

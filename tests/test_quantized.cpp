@@ -1,0 +1,420 @@
+// The quantized model and the integer engine:
+//  - requantization golden values worked out by hand from the fixed-point definitions
+//    (multiplier/shift split, the rounding of each step, saturation);
+//  - the int8 GEMM against hand-computed sums and against a naive loop, identical on every ISA;
+//  - a tiny Conv2D run by the integer engine with parameters chosen by hand ('valid' and
+//    'same' padding, ties, ReLU clamp), every output worked out on paper;
+//  - BatchNormalization folding on hand values, and folded == unfolded on the sample models;
+//  - the sample models at int8 per-channel: within 1 point of float and >= 99.5% agreement
+//    with the fake-quant simulation; the depthwise sample's per-tensor vs per-channel gap as
+//    PyTorch measured it (sample_models/README.md);
+//  - the config JSON round trip and its errors.
+#include <QtTest>
+
+#include <filesystem>
+#include <random>
+
+#include "error.h"
+#include "float_engine.h"
+#include "int8_gemm.h"
+#include "model_loader.h"
+#include "quantized_engine.h"
+#include "quantized_evaluation.h"
+#include "requantize.h"
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kFashion = "/usr/share/datasets/fashion-mnist";
+
+fs::path samples() { return fs::path(QUANTSCOPE_SOURCE_DIR) / "sample_models"; }
+
+int64_t subset() { return qEnvironmentVariableIntValue("QUANTSCOPE_TEST_SUBSET"); }
+
+qs::ImageDataset testSet() {
+    qs::ImageDataset d = qs::readIdxFolder(kFashion);
+    if (subset() > 0 && subset() < d.n) {
+        d.n = subset();
+        d.pixels.resize(static_cast<size_t>(d.n * d.rows * d.cols));
+        d.labels.resize(static_cast<size_t>(d.n));
+    }
+    return d;
+}
+
+qs::RowMatrix calibrationSet(int n) {
+    const qs::ImageDataset train =
+        qs::readIdxPair(std::string(kFashion) + "/train-images-idx3-ubyte.gz", std::string(kFashion) + "/train-labels-idx1-ubyte.gz");
+    return qs::preprocessSpread(train, {}, n);
+}
+
+qs::Tensor tensor(qs::Shape shape, std::vector<float> data) {
+    qs::Tensor t;
+    t.shape = std::move(shape);
+    t.data = std::move(data);
+    return t;
+}
+
+}  // namespace
+
+class QuantizedTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void multiplierSplit() {
+        // M = m * 2^(shift - 31) with m in [2^30, 2^31).
+        auto check = [](double real, int32_t m, int shift) {
+            const qs::FixedMultiplier f = qs::quantizeMultiplier(real);
+            QCOMPARE(f.multiplier, m);
+            QCOMPARE(f.shift, shift);
+        };
+        check(0.5, 1 << 30, 0);
+        check(0.25, 1 << 30, -1);
+        check(1.0, 1 << 30, 1);
+        check(3.0, 3 << 29, 2);              // 0.75 * 2^31
+        check(0.1, 1717986918, -3);          // 0.8 * 2^31 = 1717986918.4
+        check(0.0, 0, 0);
+        check(1e-12, 0, 0);                  // below 2^-31: zero
+        // A mantissa that rounds up to 1.0 moves to the next exponent: (1 - 2^-40) -> 2^30, shift 1.
+        check(1.0 - std::ldexp(1.0, -40), 1 << 30, 1);
+    }
+
+    void fixedPointRounding() {
+        // round(a * b / 2^31), ties toward +infinity.
+        QCOMPARE(qs::saturatingRoundingDoublingHighMul(3, 1 << 30), 2);    // 1.5 -> 2
+        QCOMPARE(qs::saturatingRoundingDoublingHighMul(-3, 1 << 30), -1);  // -1.5 -> -1
+        QCOMPARE(qs::saturatingRoundingDoublingHighMul(-5, 1 << 30), -2);  // -2.5 -> -2
+        QCOMPARE(qs::saturatingRoundingDoublingHighMul(INT32_MIN, INT32_MIN), INT32_MAX);
+        // x / 2^e, ties away from zero.
+        QCOMPARE(qs::roundingDivideByPot(5, 1), 3);    // 2.5
+        QCOMPARE(qs::roundingDivideByPot(-5, 1), -3);  // -2.5
+        QCOMPARE(qs::roundingDivideByPot(7, 2), 2);    // 1.75
+        QCOMPARE(qs::roundingDivideByPot(-6, 2), -2);  // -1.5
+        QCOMPARE(qs::roundingDivideByPot(-5, 2), -1);  // -1.25
+        // Both steps: 15 * 0.1 = 1.5 -> 2, -15 * 0.1 -> -2, 100 * 0.1 = 10, 3 * 3.0 = 9.
+        const qs::FixedMultiplier tenth = qs::quantizeMultiplier(0.1);
+        QCOMPARE(qs::multiplyByQuantizedMultiplier(15, tenth), 2);
+        QCOMPARE(qs::multiplyByQuantizedMultiplier(-15, tenth), -2);
+        QCOMPARE(qs::multiplyByQuantizedMultiplier(100, tenth), 10);
+        QCOMPARE(qs::multiplyByQuantizedMultiplier(3, qs::quantizeMultiplier(3.0)), 9);
+        // Saturation: an output past the range clamps, a huge accumulator does not wrap.
+        QCOMPARE(qs::requantize(1000000, qs::quantizeMultiplier(1.0), 0, -128, 127), 127);
+        QCOMPARE(qs::requantize(-1000000, qs::quantizeMultiplier(1.0), 5, -128, 127), -128);
+        QCOMPARE(qs::requantize(INT32_MAX, qs::quantizeMultiplier(4.0), 0, -128, 127), 127);
+        QCOMPARE(qs::requantize(INT32_MIN, qs::quantizeMultiplier(4.0), 0, -128, 127), -128);
+        QCOMPARE(qs::requantize(-95, qs::quantizeMultiplier(0.5), 3, -128, 127), -44);  // -47.5 -> -47, + 3
+        // The 64-bit variant for 16-bit layers: 3 * 0.5 = 1.5 -> 2, -3 * 0.5 -> -1, 2^40 * 0.25.
+        QCOMPARE(qs::multiplyByQuantizedMultiplier64(3, qs::quantizeMultiplier(0.5)), int64_t(2));
+        QCOMPARE(qs::multiplyByQuantizedMultiplier64(-3, qs::quantizeMultiplier(0.5)), int64_t(-1));
+        QCOMPARE(qs::multiplyByQuantizedMultiplier64(int64_t(1) << 40, qs::quantizeMultiplier(0.25)), int64_t(1) << 38);
+    }
+
+    void gemmByHand() {
+        // A = [10 -20 30], zero point 5 -> (5, -25, 25); W = [[1 2] [3 -4] [-5 6]].
+        // Sums: 5 - 75 - 125 = -195 and 10 + 100 + 150 = 260; + bias (100, -60) = (-95, 200);
+        // x 0.5 = (-47.5 -> -47, 100); + zero point 3 = (-44, 103).
+        const int8_t A[3] = {10, -20, 30};
+        const int8_t W[6] = {1, 2, 3, -4, -5, 6};
+        const qs::PackedWeights pw = qs::packWeights(W, 3, 2);
+        const int32_t bias[2] = {100, -60};
+        const qs::FixedMultiplier half = qs::quantizeMultiplier(0.5);
+        const qs::FixedMultiplier mult[2] = {half, half};
+        for (qs::kernels::Isa isa : {qs::kernels::Isa::Portable, qs::kernels::Isa::Avx2}) {
+            if (!qs::kernels::isaSupported(isa)) continue;
+            qs::kernels::forceIsa(isa);
+            int8_t C[2] = {0, 0};
+            qs::GemmScratch s;
+            qs::gemmRequant(A, 3, 1, 5, pw, {bias, mult, 3, -128, 127}, C, 2, s);
+            QCOMPARE(int(C[0]), -44);
+            QCOMPARE(int(C[1]), 103);
+            int32_t raw[2];
+            qs::gemmInt32(A, 3, 1, 5, pw, raw, 2, s);
+            QCOMPARE(raw[0], -195);
+            QCOMPARE(raw[1], 260);
+        }
+        qs::kernels::clearForcedIsa();
+    }
+
+    void gemmMatchesNaiveLoopOnEveryIsa() {
+        // Sizes that leave partial tiles in every direction and an odd K.
+        std::mt19937 rng(7);
+        std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127);
+        for (auto [M, K, N] : {std::tuple{7, 33, 17}, std::tuple{13, 784, 40}, std::tuple{1, 1, 1}}) {
+            std::vector<int8_t> A(static_cast<size_t>(M * K)), W(static_cast<size_t>(K * N));
+            for (int8_t& v : A) v = static_cast<int8_t>(a_dist(rng));
+            for (int8_t& v : W) v = static_cast<int8_t>(w_dist(rng));
+            const int32_t zp = -37;
+            std::vector<int32_t> ref(static_cast<size_t>(M * N), 0);
+            for (int m = 0; m < M; ++m)
+                for (int n = 0; n < N; ++n)
+                    for (int k = 0; k < K; ++k) ref[static_cast<size_t>(m * N + n)] += (A[static_cast<size_t>(m * K + k)] - zp) * W[static_cast<size_t>(k * N + n)];
+            const qs::PackedWeights pw = qs::packWeights(W.data(), K, N);
+            for (qs::kernels::Isa isa : {qs::kernels::Isa::Portable, qs::kernels::Isa::Avx2}) {
+                if (!qs::kernels::isaSupported(isa)) continue;
+                qs::kernels::forceIsa(isa);
+                std::vector<int32_t> got(static_cast<size_t>(M * N));
+                qs::GemmScratch s;
+                qs::gemmInt32(A.data(), K, M, zp, pw, got.data(), N, s);
+                QVERIFY2(got == ref, qs::kernels::isaName(isa));
+            }
+        }
+        qs::kernels::clearForcedIsa();
+    }
+
+    void vectorOutputStageMatchesScalar() {
+        // The AVX2 output stage against the scalar definition on random sums, biases and
+        // multipliers (right shifts 0..20), including exact ties.
+        if (!qs::kernels::isaSupported(qs::kernels::Isa::Avx2)) QSKIP("no AVX2 here");
+        std::mt19937 rng(11);
+        std::uniform_int_distribution<int32_t> acc_d(-(1 << 30), 1 << 30), bias_d(-(1 << 20), 1 << 20), shift_d(0, 20);
+        std::uniform_real_distribution<double> mult_d(0.0001, 1.0);
+        const int n = 1003;
+        std::vector<int32_t> acc(n), bias(n), m, rs;
+        std::vector<qs::FixedMultiplier> mult(n);
+        for (int i = 0; i < n; ++i) {
+            acc[static_cast<size_t>(i)] = i % 7 == 0 ? (i % 2 ? 3 : -3) << shift_d(rng) : acc_d(rng);  // ties at many scales
+            bias[static_cast<size_t>(i)] = i % 7 == 0 ? 0 : bias_d(rng);
+            mult[static_cast<size_t>(i)] = qs::quantizeMultiplier(i % 7 == 0 ? 0.5 / (1 << shift_d(rng)) : mult_d(rng) / (1 << shift_d(rng)));
+        }
+        QVERIFY(qs::splitMultipliers(mult, m, rs));
+        std::vector<int8_t> a(n), b(n);
+        qs::kernels::requantRowPortable(acc.data(), bias.data(), m.data(), rs.data(), -5, -128, 127, n, a.data());
+        qs::kernels::requantRowAvx2(acc.data(), bias.data(), m.data(), rs.data(), -5, -128, 127, n, b.data());
+        QVERIFY(a == b);
+        for (int i = 0; i < n; ++i)  // and both are the scalar requantize()
+            QCOMPARE(int(a[static_cast<size_t>(i)]), qs::requantize(acc[static_cast<size_t>(i)] + bias[static_cast<size_t>(i)], mult[static_cast<size_t>(i)], -5, -128, 127));
+        std::vector<qs::FixedMultiplier> big = {qs::quantizeMultiplier(2.0)};
+        QVERIFY(!qs::splitMultipliers(big, m, rs));  // a left shift keeps the scalar stage
+    }
+
+    void tinyConvInIntegers() {
+        // Input 3x3x1 of integers, int8 scale 1, zero point 1 (so padding is q = 1);
+        // kernel 2x2 [[1 -1] [2 1]] with weight scale 1, bias 3; output scale 2, zero point -3:
+        // q_out = round((acc + 3) * 0.5) - 3, ties toward +infinity.
+        const std::vector<float> x = {1, 2, 0, -1, 3, 1, 0, -2, 2};
+        auto build = [&](const std::string& padding, bool relu) {
+            qs::QuantizedModel qm;
+            qm.graph.input_shape = {3, 3, 1};
+            qs::Op in;
+            in.kind = qs::OpKind::Input;
+            qs::Op conv;
+            conv.kind = qs::OpKind::Conv2D;
+            conv.inputs = {0};
+            conv.config = {{"padding", padding}, {"strides", {1, 1}}};
+            conv.kernel = tensor({2, 2, 1, 1}, {1, -1, 2, 1});
+            conv.bias = {3};
+            qm.graph.ops = {in, conv};
+            qm.graph.output = 1;
+            qs::QuantizedOp qin, qconv;
+            qin.domain = qconv.domain = qs::Domain::Int8;
+            qin.out = {1.0, 1, -128, 127};
+            qin.in = {qin.out};
+            qconv.out = {2.0, -3, -128, 127};
+            qconv.in = {qin.out};
+            qconv.wq = {1, -1, 2, 1};
+            const int8_t w8[4] = {1, -1, 2, 1};
+            qconv.gemm = qs::packWeights(w8, 4, 1);
+            qconv.bias_q = {3};
+            qconv.bias32 = {3};
+            qconv.mult = {qs::quantizeMultiplier(0.5)};
+            qconv.qlo = relu ? -3 : -128;
+            qconv.qhi = 127;
+            qm.ops = {qin, qconv};
+            return qm;
+        };
+        qs::RowMatrix input(1, 9);
+        for (int i = 0; i < 9; ++i) input(0, i) = x[static_cast<size_t>(i)];
+        // valid: acc + bias = 3, 12, -3, 3 -> 2, 6, -1, 2 (x0.5) -> q -1, 3, -4, -1 -> real 4, 12, -2, 4.
+        QCOMPARE(qs::runQuantizedOutput(build("valid", false), qs::QuantizedRun::Integer, input),
+                 (qs::RowMatrix(1, 4) << 4, 12, -2, 4).finished());
+        // ReLU: q clamped at the zero point -> real 0.
+        QCOMPARE(qs::runQuantizedOutput(build("valid", true), qs::QuantizedRun::Integer, input),
+                 (qs::RowMatrix(1, 4) << 4, 12, 0, 4).finished());
+        // same (Keras pads bottom/right): acc + bias = [3 12 5; -3 3 8; 5 -1 5]
+        // -> [2 6 3; -1 2 4; 3 0 3] -> real x2: [4 12 6; -2 4 8; 6 0 6].
+        QCOMPARE(qs::runQuantizedOutput(build("same", false), qs::QuantizedRun::Integer, input),
+                 (qs::RowMatrix(1, 9) << 4, 12, 6, -2, 4, 8, 6, 0, 6).finished());
+    }
+
+    void batchNormFolding() {
+        // Dense kernel [[1 2] [3 4]], bias (0.5, -1); BN gamma (2, 0.5), beta (1, 0),
+        // mean (0.5, -1), variance (3.999, 0.999), eps 0.001: sqrt(var + eps) = (2, 1), so
+        // mul = (1, 0.5), add = beta - mean * mul = (0.5, 0.5). Folded kernel [[1 1] [3 2]],
+        // bias (0.5 * 1 + 0.5, -1 * 0.5 + 0.5) = (1, 0).
+        qs::Model m;
+        m.has_architecture = true;
+        qs::Layer in, dense, bn;
+        in.name = in.kind = "InputLayer";
+        in.output_shape = qs::Shape{-1, 2};
+        dense.name = "d";
+        dense.kind = "Dense";
+        dense.inbound = {{"InputLayer"}};
+        dense.weights = {tensor({2, 2}, {1, 2, 3, 4}), tensor({2}, {0.5f, -1})};
+        bn.name = "bn";
+        bn.kind = "BatchNormalization";
+        bn.config = {{"epsilon", 0.001}};
+        bn.inbound = {{"d"}};
+        bn.weights = {tensor({2}, {2, 0.5f}), tensor({2}, {1, 0}), tensor({2}, {0.5f, -1}), tensor({2}, {3.999f, 0.999f})};
+        m.layers = {in, dense, bn};
+        const qs::OpGraph g = qs::lowerModel(m, {}, true);
+        QCOMPARE(g.ops.size(), size_t(2));
+        const qs::Op& d = g.ops[1];
+        const std::vector<float> k = {1, 1, 3, 2}, b = {1, 0};
+        for (size_t i = 0; i < 4; ++i) QVERIFY(std::fabs(d.kernel.data[i] - k[i]) < 1e-5);
+        for (size_t i = 0; i < 2; ++i) QVERIFY(std::fabs(d.bias[i] - b[i]) < 1e-5);
+        QCOMPARE(g.notes.at(0), std::string("bn folded into d"));
+        // A BN with a second reader of its input cannot fold: it stays a per-channel op.
+        qs::Layer other = dense;
+        other.name = "d2";
+        other.inbound = {{"d"}};
+        m.layers.push_back(other);
+        m.outputs = {{"bn"}, {"d2"}};
+        const qs::OpGraph g2 = qs::lowerModel(m, {}, true);
+        QCOMPARE(g2.ops[2].kind, qs::OpKind::ChannelAffine);
+    }
+
+    void foldedGraphMatchesUnfolded() {
+        // Folding is exact in real arithmetic: float outputs agree to float rounding.
+        qs::RowMatrix x = qs::RowMatrix::Random(8, 784).cwiseAbs();
+        for (const char* name : {"fmnist_cnn.h5", "fmnist_dwsep.h5", "fmnist_resnet.h5"}) {
+            const qs::Model m = qs::loadModel((samples() / name).string());
+            const qs::OpGraph folded = qs::lowerModel(m, {}, true), plain = qs::lowerModel(m, {}, false);
+            QVERIFY(folded.ops.size() < plain.ops.size());
+            const qs::RowMatrix a = qs::runFloatGraph(folded, x, false)[static_cast<size_t>(folded.output)].x;
+            const qs::RowMatrix b = qs::runFloatGraph(plain, x, false)[static_cast<size_t>(plain.output)].x;
+            QVERIFY2((a - b).cwiseAbs().maxCoeff() < 1e-4, name);
+        }
+    }
+
+    void sampleModelsAtInt8PerChannel_data() {
+        QTest::addColumn<QString>("file");
+        for (const char* f : {"fmnist_mlp.h5", "fmnist_cnn.h5", "fmnist_dwsep.h5", "fmnist_resnet.h5"}) QTest::newRow(f) << f;
+    }
+    void sampleModelsAtInt8PerChannel() {
+        QFETCH(QString, file);
+        if (!fs::exists(kFashion)) QSKIP("dataset-fashion-mnist missing");
+        const qs::Model m = qs::loadModel((samples() / file.toStdString()).string());
+        const qs::ImageDataset test = testSet();
+        qs::CompareOptions opt;
+        opt.sqnr_samples = 32;
+        const qs::Comparison c = qs::compareQuantized(m, qs::QuantConfig{}, test, calibrationSet(500), {}, opt);
+        qInfo("%s: float %.4f int8 %.4f fake-quant %.4f agreement(float) %.4f agreement(sim) %.4f", qPrintable(file),
+              c.float_result.top1, c.quantized.top1, c.fake_quant.top1, c.agreement_float, c.agreement_fake_quant);
+        // Integer and fake-quant differ only where a fixed-point requantization rounds the
+        // other way from float; those flips compound through the depthwise/pointwise chain of
+        // the dwsep model: measured 0.9964 on all 10,000 and 0.992 on the first 1,000 (CI's
+        // sanitizer subset), against >= 0.999 for the other three.
+        const double min_agreement = file == "fmnist_dwsep.h5" ? 0.985 : 0.995;
+        QVERIFY2(c.agreement_fake_quant >= min_agreement, qPrintable(QString::number(c.agreement_fake_quant)));
+        // Four bytes per float weight against one per int8 weight plus scales and biases.
+        QVERIFY(c.quantized_bytes < c.float_bytes / 3);
+        QVERIFY(c.quantized_peak_activation_bytes * 4 == c.float_peak_activation_bytes);
+        if (subset() > 0) return;  // accuracy on the full test set only
+        QVERIFY(std::fabs(c.quantized.top1 - c.float_result.top1) <= 0.01);
+        for (const qs::OpReport& r : c.ops)
+            if (r.weight_bits == 8) QVERIFY2(r.sqnr_db > 15, r.name.c_str());
+    }
+
+    void depthwisePerTensorGap() {
+        // sample_models/README.md: folded depthwise kernels int8 (max-abs), everything else
+        // float: PyTorch measured 0.9004 per-tensor and 0.9129 per-channel. Our hybrid mode
+        // with only the depthwise layers quantized is that experiment.
+        if (!fs::exists(kFashion)) QSKIP("dataset-fashion-mnist missing");
+        if (subset() > 0) QSKIP("accuracy on the full test set only");
+        const qs::Model m = qs::loadModel((samples() / "fmnist_dwsep.h5").string());
+        const qs::ImageDataset test = testSet();
+        double top1[2];
+        for (int pc = 0; pc < 2; ++pc) {
+            qs::QuantConfig cfg;
+            cfg.mode = qs::QuantMode::Hybrid;
+            cfg.defaults.precision = qs::Precision::Float32;
+            for (const char* l : {"dw1", "dw2", "dw3", "dw4", "dw5"})
+                cfg.layers[l] = {qs::Precision::Int8, pc ? qs::Granularity::PerChannel : qs::Granularity::PerTensor, "max_abs", "min_max"};
+            const qs::QuantizedModel qm = qs::quantizeModel(m, cfg, calibrationSet(100));
+            top1[pc] = qs::evaluate([&](const qs::RowMatrix& x) { return qs::runQuantizedOutput(qm, qs::QuantizedRun::Integer, x); }, 784,
+                                    test, {}).top1;
+        }
+        qInfo("depthwise weights int8: per-tensor %.4f per-channel %.4f", top1[0], top1[1]);
+        QVERIFY(std::fabs(top1[0] - 0.9004) <= 0.002);
+        QVERIFY(std::fabs(top1[1] - 0.9129) <= 0.002);
+    }
+
+    void lowerPrecisionsRun() {
+        // 16-bit is closer to float than 8-bit; 4-bit and 2-bit weights still run, and
+        // shrink the model in proportion; float16 mode keeps ~float accuracy at half size.
+        if (!fs::exists(kFashion)) QSKIP("dataset-fashion-mnist missing");
+        const qs::Model m = qs::loadModel((samples() / "fmnist_mlp.h5").string());
+        qs::ImageDataset test = testSet();
+        test.n = std::min<int64_t>(test.n, 2000);
+        const qs::RowMatrix calib = calibrationSet(200);
+        std::map<std::string, qs::Comparison> r;
+        for (auto [name, p, mode] : {std::tuple{"int16", qs::Precision::Int16, qs::QuantMode::Integer},
+                                     std::tuple{"int8", qs::Precision::Int8, qs::QuantMode::Integer},
+                                     std::tuple{"int4", qs::Precision::Int4, qs::QuantMode::Integer},
+                                     std::tuple{"int2", qs::Precision::Int2, qs::QuantMode::Integer},
+                                     std::tuple{"hybrid", qs::Precision::Int8, qs::QuantMode::Hybrid},
+                                     std::tuple{"float16", qs::Precision::Int8, qs::QuantMode::Float16}}) {
+            qs::QuantConfig cfg;
+            cfg.defaults.precision = p;
+            cfg.mode = mode;
+            qs::CompareOptions opt;
+            opt.sqnr_samples = 16;
+            r[name] = qs::compareQuantized(m, cfg, test, calib, {}, opt);
+            qInfo("%s: top-1 %.4f agreement %.4f sim %.4f bytes %lld", name, r[name].quantized.top1, r[name].agreement_float,
+                  r[name].agreement_fake_quant, static_cast<long long>(r[name].quantized_bytes));
+            // At 2 bits the MLP is wrecked (top-1 ~0.2) and its near-ties make the agreement noisier.
+            QVERIFY2(r[name].agreement_fake_quant >= (p == qs::Precision::Int2 ? 0.95 : 0.99), name);
+        }
+        QVERIFY(r["int16"].agreement_float > r["int8"].agreement_float);
+        QVERIFY(r["int16"].agreement_float >= 0.998);
+        QVERIFY(r["float16"].agreement_float >= 0.998);
+        QVERIFY(r["int8"].agreement_float > r["int4"].agreement_float);
+        QVERIFY(r["int4"].agreement_float > r["int2"].agreement_float);
+        // Packed sizes: 235,146 weights at 4 bits ~ 115 KB, at 2 bits ~ 58 KB (+ scales, biases).
+        QVERIFY(r["int4"].quantized_bytes < r["int8"].quantized_bytes * 6 / 10);
+        QVERIFY(r["int2"].quantized_bytes < r["int4"].quantized_bytes * 6 / 10);
+        QCOMPARE(r["float16"].quantized_bytes, r["float16"].float_bytes / 2);
+    }
+
+    void configJson() {
+        qs::QuantConfig c;
+        c.mode = qs::QuantMode::Hybrid;
+        c.calibration_samples = 123;
+        c.layers["conv2d"] = {qs::Precision::Int4, qs::Granularity::PerTensor, "mse", "kl"};
+        const qs::QuantConfig back = qs::quantConfigFromJson(qs::quantConfigToJson(c), "c.json");
+        QCOMPARE(back.mode, qs::QuantMode::Hybrid);
+        QCOMPARE(back.calibration_samples, 123);
+        QVERIFY(back.layers.at("conv2d") == c.layers.at("conv2d"));
+        QVERIFY(back.defaults == c.defaults);
+        auto error = [](const json& j) -> std::string {
+            try {
+                qs::quantConfigFromJson(j, "bad.json");
+            } catch (const qs::Error& e) {
+                return e.what();
+            }
+            return "";
+        };
+        const json ok = {{"format", "quantscope-config"}, {"version", 1}};
+        QVERIFY(error(ok).empty());
+        QVERIFY(error(json::array()).find("bad.json") != std::string::npos);
+        json j = ok;
+        j["version"] = 2;
+        QVERIFY(error(j).find("version") != std::string::npos);
+        j = ok;
+        j["layers"] = {{"dense", {{"precision", "int3"}}}};
+        QVERIFY(error(j).find("layers.dense.precision") != std::string::npos);
+        j = ok;
+        j["layers"] = {{"dense", {{"weight_method", "min_max"}}}};  // asymmetric weights: not for the integer engine
+        QVERIFY(error(j).find("weight_method") != std::string::npos);
+        j = ok;
+        j["calibration_samples"] = -5;
+        QVERIFY(error(j).find("calibration_samples") != std::string::npos);
+        j = ok;
+        j["colour"] = "blue";
+        QVERIFY(error(j).find("colour") != std::string::npos);
+    }
+};
+
+QTEST_GUILESS_MAIN(QuantizedTest)
+#include "test_quantized.moc"
