@@ -1,17 +1,25 @@
 // quantscope-cli: everything the GUI does, for scripts and CI. Thin: parses arguments, calls
 // core, prints. Errors: one line on stderr, exit status 1 (2 for usage errors).
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "analysis_report.h"
 #include "error.h"
 #include "float_engine.h"
+#include "array_dataset.h"
 #include "idx_dataset.h"
+#include "keras_config.h"
+#include "quantized_evaluation.h"
 #include "model_loader.h"
 #include "model_summary.h"
 
@@ -27,7 +35,27 @@ const char* kUsage =
     "      --arch FILE  architecture for a weights-only file (Keras to_json .json, to_yaml\n"
     "                   .yaml, or a .keras archive); found by itself when it sits beside\n"
     "                   the weights as m.json / m.yaml / m.keras for m_weights.h5.\n"
-    "      --json       print JSON (schema in README.md).\n";
+    "      --json       print JSON (schema in README.md).\n"
+    "\n"
+    "  analyze MODEL [--bits 16|8|4|2] [--per-channel|--per-tensor] [--method NAME|all]\n"
+    "                [--all-tensors] [--json|--csv] [--arch FILE]\n"
+    "      Per weight tensor: range, histograms, every candidate scale and its errors.\n"
+    "\n"
+    "  eval MODEL --data PATH [--config cfg.json] [--calib N] [--bits 16|8|4|2]\n"
+    "             [--per-channel|--per-tensor] [--mode integer|hybrid|float16]\n"
+    "             [--scale S --mean M --std D] [--x NAME --y NAME] [--float-only]\n"
+    "             [--arch FILE] [--json]\n"
+    "      Float and quantized side by side: top-1/top-5, agreement, confusion matrices,\n"
+    "      size, peak activation memory, per-op SQNR; the integer engine and its fake-quant\n"
+    "      simulation. Without --config: every layer int8, per-channel, max-abs weights,\n"
+    "      min/max activations, 500 calibration images (the training split beside the test\n"
+    "      set when there is one, else the test set).\n"
+    "      --data   a folder with an IDX images/labels pair, an IDX images file, a .npz\n"
+    "               (x_test/y_test, x/y, images/labels, or --x/--y), an .npy images file\n"
+    "               with its labels beside it, or an HDF5 file.\n"
+    "      x = (v / S - M) / D; default S is inferred (255 for uint8 data or values past\n"
+    "      1.5, else 1), M = 0, D = 1; the JSON says which was used. Ctrl-C stops cleanly\n"
+    "      (exit status 130).\n";
 
 int usage(const std::string& msg) {
     if (!msg.empty()) std::fprintf(stderr, "quantscope-cli: %s\n", msg.c_str());
@@ -98,11 +126,22 @@ int analyze(const std::vector<std::string>& args) {
     return 0;
 }
 
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void onInterrupt(int) { g_interrupted = true; }
+
 int eval(const std::vector<std::string>& args) {
-    std::string model_path, data_path;
+    std::string model_path, data_path, config_path;
     qs::LoadOptions load;
     qs::Preprocessing pre;
-    bool as_json = false;
+    bool pre_given = false;
+    qs::ArrayDatasetOptions data_options;
+    qs::QuantConfig config;
+    int calib = -1;
+    bool as_json = false, float_only = false;
+    std::optional<qs::Granularity> granularity;
+    std::optional<qs::Precision> precision;
+    std::optional<qs::QuantMode> mode;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
         auto value = [&](const char* what) -> const std::string& {
@@ -112,40 +151,111 @@ int eval(const std::vector<std::string>& args) {
         if (a == "--json") as_json = true;
         else if (a == "--data") data_path = value("a path");
         else if (a == "--arch") load.arch_path = value("a file");
-        else if (a == "--scale") pre.scale = std::stod(value("a number"));
-        else if (a == "--mean") pre.mean = std::stod(value("a number"));
-        else if (a == "--std") pre.std = std::stod(value("a number"));
+        else if (a == "--config") config_path = value("a file");
+        else if (a == "--calib") calib = std::stoi(value("a number of samples"));
+        else if (a == "--float-only") float_only = true;
+        else if (a == "--per-tensor") granularity = qs::Granularity::PerTensor;
+        else if (a == "--per-channel") granularity = qs::Granularity::PerChannel;
+        else if (a == "--bits") {
+            const std::string& v = value("16, 8, 4 or 2");
+            precision = qs::parsePrecision(v);
+            if (!precision || !qs::isInteger(*precision)) return usage("--bits must be 16, 8, 4 or 2 (got " + v + ")");
+        } else if (a == "--mode") {
+            const std::string& v = value("integer, hybrid or float16");
+            mode = qs::parseQuantMode(v);
+            if (!mode) return usage("--mode must be integer, hybrid or float16 (got " + v + ")");
+        } else if (a == "--scale") pre.scale = std::stod(value("a number")), pre_given = true;
+        else if (a == "--mean") pre.mean = std::stod(value("a number")), pre_given = true;
+        else if (a == "--std") pre.std = std::stod(value("a number")), pre_given = true;
+        else if (a == "--x") data_options.x_name = value("an array name");
+        else if (a == "--y") data_options.y_name = value("an array name");
         else if (!a.empty() && a[0] == '-') return usage("unknown option " + a);
         else if (model_path.empty()) model_path = a;
         else return usage("more than one model given");
     }
     if (model_path.empty() || data_path.empty()) return usage("eval needs a MODEL and --data PATH");
     if (!(pre.scale != 0) || !(pre.std != 0)) return usage("--scale and --std must be non-zero");
-    const qs::Model m = qs::loadModel(model_path, load);
-    std::error_code ec;
-    qs::ImageDataset data;
-    if (std::filesystem::is_directory(data_path, ec)) {
-        data = qs::readIdxFolder(data_path);
-    } else {
-        std::string labels = data_path;
-        const size_t at = labels.find("images-idx3");
-        if (at == std::string::npos) throw qs::Error(data_path, "", "give a folder, or an IDX images file named *images-idx3*");
-        labels.replace(at, 11, "labels-idx1");
-        data = qs::readIdxPair(data_path, labels);
+    if (data_options.x_name.empty() != data_options.y_name.empty()) return usage("--x and --y go together");
+    if (calib == 0 || calib < -1) return usage("--calib must be at least 1");
+    if (!config_path.empty()) {
+        std::ifstream in(config_path, std::ios::binary);
+        if (!in) throw qs::Error(config_path, "", "cannot open the config file");
+        std::stringstream ss;
+        ss << in.rdbuf();
+        config = qs::quantConfigFromJson(qs::parseJsonText(ss.str(), config_path, ""), config_path);
     }
-    const qs::FloatEngine engine(m, {data.rows, data.cols, data.channels});
+    if (precision) config.defaults.precision = *precision;
+    if (granularity) config.defaults.granularity = *granularity;
+    if (mode) config.mode = *mode;
+    if (calib > 0) config.calibration_samples = calib;
+    const qs::Model m = qs::loadModel(model_path, load);
+    const qs::ImageDataset data = qs::readDataset(data_path, data_options);
+    std::string pre_why = "given on the command line";
+    if (!pre_given) {
+        const double mean = pre.mean, sd = pre.std;
+        pre = qs::inferPreprocessing(data, &pre_why);
+        pre.mean = mean, pre.std = sd;
+    }
+    std::fprintf(stderr, "preprocessing: x = (v / %g - %g) / %g (%s)\n", pre.scale, pre.mean, pre.std, pre_why.c_str());
+
+    std::signal(SIGINT, onInterrupt);
     qs::Progress progress;
-    progress.on_report = [](int64_t done, int64_t total) { std::fprintf(stderr, "\r%lld/%lld", static_cast<long long>(done), static_cast<long long>(total)); };
-    const qs::EvalResult r = qs::evaluateFloat(engine, data, pre, progress);
-    std::fprintf(stderr, "\n");
-    if (as_json) {
-        const nlohmann::json j = {{"model", model_path}, {"data", data.source}, {"n", r.n},
-                                  {"preprocessing", {{"scale", pre.scale}, {"mean", pre.mean}, {"std", pre.std}}},
-                                  {"float", {{"top1", r.top1}, {"top5", r.top5}}}, {"quantized", nullptr}};
-        std::cout << j.dump(2) << "\n";
-    } else {
-        std::printf("images: %lld (%s)\nfloat top-1: %.4f  top-5: %.4f\nquantized: not implemented yet\n", static_cast<long long>(r.n),
-                    data.source.c_str(), r.top1, r.top5);
+    progress.is_cancelled = [] { return g_interrupted.load(); };
+    progress.on_report = [](int64_t done, int64_t total) {
+        std::fprintf(stderr, "\r%5.1f%%", total > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 0.0);
+    };
+    const nlohmann::json pre_json = {{"scale", pre.scale}, {"mean", pre.mean}, {"std", pre.std}, {"source", pre_why}};
+    try {
+        if (float_only) {
+            const qs::FloatEngine engine(m, {data.rows, data.cols, data.channels});
+            const qs::EvalResult r = qs::evaluateFloat(engine, data, pre, progress);
+            std::fprintf(stderr, "\n");
+            if (as_json) {
+                const nlohmann::json j = {{"model", model_path}, {"data", data.source}, {"n", r.n}, {"preprocessing", pre_json},
+                                          {"float", {{"top1", r.top1}, {"top5", r.top5}}}, {"quantized", nullptr}};
+                std::cout << j.dump(2) << "\n";
+            } else {
+                std::printf("images: %lld (%s)\nfloat top-1: %.4f  top-5: %.4f\n", static_cast<long long>(r.n), data.source.c_str(), r.top1, r.top5);
+            }
+            return 0;
+        }
+        // Calibration images: the training split beside the test set when there is one (so the
+        // test images stay unseen), else the test set itself; spread evenly over the split.
+        const std::optional<qs::ImageDataset> train = qs::readTrainingSplit(data_path, data);
+        const qs::ImageDataset* calib_src = train ? &*train : &data;
+        const qs::RowMatrix calibration = qs::preprocessSpread(*calib_src, pre, config.calibration_samples);
+        const qs::Comparison c = qs::compareQuantized(m, config, data, calibration, pre, {}, progress);
+        std::fprintf(stderr, "\n");
+        if (as_json) {
+            nlohmann::json j = qs::comparisonJson(c);
+            j["model"] = model_path;
+            j["data"] = data.source;
+            j["n"] = data.n;
+            j["preprocessing"] = pre_json;
+            j["calibration_source"] = calib_src->source;
+            j["config"] = qs::quantConfigToJson(config);
+            std::cout << j.dump(2) << "\n";
+        } else {
+            std::printf("images: %lld (%s); calibration: %lld from %s\n", static_cast<long long>(data.n), data.source.c_str(),
+                        static_cast<long long>(c.calibration_samples), calib_src->source.c_str());
+            std::printf("%-22s %10s %10s\n", "", "float", "quantized");
+            std::printf("%-22s %10.4f %10.4f\n", "top-1", c.float_result.top1, c.quantized.top1);
+            std::printf("%-22s %10.4f %10.4f\n", "top-5", c.float_result.top5, c.quantized.top5);
+            std::printf("%-22s %10lld %10lld\n", "size (bytes)", static_cast<long long>(c.float_bytes), static_cast<long long>(c.quantized_bytes));
+            std::printf("%-22s %10lld %10lld\n", "peak activations (B)", static_cast<long long>(c.float_peak_activation_bytes),
+                        static_cast<long long>(c.quantized_peak_activation_bytes));
+            std::printf("%-22s %10.2f %10.2f\n", "seconds", c.seconds_float, c.seconds_quantized);
+            std::printf("agreement with float: %.4f; with fake-quant simulation: %.4f (simulation top-1 %.4f)\n", c.agreement_float,
+                        c.agreement_fake_quant, c.fake_quant.top1);
+            std::printf("\n%-28s %-16s %-8s %-8s %6s %9s %10s\n", "op", "kind", "domain", "prec", "wbits", "SQNR dB", "bytes");
+            for (const qs::OpReport& r : c.ops)
+                std::printf("%-28s %-16s %-8s %-8s %6d %9.2f %10lld\n", r.name.c_str(), r.kind.c_str(), r.domain.c_str(), r.precision.c_str(),
+                            r.weight_bits, r.sqnr_db, static_cast<long long>(r.weight_bytes));
+            for (const std::string& n : c.notes) std::printf("note: %s\n", n.c_str());
+        }
+    } catch (const qs::Cancelled&) {
+        std::fprintf(stderr, "\nquantscope-cli: cancelled\n");
+        return 130;
     }
     return 0;
 }
