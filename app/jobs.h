@@ -9,6 +9,8 @@
 
 #include "model.h"
 #include "model_loader.h"
+#include "quant_analysis.h"
+#include "quantized_evaluation.h"
 
 struct LoadResult {
     QString path;
@@ -18,3 +20,25 @@ struct LoadResult {
 };
 
 QFuture<LoadResult> startLoadModel(const QString& path, const qs::LoadOptions& options);
+
+// Analyses of layer kernels at given bit widths and granularities (the slow part of per-layer
+// tuning: every candidate's statistics), one result per request, in request order.
+struct AnalysisRequest {
+    int row = 0;
+    int bits = 8;
+    qs::Granularity granularity = qs::Granularity::PerChannel;
+};
+struct AnalysisResult {
+    AnalysisRequest request;
+    std::shared_ptr<const qs::TensorAnalysis> analysis;  // null when it failed
+    QString error;
+};
+QFuture<AnalysisResult> startAnalyses(std::shared_ptr<const qs::Model> model, std::vector<AnalysisRequest> requests);
+
+// Quantize with `config` and evaluate float, integer and fake-quant on the test set.
+struct EvaluationResult {
+    std::shared_ptr<const qs::Comparison> comparison;  // null on failure or cancel
+    QString error;
+    bool cancelled = false;
+};
+QFuture<EvaluationResult> startEvaluation(std::shared_ptr<const qs::Model> model, qs::QuantConfig config, QString data_path);

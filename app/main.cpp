@@ -1,4 +1,4 @@
-// quantscope: the desktop application. Usage: quantscope [MODEL] [--arch FILE]
+// quantscope: the desktop application. Usage: quantscope [MODEL] [--arch FILE] [--data TEST_SET]
 #include <QApplication>
 #include <QCommandLineParser>
 
@@ -17,10 +17,13 @@ int main(int argc, char** argv) {
     parser.addPositionalArgument("model", "Keras model to open (.h5, .keras, .weights.h5, any HDF5)");
     QCommandLineOption arch("arch", "Architecture (JSON/YAML/.keras) for a weights-only file", "file");
     parser.addOption(arch);
+    QCommandLineOption data("data", "Test set for the evaluation panel (IDX folder, .npz, .npy, HDF5)", "path");
+    parser.addOption(data);
     parser.process(app);
 
     MainWindow window;
     window.show();
+    if (parser.isSet(data)) window.setDataPath(parser.value(data));
     if (!parser.positionalArguments().isEmpty()) {
         qs::LoadOptions options;
         options.arch_path = parser.value(arch).toStdString();

@@ -3,6 +3,7 @@
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -15,18 +16,46 @@
 #include <QPushButton>
 #include <QSettings>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QTableView>
+#include <QUndoCommand>
+#include <QUndoStack>
 #include <QVBoxLayout>
 
+#include "candidate_panel.h"
+#include "choice_delegate.h"
+#include "evaluation_panel.h"
+#include "histogram_plot.h"
 #include "layer_table_model.h"
 
 namespace {
+
 constexpr int kMaxRecent = 8;
-}
+
+// One table edit (possibly of many rows): the settings before and after.
+class LayerQuantCommand : public QUndoCommand {
+public:
+    LayerQuantCommand(MainWindow* w, std::vector<int> rows, std::vector<qs::LayerQuant> before, std::vector<qs::LayerQuant> after,
+                      const QString& text)
+        : QUndoCommand(text), w_(w), rows_(std::move(rows)), before_(std::move(before)), after_(std::move(after)) {}
+    void redo() override { w_->applyLayers(rows_, after_); }
+    void undo() override { w_->applyLayers(rows_, before_); }
+
+private:
+    MainWindow* w_;
+    std::vector<int> rows_;
+    std::vector<qs::LayerQuant> before_, after_;
+};
+
+int analysisBits(const qs::LayerQuant& q) { return qs::isInteger(q.precision) ? qs::weightBits(q.precision) : 8; }
+
+}  // namespace
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     setWindowTitle(tr("Quantscope"));
     setAcceptDrops(true);
+    setDockOptions(QMainWindow::AnimatedDocks | QMainWindow::AllowTabbedDocks);
+    undo_ = new QUndoStack(this);
 
     auto* central = new QWidget(this);
     auto* layout = new QVBoxLayout(central);
@@ -35,8 +64,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     summary_->setWordWrap(true);
     table_model_ = new LayerTableModel(this);
     table_view_ = new QTableView(central);
+    table_view_->setObjectName("layerTable");
     table_view_->setModel(table_model_);
+    table_view_->setItemDelegate(new ChoiceDelegate(table_view_));
     table_view_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    table_view_->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    table_view_->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed | QAbstractItemView::SelectedClicked);
     table_view_->setAlternatingRowColors(true);
     table_view_->verticalHeader()->setVisible(false);
     table_view_->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 8);
@@ -44,6 +77,21 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     layout->addWidget(summary_);
     layout->addWidget(table_view_, 1);
     setCentralWidget(central);
+
+    histogram_ = new HistogramPlot(this);
+    candidates_ = new CandidatePanel(this);
+    layer_tabs_ = new QTabWidget(this);
+    layer_tabs_->addTab(histogram_, tr("Histogram"));
+    layer_tabs_->addTab(candidates_, tr("Candidates"));
+    auto* layer_dock = new QDockWidget(tr("Selected layer"), this);
+    layer_dock->setObjectName("layerDock");
+    layer_dock->setWidget(layer_tabs_);
+    addDockWidget(Qt::RightDockWidgetArea, layer_dock);
+    evaluation_ = new EvaluationPanel(this);
+    auto* eval_dock = new QDockWidget(tr("Evaluation"), this);
+    eval_dock->setObjectName("evaluationDock");
+    eval_dock->setWidget(evaluation_);
+    addDockWidget(Qt::BottomDockWidgetArea, eval_dock);
 
     progress_ = new QProgressBar(this);
     progress_->setMaximumWidth(240);
@@ -54,18 +102,47 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(cancel_, &QPushButton::clicked, this, [this] { load_watcher_.cancel(); });
     connect(&load_watcher_, &QFutureWatcher<LoadResult>::progressValueChanged, progress_, &QProgressBar::setValue);
     connect(&load_watcher_, &QFutureWatcher<LoadResult>::finished, this, &MainWindow::onLoadFinished);
+    connect(&analysis_watcher_, &QFutureWatcher<AnalysisResult>::resultReadyAt, this, &MainWindow::onAnalysisResult);
+    connect(&analysis_watcher_, &QFutureWatcher<AnalysisResult>::finished, this, &MainWindow::onAnalysisFinished);
+    connect(&eval_watcher_, &QFutureWatcher<EvaluationResult>::progressValueChanged, evaluation_, &EvaluationPanel::setProgress);
+    connect(&eval_watcher_, &QFutureWatcher<EvaluationResult>::finished, this, &MainWindow::onEvaluationFinished);
+    connect(table_model_, &LayerTableModel::editRequested, this, &MainWindow::onEditRequested);
+    connect(table_view_->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this](const QModelIndex& current) {
+        selected_ = current.isValid() && current.row() < table_model_->layerCount() ? current.row() : -1;
+        showSelected();
+    });
+    connect(candidates_, &CandidatePanel::candidateClicked, this, [this](const QString& method) {
+        if (selected_ < 0 || !table_model_->quantizable(selected_)) return;
+        const auto& allowed = qs::weightMethods();
+        qs::LayerQuant q = table_model_->layerQuant(selected_);
+        if (method == "float16") {
+            q.precision = qs::Precision::Float16;
+        } else if (std::find(allowed.begin(), allowed.end(), method.toStdString()) != allowed.end()) {
+            q.weight_method = method.toStdString();
+        } else {
+            statusBar()->showMessage(tr("%1 is asymmetric: shown for comparison, the integer engine takes symmetric weights").arg(method), 6000);
+            return;
+        }
+        changeLayers({selected_}, {q}, tr("Choose %1 for %2").arg(method, QString::fromStdString(model_->layers[static_cast<size_t>(selected_)].name)));
+    });
+    connect(evaluation_, &EvaluationPanel::runRequested, this, &MainWindow::runEvaluation);
+    connect(evaluation_, &EvaluationPanel::cancelRequested, this, &MainWindow::cancelEvaluation);
 
     buildMenus();
     QSettings settings;
     restoreGeometry(settings.value("window/geometry").toByteArray());
-    if (!settings.contains("window/geometry")) resize(1100, 700);
+    restoreState(settings.value("window/state").toByteArray());
+    if (!settings.contains("window/geometry")) resize(1400, 900);
+    evaluation_->setDataPath(settings.value("paths/lastDataPath").toString());
 }
 
 MainWindow::~MainWindow() {
-    // A job still running is told to stop; waiting here keeps it from outliving the window.
-    load_watcher_.disconnect(this);
-    load_watcher_.cancel();
-    load_watcher_.waitForFinished();
+    // Jobs still running are told to stop; waiting here keeps them from outliving the window.
+    for (QFutureWatcherBase* w : std::initializer_list<QFutureWatcherBase*>{&load_watcher_, &analysis_watcher_, &eval_watcher_}) {
+        w->disconnect(this);
+        w->cancel();
+        w->waitForFinished();
+    }
 }
 
 const qs::Model* MainWindow::model() const { return model_.get(); }
@@ -79,6 +156,16 @@ void MainWindow::buildMenus() {
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
+    QMenu* edit = menuBar()->addMenu(tr("&Edit"));
+    QAction* undo = undo_->createUndoAction(this, tr("&Undo"));
+    undo->setShortcut(QKeySequence::Undo);
+    QAction* redo = undo_->createRedoAction(this, tr("&Redo"));
+    redo->setShortcuts({QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), QKeySequence::Redo});
+    edit->addAction(undo);
+    edit->addAction(redo);
+    QMenu* eval = menuBar()->addMenu(tr("E&valuate"));
+    QAction* run = eval->addAction(tr("&Run evaluation"), this, &MainWindow::runEvaluation);
+    run->setShortcut(Qt::Key_F5);
 }
 
 void MainWindow::chooseAndOpen() {
@@ -88,6 +175,8 @@ void MainWindow::chooseAndOpen() {
                                                       tr("Keras models (*.h5 *.hdf5 *.keras *.weights.h5);;All files (*)"));
     if (!path.isEmpty()) openModel(path);
 }
+
+void MainWindow::setDataPath(const QString& path) { evaluation_->setDataPath(path); }
 
 void MainWindow::openModel(const QString& path, const qs::LoadOptions& options) {
     if (load_watcher_.isRunning()) {
@@ -118,10 +207,20 @@ void MainWindow::onLoadFinished() {
         emit loadFailed(r.error);
         return;
     }
+    // A new model: analyses and evaluations of the old one are void.
+    analysis_watcher_.cancel();
+    eval_watcher_.cancel();
+    pending_.clear();
+    cache_.clear();
+    comparison_.reset();
+    undo_->clear();
     model_ = r.model;
     table_model_->setModel(model_);
     table_view_->resizeColumnsToContents();
+    evaluation_->clearResult();
     updateSummary();
+    for (int row = 0; row < table_model_->layerCount(); ++row) requestAnalysis(row);
+    startPendingAnalyses();
     QSettings settings;
     settings.setValue("paths/lastModelDir", QFileInfo(r.path).absolutePath());
     QStringList recent = settings.value("recentFiles").toStringList();
@@ -131,7 +230,196 @@ void MainWindow::onLoadFinished() {
     updateRecentMenu();
     setWindowTitle(tr("%1 - Quantscope").arg(QFileInfo(r.path).fileName()));
     statusBar()->showMessage(tr("Loaded %1").arg(r.path), 4000);
+    const int first = [this] {
+        for (int row = 0; row < table_model_->layerCount(); ++row)
+            if (table_model_->quantizable(row)) return row;
+        return 0;
+    }();
+    if (table_model_->layerCount() > 0) selectLayer(first);
     emit modelLoaded();
+}
+
+MainWindow::AnalysisKey MainWindow::keyFor(int row, const qs::LayerQuant& q) {
+    return {row, analysisBits(q), static_cast<int>(q.granularity)};
+}
+
+// The row's analysis with the row's method as the chosen candidate (the analysis evaluates
+// every candidate; the method only picks one of them).
+std::shared_ptr<const qs::TensorAnalysis> MainWindow::displayedAnalysis(int row) const {
+    auto it = cache_.find(keyFor(row, table_model_->layerQuant(row)));
+    if (it == cache_.end()) return nullptr;
+    const qs::LayerQuant& q = table_model_->layerQuant(row);
+    const std::string method = q.precision == qs::Precision::Float16 ? "float16" : q.weight_method;
+    const auto& cs = it->second->candidates;
+    const int chosen = static_cast<int>(std::find_if(cs.begin(), cs.end(), [&](const qs::Candidate& c) { return c.method == method; }) - cs.begin());
+    if (chosen == it->second->chosen || chosen >= static_cast<int>(cs.size())) return it->second;
+    auto copy = std::make_shared<qs::TensorAnalysis>(*it->second);
+    copy->chosen = chosen;
+    return copy;
+}
+
+void MainWindow::requestAnalysis(int row) {
+    if (!table_model_->quantizable(row)) return;
+    const qs::LayerQuant& q = table_model_->layerQuant(row);
+    const AnalysisKey key = keyFor(row, q);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) {
+        table_model_->setAnalysis(row, it->second);
+        return;
+    }
+    table_model_->setAnalysis(row, nullptr);  // "..." until it arrives
+    for (const AnalysisRequest& p : pending_)
+        if (p.row == row && p.bits == std::get<1>(key) && static_cast<int>(p.granularity) == std::get<2>(key)) return;
+    pending_.push_back({row, std::get<1>(key), q.granularity});
+}
+
+void MainWindow::startPendingAnalyses() {
+    if (analysis_watcher_.isRunning() || pending_.empty() || !model_) return;
+    // The selected layer first: it is what the user is looking at.
+    std::stable_partition(pending_.begin(), pending_.end(), [this](const AnalysisRequest& r) { return r.row == selected_; });
+    std::vector<AnalysisRequest> batch;
+    batch.swap(pending_);
+    analysis_watcher_.setFuture(startAnalyses(model_, std::move(batch)));
+}
+
+void MainWindow::onAnalysisResult(int index) {
+    const AnalysisResult r = analysis_watcher_.resultAt(index);
+    if (!r.analysis) {
+        if (!r.error.isEmpty()) statusBar()->showMessage(r.error, 6000);
+        return;
+    }
+    cache_[{r.request.row, r.request.bits, static_cast<int>(r.request.granularity)}] = r.analysis;
+    const int row = r.request.row;
+    if (row < table_model_->layerCount() && keyFor(row, table_model_->layerQuant(row)) == AnalysisKey{row, r.request.bits, static_cast<int>(r.request.granularity)}) {
+        table_model_->setAnalysis(row, r.analysis);
+        if (row == selected_) showSelected();
+    }
+}
+
+void MainWindow::onAnalysisFinished() {
+    if (!pending_.empty()) {
+        startPendingAnalyses();
+        return;
+    }
+    emit analysesSettled();
+}
+
+void MainWindow::onEditRequested(int row, int column, const QString& value) {
+    // An edit applies to every selected row when the edited row is one of them.
+    std::vector<int> rows;
+    const QModelIndexList selected = table_view_->selectionModel()->selectedRows();
+    bool in_selection = false;
+    for (const QModelIndex& i : selected) in_selection |= i.row() == row;
+    if (in_selection) {
+        for (const QModelIndex& i : selected)
+            if (table_model_->quantizable(i.row())) rows.push_back(i.row());
+        std::sort(rows.begin(), rows.end());
+    } else {
+        rows = {row};
+    }
+    std::vector<qs::LayerQuant> values;
+    for (int r : rows) {
+        qs::LayerQuant q = table_model_->layerQuant(r);
+        if (column == LayerTableModel::Bits) {
+            if (auto p = qs::parsePrecision(value.toStdString())) q.precision = *p;
+        } else if (column == LayerTableModel::Granularity) {
+            q.granularity = value == qs::granularityName(qs::Granularity::PerTensor) || value == "per_tensor" ? qs::Granularity::PerTensor
+                                                                                                        : qs::Granularity::PerChannel;
+        } else if (column == LayerTableModel::Method) {
+            q.weight_method = value.toStdString();
+        }
+        values.push_back(q);
+    }
+    const QString what = table_model_->headerData(column, Qt::Horizontal, Qt::DisplayRole).toString();
+    changeLayers(rows, values, rows.size() == 1 ? tr("%1 = %2 for %3").arg(what, value, QString::fromStdString(model_->layers[static_cast<size_t>(rows[0])].name))
+                                                : tr("%1 = %2 for %3 layers").arg(what, value).arg(rows.size()));
+}
+
+void MainWindow::changeLayers(const std::vector<int>& rows, const std::vector<qs::LayerQuant>& values, const QString& what) {
+    std::vector<qs::LayerQuant> before;
+    bool changed = false;
+    for (size_t i = 0; i < rows.size(); ++i) {
+        before.push_back(table_model_->layerQuant(rows[i]));
+        changed |= !(before.back() == values[i]);
+    }
+    if (changed) undo_->push(new LayerQuantCommand(this, rows, before, values, what));
+}
+
+void MainWindow::applyLayers(const std::vector<int>& rows, const std::vector<qs::LayerQuant>& values) {
+    for (size_t i = 0; i < rows.size(); ++i) {
+        table_model_->setLayerQuant(rows[i], values[i]);
+        requestAnalysis(rows[i]);
+    }
+    startPendingAnalyses();
+    showSelected();
+}
+
+void MainWindow::selectLayer(int row) {
+    table_view_->selectRow(row);
+    table_view_->setCurrentIndex(table_model_->index(row, 0));
+    selected_ = row;
+    showSelected();
+}
+
+void MainWindow::showSelected() {
+    if (selected_ < 0 || selected_ >= table_model_->layerCount()) {
+        histogram_->setAnalysis(nullptr, {});
+        candidates_->setAnalysis(nullptr);
+        return;
+    }
+    const auto a = displayedAnalysis(selected_);
+    const QString name = QString::fromStdString(model_->layers[static_cast<size_t>(selected_)].name);
+    histogram_->setAnalysis(a, name);
+    candidates_->setAnalysis(a);
+}
+
+qs::QuantConfig MainWindow::currentConfig() const {
+    qs::QuantConfig c;
+    c.calibration_samples = evaluation_->calibrationSamples();
+    for (int row = 0; row < table_model_->layerCount(); ++row)
+        if (table_model_->quantizable(row) && !(table_model_->layerQuant(row) == c.defaults))
+            c.layers[model_->layers[static_cast<size_t>(row)].name] = table_model_->layerQuant(row);
+    return c;
+}
+
+void MainWindow::runEvaluation() {
+    if (!model_) {
+        evaluation_->setMessage(tr("Open a model first."));
+        return;
+    }
+    const QString path = evaluation_->dataPath();
+    if (path.isEmpty()) {
+        evaluation_->setMessage(tr("Choose a test set: a folder with an IDX pair, or an .npz, .npy or HDF5 file."));
+        return;
+    }
+    if (eval_watcher_.isRunning()) {  // a newer run replaces an older one
+        eval_watcher_.cancel();
+        eval_watcher_.waitForFinished();
+    }
+    QSettings().setValue("paths/lastDataPath", path);
+    evaluation_->setRunning(true);
+    evaluation_->setMessage(tr("Evaluating on %1...").arg(path));
+    eval_watcher_.setFuture(startEvaluation(model_, currentConfig(), path));
+}
+
+void MainWindow::cancelEvaluation() { eval_watcher_.cancel(); }
+
+void MainWindow::onEvaluationFinished() {
+    evaluation_->setRunning(false);
+    if (eval_watcher_.future().resultCount() == 0) {
+        evaluation_->setMessage(tr("Evaluation cancelled."));
+        emit evaluationFinished(false);
+        return;
+    }
+    const EvaluationResult r = eval_watcher_.result();
+    if (r.cancelled || !r.comparison) {
+        evaluation_->setMessage(r.cancelled ? tr("Evaluation cancelled.") : r.error);
+        emit evaluationFinished(false);
+        return;
+    }
+    comparison_ = r.comparison;
+    evaluation_->setResult(*comparison_);
+    emit evaluationFinished(true);
 }
 
 void MainWindow::updateSummary() {
@@ -173,7 +461,11 @@ void MainWindow::dropEvent(QDropEvent* event) {
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {
-    QSettings().setValue("window/geometry", saveGeometry());
+    QSettings settings;
+    settings.setValue("window/geometry", saveGeometry());
+    settings.setValue("window/state", saveState());
     load_watcher_.cancel();
+    analysis_watcher_.cancel();
+    eval_watcher_.cancel();
     event->accept();
 }

@@ -1,20 +1,30 @@
 #pragma once
-// The main window: opens a model (File > Open, drag and drop, command line) off the GUI thread
-// with a progress bar and Cancel, and shows the layer table. A failed open leaves the previous
-// model in place and tells why in a (non-blocking) message box.
+// The main window: opens a model (File > Open, drag and drop, command line) off the GUI
+// thread; the layer table with per-layer bits / granularity / method edited in place (for
+// every selected row at once, undoable); the selected layer's histogram and candidates; the
+// evaluation panel. Analyses and evaluations run in QtConcurrent with progress and Cancel; a
+// newer request replaces an older one still running. A failed open leaves the previous model
+// in place and tells why in a (non-blocking) message box.
 #include <QFutureWatcher>
 #include <QMainWindow>
 
+#include <map>
 #include <memory>
+#include <tuple>
 
 #include "jobs.h"
 
+class CandidatePanel;
+class EvaluationPanel;
+class HistogramPlot;
 class LayerTableModel;
 class QLabel;
+class QMenu;
 class QProgressBar;
 class QPushButton;
 class QTableView;
-class QMenu;
+class QTabWidget;
+class QUndoStack;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -24,15 +34,36 @@ public:
 
     // Starts loading `path`; a load still running is cancelled first.
     void openModel(const QString& path, const qs::LoadOptions& options = {});
+    void setDataPath(const QString& path);
 
     const qs::Model* model() const;
     LayerTableModel* layerTable() const { return table_model_; }
     QTableView* tableView() const { return table_view_; }
+    HistogramPlot* histogram() const { return histogram_; }
+    CandidatePanel* candidates() const { return candidates_; }
+    EvaluationPanel* evaluation() const { return evaluation_; }
+    QUndoStack* undoStack() const { return undo_; }
     bool isLoading() const { return load_watcher_.isRunning(); }
+    bool isAnalyzing() const { return analysis_watcher_.isRunning() || !pending_.empty(); }
+    bool isEvaluating() const { return eval_watcher_.isRunning(); }
+    std::shared_ptr<const qs::Comparison> lastComparison() const { return comparison_; }
+
+    // The quantization config the table describes (what Run evaluates).
+    qs::QuantConfig currentConfig() const;
+    // Sets rows to `values` (one undoable step); the entry point of every table edit.
+    void changeLayers(const std::vector<int>& rows, const std::vector<qs::LayerQuant>& values, const QString& what);
+    void selectLayer(int row);
+    void runEvaluation();
+    void cancelEvaluation();
+
+    // Applies settings without recording an undo step (the undo command calls this).
+    void applyLayers(const std::vector<int>& rows, const std::vector<qs::LayerQuant>& values);
 
 signals:
     void modelLoaded();
     void loadFailed(const QString& message);
+    void analysesSettled();
+    void evaluationFinished(bool ok);
 
 protected:
     void dragEnterEvent(QDragEnterEvent* event) override;
@@ -40,12 +71,22 @@ protected:
     void closeEvent(QCloseEvent* event) override;
 
 private:
+    using AnalysisKey = std::tuple<int, int, int>;  // row, bits, granularity
     void buildMenus();
     void chooseAndOpen();
     void onLoadFinished();
+    void onAnalysisResult(int index);
+    void onAnalysisFinished();
+    void onEvaluationFinished();
+    void onEditRequested(int row, int column, const QString& value);
+    void requestAnalysis(int row);
+    void startPendingAnalyses();
+    void showSelected();
     void updateSummary();
     void updateRecentMenu();
     void setBusy(bool busy, const QString& what = {});
+    static AnalysisKey keyFor(int row, const qs::LayerQuant& q);
+    std::shared_ptr<const qs::TensorAnalysis> displayedAnalysis(int row) const;
 
     LayerTableModel* table_model_ = nullptr;
     QTableView* table_view_ = nullptr;
@@ -53,6 +94,17 @@ private:
     QProgressBar* progress_ = nullptr;
     QPushButton* cancel_ = nullptr;
     QMenu* recent_menu_ = nullptr;
+    HistogramPlot* histogram_ = nullptr;
+    CandidatePanel* candidates_ = nullptr;
+    EvaluationPanel* evaluation_ = nullptr;
+    QTabWidget* layer_tabs_ = nullptr;
+    QUndoStack* undo_ = nullptr;
     QFutureWatcher<LoadResult> load_watcher_;
+    QFutureWatcher<AnalysisResult> analysis_watcher_;
+    QFutureWatcher<EvaluationResult> eval_watcher_;
     std::shared_ptr<const qs::Model> model_;
+    std::map<AnalysisKey, std::shared_ptr<const qs::TensorAnalysis>> cache_;
+    std::vector<AnalysisRequest> pending_;
+    std::shared_ptr<const qs::Comparison> comparison_;
+    int selected_ = -1;
 };

@@ -37,8 +37,8 @@ private slots:
         QVERIFY(waitLoaded(w));
         const qs::Model direct = qs::loadModel(path);
         LayerTableModel* t = w.layerTable();
-        QCOMPARE(t->rowCount(), static_cast<int>(direct.layers.size()));
-        for (int r = 0; r < t->rowCount(); ++r) {
+        QCOMPARE(t->layerCount(), static_cast<int>(direct.layers.size()));
+        for (int r = 0; r < t->layerCount(); ++r) {
             const qs::Layer& l = direct.layers[static_cast<size_t>(r)];
             QCOMPARE(t->index(r, LayerTableModel::Name).data().toString().toStdString(), l.name);
             QCOMPARE(t->index(r, LayerTableModel::Params).data(Qt::UserRole).toLongLong(), l.paramCount());
@@ -53,7 +53,7 @@ private slots:
         w.show();
         w.openModel(QString::fromStdString((corpus_ / "tfk2_14_mnist_cnn.h5").string()));
         QVERIFY(waitLoaded(w));
-        const int rows = w.layerTable()->rowCount();
+        const int rows = w.layerTable()->layerCount();
         QSignalSpy bad(&w, &MainWindow::loadFailed);
         w.openModel(QString::fromStdString((corpus_ / "bad_utf8_mangled.h5").string()));
         QTRY_COMPARE_WITH_TIMEOUT(bad.size(), 1, 10000);
@@ -62,12 +62,12 @@ private slots:
         QVERIFY(box);
         QVERIFY(box->text().contains("not an HDF5 file"));
         box->close();
-        QCOMPARE(w.layerTable()->rowCount(), rows);  // previous model intact
+        QCOMPARE(w.layerTable()->layerCount(), rows);  // previous model intact
         QCOMPARE(w.model()->source_path, (corpus_ / "tfk2_14_mnist_cnn.h5").string());
         // ... and usable: a new open still works.
         w.openModel(QString::fromStdString((corpus_ / "k3_11_mnist_resnet_add.keras").string()));
         QVERIFY(waitLoaded(w));
-        QCOMPARE(w.layerTable()->rowCount(), 17);
+        QCOMPARE(w.layerTable()->layerCount(), 17);
     }
 
     void newerOpenReplacesOlder() {

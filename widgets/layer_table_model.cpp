@@ -1,19 +1,96 @@
 #include "layer_table_model.h"
 
+#include <QBrush>
+#include <QColor>
+#include <QFont>
 #include <QLocale>
 
 #include "shape_inference.h"
+
+namespace {
+
+QStringList precisionChoices() { return {"int16", "int8", "int4", "int2", "float16", "float32"}; }
+
+QStringList methodChoices() {
+    QStringList out;
+    for (const std::string& m : qs::weightMethods()) out << QString::fromStdString(m);
+    return out;
+}
+
+}  // namespace
 
 LayerTableModel::LayerTableModel(QObject* parent) : QAbstractTableModel(parent) {}
 
 void LayerTableModel::setModel(std::shared_ptr<const qs::Model> model) {
     beginResetModel();
     model_ = std::move(model);
+    quant_.assign(model_ ? model_->layers.size() : 0, qs::LayerQuant{});
+    analysis_.assign(quant_.size(), nullptr);
     endResetModel();
 }
 
+const qs::Tensor* LayerTableModel::kernelOf(const qs::Layer& l) {
+    for (const qs::Tensor& t : l.weights)
+        if (t.shape.size() >= 2) return &t;
+    return nullptr;
+}
+
+bool LayerTableModel::quantizable(int row) const {
+    return model_ && row >= 0 && row < layerCount() && kernelOf(model_->layers[static_cast<size_t>(row)]) != nullptr;
+}
+
+void LayerTableModel::setLayerQuant(int row, const qs::LayerQuant& q) {
+    quant_.at(static_cast<size_t>(row)) = q;
+    rowChanged(row);
+}
+
+void LayerTableModel::setAnalysis(int row, std::shared_ptr<const qs::TensorAnalysis> a) {
+    analysis_.at(static_cast<size_t>(row)) = std::move(a);
+    rowChanged(row);
+}
+
+void LayerTableModel::rowChanged(int row) {
+    emit dataChanged(index(row, 0), index(row, ColumnCount - 1));
+    emit dataChanged(index(totalsRow(), 0), index(totalsRow(), ColumnCount - 1));
+}
+
+const qs::Candidate* LayerTableModel::chosen(int row) const {
+    const auto& a = analysis_.at(static_cast<size_t>(row));
+    const qs::LayerQuant& q = quant_.at(static_cast<size_t>(row));
+    if (!a || q.precision == qs::Precision::Float32) return nullptr;
+    const std::string method = q.precision == qs::Precision::Float16 ? "float16" : q.weight_method;
+    for (const qs::Candidate& c : a->candidates)
+        if (c.method == method) return &c;
+    return nullptr;
+}
+
+qint64 LayerTableModel::quantizedBytes(int row) const {
+    const qs::Layer& l = model_->layers[static_cast<size_t>(row)];
+    const qs::LayerQuant& q = quant_[static_cast<size_t>(row)];
+    const qs::Tensor* k = kernelOf(l);
+    const qint64 params = l.paramCount();
+    if (!k || q.precision == qs::Precision::Float32) return params * 4;
+    if (q.precision == qs::Precision::Float16) return params * 2;
+    const qs::Candidate* c = chosen(row);
+    // Until the analysis arrives: packed weights at the bit width, one float32 scale per weight column.
+    const qint64 kernel = c ? c->stats.packed_bytes : (k->size() * qs::weightBits(q.precision) + 7) / 8 + 4 * k->shape.back();
+    return kernel + (params - k->size()) * 4;  // biases as int32 (BatchNormalization vectors fold away in deployment)
+}
+
+qint64 LayerTableModel::totalFloatBytes() const {
+    qint64 n = 0;
+    for (int r = 0; r < layerCount(); ++r) n += model_->layers[static_cast<size_t>(r)].paramCount() * 4;
+    return n;
+}
+
+qint64 LayerTableModel::totalQuantizedBytes() const {
+    qint64 n = 0;
+    for (int r = 0; r < layerCount(); ++r) n += quantizedBytes(r);
+    return n;
+}
+
 int LayerTableModel::rowCount(const QModelIndex& parent) const {
-    return parent.isValid() || !model_ ? 0 : static_cast<int>(model_->layers.size());
+    return parent.isValid() || !model_ ? 0 : layerCount() + 1;
 }
 
 int LayerTableModel::columnCount(const QModelIndex& parent) const {
@@ -24,32 +101,101 @@ QString LayerTableModel::formatBytes(qint64 bytes) {
     return QLocale::system().formattedDataSize(bytes, 1, QLocale::DataSizeTraditionalFormat);
 }
 
+Qt::ItemFlags LayerTableModel::flags(const QModelIndex& index) const {
+    Qt::ItemFlags f = QAbstractTableModel::flags(index);
+    if (index.row() < layerCount() && quantizable(index.row()) &&
+        (index.column() == Bits || index.column() == Granularity || index.column() == Method))
+        f |= Qt::ItemIsEditable;
+    return f;
+}
+
+bool LayerTableModel::setData(const QModelIndex& index, const QVariant& value, int role) {
+    if (role != Qt::EditRole || !(flags(index) & Qt::ItemIsEditable)) return false;
+    emit editRequested(index.row(), index.column(), value.toString());
+    return true;
+}
+
 QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
     if (!model_ || !index.isValid() || index.row() >= rowCount()) return {};
-    const qs::Layer& l = model_->layers[static_cast<size_t>(index.row())];
-    if (role == Qt::DisplayRole) {
-        switch (index.column()) {
+    const int row = index.row(), col = index.column();
+    const QLocale loc = QLocale::system();
+    if (row == totalsRow()) {
+        const qint64 f = totalFloatBytes(), q = totalQuantizedBytes();
+        if (role == Qt::DisplayRole) {
+            switch (col) {
+                case Name: return tr("Total");
+                case Params: return loc.toString(static_cast<qlonglong>(model_->paramCount()));
+                case Float32Size: return formatBytes(f);
+                case QuantSize: return tr("%1 (-%2%)").arg(formatBytes(q)).arg(f ? 100.0 * (1.0 - double(q) / double(f)) : 0.0, 0, 'f', 1);
+            }
+        } else if (role == Qt::FontRole) {
+            QFont font;
+            font.setBold(true);
+            return font;
+        } else if (role == SortRole) {
+            if (col == Float32Size) return f;
+            if (col == QuantSize) return q;
+        } else if (role == Qt::TextAlignmentRole && col != Name) {
+            return int(Qt::AlignRight | Qt::AlignVCenter);
+        }
+        return {};
+    }
+    const qs::Layer& l = model_->layers[static_cast<size_t>(row)];
+    const qs::LayerQuant& q = quant_[static_cast<size_t>(row)];
+    const bool quant = quantizable(row);
+    const qs::Candidate* c = quant ? chosen(row) : nullptr;
+    if (role == Qt::DisplayRole || role == Qt::EditRole) {
+        switch (col) {
             case Name: return QString::fromStdString(l.name);
             case Class: return l.class_name ? QString::fromStdString(*l.class_name) : QStringLiteral("?");
             case OutputShape: return l.output_shape ? QString::fromStdString(qs::shapeToString(*l.output_shape)) : QString();
-            case Params: return QLocale::system().toString(static_cast<qlonglong>(l.paramCount()));
+            case Params: return loc.toString(static_cast<qlonglong>(l.paramCount()));
+            case Bits: return quant ? QString::fromLatin1(qs::precisionName(q.precision)) : QString();
+            case Granularity: return quant ? QString::fromLatin1(qs::granularityName(q.granularity)) : QString();
+            case Method: return quant ? QString::fromStdString(q.weight_method) : QString();
+            case Scale: {
+                if (!c || c->float16) return QString();
+                double lo = c->params[0].scale, hi = lo;
+                for (const qs::QuantParams& p : c->params) lo = std::min(lo, p.scale), hi = std::max(hi, p.scale);
+                return c->params.size() == 1 ? QString::number(hi, 'g', 4) : QStringLiteral("%1 .. %2").arg(lo, 0, 'g', 3).arg(hi, 0, 'g', 3);
+            }
+            case Float32Size: return l.paramCount() ? formatBytes(l.paramCount() * 4) : QString();
+            case QuantSize: return l.paramCount() ? formatBytes(quantizedBytes(row)) : QString();
+            case Sqnr: return c ? QString::number(c->stats.sqnr_db, 'f', 1) : (quant && q.precision != qs::Precision::Float32 ? QStringLiteral("...") : QString());
+            case PctBelow: return c ? QString::number(c->stats.pct_below_precision, 'f', 2) : QString();
+            case PctBeyond: return c ? QString::number(c->stats.pct_beyond_range, 'f', 3) : QString();
             case Weights: {
                 QStringList parts;
                 for (const qs::Tensor& t : l.weights) parts << QString::fromStdString(qs::shapeToString(t.shape));
                 return parts.join(QStringLiteral("  "));
             }
-            case Float32Size: return l.paramCount() ? formatBytes(l.paramCount() * 4) : QString();
         }
+    } else if (role == ChoicesRole) {
+        if (col == Bits) return precisionChoices();
+        if (col == Granularity) return QStringList{qs::granularityName(qs::Granularity::PerChannel), qs::granularityName(qs::Granularity::PerTensor)};
+        if (col == Method) return methodChoices();
     } else if (role == Qt::TextAlignmentRole) {
-        if (index.column() == Params || index.column() == Float32Size) return int(Qt::AlignRight | Qt::AlignVCenter);
+        if (col == Params || col == Float32Size || col == QuantSize || col == Sqnr || col == PctBelow || col == PctBeyond || col == Scale)
+            return int(Qt::AlignRight | Qt::AlignVCenter);
+    } else if (role == Qt::BackgroundRole) {
+        // Severity of the weight error: red under 15 dB SQNR, amber under 25 dB.
+        if (c && c->stats.sqnr_db < 15) return QBrush(QColor(250, 200, 200));
+        if (c && c->stats.sqnr_db < 25) return QBrush(QColor(252, 232, 190));
     } else if (role == Qt::ToolTipRole) {
-        QStringList lines;
-        for (const qs::Tensor& t : l.weights)
-            lines << QStringLiteral("%1  %2  %3").arg(QString::fromStdString(t.name), QString::fromStdString(qs::shapeToString(t.shape)),
-                                                      QString::fromLatin1(qs::dtypeName(t.stored_dtype)));
-        return lines.isEmpty() ? QVariant() : QVariant(lines.join('\n'));
-    } else if (role == Qt::UserRole) {  // raw parameter count, for sorting and tests
-        return static_cast<qlonglong>(l.paramCount());
+        if (col == Weights || col == Name) {
+            QStringList lines;
+            for (const qs::Tensor& t : l.weights)
+                lines << QStringLiteral("%1  %2  %3").arg(QString::fromStdString(t.name), QString::fromStdString(qs::shapeToString(t.shape)),
+                                                          QString::fromLatin1(qs::dtypeName(t.stored_dtype)));
+            return lines.isEmpty() ? QVariant() : QVariant(lines.join('\n'));
+        }
+        return headerData(col, Qt::Horizontal, Qt::ToolTipRole);
+    } else if (role == SortRole) {
+        switch (col) {
+            case Params: return static_cast<qlonglong>(l.paramCount());
+            case QuantSize: return quantizedBytes(row);
+            case Sqnr: return c ? c->stats.sqnr_db : QVariant();
+        }
     }
     return {};
 }
@@ -62,8 +208,16 @@ QVariant LayerTableModel::headerData(int section, Qt::Orientation orientation, i
             case Class: return tr("Class");
             case OutputShape: return tr("Output shape");
             case Params: return tr("Params");
-            case Weights: return tr("Weights");
+            case Bits: return tr("Bits");
+            case Granularity: return tr("Granularity");
+            case Method: return tr("Method");
+            case Scale: return tr("Scale");
             case Float32Size: return tr("Float32 size");
+            case QuantSize: return tr("Quantized size");
+            case Sqnr: return tr("SQNR dB");
+            case PctBelow: return tr("% below");
+            case PctBeyond: return tr("% beyond");
+            case Weights: return tr("Weights");
         }
     } else if (role == Qt::ToolTipRole) {
         switch (section) {
@@ -71,8 +225,16 @@ QVariant LayerTableModel::headerData(int section, Qt::Orientation orientation, i
             case Class: return tr("Keras class as the file says; '?' for weights-only files without an architecture");
             case OutputShape: return tr("Output shape inferred from the architecture (None = batch)");
             case Params: return tr("Number of weight values, including BatchNormalization statistics");
-            case Weights: return tr("Shapes of the layer's weight tensors (Keras channels_last layout)");
+            case Bits: return tr("Precision of the layer's weights (and activations in the integer engine); double-click to change");
+            case Granularity: return tr("One scale for the whole kernel, or one per output channel");
+            case Method: return tr("How the weight scale is chosen: max |w|, a power of two, a percentile, least MSE or least KL divergence");
+            case Scale: return tr("Step between representable weight values (range over channels when per-channel)");
             case Float32Size: return tr("Bytes the weights take as float32");
+            case QuantSize: return tr("Packed weights at the chosen bits + scales + biases as int32");
+            case Sqnr: return tr("Weight signal-to-quantization-noise ratio in dB: higher is better; red under 15, amber under 25");
+            case PctBelow: return tr("Non-zero weights that quantize to 0");
+            case PctBeyond: return tr("Weights clipped at the largest representable value");
+            case Weights: return tr("Shapes of the layer's weight tensors (Keras channels_last layout)");
         }
     }
     return {};

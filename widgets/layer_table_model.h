@@ -1,29 +1,66 @@
 #pragma once
-// Table model over a loaded qs::Model: one row per layer with name, class, output shape,
-// parameters, weight tensor shapes and float32 size. Display only; takes an immutable snapshot.
+// Table model over a loaded qs::Model and its per-layer quantization settings: one row per
+// layer (name, class, output shape, parameters, bits, granularity, method, scale, float and
+// quantized size, SQNR, % below precision, % beyond range, weight shapes) and a totals row.
+// Bits, granularity and method are editable; an edit is not applied here but announced with
+// editRequested, so the app can apply it to several rows at once through its undo stack.
 #include <QAbstractTableModel>
 
 #include <memory>
+#include <vector>
 
 #include "model.h"
+#include "quant_analysis.h"
+#include "quant_config.h"
 
 class LayerTableModel : public QAbstractTableModel {
     Q_OBJECT
 public:
-    enum Column { Name, Class, OutputShape, Params, Float32Size, Weights, ColumnCount };
+    enum Column {
+        Name, Class, OutputShape, Params, Bits, Granularity, Method, Scale, Float32Size, QuantSize, Sqnr, PctBelow, PctBeyond,
+        Weights, ColumnCount
+    };
+    static constexpr int ChoicesRole = Qt::UserRole + 1;  // QStringList of values an editable cell takes
+    static constexpr int SortRole = Qt::UserRole;         // raw numbers (parameters, bytes, dB)
 
     explicit LayerTableModel(QObject* parent = nullptr);
 
     void setModel(std::shared_ptr<const qs::Model> model);
     const qs::Model* model() const { return model_.get(); }
 
+    // The weight tensor a layer quantizes (its kernel), or null; its output-channel count.
+    static const qs::Tensor* kernelOf(const qs::Layer& layer);
+
+    const qs::LayerQuant& layerQuant(int row) const { return quant_.at(static_cast<size_t>(row)); }
+    void setLayerQuant(int row, const qs::LayerQuant& q);
+    std::shared_ptr<const qs::TensorAnalysis> analysis(int row) const { return analysis_.at(static_cast<size_t>(row)); }
+    void setAnalysis(int row, std::shared_ptr<const qs::TensorAnalysis> a);
+    bool quantizable(int row) const;
+    // The candidate the row's settings pick from its analysis (null: none / pending / float32).
+    const qs::Candidate* chosen(int row) const;
+    int layerCount() const { return model_ ? static_cast<int>(model_->layers.size()) : 0; }
+    int totalsRow() const { return layerCount(); }
+
+    // Bytes before and after quantization (weights as stored), over every layer.
+    qint64 totalFloatBytes() const;
+    qint64 totalQuantizedBytes() const;
+    qint64 quantizedBytes(int row) const;
+
     int rowCount(const QModelIndex& parent = {}) const override;
     int columnCount(const QModelIndex& parent = {}) const override;
     QVariant data(const QModelIndex& index, int role) const override;
+    bool setData(const QModelIndex& index, const QVariant& value, int role) override;
+    Qt::ItemFlags flags(const QModelIndex& index) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
 
     static QString formatBytes(qint64 bytes);
 
+signals:
+    void editRequested(int row, int column, const QString& value);
+
 private:
+    void rowChanged(int row);
     std::shared_ptr<const qs::Model> model_;
+    std::vector<qs::LayerQuant> quant_;
+    std::vector<std::shared_ptr<const qs::TensorAnalysis>> analysis_;
 };

@@ -1,0 +1,343 @@
+// The tuning workflow in the real main window, offscreen (issue 7's acceptance): the selected
+// layer's histogram is core's histogram; bits 8 -> 4 updates the table row, the plot's grid
+// and the totals, and undo restores all three; an evaluation cancelled midway leaves the
+// window usable and a later full run reproduces `quantscope-cli eval` exactly; the event loop
+// keeps turning (no gap over 100 ms) while a 3.2M-weight layer is analysed and evaluated;
+// the finished window renders to a non-blank PNG.
+#include <QElapsedTimer>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QProgressBar>
+#include <QPushButton>
+#include <qcustomplot.h>
+#include <QTableView>
+#include <QTableWidget>
+#include <QTimer>
+#include <QUndoStack>
+#include <QtTest>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "evaluation_panel.h"
+#include "histogram_plot.h"
+#include "keras_h5_writer.h"
+#include "layer_table_model.h"
+#include "main_window.h"
+#include "model_loader.h"
+#include "quant_analysis.h"
+#include "quant_config.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kSamples = fs::path(QUANTSCOPE_SOURCE_DIR) / "sample_models";
+const QString kFashion = "/usr/share/datasets/fashion-mnist";
+
+bool waitFor(MainWindow& w, void (MainWindow::*signal)(), int timeout_ms) {
+    QSignalSpy spy(&w, signal);
+    return spy.wait(timeout_ms) || !spy.isEmpty();
+}
+
+bool openAndSettle(MainWindow& w, const fs::path& file) {
+    QSignalSpy loaded(&w, &MainWindow::modelLoaded), settled(&w, &MainWindow::analysesSettled);
+    w.openModel(QString::fromStdString(file.string()));
+    for (int i = 0; i < 6000 && (loaded.isEmpty() || settled.isEmpty()); ++i) QTest::qWait(20);
+    return !loaded.isEmpty() && !settled.isEmpty();
+}
+
+// What core computes for a layer's kernel with the table's settings.
+qs::TensorAnalysis coreAnalysis(const qs::Layer& layer, int bits, qs::Granularity g) {
+    const qs::Tensor* k = LayerTableModel::kernelOf(layer);
+    qs::AnalysisOptions o;
+    o.bits = bits;
+    o.granularity = g;
+    return qs::analyzeTensor(*k, qs::channelCount(layer, *k), o);
+}
+
+// The grid the histogram draws for `c`: the widest channel's levels, every level up to 64 of
+// them, every ceil(levels/32)-th beyond (widgets/histogram_plot.cpp).
+QVector<double> expectedGrid(const qs::Candidate& c) {
+    const qs::QuantParams* widest = &c.params[0];
+    for (const qs::QuantParams& p : c.params)
+        if (p.scale > widest->scale) widest = &p;
+    const int levels = widest->qmax - widest->qmin + 1;
+    const int step = levels <= 64 ? 1 : (levels + 31) / 32;
+    QVector<double> grid;
+    for (int q = widest->qmin; q <= widest->qmax; q += step) grid << widest->scale * (q - widest->zero_point);
+    return grid;
+}
+
+const qs::Candidate& candidate(const qs::TensorAnalysis& a, const std::string& method) {
+    for (const qs::Candidate& c : a.candidates)
+        if (c.method == method) return c;
+    throw std::runtime_error("no candidate " + method);
+}
+
+int firstQuantizable(const LayerTableModel& t) {
+    for (int r = 0; r < t.layerCount(); ++r)
+        if (t.quantizable(r)) return r;
+    return -1;
+}
+
+QString cell(const LayerTableModel& t, int row, int col) { return t.index(row, col).data().toString(); }
+qint64 raw(const LayerTableModel& t, int row, int col) { return t.index(row, col).data(LayerTableModel::SortRole).toLongLong(); }
+
+// Deterministic pseudo-normal weights (sum of uniforms), so the big layer has a real shape.
+void gaussianFill(float* p, uint64_t offset, uint64_t n) {
+    for (uint64_t i = 0; i < n; ++i) {
+        uint64_t s = (offset + i) * 0x9E3779B97F4A7C15ull;
+        double sum = 0;
+        for (int k = 0; k < 4; ++k) {
+            s ^= s >> 29;
+            s *= 0xBF58476D1CE4E5B9ull;
+            s ^= s >> 32;
+            sum += static_cast<double>(s >> 11) / 9007199254740992.0;
+        }
+        p[i] = static_cast<float>((sum - 2.0) * 0.05);
+    }
+}
+
+}  // namespace
+
+class GuiWorkflowTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir tmp_;
+
+private slots:
+    void initTestCase() {
+        QCoreApplication::setOrganizationName("QuantscopeTest");  // keep the user's settings untouched
+        QVERIFY(tmp_.isValid());
+    }
+
+    void histogramIsCoresHistogram() {
+        MainWindow w;
+        w.show();
+        const fs::path file = kSamples / "fmnist_cnn.h5";
+        QVERIFY(openAndSettle(w, file));
+        const qs::Model m = qs::loadModel(file.string());
+        LayerTableModel& t = *w.layerTable();
+        int checked = 0;
+        for (int row = 0; row < t.layerCount(); ++row) {
+            if (!t.quantizable(row)) continue;
+            w.selectLayer(row);
+            const qs::TensorAnalysis a = coreAnalysis(m.layers[static_cast<size_t>(row)], 8, qs::Granularity::PerChannel);
+            const QVector<double> bars = w.histogram()->barCounts();
+            QCOMPARE(bars.size(), static_cast<qsizetype>(a.weight_hist.counts.size()));
+            for (qsizetype i = 0; i < bars.size(); ++i) QCOMPARE(bars[i], static_cast<double>(a.weight_hist.counts[static_cast<size_t>(i)]));
+            QCOMPARE(w.histogram()->gridLines(), expectedGrid(candidate(a, "max_abs")));
+            QCOMPARE(w.histogram()->gridLines().size(), 32);  // 255 levels, every 8th
+            // The row's statistics are the chosen candidate's.
+            const qs::Candidate& c = candidate(a, "max_abs");
+            QCOMPARE(t.index(row, LayerTableModel::Sqnr).data(LayerTableModel::SortRole).toDouble(), c.stats.sqnr_db);
+            ++checked;
+        }
+        QCOMPARE(checked, 4);  // fmnist_cnn: two Conv2D and two Dense (sample_models/README.md)
+    }
+
+    void bitsEightToFourAndUndo() {
+        MainWindow w;
+        w.show();
+        const fs::path file = kSamples / "fmnist_cnn.h5";
+        QVERIFY(openAndSettle(w, file));
+        const qs::Model m = qs::loadModel(file.string());
+        LayerTableModel& t = *w.layerTable();
+        const int row = firstQuantizable(t);
+        w.selectLayer(row);
+        const qs::Layer& layer = m.layers[static_cast<size_t>(row)];
+        const qs::TensorAnalysis a8 = coreAnalysis(layer, 8, qs::Granularity::PerChannel);
+        const qs::TensorAnalysis a4 = coreAnalysis(layer, 4, qs::Granularity::PerChannel);
+        const qint64 bias_bytes = (layer.paramCount() - LayerTableModel::kernelOf(layer)->size()) * 4;
+
+        const QString bits8 = cell(t, row, LayerTableModel::Bits);
+        const qint64 size8 = raw(t, row, LayerTableModel::QuantSize), total8 = raw(t, t.totalsRow(), LayerTableModel::QuantSize);
+        const QVector<double> grid8 = w.histogram()->gridLines();
+        QCOMPARE(bits8, QString("int8"));
+        QCOMPARE(size8, candidate(a8, "max_abs").stats.packed_bytes + bias_bytes);
+
+        // Edit in place as the delegate does: the model announces, the window applies (undoably).
+        QVERIFY(t.setData(t.index(row, LayerTableModel::Bits), "int4", Qt::EditRole));
+        QVERIFY(waitFor(w, &MainWindow::analysesSettled, 30000));
+        QCOMPARE(cell(t, row, LayerTableModel::Bits), QString("int4"));
+        const qint64 size4 = raw(t, row, LayerTableModel::QuantSize);
+        QCOMPARE(size4, candidate(a4, "max_abs").stats.packed_bytes + bias_bytes);
+        QCOMPARE(raw(t, t.totalsRow(), LayerTableModel::QuantSize), total8 - size8 + size4);
+        QCOMPARE(w.histogram()->gridLines(), expectedGrid(candidate(a4, "max_abs")));
+        QCOMPARE(w.histogram()->gridLines().size(), 15);  // [-7, 7], every level
+        QCOMPARE(t.index(row, LayerTableModel::Sqnr).data(LayerTableModel::SortRole).toDouble(), candidate(a4, "max_abs").stats.sqnr_db);
+
+        // Ctrl+Z restores the row, the grid and the totals (from the analysis cache: no wait).
+        w.activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(&w));
+        QTest::keyClick(w.tableView(), Qt::Key_Z, Qt::ControlModifier);
+        QCOMPARE(cell(t, row, LayerTableModel::Bits), bits8);
+        QCOMPARE(raw(t, row, LayerTableModel::QuantSize), size8);
+        QCOMPARE(raw(t, t.totalsRow(), LayerTableModel::QuantSize), total8);
+        QCOMPARE(w.histogram()->gridLines(), grid8);
+        // ... and Ctrl+Shift+Z redoes it.
+        QTest::keyClick(w.tableView(), Qt::Key_Z, Qt::ControlModifier | Qt::ShiftModifier);
+        QCOMPARE(cell(t, row, LayerTableModel::Bits), QString("int4"));
+        QCOMPARE(raw(t, t.totalsRow(), LayerTableModel::QuantSize), total8 - size8 + size4);
+    }
+
+    void editsEverySelectedRowInOneStep() {
+        MainWindow w;
+        w.show();
+        QVERIFY(openAndSettle(w, kSamples / "fmnist_cnn.h5"));
+        LayerTableModel& t = *w.layerTable();
+        std::vector<int> rows;
+        for (int r = 0; r < t.layerCount(); ++r)
+            if (t.quantizable(r)) rows.push_back(r);
+        QItemSelection sel;
+        for (int r : rows) sel.select(t.index(r, 0), t.index(r, LayerTableModel::ColumnCount - 1));
+        w.tableView()->selectionModel()->select(sel, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+        const int steps = w.undoStack()->count();
+        QVERIFY(t.setData(t.index(rows[1], LayerTableModel::Granularity), "per-tensor", Qt::EditRole));
+        QCOMPARE(w.undoStack()->count(), steps + 1);
+        for (int r : rows) QCOMPARE(t.layerQuant(r).granularity, qs::Granularity::PerTensor);
+        QVERIFY(waitFor(w, &MainWindow::analysesSettled, 30000));
+        for (int r : rows) QCOMPARE(cell(t, r, LayerTableModel::Granularity), QString("per-tensor"));
+        w.undoStack()->undo();
+        for (int r : rows) QCOMPARE(t.layerQuant(r).granularity, qs::Granularity::PerChannel);
+    }
+
+    void evaluationCancelThenFullRunMatchesCli() {
+        if (!QFileInfo::exists(kFashion)) QSKIP("dataset-fashion-mnist missing");
+        MainWindow w;
+        w.resize(1500, 1000);
+        w.show();
+        // Cancel midway: the CNN evaluation takes seconds; stop it once progress shows.
+        QVERIFY(openAndSettle(w, kSamples / "fmnist_cnn.h5"));
+        w.setDataPath(kFashion);
+        QSignalSpy finished(&w, &MainWindow::evaluationFinished);
+        w.runEvaluation();
+        QVERIFY(w.isEvaluating());
+        auto* bar = w.evaluation()->findChild<QProgressBar*>();
+        QVERIFY(bar);
+        QTRY_VERIFY_WITH_TIMEOUT(bar->value() > 0, 120000);
+        w.evaluation()->cancelButton()->click();
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 1, 60000);
+        QCOMPARE(finished.first().first().toBool(), false);
+        QVERIFY(!w.isEvaluating());
+        QVERIFY(!w.lastComparison());
+        QVERIFY(w.evaluation()->runButton()->isEnabled());
+
+        // Still usable: open another model, change a layer, run to the end.
+        const fs::path mlp = kSamples / "fmnist_mlp.h5";
+        QVERIFY(openAndSettle(w, mlp));
+        LayerTableModel& t = *w.layerTable();
+        const int row = firstQuantizable(t);
+        QVERIFY(t.setData(t.index(row, LayerTableModel::Bits), "int4", Qt::EditRole));
+        w.selectLayer(row);
+        finished.clear();
+        w.runEvaluation();
+        QTRY_COMPARE_WITH_TIMEOUT(finished.size(), 1, 300000);
+        QCOMPARE(finished.first().first().toBool(), true);
+        const auto c = w.lastComparison();
+        QVERIFY(c);
+
+        // The CLI on the same config.
+        const QString cfg_path = tmp_.filePath("gui_config.json");
+        {
+            std::ofstream out(cfg_path.toStdString());
+            out << qs::quantConfigToJson(w.currentConfig()).dump(2);
+        }
+        QProcess cli;
+        cli.start(QUANTSCOPE_CLI, {"eval", QString::fromStdString(mlp.string()), "--data", kFashion, "--config", cfg_path, "--json"});
+        QVERIFY(cli.waitForFinished(300000));
+        QCOMPARE(cli.exitCode(), 0);
+        const QJsonObject j = QJsonDocument::fromJson(cli.readAllStandardOutput()).object();
+        QVERIFY(j.contains("quantized"));
+        QCOMPARE(j["config"].toObject()["layers"].toObject().size(), 1);  // the int4 layer
+        QCOMPARE(j["float"].toObject()["top1"].toDouble(), c->float_result.top1);
+        QCOMPARE(j["quantized"].toObject()["top1"].toDouble(), c->quantized.top1);
+        QCOMPARE(j["fake_quant"].toObject()["top1"].toDouble(), c->fake_quant.top1);
+        QCOMPARE(j["quantized"].toObject()["top5"].toDouble(), c->quantized.top5);
+        QCOMPARE(j["agreement"].toDouble(), c->agreement_float);
+        QCOMPARE(j["agreement_fake_quant"].toDouble(), c->agreement_fake_quant);
+        QCOMPARE(j["quantized"].toObject()["size_bytes"].toInteger(), c->quantized_bytes);
+        QCOMPARE(j["quantized"].toObject()["peak_activation_bytes"].toInteger(), c->quantized_peak_activation_bytes);
+        const QJsonArray confusion = j["quantized"].toObject()["confusion"].toArray();
+        QCOMPARE(confusion.size(), static_cast<qsizetype>(c->quantized.confusion.size()));
+        for (qsizetype i = 0; i < confusion.size(); ++i) QCOMPARE(confusion[i].toInteger(), c->quantized.confusion[static_cast<size_t>(i)]);
+        // The panel shows it: quantized top-1 in its summary table.
+        const QString shown = w.evaluation()->summary()->item(0, 1)->text();
+        QCOMPARE(shown, QString::number(c->quantized.top1, 'f', 4));
+
+        // The window with a model, a layer selected and an evaluation done, as a PNG.
+        QTest::qWait(50);
+        const QImage img = w.grab().toImage();
+        const QString out = qEnvironmentVariableIsSet("QUANTSCOPE_SCREENSHOT") ? qEnvironmentVariable("QUANTSCOPE_SCREENSHOT")
+                                                                              : tmp_.filePath("main_window_evaluated.png");
+        QVERIFY(img.save(out));
+        QSet<QRgb> colours;
+        for (int y = 0; y < img.height(); y += 3)
+            for (int x = 0; x < img.width(); x += 3) colours.insert(img.pixel(x, y));
+        QVERIFY2(colours.size() > 50, qPrintable(QString("only %1 colours in %2").arg(colours.size()).arg(out)));
+        // The confusion heat map and SQNR bars have data.
+        QVERIFY(w.evaluation()->confusionPlot()->plottableCount() > 0);
+        QVERIFY(w.evaluation()->sqnrPlot()->plottableCount() > 0);
+    }
+
+    void eventLoopKeepsTurning() {
+        if (!QFileInfo::exists(kFashion)) QSKIP("dataset-fashion-mnist missing");
+        // 784 -> 4096 -> 10: a 3.2M-weight kernel to analyse, and a model that evaluates on
+        // Fashion-MNIST (random weights: the accuracy is not the point, the work is).
+        const std::string path = tmp_.filePath("big_dense.h5").toStdString();
+        qs::testing::WriteOptions o;
+        o.model_config = R"({"class_name": "Sequential", "config": {"layers": [
+            {"class_name": "Flatten", "config": {"name": "flatten", "batch_input_shape": [null, 28, 28]}},
+            {"class_name": "Dense", "config": {"name": "big", "units": 4096, "activation": "relu"}},
+            {"class_name": "Dense", "config": {"name": "out", "units": 10, "activation": "softmax"}}]}})";
+        qs::testing::writeKerasH5(path,
+                                  {qs::testing::LayerSpec{"flatten", {}},
+                                   qs::testing::LayerSpec{"big", {{"kernel:0", {784, 4096}, gaussianFill}, {"bias:0", {4096}, gaussianFill}}},
+                                   qs::testing::LayerSpec{"out", {{"kernel:0", {4096, 10}, gaussianFill}, {"bias:0", {10}, gaussianFill}}}},
+                                  o);
+        MainWindow w;
+        w.show();
+        w.setDataPath(kFashion);
+        QVERIFY(openAndSettle(w, path));
+        LayerTableModel& t = *w.layerTable();
+        QCOMPARE(t.layerCount(), 3);
+
+        // Measure the longest pause between timer ticks while the big layer is re-analysed at
+        // 4 bits per-tensor (every candidate's statistics over 3.2M weights) and the model is
+        // evaluated on 10,000 images, both at once.
+        qint64 max_gap = 0, ticks = 0;
+        QElapsedTimer clock, since;
+        QTimer timer;
+        timer.setInterval(5);
+        QObject::connect(&timer, &QTimer::timeout, [&] {
+            const qint64 g = since.restart();
+            if (g > 50) qInfo("GAP %lld ms ending at %lld ms", g, clock.elapsed());
+            max_gap = std::max(max_gap, g);
+            ++ticks;
+        });
+        QSignalSpy settled(&w, &MainWindow::analysesSettled), finished(&w, &MainWindow::evaluationFinished);
+        clock.start();
+        since.start();
+        timer.start();
+        qs::LayerQuant q = t.layerQuant(1);
+        q.precision = qs::Precision::Int4;
+        q.granularity = qs::Granularity::PerTensor;
+        w.changeLayers({1}, {q}, "int4 per-tensor");
+        w.selectLayer(1);
+        w.runEvaluation();
+        while ((settled.isEmpty() || finished.isEmpty()) && clock.elapsed() < 20000) QTest::qWait(5);
+        timer.stop();
+        w.cancelEvaluation();
+        qInfo("%lld ticks over %lld ms, longest gap %lld ms; analysis %s, evaluation %s", ticks, clock.elapsed(), max_gap,
+              settled.isEmpty() ? "running" : "done", finished.isEmpty() ? "running" : "done");
+        QVERIFY(!settled.isEmpty());  // the analysis finished within the window
+        QVERIFY2(max_gap < 100, qPrintable(QString("event loop stalled for %1 ms").arg(max_gap)));
+        QVERIFY(ticks > 20);
+    }
+};
+
+QTEST_MAIN(GuiWorkflowTest)
+#include "test_gui_workflow.moc"

@@ -1,0 +1,152 @@
+#include "evaluation_panel.h"
+
+#include <QFileDialog>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QLocale>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTableWidget>
+#include <QVBoxLayout>
+#include <qcustomplot.h>
+
+#include <cmath>
+
+#include "plot_export.h"
+
+EvaluationPanel::EvaluationPanel(QWidget* parent) : QWidget(parent) {
+    auto* layout = new QVBoxLayout(this);
+    auto* row = new QHBoxLayout;
+    path_ = new QLineEdit(this);
+    path_->setPlaceholderText(tr("Test set: IDX folder or file, .npz, .npy, HDF5"));
+    path_->setToolTip(tr("A folder with an IDX images/labels pair (e.g. /usr/share/datasets/fashion-mnist), or a file"));
+    auto* browse = new QPushButton(tr("Browse..."), this);
+    calib_ = new QSpinBox(this);
+    calib_->setRange(1, 100000);
+    calib_->setValue(500);
+    calib_->setPrefix(tr("calibrate on "));
+    calib_->setSuffix(tr(" images"));
+    calib_->setToolTip(tr("Images used to measure each layer's activation range (from the training split when the folder has one)"));
+    run_ = new QPushButton(tr("Run"), this);
+    run_->setToolTip(tr("Quantize with the current settings and evaluate float and quantized on the test set"));
+    cancel_ = new QPushButton(tr("Cancel"), this);
+    row->addWidget(path_, 1);
+    row->addWidget(browse);
+    row->addWidget(calib_);
+    row->addWidget(run_);
+    row->addWidget(cancel_);
+    progress_ = new QProgressBar(this);
+    progress_->setRange(0, 1000);
+    message_ = new QLabel(this);
+    message_->setWordWrap(true);
+    summary_ = new QTableWidget(6, 2, this);
+    summary_->setHorizontalHeaderLabels({tr("float"), tr("quantized")});
+    summary_->setVerticalHeaderLabels({tr("top-1"), tr("top-5"), tr("agreement"), tr("size"), tr("peak activations"), tr("seconds")});
+    summary_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    summary_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+    summary_->setMaximumHeight(summary_->verticalHeader()->length() + summary_->horizontalHeader()->height() + 6);
+    confusion_ = new QCustomPlot(this);
+    confusion_->setMinimumSize(220, 200);
+    sqnr_ = new QCustomPlot(this);
+    sqnr_->setMinimumHeight(160);
+    installPlotExportMenu(confusion_, "confusion_matrix");
+    installPlotExportMenu(sqnr_, "layer_sqnr");
+    auto* plots = new QHBoxLayout;
+    plots->addWidget(confusion_, 2);
+    plots->addWidget(sqnr_, 3);
+    layout->addLayout(row);
+    layout->addWidget(progress_);
+    layout->addWidget(message_);
+    layout->addWidget(summary_);
+    layout->addLayout(plots, 1);
+    setRunning(false);
+    connect(run_, &QPushButton::clicked, this, &EvaluationPanel::runRequested);
+    connect(cancel_, &QPushButton::clicked, this, &EvaluationPanel::cancelRequested);
+    connect(browse, &QPushButton::clicked, this, [this] {
+        const QString p = QFileDialog::getOpenFileName(this, tr("Test set"), path_->text(),
+                                                       tr("Test sets (*.npz *.npy *.h5 *.hdf5 *idx3-ubyte *idx3-ubyte.gz);;All files (*)"));
+        if (!p.isEmpty()) path_->setText(p);
+    });
+}
+
+QString EvaluationPanel::dataPath() const { return path_->text().trimmed(); }
+void EvaluationPanel::setDataPath(const QString& path) { path_->setText(path); }
+int EvaluationPanel::calibrationSamples() const { return calib_->value(); }
+
+void EvaluationPanel::setRunning(bool running) {
+    run_->setEnabled(!running);
+    cancel_->setEnabled(running);
+    progress_->setVisible(running);
+    if (running) progress_->setValue(0);
+}
+
+void EvaluationPanel::setProgress(int permille) { progress_->setValue(permille); }
+void EvaluationPanel::setMessage(const QString& text) { message_->setText(text); }
+
+void EvaluationPanel::clearResult() {
+    for (int r = 0; r < summary_->rowCount(); ++r)
+        for (int c = 0; c < 2; ++c) summary_->setItem(r, c, new QTableWidgetItem);
+    confusion_->clearPlottables();
+    confusion_->replot();
+    sqnr_->clearPlottables();
+    sqnr_->replot();
+}
+
+void EvaluationPanel::setResult(const qs::Comparison& c) {
+    const QLocale loc = QLocale::system();
+    auto set = [&](int r, const QString& f, const QString& q) {
+        summary_->setItem(r, 0, new QTableWidgetItem(f));
+        summary_->setItem(r, 1, new QTableWidgetItem(q));
+    };
+    set(0, QString::number(c.float_result.top1, 'f', 4), QString::number(c.quantized.top1, 'f', 4));
+    set(1, QString::number(c.float_result.top5, 'f', 4), QString::number(c.quantized.top5, 'f', 4));
+    set(2, QString(), tr("%1 (simulation %2)").arg(c.agreement_float, 0, 'f', 4).arg(c.agreement_fake_quant, 0, 'f', 4));
+    const double reduction = c.float_bytes ? 100.0 * (1.0 - static_cast<double>(c.quantized_bytes) / static_cast<double>(c.float_bytes)) : 0;
+    set(3, loc.formattedDataSize(c.float_bytes), tr("%1 (-%2%)").arg(loc.formattedDataSize(c.quantized_bytes)).arg(reduction, 0, 'f', 1));
+    set(4, loc.formattedDataSize(c.float_peak_activation_bytes), loc.formattedDataSize(c.quantized_peak_activation_bytes));
+    set(5, QString::number(c.seconds_float, 'f', 2), QString::number(c.seconds_quantized, 'f', 2));
+    message_->setText(tr("%1 test images; calibrated on %2").arg(c.quantized.n).arg(c.calibration_samples));
+
+    // Confusion matrix of the quantized model, row = true label, column = prediction.
+    confusion_->clearPlottables();
+    const int k = c.quantized.classes;
+    if (k > 0) {
+        auto* map = new QCPColorMap(confusion_->xAxis, confusion_->yAxis);
+        map->data()->setSize(k, k);
+        map->data()->setRange(QCPRange(0, k - 1), QCPRange(0, k - 1));
+        for (int t = 0; t < k; ++t)
+            for (int p = 0; p < k; ++p)
+                map->data()->setCell(p, k - 1 - t, std::log1p(static_cast<double>(c.quantized.confusion[static_cast<size_t>(t * k + p)])));
+        map->setGradient(QCPColorGradient::gpThermal);
+        map->rescaleDataRange();
+        confusion_->xAxis->setLabel(tr("predicted"));
+        confusion_->yAxis->setLabel(tr("true (top = 0)"));
+        confusion_->rescaleAxes();
+    }
+    confusion_->replot();
+
+    // Per-layer SQNR of the integer engine against float, ops with weights or own scales.
+    sqnr_->clearPlottables();
+    auto* bars = new QCPBars(sqnr_->xAxis, sqnr_->yAxis);
+    bars->setBrush(QColor(70, 140, 90));
+    bars->setPen(Qt::NoPen);
+    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+    int i = 0;
+    for (const qs::OpReport& r : c.ops) {
+        if (!std::isfinite(r.sqnr_db)) continue;
+        bars->addData(i, r.sqnr_db);
+        ticker->addTick(i, QString::fromStdString(r.name));
+        ++i;
+    }
+    sqnr_->xAxis->setTicker(ticker);
+    sqnr_->xAxis->setTickLabelRotation(60);
+    sqnr_->yAxis->setLabel(tr("SQNR dB (vs float)"));
+    sqnr_->rescaleAxes();
+    sqnr_->xAxis->setRange(-0.7, i - 0.3);
+    sqnr_->yAxis->setRangeLower(0);
+    sqnr_->replot();
+}
