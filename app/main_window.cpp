@@ -132,7 +132,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     QSettings settings;
     restoreGeometry(settings.value("window/geometry").toByteArray());
     restoreState(settings.value("window/state").toByteArray());
-    if (!settings.contains("window/geometry")) resize(1400, 900);
+    if (!settings.contains("window/geometry")) {
+        resize(1500, 950);
+        resizeDocks({layer_dock}, {560}, Qt::Horizontal);
+        resizeDocks({eval_dock}, {430}, Qt::Vertical);
+    }
     evaluation_->setDataPath(settings.value("paths/lastDataPath").toString());
 }
 
@@ -217,6 +221,7 @@ void MainWindow::onLoadFinished() {
     model_ = r.model;
     table_model_->setModel(model_);
     table_view_->resizeColumnsToContents();
+    fit_columns_ = true;
     evaluation_->clearResult();
     updateSummary();
     for (int row = 0; row < table_model_->layerCount(); ++row) requestAnalysis(row);
@@ -300,6 +305,10 @@ void MainWindow::onAnalysisFinished() {
     if (!pending_.empty()) {
         startPendingAnalyses();
         return;
+    }
+    if (fit_columns_) {  // once per model: scales and statistics are in the cells now
+        table_view_->resizeColumnsToContents();
+        fit_columns_ = false;
     }
     emit analysesSettled();
 }

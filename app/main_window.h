@@ -107,4 +107,5 @@ private:
     std::vector<AnalysisRequest> pending_;
     std::shared_ptr<const qs::Comparison> comparison_;
     int selected_ = -1;
+    bool fit_columns_ = false;
 };

@@ -7,6 +7,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QLocale>
+#include <QMenu>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSpinBox>
@@ -48,29 +49,37 @@ EvaluationPanel::EvaluationPanel(QWidget* parent) : QWidget(parent) {
     summary_->setVerticalHeaderLabels({tr("top-1"), tr("top-5"), tr("agreement"), tr("size"), tr("peak activations"), tr("seconds")});
     summary_->setEditTriggers(QAbstractItemView::NoEditTriggers);
     summary_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
-    summary_->setMaximumHeight(summary_->verticalHeader()->length() + summary_->horizontalHeader()->height() + 6);
+    summary_->verticalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    summary_->setMinimumWidth(300);
     confusion_ = new QCustomPlot(this);
     confusion_->setMinimumSize(220, 200);
     sqnr_ = new QCustomPlot(this);
     sqnr_->setMinimumHeight(160);
     installPlotExportMenu(confusion_, "confusion_matrix");
     installPlotExportMenu(sqnr_, "layer_sqnr");
-    auto* plots = new QHBoxLayout;
-    plots->addWidget(confusion_, 2);
-    plots->addWidget(sqnr_, 3);
+    auto* results = new QHBoxLayout;
+    results->addWidget(summary_, 3);
+    results->addWidget(confusion_, 2);
+    results->addWidget(sqnr_, 3);
     layout->addLayout(row);
     layout->addWidget(progress_);
     layout->addWidget(message_);
-    layout->addWidget(summary_);
-    layout->addLayout(plots, 1);
+    layout->addLayout(results, 1);
     setRunning(false);
     connect(run_, &QPushButton::clicked, this, &EvaluationPanel::runRequested);
     connect(cancel_, &QPushButton::clicked, this, &EvaluationPanel::cancelRequested);
-    connect(browse, &QPushButton::clicked, this, [this] {
+    // A test set is a file (.npz, HDF5, ...) or a folder holding an IDX pair.
+    auto* menu = new QMenu(browse);
+    menu->addAction(tr("File..."), this, [this] {
         const QString p = QFileDialog::getOpenFileName(this, tr("Test set"), path_->text(),
                                                        tr("Test sets (*.npz *.npy *.h5 *.hdf5 *idx3-ubyte *idx3-ubyte.gz);;All files (*)"));
         if (!p.isEmpty()) path_->setText(p);
     });
+    menu->addAction(tr("Folder with an IDX pair..."), this, [this] {
+        const QString p = QFileDialog::getExistingDirectory(this, tr("Test set folder"), path_->text());
+        if (!p.isEmpty()) path_->setText(p);
+    });
+    browse->setMenu(menu);
 }
 
 QString EvaluationPanel::dataPath() const { return path_->text().trimmed(); }
@@ -91,6 +100,7 @@ void EvaluationPanel::clearResult() {
     for (int r = 0; r < summary_->rowCount(); ++r)
         for (int c = 0; c < 2; ++c) summary_->setItem(r, c, new QTableWidgetItem);
     confusion_->clearPlottables();
+    confusion_->clearItems();
     confusion_->replot();
     sqnr_->clearPlottables();
     sqnr_->replot();
@@ -111,21 +121,40 @@ void EvaluationPanel::setResult(const qs::Comparison& c) {
     set(5, QString::number(c.seconds_float, 'f', 2), QString::number(c.seconds_quantized, 'f', 2));
     message_->setText(tr("%1 test images; calibrated on %2").arg(c.quantized.n).arg(c.calibration_samples));
 
-    // Confusion matrix of the quantized model, row = true label, column = prediction.
+    // Confusion matrix of the quantized model, row = true label (top = 0), column = prediction;
+    // colour on a log scale so the off-diagonal errors show next to ~1,000-count diagonals.
     confusion_->clearPlottables();
+    confusion_->clearItems();
     const int k = c.quantized.classes;
     if (k > 0) {
         auto* map = new QCPColorMap(confusion_->xAxis, confusion_->yAxis);
         map->data()->setSize(k, k);
         map->data()->setRange(QCPRange(0, k - 1), QCPRange(0, k - 1));
+        map->setInterpolate(false);
         for (int t = 0; t < k; ++t)
-            for (int p = 0; p < k; ++p)
-                map->data()->setCell(p, k - 1 - t, std::log1p(static_cast<double>(c.quantized.confusion[static_cast<size_t>(t * k + p)])));
+            for (int p = 0; p < k; ++p) {
+                const int64_t n = c.quantized.confusion[static_cast<size_t>(t * k + p)];
+                map->data()->setCell(p, t, std::log1p(static_cast<double>(n)));
+                if (k <= 12 && n > 0) {
+                    auto* label = new QCPItemText(confusion_);
+                    label->position->setCoords(p, t);
+                    label->setText(QString::number(n));
+                    label->setFont(QFont(font().family(), 7));
+                    label->setColor(p == t ? Qt::black : Qt::white);
+                }
+            }
         map->setGradient(QCPColorGradient::gpThermal);
         map->rescaleDataRange();
+        QSharedPointer<QCPAxisTickerFixed> ticker(new QCPAxisTickerFixed);
+        ticker->setTickStep(1);
+        confusion_->xAxis->setTicker(ticker);
+        confusion_->yAxis->setTicker(ticker);
         confusion_->xAxis->setLabel(tr("predicted"));
-        confusion_->yAxis->setLabel(tr("true (top = 0)"));
+        confusion_->yAxis->setLabel(tr("true"));
         confusion_->rescaleAxes();
+        confusion_->xAxis->setRange(-0.5, k - 0.5);
+        confusion_->yAxis->setRange(-0.5, k - 0.5);
+        confusion_->yAxis->setRangeReversed(true);
     }
     confusion_->replot();
 
