@@ -14,6 +14,9 @@
 #include <vector>
 
 #include "analysis_report.h"
+#include "exports.h"
+#include "quant_config.h"
+#include "quantized_model.h"
 #include "error.h"
 #include "float_engine.h"
 #include "array_dataset.h"
@@ -177,18 +180,13 @@ int eval(const std::vector<std::string>& args) {
     if (!(pre.scale != 0) || !(pre.std != 0)) return usage("--scale and --std must be non-zero");
     if (data_options.x_name.empty() != data_options.y_name.empty()) return usage("--x and --y go together");
     if (calib == 0 || calib < -1) return usage("--calib must be at least 1");
-    if (!config_path.empty()) {
-        std::ifstream in(config_path, std::ios::binary);
-        if (!in) throw qs::Error(config_path, "", "cannot open the config file");
-        std::stringstream ss;
-        ss << in.rdbuf();
-        config = qs::quantConfigFromJson(qs::parseJsonText(ss.str(), config_path, ""), config_path);
-    }
+    if (!config_path.empty()) config = qs::loadQuantConfig(config_path);
     if (precision) config.defaults.precision = *precision;
     if (granularity) config.defaults.granularity = *granularity;
     if (mode) config.mode = *mode;
     if (calib > 0) config.calibration_samples = calib;
     const qs::Model m = qs::loadModel(model_path, load);
+    if (!config_path.empty()) qs::checkConfigAgainstModel(config, m, config_path);
     const qs::ImageDataset data = qs::readDataset(data_path, data_options);
     std::string pre_why = "given on the command line";
     if (!pre_given) {
@@ -260,6 +258,95 @@ int eval(const std::vector<std::string>& args) {
     return 0;
 }
 
+// Calibration rows for an export: the training split beside the data when there is one.
+qs::RowMatrix calibrationFor(const std::string& data_path, int samples) {
+    const qs::ImageDataset data = qs::readDataset(data_path);
+    const qs::Preprocessing pre = qs::inferPreprocessing(data);
+    const std::optional<qs::ImageDataset> train = qs::readTrainingSplit(data_path, data);
+    return qs::preprocessSpread(train ? *train : data, pre, samples);
+}
+
+int config(const std::vector<std::string>& args) {
+    std::string model_path, out, data_path;
+    qs::LoadOptions load;
+    qs::QuantConfig c;
+    std::vector<std::pair<std::string, std::string>> layer_specs;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        auto value = [&](const char* what) {
+            if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs " + what);
+            return args[++i];
+        };
+        if (a == "--out") out = value("a file");
+        else if (a == "--arch") load.arch_path = value("a file");
+        else if (a == "--data") data_path = value("a path");
+        else if (a == "--per-channel") c.defaults.granularity = qs::Granularity::PerChannel;
+        else if (a == "--per-tensor") c.defaults.granularity = qs::Granularity::PerTensor;
+        else if (a == "--bits") c.defaults = qs::parseLayerSpec(value("16, 8, 4, 2, float16 or float32"), c.defaults);
+        else if (a == "--method") c.defaults = qs::parseLayerSpec(std::string(qs::precisionName(c.defaults.precision)) + ":" + value("a method"), c.defaults);
+        else if (a == "--calib") {
+            const std::string v = value("a count");
+            c.calibration_samples = std::atoi(v.c_str());
+            if (c.calibration_samples < 1) return usage("--calib must be at least 1");
+        } else if (a == "--layer") {
+            const std::string v = value("NAME=SPEC");
+            const size_t eq = v.rfind('=');
+            if (eq == std::string::npos || eq == 0) return usage("--layer takes NAME=SPEC, e.g. dense_1=4:per-tensor");
+            layer_specs.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+        } else if (!a.empty() && a[0] == '-') return usage("unknown option " + a);
+        else if (model_path.empty()) model_path = a;
+        else return usage("more than one model given");
+    }
+    if (model_path.empty() || out.empty()) return usage("config needs a MODEL and --out FILE");
+    for (const auto& [name, spec] : layer_specs) c.layers[name] = qs::parseLayerSpec(spec, c.defaults);
+    c.calibration_dataset = data_path;
+    const qs::Model m = qs::loadModel(model_path, load);
+    qs::checkConfigAgainstModel(c, m, "--layer");
+    qs::recordScales(c, m);
+    qs::saveQuantConfig(out, c);
+    std::fprintf(stderr, "wrote %s: %zu layer overrides, scales for %zu layers\n", out.c_str(), c.layers.size(), c.scales.size());
+    return 0;
+}
+
+int exportCommand(const std::vector<std::string>& args) {
+    std::string model_path, out, config_path, format, data_path;
+    qs::LoadOptions load;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        auto value = [&](const char* what) {
+            if (i + 1 >= args.size()) throw std::invalid_argument(a + " needs " + what);
+            return args[++i];
+        };
+        if (a == "--out") out = value("a path");
+        else if (a == "--config") config_path = value("a file");
+        else if (a == "--format") format = value("aimet, hdf5 or c-header");
+        else if (a == "--data") data_path = value("a path");
+        else if (a == "--arch") load.arch_path = value("a file");
+        else if (!a.empty() && a[0] == '-') return usage("unknown option " + a);
+        else if (model_path.empty()) model_path = a;
+        else return usage("more than one model given");
+    }
+    if (model_path.empty() || out.empty() || config_path.empty() || format.empty())
+        return usage("export needs MODEL --config FILE --format aimet|hdf5|c-header --out PATH");
+    if (format != "aimet" && format != "hdf5" && format != "c-header") return usage("--format must be aimet, hdf5 or c-header");
+    const qs::QuantConfig c = qs::loadQuantConfig(config_path);
+    const qs::Model m = qs::loadModel(model_path, load);
+    qs::checkConfigAgainstModel(c, m, config_path);
+    std::vector<std::string> notes;
+    if (format == "hdf5") {
+        notes = qs::exportQuantizedWeightsH5(m, c, out);
+    } else {
+        if (data_path.empty()) data_path = c.calibration_dataset;
+        if (data_path.empty())
+            return usage("--format " + format + " calibrates activations: give --data PATH (or save calibration_dataset in the config)");
+        const qs::QuantizedModel qm = qs::quantizeModel(m, c, calibrationFor(data_path, c.calibration_samples));
+        notes = format == "aimet" ? qs::exportAimetEncodings(qm, out) : qs::exportCHeader(qm, out);
+    }
+    for (const std::string& n : notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+    std::fprintf(stderr, "wrote %s\n", out.c_str());
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -274,6 +361,8 @@ int main(int argc, char** argv) {
         if (cmd == "inspect") return inspect(args);
         if (cmd == "analyze") return analyze(args);
         if (cmd == "eval") return eval(args);
+        if (cmd == "config") return config(args);
+        if (cmd == "export") return exportCommand(args);
         return usage("unknown command '" + cmd + "'");
     } catch (const qs::Error& e) {
         std::fprintf(stderr, "quantscope-cli: %s\n", e.what());

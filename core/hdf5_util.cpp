@@ -243,6 +243,7 @@ Tensor readFloatTensor(const H5::DataSet& ds, const std::string& file, const std
     t.name = tensor_name;
     t.h5_path = h5_path;
     try {
+        if (isQuantizedDataset(ds)) return readQuantizedTensor(ds, file, h5_path, tensor_name);
         if (ds.getTypeClass() != H5T_FLOAT)
             throw Error(file, h5_path, "weight tensor is not floating point");
         t.stored_dtype = dtypeOf(ds);

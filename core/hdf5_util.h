@@ -52,6 +52,10 @@ Tensor readFloatTensor(const H5::DataSet& ds, const std::string& file, const std
 
 bool isFloatDataset(const H5::DataSet& ds);
 
+// Integer datasets written by exportQuantizedWeightsH5 (exports.h): read dequantized.
+bool isQuantizedDataset(const H5::DataSet& ds);
+Tensor readQuantizedTensor(const H5::DataSet& ds, const std::string& file, const std::string& h5_path, const std::string& name);
+
 // The most bytes one tensor may take: a share of physical memory, so that a hostile header
 // cannot make us allocate past what the machine has.
 int64_t maxTensorBytes();

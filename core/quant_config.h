@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "model.h"
 #include "quant_analysis.h"
 
 namespace qs {
@@ -34,11 +35,23 @@ struct LayerQuant {
 const std::vector<std::string>& weightMethods();
 const std::vector<std::string>& activationMethods();
 
+// The weight scales a layer's settings gave when the config was saved (per output channel,
+// or one), of the Keras kernel as stored (before BatchNormalization folding). A record for
+// readers of the file (and for exports); on load against a model they are checked, so a
+// config saved for a different or retrained model is noticed.
+struct LayerScales {
+    std::vector<double> scales;
+    std::vector<int32_t> zero_points;
+    bool operator==(const LayerScales&) const = default;
+};
+
 struct QuantConfig {
     QuantMode mode = QuantMode::Integer;
     LayerQuant defaults;
     std::map<std::string, LayerQuant> layers;  // by Keras layer name
+    std::map<std::string, LayerScales> scales; // by Keras layer name (optional record)
     int calibration_samples = 500;
+    std::string calibration_dataset;          // the test set / folder calibrated on, as given
 
     const LayerQuant& forLayer(const std::string& layer) const {
         auto it = layers.find(layer);
@@ -50,5 +63,28 @@ struct QuantConfig {
 // qs::Error naming `source` and the offending field.
 QuantConfig quantConfigFromJson(const nlohmann::json& j, const std::string& source);
 nlohmann::json quantConfigToJson(const QuantConfig& c);
+
+// Files: parse errors and bad fields name the file and the field; a save is atomic
+// (atomic_file.h) and ends with a newline, so save -> load -> save gives identical bytes.
+QuantConfig loadQuantConfig(const std::string& path);
+void saveQuantConfig(const std::string& path, const QuantConfig& c);
+
+// The weight tensor a layer quantizes: its first tensor of rank >= 2 (Dense/Conv kernel, the
+// depthwise kernel of SeparableConv2D), or null.
+const Tensor* layerKernel(const Layer& layer);
+
+// Checks a config against the model it is applied to: every named layer exists and has a
+// kernel, recorded scales have one entry per output channel (or one, per-tensor), are finite
+// and positive. Throws qs::Error naming `source` and the field.
+void checkConfigAgainstModel(const QuantConfig& c, const Model& model, const std::string& source);
+
+// Fills c.scales for every layer with a kernel and an integer precision, from the analysis
+// core with each layer's bits, granularity and weight method.
+void recordScales(QuantConfig& c, const Model& model);
+
+// One --layer SPEC of the CLI: "8", "4", "16", "2", "float16", "float32", optionally followed
+// by ":per-tensor" / ":per-channel" and ":METHOD" (e.g. "8:per-tensor:pow2"), applied over
+// `base`. Throws qs::Error (file "--layer") naming the bad part.
+LayerQuant parseLayerSpec(const std::string& spec, const LayerQuant& base);
 
 }  // namespace qs

@@ -29,11 +29,7 @@ void LayerTableModel::setModel(std::shared_ptr<const qs::Model> model) {
     endResetModel();
 }
 
-const qs::Tensor* LayerTableModel::kernelOf(const qs::Layer& l) {
-    for (const qs::Tensor& t : l.weights)
-        if (t.shape.size() >= 2) return &t;
-    return nullptr;
-}
+const qs::Tensor* LayerTableModel::kernelOf(const qs::Layer& l) { return qs::layerKernel(l); }
 
 bool LayerTableModel::quantizable(int row) const {
     return model_ && row >= 0 && row < layerCount() && kernelOf(model_->layers[static_cast<size_t>(row)]) != nullptr;
