@@ -158,6 +158,18 @@ void MainWindow::buildMenus() {
     recent_menu_ = file->addMenu(tr("Open &Recent"));
     updateRecentMenu();
     file->addSeparator();
+    file->addAction(tr("Open &Config..."), this, [this] {
+        const QString path = QFileDialog::getOpenFileName(this, tr("Open quantization config"), QSettings().value("paths/lastConfigDir").toString(),
+                                                          tr("Quantscope configs (*.json);;All files (*)"));
+        if (!path.isEmpty()) openConfig(path);
+    });
+    QAction* save = file->addAction(tr("&Save Config..."), this, [this] {
+        const QString path = QFileDialog::getSaveFileName(this, tr("Save quantization config"), QSettings().value("paths/lastConfigDir").toString(),
+                                                          tr("Quantscope configs (*.json)"));
+        if (!path.isEmpty()) saveConfig(path);
+    });
+    save->setShortcut(QKeySequence::Save);
+    file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
     QMenu* edit = menuBar()->addMenu(tr("&Edit"));
@@ -385,10 +397,76 @@ void MainWindow::showSelected() {
 qs::QuantConfig MainWindow::currentConfig() const {
     qs::QuantConfig c;
     c.calibration_samples = evaluation_->calibrationSamples();
+    c.calibration_dataset = evaluation_->dataPath().toStdString();
     for (int row = 0; row < table_model_->layerCount(); ++row)
         if (table_model_->quantizable(row) && !(table_model_->layerQuant(row) == c.defaults))
             c.layers[model_->layers[static_cast<size_t>(row)].name] = table_model_->layerQuant(row);
     return c;
+}
+
+void MainWindow::showError(const QString& title, const QString& text) {
+    auto* box = new QMessageBox(QMessageBox::Critical, title, text, QMessageBox::Ok, this);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->setObjectName("errorBox");
+    box->open();
+    statusBar()->showMessage(text, 8000);
+}
+
+bool MainWindow::saveConfig(const QString& path) {
+    if (!model_) return false;
+    qs::QuantConfig c = currentConfig();
+    // The scales the table shows (the analyses already computed); layers still pending are
+    // computed here, as the CLI's config command does.
+    bool missing = false;
+    for (int row = 0; row < table_model_->layerCount(); ++row) {
+        if (!table_model_->quantizable(row) || !qs::isInteger(table_model_->layerQuant(row).precision)) continue;
+        const qs::Candidate* cand = table_model_->chosen(row);
+        if (!cand) {
+            missing = true;
+            continue;
+        }
+        qs::LayerScales s;
+        for (const qs::QuantParams& p : cand->params) s.scales.push_back(p.scale);
+        c.scales[model_->layers[static_cast<size_t>(row)].name] = std::move(s);
+    }
+    try {
+        if (missing) qs::recordScales(c, *model_);
+        qs::saveQuantConfig(path.toStdString(), c);
+    } catch (const std::exception& e) {
+        showError(tr("Cannot save config"), QString::fromStdString(e.what()));
+        return false;
+    }
+    QSettings().setValue("paths/lastConfigDir", QFileInfo(path).absolutePath());
+    statusBar()->showMessage(tr("Saved %1").arg(path), 4000);
+    return true;
+}
+
+bool MainWindow::openConfig(const QString& path) {
+    if (!model_) {
+        showError(tr("Cannot open config"), tr("Open a model first: a config applies to a model's layers."));
+        return false;
+    }
+    qs::QuantConfig c;
+    try {
+        c = qs::loadQuantConfig(path.toStdString());
+        qs::checkConfigAgainstModel(c, *model_, path.toStdString());
+    } catch (const std::exception& e) {
+        showError(tr("Cannot open config"), QString::fromStdString(e.what()));  // nothing applied
+        return false;
+    }
+    std::vector<int> rows;
+    std::vector<qs::LayerQuant> values;
+    for (int row = 0; row < table_model_->layerCount(); ++row) {
+        if (!table_model_->quantizable(row)) continue;
+        rows.push_back(row);
+        values.push_back(c.forLayer(model_->layers[static_cast<size_t>(row)].name));
+    }
+    changeLayers(rows, values, tr("Open config %1").arg(QFileInfo(path).fileName()));
+    evaluation_->setCalibrationSamples(c.calibration_samples);
+    if (!c.calibration_dataset.empty()) evaluation_->setDataPath(QString::fromStdString(c.calibration_dataset));
+    QSettings().setValue("paths/lastConfigDir", QFileInfo(path).absolutePath());
+    statusBar()->showMessage(tr("Applied %1").arg(path), 4000);
+    return true;
 }
 
 void MainWindow::runEvaluation() {

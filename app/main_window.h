@@ -55,6 +55,11 @@ public:
     void selectLayer(int row);
     void runEvaluation();
     void cancelEvaluation();
+    // Quantization configs (quant_config.h): save records each layer's weight scales and the
+    // test set; open checks the file against the model and applies it as one undo step.
+    // Both return false and show the reason (message box and status bar) on failure.
+    bool saveConfig(const QString& path);
+    bool openConfig(const QString& path);
 
     // Applies settings without recording an undo step (the undo command calls this).
     void applyLayers(const std::vector<int>& rows, const std::vector<qs::LayerQuant>& values);
@@ -74,6 +79,7 @@ private:
     using AnalysisKey = std::tuple<int, int, int>;  // row, bits, granularity
     void buildMenus();
     void chooseAndOpen();
+    void showError(const QString& title, const QString& text);
     void onLoadFinished();
     void onAnalysisResult(int index);
     void onAnalysisFinished();

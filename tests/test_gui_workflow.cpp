@@ -8,6 +8,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QMessageBox>
 #include <QProcess>
 #include <QProgressBar>
 #include <QPushButton>
@@ -203,6 +204,51 @@ private slots:
         for (int r : rows) QCOMPARE(cell(t, r, LayerTableModel::Granularity), QString("per-tensor"));
         w.undoStack()->undo();
         for (int r : rows) QCOMPARE(t.layerQuant(r).granularity, qs::Granularity::PerChannel);
+    }
+
+    void configSaveOpenRoundTrip() {
+        const fs::path file = kSamples / "fmnist_cnn.h5";
+        const QString a = tmp_.filePath("session_a.json"), b = tmp_.filePath("session_b.json");
+        std::vector<qs::LayerQuant> chosen;
+        {
+            MainWindow w;
+            QVERIFY(openAndSettle(w, file));
+            w.setDataPath(kFashion);
+            LayerTableModel& t = *w.layerTable();
+            const int row = firstQuantizable(t);
+            QVERIFY(t.setData(t.index(row, LayerTableModel::Bits), "int4", Qt::EditRole));
+            QVERIFY(t.setData(t.index(row, LayerTableModel::Method), "mse", Qt::EditRole));
+            QVERIFY(waitFor(w, &MainWindow::analysesSettled, 30000));
+            QVERIFY(w.saveConfig(a));
+            for (int r = 0; r < t.layerCount(); ++r) chosen.push_back(t.layerQuant(r));
+        }
+        MainWindow w;
+        QVERIFY(openAndSettle(w, file));
+        LayerTableModel& t = *w.layerTable();
+        QVERIFY(w.openConfig(a));
+        for (int r = 0; r < t.layerCount(); ++r) QVERIFY(t.layerQuant(r) == chosen[static_cast<size_t>(r)]);
+        QCOMPARE(w.evaluation()->dataPath(), kFashion);
+        QVERIFY(waitFor(w, &MainWindow::analysesSettled, 30000));
+        QVERIFY(w.saveConfig(b));
+        QFile fa(a), fb(b);
+        QVERIFY(fa.open(QIODevice::ReadOnly) && fb.open(QIODevice::ReadOnly));
+        QCOMPARE(fb.readAll(), fa.readAll());
+        // One undo step takes the whole config back.
+        w.undoStack()->undo();
+        for (int r = 0; r < t.layerCount(); ++r)
+            if (t.quantizable(r)) QCOMPARE(t.layerQuant(r).precision, qs::Precision::Int8);
+        // A bad config applies nothing and says why.
+        QFile bad(tmp_.filePath("bad.json"));
+        QVERIFY(bad.open(QIODevice::WriteOnly));
+        bad.write(R"({"format": "quantscope-config", "version": 1, "layers": {"conv2d": {"precision": "int4"}, "nope": {}}})");
+        bad.close();
+        QVERIFY(!w.openConfig(bad.fileName()));
+        for (int r = 0; r < t.layerCount(); ++r)
+            if (t.quantizable(r)) QCOMPARE(t.layerQuant(r).precision, qs::Precision::Int8);
+        auto* box = w.findChild<QMessageBox*>("errorBox");
+        QVERIFY(box);
+        QVERIFY2(box->text().contains("layers.nope"), qPrintable(box->text()));
+        box->close();
     }
 
     void evaluationCancelThenFullRunMatchesCli() {

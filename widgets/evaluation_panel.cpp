@@ -85,6 +85,7 @@ EvaluationPanel::EvaluationPanel(QWidget* parent) : QWidget(parent) {
 QString EvaluationPanel::dataPath() const { return path_->text().trimmed(); }
 void EvaluationPanel::setDataPath(const QString& path) { path_->setText(path); }
 int EvaluationPanel::calibrationSamples() const { return calib_->value(); }
+void EvaluationPanel::setCalibrationSamples(int n) { calib_->setValue(n); }
 
 void EvaluationPanel::setRunning(bool running) {
     run_->setEnabled(!running);

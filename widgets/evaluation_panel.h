@@ -23,6 +23,7 @@ public:
     QString dataPath() const;
     void setDataPath(const QString& path);
     int calibrationSamples() const;
+    void setCalibrationSamples(int n);
     void setRunning(bool running);
     void setProgress(int permille);
     void setResult(const qs::Comparison& c);
