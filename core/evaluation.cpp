@@ -41,50 +41,24 @@ EvalResult evaluate(const ForwardFn& forward, int64_t input_size, const ImageDat
     r.n = data.n;
     r.predictions.assign(static_cast<size_t>(data.n), -1);
     std::vector<int64_t> correct1(static_cast<size_t>(threads), 0), correct5(static_cast<size_t>(threads), 0);
-    std::atomic<int64_t> next{0}, done{0};
-    std::atomic<bool> stop{false};
-    std::exception_ptr failure;
-    std::mutex failure_mutex;
     std::atomic<int> classes{0};
-    auto work = [&](int t) {
-        try {
-            for (;;) {
-                const int64_t b0 = next.fetch_add(batch);
-                if (b0 >= data.n || stop) return;
-                const int64_t bn = std::min<int64_t>(batch, data.n - b0);
-                const RowMatrix y = forward(preprocessRows(data, pre, b0, bn));
-                classes = static_cast<int>(y.cols());
-                for (int64_t i = 0; i < bn; ++i) {
-                    Eigen::Index arg;
-                    y.row(i).maxCoeff(&arg);
-                    const int32_t label = data.labels[static_cast<size_t>(b0 + i)];
-                    r.predictions[static_cast<size_t>(b0 + i)] = static_cast<int32_t>(arg);
-                    correct1[static_cast<size_t>(t)] += arg == label;
-                    int64_t higher = 0;  // top-5: fewer than five classes score above the label
-                    if (label >= 0 && label < y.cols())
-                        for (Eigen::Index j = 0; j < y.cols(); ++j) higher += y(i, j) > y(i, label);
-                    else
-                        higher = 5;
-                    correct5[static_cast<size_t>(t)] += higher < 5;
-                }
-                const int64_t d = done.fetch_add(bn) + bn;
-                if (t == 0) {
-                    progress.report(d, data.n);
-                    if (progress.cancelled()) stop = true;
-                }
-            }
-        } catch (...) {
-            std::lock_guard<std::mutex> lock(failure_mutex);
-            if (!failure) failure = std::current_exception();
-            stop = true;
+    parallelBatches(data.n, batch, threads, progress, 0, data.n, [&](int t, int64_t b0, int64_t bn) {
+        const RowMatrix y = forward(preprocessRows(data, pre, b0, bn));
+        classes = static_cast<int>(y.cols());
+        for (int64_t i = 0; i < bn; ++i) {
+            Eigen::Index arg;
+            y.row(i).maxCoeff(&arg);
+            const int32_t label = data.labels[static_cast<size_t>(b0 + i)];
+            r.predictions[static_cast<size_t>(b0 + i)] = static_cast<int32_t>(arg);
+            correct1[static_cast<size_t>(t)] += arg == label;
+            int64_t higher = 0;  // top-5: fewer than five classes score above the label
+            if (label >= 0 && label < y.cols())
+                for (Eigen::Index j = 0; j < y.cols(); ++j) higher += y(i, j) > y(i, label);
+            else
+                higher = 5;
+            correct5[static_cast<size_t>(t)] += higher < 5;
         }
-    };
-    std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
-    work(0);
-    for (std::thread& th : pool) th.join();
-    if (failure) std::rethrow_exception(failure);
-    if (stop) throw Cancelled();
+    });
     for (int t = 0; t < threads; ++t) r.top1_correct += correct1[static_cast<size_t>(t)], r.top5_correct += correct5[static_cast<size_t>(t)];
     r.top1 = r.n ? static_cast<double>(r.top1_correct) / static_cast<double>(r.n) : 0;
     r.top5 = r.n ? static_cast<double>(r.top5_correct) / static_cast<double>(r.n) : 0;

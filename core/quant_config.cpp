@@ -252,20 +252,24 @@ void checkConfigAgainstModel(const QuantConfig& c, const Model& model, const std
     }
 }
 
+Candidate weightCandidate(const Layer& layer, const Tensor& kernel, const LayerQuant& q) {
+    AnalysisOptions o;
+    o.bits = weightBits(q.precision);
+    o.granularity = q.granularity;
+    o.method = q.weight_method;
+    o.error_histograms = false;
+    TensorAnalysis a = analyzeTensor(kernel, channelCount(layer, kernel), o);
+    return std::move(a.candidates.at(static_cast<size_t>(a.chosen)));
+}
+
 void recordScales(QuantConfig& c, const Model& model) {
     c.scales.clear();
     for (const Layer& layer : model.layers) {
         const Tensor* k = layerKernel(layer);
         const LayerQuant& q = c.forLayer(layer.name);
         if (!k || !isInteger(q.precision)) continue;
-        AnalysisOptions o;
-        o.bits = weightBits(q.precision);
-        o.granularity = q.granularity;
-        o.method = q.weight_method;
-        o.error_histograms = false;
-        const TensorAnalysis a = analyzeTensor(*k, channelCount(layer, *k), o);
         LayerScales s;
-        for (const QuantParams& p : a.candidates.at(static_cast<size_t>(a.chosen)).params) s.scales.push_back(p.scale);
+        for (const QuantParams& p : weightCandidate(layer, *k, q).params) s.scales.push_back(p.scale);
         c.scales[layer.name] = std::move(s);
     }
 }

@@ -78,6 +78,9 @@ const Tensor* layerKernel(const Layer& layer);
 // and positive. Throws qs::Error naming `source` and the field.
 void checkConfigAgainstModel(const QuantConfig& c, const Model& model, const std::string& source);
 
+// The candidate a layer's settings pick for its kernel (analysis core, no error histograms).
+Candidate weightCandidate(const Layer& layer, const Tensor& kernel, const LayerQuant& q);
+
 // Fills c.scales for every layer with a kernel and an integer precision, from the analysis
 // core with each layer's bits, granularity and weight method.
 void recordScales(QuantConfig& c, const Model& model);

@@ -52,36 +52,9 @@ constexpr int kCalibrationBins = 2048;  // TensorRT's entropy calibration uses 2
 template <class Visit>
 void forEachCalibrationBatch(const OpGraph& g, const RowMatrix& rows, int threads, const Progress& progress, int64_t pass,
                              int64_t passes, Visit visit) {
-    const int64_t batch = 64, n = rows.rows();
-    std::atomic<int64_t> next{0}, done{0};
-    std::atomic<bool> stop{false};
-    std::exception_ptr failure;
-    std::mutex failure_mutex;
-    auto work = [&](int t) {
-        try {
-            for (;;) {
-                const int64_t b0 = next.fetch_add(batch);
-                if (b0 >= n || stop) return;
-                const int64_t bn = std::min(batch, n - b0);
-                visit(t, runFloatGraph(g, rows.middleRows(b0, bn), true));
-                const int64_t d = done.fetch_add(bn) + bn;
-                if (t == 0) {
-                    progress.report(pass * n + d, passes * n);
-                    if (progress.cancelled()) stop = true;
-                }
-            }
-        } catch (...) {
-            std::lock_guard<std::mutex> lock(failure_mutex);
-            if (!failure) failure = std::current_exception();
-            stop = true;
-        }
-    };
-    std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
-    work(0);
-    for (std::thread& th : pool) th.join();
-    if (failure) std::rethrow_exception(failure);
-    if (stop) throw Cancelled();
+    const int64_t n = rows.rows();
+    parallelBatches(n, 64, threads, progress, pass * n, passes * n,
+                    [&](int t, int64_t b0, int64_t bn) { visit(t, runFloatGraph(g, rows.middleRows(b0, bn), true)); });
 }
 
 Calibration calibrate(const OpGraph& g, const RowMatrix& rows, const std::vector<bool>& needs_hist, int threads,

@@ -147,13 +147,7 @@ std::vector<std::string> exportQuantizedWeightsH5(const Model& model, const Quan
                     writeFloatTensor(lg, t);
                     continue;
                 }
-                AnalysisOptions o;
-                o.bits = weightBits(q.precision);
-                o.granularity = q.granularity;
-                o.method = q.weight_method;
-                o.error_histograms = false;
-                const TensorAnalysis a = analyzeTensor(t, channelCount(layer, t), o);
-                writeQuantizedTensor(lg, t, a.candidates.at(static_cast<size_t>(a.chosen)), channelCount(layer, t));
+                writeQuantizedTensor(lg, t, weightCandidate(layer, t, q), channelCount(layer, t));
             }
             if (kernel && q.precision == Precision::Float16) notes.push_back(layer.name + ": float16 is stored as float32 values rounded to float16");
         }

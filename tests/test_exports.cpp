@@ -207,13 +207,7 @@ private slots:
                     QCOMPARE(tb.data, ta.data);  // biases and BN vectors as they were
                     continue;
                 }
-                const qs::LayerQuant& q = c.forLayer(a.name);
-                qs::AnalysisOptions o;
-                o.bits = qs::weightBits(q.precision);
-                o.granularity = q.granularity;
-                o.method = q.weight_method;
-                const qs::TensorAnalysis an = qs::analyzeTensor(ta, qs::channelCount(a, ta), o);
-                const qs::Candidate& cand = an.candidates[static_cast<size_t>(an.chosen)];
+                const qs::Candidate cand = qs::weightCandidate(a, ta, c.forLayer(a.name));
                 const size_t ch = static_cast<size_t>(qs::channelCount(a, ta));
                 for (size_t i = 0; i < ta.data.size(); ++i) {
                     const qs::QuantParams& p = cand.params[cand.params.size() == 1 ? 0 : i % ch];
