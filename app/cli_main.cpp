@@ -217,11 +217,8 @@ int eval(const std::vector<std::string>& args) {
             }
             return 0;
         }
-        // Calibration images: the training split beside the test set when there is one (so the
-        // test images stay unseen), else the test set itself; spread evenly over the split.
-        const std::optional<qs::ImageDataset> train = qs::readTrainingSplit(data_path, data);
-        const qs::ImageDataset* calib_src = train ? &*train : &data;
-        const qs::RowMatrix calibration = qs::preprocessSpread(*calib_src, pre, config.calibration_samples);
+        std::string calib_source;
+        const qs::RowMatrix calibration = qs::calibrationRows(data_path, data, pre, config.calibration_samples, &calib_source);
         const qs::Comparison c = qs::compareQuantized(m, config, data, calibration, pre, {}, progress);
         std::fprintf(stderr, "\n");
         if (as_json) {
@@ -230,12 +227,12 @@ int eval(const std::vector<std::string>& args) {
             j["data"] = data.source;
             j["n"] = data.n;
             j["preprocessing"] = pre_json;
-            j["calibration_source"] = calib_src->source;
+            j["calibration_source"] = calib_source;
             j["config"] = qs::quantConfigToJson(config);
             std::cout << j.dump(2) << "\n";
         } else {
             std::printf("images: %lld (%s); calibration: %lld from %s\n", static_cast<long long>(data.n), data.source.c_str(),
-                        static_cast<long long>(c.calibration_samples), calib_src->source.c_str());
+                        static_cast<long long>(c.calibration_samples), calib_source.c_str());
             std::printf("%-22s %10s %10s\n", "", "float", "quantized");
             std::printf("%-22s %10.4f %10.4f\n", "top-1", c.float_result.top1, c.quantized.top1);
             std::printf("%-22s %10.4f %10.4f\n", "top-5", c.float_result.top5, c.quantized.top5);
@@ -262,8 +259,7 @@ int eval(const std::vector<std::string>& args) {
 qs::RowMatrix calibrationFor(const std::string& data_path, int samples) {
     const qs::ImageDataset data = qs::readDataset(data_path);
     const qs::Preprocessing pre = qs::inferPreprocessing(data);
-    const std::optional<qs::ImageDataset> train = qs::readTrainingSplit(data_path, data);
-    return qs::preprocessSpread(train ? *train : data, pre, samples);
+    return qs::calibrationRows(data_path, data, pre, samples);
 }
 
 int config(const std::vector<std::string>& args) {

@@ -6,7 +6,8 @@
 
 #include "array_dataset.h"
 #include "error.h"
-#include "layer_table_model.h"
+#include "quant_config.h"
+#include "tensor_stats.h"
 
 namespace {
 
@@ -62,7 +63,7 @@ QFuture<AnalysisResult> startAnalyses(std::shared_ptr<const qs::Model> model, st
             AnalysisResult r;
             r.request = req;
             const qs::Layer& layer = model->layers.at(static_cast<size_t>(req.row));
-            const qs::Tensor* kernel = LayerTableModel::kernelOf(layer);
+            const qs::Tensor* kernel = qs::layerKernel(layer);
             try {
                 if (kernel) {
                     qs::AnalysisOptions o;
@@ -87,10 +88,7 @@ QFuture<EvaluationResult> startEvaluation(std::shared_ptr<const qs::Model> model
             const std::string path = data_path.toStdString();
             const qs::ImageDataset test = qs::readDataset(path);
             const qs::Preprocessing pre = qs::inferPreprocessing(test);
-            // Calibration from the training split beside an IDX test set, as the CLI does.
-            const std::optional<qs::ImageDataset> train = qs::readTrainingSplit(path, test);
-            const qs::ImageDataset* calib_src = train ? &*train : &test;
-            const qs::RowMatrix calib = qs::preprocessSpread(*calib_src, pre, config.calibration_samples);
+            const qs::RowMatrix calib = qs::calibrationRows(path, test, pre, config.calibration_samples);  // as the CLI
             r.comparison = std::make_shared<const qs::Comparison>(qs::compareQuantized(*model, config, test, calib, pre, {}, progressFor(promise)));
         } catch (const qs::Cancelled&) {
             r.cancelled = true;

@@ -260,21 +260,6 @@ MainWindow::AnalysisKey MainWindow::keyFor(int row, const qs::LayerQuant& q) {
     return {row, analysisBits(q), static_cast<int>(q.granularity)};
 }
 
-// The row's analysis with the row's method as the chosen candidate (the analysis evaluates
-// every candidate; the method only picks one of them).
-std::shared_ptr<const qs::TensorAnalysis> MainWindow::displayedAnalysis(int row) const {
-    auto it = cache_.find(keyFor(row, table_model_->layerQuant(row)));
-    if (it == cache_.end()) return nullptr;
-    const qs::LayerQuant& q = table_model_->layerQuant(row);
-    const std::string method = q.precision == qs::Precision::Float16 ? "float16" : q.weight_method;
-    const auto& cs = it->second->candidates;
-    const int chosen = static_cast<int>(std::find_if(cs.begin(), cs.end(), [&](const qs::Candidate& c) { return c.method == method; }) - cs.begin());
-    if (chosen == it->second->chosen || chosen >= static_cast<int>(cs.size())) return it->second;
-    auto copy = std::make_shared<qs::TensorAnalysis>(*it->second);
-    copy->chosen = chosen;
-    return copy;
-}
-
 void MainWindow::requestAnalysis(int row) {
     if (!table_model_->quantizable(row)) return;
     const qs::LayerQuant& q = table_model_->layerQuant(row);
@@ -344,8 +329,7 @@ void MainWindow::onEditRequested(int row, int column, const QString& value) {
         if (column == LayerTableModel::Bits) {
             if (auto p = qs::parsePrecision(value.toStdString())) q.precision = *p;
         } else if (column == LayerTableModel::Granularity) {
-            q.granularity = value == qs::granularityName(qs::Granularity::PerTensor) || value == "per_tensor" ? qs::Granularity::PerTensor
-                                                                                                        : qs::Granularity::PerChannel;
+            q.granularity = value == qs::granularityName(qs::Granularity::PerTensor) ? qs::Granularity::PerTensor : qs::Granularity::PerChannel;
         } else if (column == LayerTableModel::Method) {
             q.weight_method = value.toStdString();
         }
@@ -384,14 +368,18 @@ void MainWindow::selectLayer(int row) {
 
 void MainWindow::showSelected() {
     if (selected_ < 0 || selected_ >= table_model_->layerCount()) {
-        histogram_->setAnalysis(nullptr, {});
-        candidates_->setAnalysis(nullptr);
+        histogram_->setAnalysis(nullptr, {}, 0);
+        candidates_->setAnalysis(nullptr, 0);
         return;
     }
-    const auto a = displayedAnalysis(selected_);
+    // The row's analysis with the row's choice marked (every candidate is in the analysis;
+    // float32 rows show the analysis' own pick).
+    const auto a = table_model_->analysis(selected_);
+    const qs::Candidate* c = table_model_->chosen(selected_);
+    const int chosen = !a ? 0 : c ? static_cast<int>(c - a->candidates.data()) : a->chosen;
     const QString name = QString::fromStdString(model_->layers[static_cast<size_t>(selected_)].name);
-    histogram_->setAnalysis(a, name);
-    candidates_->setAnalysis(a);
+    histogram_->setAnalysis(a, name, chosen);
+    candidates_->setAnalysis(a, chosen);
 }
 
 qs::QuantConfig MainWindow::currentConfig() const {
@@ -415,22 +403,21 @@ void MainWindow::showError(const QString& title, const QString& text) {
 bool MainWindow::saveConfig(const QString& path) {
     if (!model_) return false;
     qs::QuantConfig c = currentConfig();
-    // The scales the table shows (the analyses already computed); layers still pending are
-    // computed here, as the CLI's config command does.
-    bool missing = false;
-    for (int row = 0; row < table_model_->layerCount(); ++row) {
-        if (!table_model_->quantizable(row) || !qs::isInteger(table_model_->layerQuant(row).precision)) continue;
-        const qs::Candidate* cand = table_model_->chosen(row);
-        if (!cand) {
-            missing = true;
-            continue;
-        }
-        qs::LayerScales s;
-        for (const qs::QuantParams& p : cand->params) s.scales.push_back(p.scale);
-        c.scales[model_->layers[static_cast<size_t>(row)].name] = std::move(s);
-    }
+    // The scales the table shows (the analyses already computed); a layer whose analysis is
+    // still pending gets its scales computed here, that layer only.
     try {
-        if (missing) qs::recordScales(c, *model_);
+        for (int row = 0; row < table_model_->layerCount(); ++row) {
+            const qs::LayerQuant& q = table_model_->layerQuant(row);
+            if (!table_model_->quantizable(row) || !qs::isInteger(q.precision)) continue;
+            const qs::Layer& layer = model_->layers[static_cast<size_t>(row)];
+            const qs::Candidate* shown = table_model_->chosen(row);
+            const qs::Tensor& kernel = *qs::layerKernel(layer);
+            const std::vector<qs::QuantParams> params =
+                shown ? shown->params : qs::weightCandidate(kernel, qs::channelCount(layer, kernel), q).params;
+            qs::LayerScales s;
+            for (const qs::QuantParams& p : params) s.scales.push_back(p.scale);
+            c.scales[layer.name] = std::move(s);
+        }
         qs::saveQuantConfig(path.toStdString(), c);
     } catch (const std::exception& e) {
         showError(tr("Cannot save config"), QString::fromStdString(e.what()));

@@ -92,7 +92,6 @@ private:
     void updateRecentMenu();
     void setBusy(bool busy, const QString& what = {});
     static AnalysisKey keyFor(int row, const qs::LayerQuant& q);
-    std::shared_ptr<const qs::TensorAnalysis> displayedAnalysis(int row) const;
 
     LayerTableModel* table_model_ = nullptr;
     QTableView* table_view_ = nullptr;

@@ -37,20 +37,21 @@ std::vector<std::string> exportAimetEncodings(const QuantizedModel& qm, const st
     for (size_t i = 0; i < qm.ops.size(); ++i) {
         const Op& op = qm.graph.ops[i];
         const QuantizedOp& qo = qm.ops[i];
+        const std::string param = op.kernel.name.empty() ? op.name + "/kernel:0" : op.kernel.name;
         if (!qo.w_params.empty()) {
             if (qo.weight_bits < 4) {
                 notes.push_back(op.name + ": " + std::to_string(qo.weight_bits) + "-bit weights are below AIMET's minimum bitwidth (4); left out");
             } else {
                 json list = json::array();
                 for (const QuantParams& p : qo.w_params) list.push_back(intEncoding(p, qo.weight_bits, true));
-                params[op.kernel.name.empty() ? op.name + "/kernel:0" : op.kernel.name] = list;
+                params[param] = list;
             }
         } else if (op.hasWeights() && qo.precision == Precision::Float16) {
-            params[op.kernel.name.empty() ? op.name + "/kernel:0" : op.kernel.name] = json::array({floatEncoding(16)});
+            params[param] = json::array({floatEncoding(16)});
         }
         if (qo.domain == Domain::Int8 || qo.domain == Domain::Int16) {
             const int bits = qo.domain == Domain::Int8 ? 8 : 16;
-            acts[op.name + ":0"] = json::array({intEncoding(qo.out, bits, qo.out.zero_point == 0 && qo.domain == Domain::Int16)});
+            acts[op.name + ":0"] = json::array({intEncoding(qo.out, bits, qo.domain == Domain::Int16)});  // int16: symmetric
         } else if (qo.precision == Precision::Float16) {
             acts[op.name + ":0"] = json::array({floatEncoding(16)});
         }

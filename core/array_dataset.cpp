@@ -293,4 +293,12 @@ Preprocessing inferPreprocessing(const ImageDataset& d, std::string* why) {
     return p;
 }
 
+RowMatrix calibrationRows(const std::string& data_path, const ImageDataset& test, const Preprocessing& pre, int64_t count,
+                          std::string* source) {
+    const std::optional<ImageDataset> train = readTrainingSplit(data_path, test);
+    const ImageDataset& from = train ? *train : test;
+    if (source) *source = from.source;
+    return preprocessSpread(from, pre, count);
+}
+
 }  // namespace qs

@@ -29,6 +29,12 @@ ImageDataset readDataset(const std::string& path, const ArrayDatasetOptions& opt
 // when it has the test set's image size: calibration images the test does not score.
 std::optional<ImageDataset> readTrainingSplit(const std::string& data_path, const ImageDataset& test);
 
+// Calibration rows for a test set: `count` images spread evenly over the training split beside
+// it when there is one (so the test images stay unseen), else over the test set itself.
+// `source` (optional) receives the file the rows came from.
+RowMatrix calibrationRows(const std::string& data_path, const ImageDataset& test, const Preprocessing& pre, int64_t count,
+                          std::string* source = nullptr);
+
 // The preprocessing the data suggests: uint8 or values past 1.5 -> divide by 255; values
 // already in [0, 1] (or centred floats) -> scale 1. `why` says which, for display.
 Preprocessing inferPreprocessing(const ImageDataset& data, std::string* why = nullptr);

@@ -441,24 +441,8 @@ Act runFloatOp(const Op& op, const std::vector<const Act*>& in) {
 }
 
 std::vector<Act> runFloatGraph(const OpGraph& g, const RowMatrix& input, bool keep_all) {
-    const size_t n = g.ops.size();
-    std::vector<size_t> last_use(n, 0);
-    for (size_t i = 0; i < n; ++i)
-        for (int j : g.ops[i].inputs) last_use[static_cast<size_t>(j)] = i;
-    last_use[static_cast<size_t>(g.output)] = n;
-    std::vector<Act> acts(n);
-    const Act in = graphInput(g, input);
-    for (size_t i = 0; i < n; ++i) {
-        const Op& op = g.ops[i];
-        std::vector<const Act*> ins;
-        if (op.kind == OpKind::Input) ins.push_back(&in);
-        for (int j : op.inputs) ins.push_back(&acts[static_cast<size_t>(j)]);
-        acts[i] = runFloatOp(op, ins);
-        if (!keep_all)
-            for (int j : op.inputs)
-                if (last_use[static_cast<size_t>(j)] == i) acts[static_cast<size_t>(j)] = Act();
-    }
-    return acts;
+    return walkGraph<Act>(g, graphInput(g, input), keep_all,
+                          [](size_t, const Op& op, const std::vector<const Act*>& ins) { return runFloatOp(op, ins); });
 }
 
 }  // namespace qs

@@ -70,4 +70,28 @@ Act graphInput(const OpGraph& g, const RowMatrix& input);
 // output op's is returned at [g.output] and the others are released when no longer needed.
 std::vector<Act> runFloatGraph(const OpGraph& g, const RowMatrix& input, bool keep_all);
 
+// The walk runFloatGraph and the quantized engine share: ops in order, each given the graph
+// input (Input ops) or its inputs' values; `run(i, op, inputs)` returns op i's value. Unless
+// `keep_all`, a value is released after its last reader (the output's is kept).
+template <class Value, class Run>
+std::vector<Value> walkGraph(const OpGraph& g, const Value& input, bool keep_all, Run run) {
+    const size_t n = g.ops.size();
+    std::vector<size_t> last_use(n, 0);
+    for (size_t i = 0; i < n; ++i)
+        for (int j : g.ops[i].inputs) last_use[static_cast<size_t>(j)] = i;
+    last_use[static_cast<size_t>(g.output)] = n;
+    std::vector<Value> vals(n);
+    for (size_t i = 0; i < n; ++i) {
+        const Op& op = g.ops[i];
+        std::vector<const Value*> ins;
+        if (op.kind == OpKind::Input) ins.push_back(&input);
+        for (int j : op.inputs) ins.push_back(&vals[static_cast<size_t>(j)]);
+        vals[i] = run(i, op, ins);
+        if (!keep_all)
+            for (int j : op.inputs)
+                if (last_use[static_cast<size_t>(j)] == i) vals[static_cast<size_t>(j)] = Value();
+    }
+    return vals;
+}
+
 }  // namespace qs

@@ -252,13 +252,14 @@ void checkConfigAgainstModel(const QuantConfig& c, const Model& model, const std
     }
 }
 
-Candidate weightCandidate(const Layer& layer, const Tensor& kernel, const LayerQuant& q) {
+Candidate weightCandidate(const Tensor& kernel, int64_t channels, const LayerQuant& q, int threads) {
     AnalysisOptions o;
     o.bits = weightBits(q.precision);
     o.granularity = q.granularity;
     o.method = q.weight_method;
     o.error_histograms = false;
-    TensorAnalysis a = analyzeTensor(kernel, channelCount(layer, kernel), o);
+    o.threads = threads;
+    TensorAnalysis a = analyzeTensor(kernel, channels, o);
     return std::move(a.candidates.at(static_cast<size_t>(a.chosen)));
 }
 
@@ -269,7 +270,7 @@ void recordScales(QuantConfig& c, const Model& model) {
         const LayerQuant& q = c.forLayer(layer.name);
         if (!k || !isInteger(q.precision)) continue;
         LayerScales s;
-        for (const QuantParams& p : weightCandidate(layer, *k, q).params) s.scales.push_back(p.scale);
+        for (const QuantParams& p : weightCandidate(*k, channelCount(layer, *k), q).params) s.scales.push_back(p.scale);
         c.scales[layer.name] = std::move(s);
     }
 }

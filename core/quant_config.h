@@ -78,8 +78,9 @@ const Tensor* layerKernel(const Layer& layer);
 // and positive. Throws qs::Error naming `source` and the field.
 void checkConfigAgainstModel(const QuantConfig& c, const Model& model, const std::string& source);
 
-// The candidate a layer's settings pick for its kernel (analysis core, no error histograms).
-Candidate weightCandidate(const Layer& layer, const Tensor& kernel, const LayerQuant& q);
+// The candidate a layer's settings (bits, granularity, weight method) pick for a kernel with
+// `channels` output channels (analysis core, no error histograms; threads 0: all cores).
+Candidate weightCandidate(const Tensor& kernel, int64_t channels, const LayerQuant& q, int threads = 0);
 
 // Fills c.scales for every layer with a kernel and an integer precision, from the analysis
 // core with each layer's bits, granularity and weight method.

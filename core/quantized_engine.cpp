@@ -569,26 +569,11 @@ Act fakeQuantOp(const Op& op, const QuantizedOp& o, std::vector<Act> in) {
     return y;
 }
 
+// The shared graph walk (op_graph.h), handing each op its quantization too.
 template <class Value, class RunOp>
 std::vector<Value> runGraph(const QuantizedModel& m, const Value& input, bool keep_all, RunOp run) {
-    const OpGraph& g = m.graph;
-    const size_t n = g.ops.size();
-    std::vector<size_t> last_use(n, 0);
-    for (size_t i = 0; i < n; ++i)
-        for (int j : g.ops[i].inputs) last_use[static_cast<size_t>(j)] = i;
-    last_use[static_cast<size_t>(g.output)] = n;
-    std::vector<Value> vals(n);
-    for (size_t i = 0; i < n; ++i) {
-        const Op& op = g.ops[i];
-        std::vector<const Value*> ins;
-        if (op.kind == OpKind::Input) ins.push_back(&input);
-        for (int j : op.inputs) ins.push_back(&vals[static_cast<size_t>(j)]);
-        vals[i] = run(op, m.ops[i], ins);
-        if (!keep_all)
-            for (int j : op.inputs)
-                if (last_use[static_cast<size_t>(j)] == i) vals[static_cast<size_t>(j)] = Value();
-    }
-    return vals;
+    return walkGraph<Value>(m.graph, input, keep_all,
+                            [&](size_t i, const Op& op, const std::vector<const Value*>& ins) { return run(op, m.ops[i], ins); });
 }
 
 }  // namespace

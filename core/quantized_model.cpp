@@ -302,15 +302,7 @@ private:
         const std::vector<float> bias = affine ? affineBias(op) : op.bias;
         const int64_t channels = affine ? static_cast<int64_t>(bias.size()) : op.outChannels();
         o.weight_bits = weightBits(o.precision);
-        AnalysisOptions ao;
-        ao.bits = o.weight_bits;
-        ao.granularity = lq.granularity;
-        ao.method = lq.weight_method;
-        ao.error_histograms = false;
-        ao.threads = 1;
-        const TensorAnalysis ta = analyzeTensor(kernel, channels, ao);
-        const Candidate& cand = ta.candidates.at(static_cast<size_t>(ta.chosen));
-        o.w_params = cand.params;
+        o.w_params = weightCandidate(kernel, channels, lq, 1).params;
         auto wp = [&](int64_t c) -> const QuantParams& { return o.w_params.size() == 1 ? o.w_params[0] : o.w_params[static_cast<size_t>(c)]; };
         o.wq.resize(static_cast<size_t>(kernel.size()));
         std::vector<float> deq(static_cast<size_t>(kernel.size()));

@@ -1,11 +1,9 @@
 // The quantized-weights HDF5 export (exports.h) and its reading side (hdf5_util.h calls
 // readQuantizedTensor for integer datasets that carry quantscope_scale).
 #include <H5Cpp.h>
-#include <unistd.h>
-
 #include <cmath>
-#include <filesystem>
 
+#include "atomic_file.h"
 #include "error.h"
 #include "exports.h"
 #include "hdf5_util.h"
@@ -116,55 +114,46 @@ void writeQuantizedTensor(H5::Group& lg, const Tensor& t, const Candidate& c, in
 }  // namespace
 
 std::vector<std::string> exportQuantizedWeightsH5(const Model& model, const QuantConfig& config, const std::string& path) {
-    namespace fs = std::filesystem;
     std::vector<std::string> notes;
-    // HDF5 writes by path: build the file beside the target, then rename over it.
-    const fs::path target(path);
-    const std::string tmp = (target.has_parent_path() ? target.parent_path() : fs::path(".")).string() + "/." +
-                            target.filename().string() + ".tmp-" + std::to_string(::getpid());
-    try {
-        h5::silenceErrorStack();
-        H5::H5File f(tmp, H5F_ACC_TRUNC);
-        H5::Group root = f.openGroup("/");
-        const bool keras1 = model.keras_version.empty() || model.keras_version.rfind("1.", 0) == 0;
-        // Keras 1 kernels were converted to Keras 2 layout on load; say 2.x so they are not again.
-        writeString(root, "keras_version", keras1 ? "2.0.0" : model.keras_version);
-        writeString(root, "backend", "tensorflow");
-        writeString(root, "quantscope_format", "quantized-weights");
-        writeString(root, "quantscope_source", model.source_path);
-        std::vector<std::string> names;
-        for (const Layer& l : model.layers) names.push_back(l.name);
-        writeStrings(root, "layer_names", names);
-        for (const Layer& layer : model.layers) {
-            H5::Group lg = root.createGroup(layer.name);
-            std::vector<std::string> weight_names;
-            for (const Tensor& t : layer.weights) weight_names.push_back(t.name);
-            writeStrings(lg, "weight_names", weight_names);
-            const Tensor* kernel = layerKernel(layer);
-            const LayerQuant& q = config.forLayer(layer.name);
-            for (const Tensor& t : layer.weights) {
-                if (&t != kernel || !isInteger(q.precision)) {
-                    writeFloatTensor(lg, t);
-                    continue;
+    replaceFileAtomically(path, [&](const std::string& tmp) {
+        try {
+            h5::silenceErrorStack();
+            H5::H5File f(tmp, H5F_ACC_TRUNC);
+            H5::Group root = f.openGroup("/");
+            const bool keras1 = model.keras_version.empty() || model.keras_version.rfind("1.", 0) == 0;
+            // Keras 1 kernels were converted to Keras 2 layout on load; say 2.x so they are not again.
+            writeString(root, "keras_version", keras1 ? "2.0.0" : model.keras_version);
+            writeString(root, "backend", "tensorflow");
+            writeString(root, "quantscope_format", "quantized-weights");
+            writeString(root, "quantscope_source", model.source_path);
+            std::vector<std::string> names;
+            for (const Layer& l : model.layers) names.push_back(l.name);
+            writeStrings(root, "layer_names", names);
+            for (const Layer& layer : model.layers) {
+                H5::Group lg = root.createGroup(layer.name);
+                std::vector<std::string> weight_names;
+                for (const Tensor& t : layer.weights) weight_names.push_back(t.name);
+                writeStrings(lg, "weight_names", weight_names);
+                const Tensor* kernel = layerKernel(layer);
+                const LayerQuant& q = config.forLayer(layer.name);
+                for (const Tensor& t : layer.weights) {
+                    if (&t == kernel && isInteger(q.precision)) {
+                        writeQuantizedTensor(lg, t, weightCandidate(t, channelCount(layer, t), q), channelCount(layer, t));
+                    } else if (&t == kernel && q.precision == Precision::Float16) {
+                        Tensor rounded = t;  // HDF5's C++ API has no half type: float16 values kept in float32
+                        for (float& v : rounded.data) v = roundToFloat16(v);
+                        writeFloatTensor(lg, rounded);
+                    } else {
+                        writeFloatTensor(lg, t);
+                    }
                 }
-                writeQuantizedTensor(lg, t, weightCandidate(layer, t, q), channelCount(layer, t));
+                if (kernel && q.precision == Precision::Float16) notes.push_back(layer.name + ": float16 kernel stored as float32 values rounded to float16");
             }
-            if (kernel && q.precision == Precision::Float16) notes.push_back(layer.name + ": float16 is stored as float32 values rounded to float16");
+            f.close();
+        } catch (const H5::Exception& e) {
+            throw Error(path, "", "cannot write HDF5 (" + e.getDetailMsg() + "); the previous file is unchanged");
         }
-        f.close();
-    } catch (const H5::Exception& e) {
-        ::unlink(tmp.c_str());
-        throw Error(path, "", "cannot write HDF5 (" + e.getDetailMsg() + "); the previous file is unchanged");
-    } catch (...) {
-        ::unlink(tmp.c_str());
-        throw;
-    }
-    std::error_code ec;
-    fs::rename(tmp, target, ec);
-    if (ec) {
-        ::unlink(tmp.c_str());
-        throw Error(path, "", "cannot replace the file: " + ec.message());
-    }
+    });
     return notes;
 }
 

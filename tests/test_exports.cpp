@@ -207,7 +207,7 @@ private slots:
                     QCOMPARE(tb.data, ta.data);  // biases and BN vectors as they were
                     continue;
                 }
-                const qs::Candidate cand = qs::weightCandidate(a, ta, c.forLayer(a.name));
+                const qs::Candidate cand = qs::weightCandidate(ta, qs::channelCount(a, ta), c.forLayer(a.name));
                 const size_t ch = static_cast<size_t>(qs::channelCount(a, ta));
                 for (size_t i = 0; i < ta.data.size(); ++i) {
                     const qs::QuantParams& p = cand.params[cand.params.size() == 1 ? 0 : i % ch];

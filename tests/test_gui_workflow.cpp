@@ -53,7 +53,7 @@ bool openAndSettle(MainWindow& w, const fs::path& file) {
 
 // What core computes for a layer's kernel with the table's settings.
 qs::TensorAnalysis coreAnalysis(const qs::Layer& layer, int bits, qs::Granularity g) {
-    const qs::Tensor* k = LayerTableModel::kernelOf(layer);
+    const qs::Tensor* k = qs::layerKernel(layer);
     qs::AnalysisOptions o;
     o.bits = bits;
     o.granularity = g;
@@ -152,7 +152,7 @@ private slots:
         const qs::Layer& layer = m.layers[static_cast<size_t>(row)];
         const qs::TensorAnalysis a8 = coreAnalysis(layer, 8, qs::Granularity::PerChannel);
         const qs::TensorAnalysis a4 = coreAnalysis(layer, 4, qs::Granularity::PerChannel);
-        const qint64 bias_bytes = (layer.paramCount() - LayerTableModel::kernelOf(layer)->size()) * 4;
+        const qint64 bias_bytes = (layer.paramCount() - qs::layerKernel(layer)->size()) * 4;
 
         const QString bits8 = cell(t, row, LayerTableModel::Bits);
         const qint64 size8 = raw(t, row, LayerTableModel::QuantSize), total8 = raw(t, t.totalsRow(), LayerTableModel::QuantSize);

@@ -63,8 +63,9 @@ CandidatePanel::CandidatePanel(QWidget* parent) : QWidget(parent) {
     });
 }
 
-void CandidatePanel::setAnalysis(std::shared_ptr<const qs::TensorAnalysis> analysis) {
+void CandidatePanel::setAnalysis(std::shared_ptr<const qs::TensorAnalysis> analysis, int chosen) {
     analysis_ = std::move(analysis);
+    chosen_ = chosen;
     table_->setRowCount(0);
     plot_->clearGraphs();
     if (!analysis_) {
@@ -95,7 +96,7 @@ void CandidatePanel::setAnalysis(std::shared_ptr<const qs::TensorAnalysis> analy
         for (int col = 0; col < cells.size(); ++col) {
             auto* item = new QTableWidgetItem(cells[col]);
             if (col > 0) item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
-            if (static_cast<int>(i) == analysis_->chosen) {
+            if (static_cast<int>(i) == chosen_) {
                 QFont f = item->font();
                 f.setBold(true);
                 item->setFont(f);
@@ -108,7 +109,7 @@ void CandidatePanel::setAnalysis(std::shared_ptr<const qs::TensorAnalysis> analy
         const double total = std::max<double>(1.0, static_cast<double>(h.total()));
         QCPGraph* g = plot_->addGraph();
         g->setName(QString::fromStdString(c.method));
-        QPen pen(palette[i % std::size(palette)], static_cast<int>(i) == analysis_->chosen ? 2.5 : 1.0);
+        QPen pen(palette[i % std::size(palette)], static_cast<int>(i) == chosen_ ? 2.5 : 1.0);
         g->setPen(pen);
         g->setLineStyle(QCPGraph::lsStepCenter);
         for (size_t b = 0; b < h.counts.size(); ++b)

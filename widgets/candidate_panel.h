@@ -15,7 +15,8 @@ class CandidatePanel : public QWidget {
     Q_OBJECT
 public:
     explicit CandidatePanel(QWidget* parent = nullptr);
-    void setAnalysis(std::shared_ptr<const qs::TensorAnalysis> analysis);
+    // Shows `analysis` with candidate `chosen` marked (the layer's choice); null clears.
+    void setAnalysis(std::shared_ptr<const qs::TensorAnalysis> analysis, int chosen);
     QTableWidget* table() const { return table_; }
     QCustomPlot* plot() const { return plot_; }
 
@@ -26,4 +27,5 @@ private:
     QTableWidget* table_ = nullptr;
     QCustomPlot* plot_ = nullptr;
     std::shared_ptr<const qs::TensorAnalysis> analysis_;
+    int chosen_ = 0;
 };

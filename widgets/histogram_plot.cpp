@@ -33,8 +33,9 @@ HistogramPlot::HistogramPlot(QWidget* parent) : QWidget(parent) {
     connect(log_, &QCheckBox::toggled, this, [this] { redraw(); });
 }
 
-void HistogramPlot::setAnalysis(std::shared_ptr<const qs::TensorAnalysis> analysis, const QString& title) {
+void HistogramPlot::setAnalysis(std::shared_ptr<const qs::TensorAnalysis> analysis, const QString& title, int chosen) {
     analysis_ = std::move(analysis);
+    chosen_ = chosen;
     title_ = title;
     redraw();
 }
@@ -63,7 +64,7 @@ void HistogramPlot::redraw() {
         return;
     }
     const qs::TensorAnalysis& a = *analysis_;
-    const qs::Candidate& c = a.candidates.at(static_cast<size_t>(a.chosen));
+    const qs::Candidate& c = a.candidates.at(static_cast<size_t>(chosen_));
     auto* bars = new QCPBars(plot_->xAxis, plot_->yAxis);
     bars->setPen(Qt::NoPen);
     bars->setBrush(QColor(70, 110, 170));

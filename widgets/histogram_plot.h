@@ -19,8 +19,8 @@ class HistogramPlot : public QWidget {
 public:
     explicit HistogramPlot(QWidget* parent = nullptr);
 
-    // Shows `analysis` with its chosen candidate; null clears.
-    void setAnalysis(std::shared_ptr<const qs::TensorAnalysis> analysis, const QString& title);
+    // Shows `analysis` with candidate `chosen` (the layer's choice) drawn over it; null clears.
+    void setAnalysis(std::shared_ptr<const qs::TensorAnalysis> analysis, const QString& title, int chosen);
     void setLogView(bool log2);
 
     QCustomPlot* plot() const { return plot_; }
@@ -37,5 +37,6 @@ private:
     QLabel* caption_ = nullptr;
     std::shared_ptr<const qs::TensorAnalysis> analysis_;
     QString title_;
+    int chosen_ = 0;
     QVector<double> grid_;
 };

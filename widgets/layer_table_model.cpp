@@ -29,10 +29,8 @@ void LayerTableModel::setModel(std::shared_ptr<const qs::Model> model) {
     endResetModel();
 }
 
-const qs::Tensor* LayerTableModel::kernelOf(const qs::Layer& l) { return qs::layerKernel(l); }
-
 bool LayerTableModel::quantizable(int row) const {
-    return model_ && row >= 0 && row < layerCount() && kernelOf(model_->layers[static_cast<size_t>(row)]) != nullptr;
+    return model_ && row >= 0 && row < layerCount() && qs::layerKernel(model_->layers[static_cast<size_t>(row)]) != nullptr;
 }
 
 void LayerTableModel::setLayerQuant(int row, const qs::LayerQuant& q) {
@@ -63,7 +61,7 @@ const qs::Candidate* LayerTableModel::chosen(int row) const {
 qint64 LayerTableModel::quantizedBytes(int row) const {
     const qs::Layer& l = model_->layers[static_cast<size_t>(row)];
     const qs::LayerQuant& q = quant_[static_cast<size_t>(row)];
-    const qs::Tensor* k = kernelOf(l);
+    const qs::Tensor* k = qs::layerKernel(l);
     const qint64 params = l.paramCount();
     if (!k || q.precision == qs::Precision::Float32) return params * 4;
     if (q.precision == qs::Precision::Float16) return params * 2;

@@ -28,8 +28,6 @@ public:
     void setModel(std::shared_ptr<const qs::Model> model);
     const qs::Model* model() const { return model_.get(); }
 
-    // The weight tensor a layer quantizes (its kernel), or null; its output-channel count.
-    static const qs::Tensor* kernelOf(const qs::Layer& layer);
 
     const qs::LayerQuant& layerQuant(int row) const { return quant_.at(static_cast<size_t>(row)); }
     void setLayerQuant(int row, const qs::LayerQuant& q);

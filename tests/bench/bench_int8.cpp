@@ -17,22 +17,14 @@
 #include "model_loader.h"
 #include "quantized_engine.h"
 
+#include "bench_timing.h"
+
 using namespace qs;
 
 namespace {
 
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-template <class Fn>
-double best(int reps, Fn fn) {
-    double b = 1e30;
-    for (int r = 0; r < reps; ++r) {
-        const double t0 = now();
-        fn();
-        b = std::min(b, now() - t0);
-    }
-    return b;
-}
+using bench::best;
+using bench::now;
 
 // Seconds to push `images` rows through `forward` in batches of `batch`, on `threads` threads
 // (each thread its own batches, as evaluation runs).

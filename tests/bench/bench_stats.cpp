@@ -17,22 +17,14 @@
 #include "parallel.h"
 #include "quant_analysis.h"
 
+#include "bench_timing.h"
+
 using namespace qs;
 
 namespace {
 
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-template <class Fn>
-double best(int reps, Fn fn) {
-    double b = 1e30;
-    for (int r = 0; r < reps; ++r) {
-        const double t0 = now();
-        fn();
-        b = std::min(b, now() - t0);
-    }
-    return b;
-}
+using bench::best;
+using bench::now;
 
 // The baseline: read every float once and add it up (8 independent accumulators so the
 // compiler vectorises it; memory bandwidth is the limit).
