@@ -1,5 +1,5 @@
 // quantscope-cli: everything the GUI does, for scripts and CI. Thin: parses arguments, calls
-// core, prints. Errors: one line on stderr, exit status 1 (2 for usage errors).
+// core (and, for `report`, the chart widgets offscreen), prints. Errors: one line on stderr, exit status 1 (2 for usage errors).
 #include <algorithm>
 #include <atomic>
 #include <csignal>
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "analysis_report.h"
+#include "cli_report.h"
 #include "exports.h"
 #include "quant_config.h"
 #include "quantized_model.h"
@@ -47,7 +48,7 @@ const char* kUsage =
     "  eval MODEL --data PATH [--config cfg.json] [--calib N] [--bits 16|8|4|2]\n"
     "             [--per-channel|--per-tensor] [--mode integer|hybrid|float16]\n"
     "             [--scale S --mean M --std D] [--x NAME --y NAME] [--float-only]\n"
-    "             [--arch FILE] [--json]\n"
+    "             [--limit N] [--arch FILE] [--json]\n"
     "      Float and quantized side by side: top-1/top-5, agreement, confusion matrices,\n"
     "      size, peak activation memory, per-op SQNR; the integer engine and its fake-quant\n"
     "      simulation. Without --config: every layer int8, per-channel, max-abs weights,\n"
@@ -58,7 +59,23 @@ const char* kUsage =
     "               with its labels beside it, or an HDF5 file.\n"
     "      x = (v / S - M) / D; default S is inferred (255 for uint8 data or values past\n"
     "      1.5, else 1), M = 0, D = 1; the JSON says which was used. Ctrl-C stops cleanly\n"
-    "      (exit status 130).\n";
+    "      (exit status 130). --limit N scores the first N test images only.\n"
+    "\n"
+    "  config MODEL [--bits B] [--per-channel|--per-tensor] [--method M]\n"
+    "               [--layer NAME=SPEC ...] [--calib N] [--data PATH] --out cfg.json\n"
+    "      Writes a quantization config (schema in README.md); SPEC such as 4, 16,\n"
+    "      float32, 8:per-tensor:pow2.\n"
+    "\n"
+    "  export MODEL --config cfg.json --format aimet|hdf5|c-header --out PATH [--data PATH]\n"
+    "      AIMET encodings JSON (0.5.0), quantized weights as HDF5, or a C header.\n"
+    "\n"
+    "  report MODEL --data PATH --config a.json --config b.json ... --out DIR\n"
+    "         [--limit N] [--arch FILE]\n"
+    "      Evaluates each config as eval does and writes to DIR, headless: the charts\n"
+    "      accuracy_vs_size, layer_sqnr and layer_size (.png and .svg), report.html (the\n"
+    "      charts and tables of the numbers) and report.json. A config is named after its\n"
+    "      file (a.json -> a). Every config is checked against the model before the first\n"
+    "      evaluation starts.\n";
 
 int usage(const std::string& msg) {
     if (!msg.empty()) std::fprintf(stderr, "quantscope-cli: %s\n", msg.c_str());
@@ -133,6 +150,17 @@ std::atomic<bool> g_interrupted{false};
 
 extern "C" void onInterrupt(int) { g_interrupted = true; }
 
+// Percent done on stderr; Ctrl-C asks the running job to stop at its next check.
+qs::Progress interruptibleProgress() {
+    std::signal(SIGINT, onInterrupt);
+    qs::Progress progress;
+    progress.is_cancelled = [] { return g_interrupted.load(); };
+    progress.on_report = [](int64_t done, int64_t total) {
+        std::fprintf(stderr, "\r%5.1f%%", total > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 0.0);
+    };
+    return progress;
+}
+
 int eval(const std::vector<std::string>& args) {
     std::string model_path, data_path, config_path;
     qs::LoadOptions load;
@@ -141,6 +169,7 @@ int eval(const std::vector<std::string>& args) {
     qs::ArrayDatasetOptions data_options;
     qs::QuantConfig config;
     int calib = -1;
+    int64_t limit = 0;
     bool as_json = false, float_only = false;
     std::optional<qs::Granularity> granularity;
     std::optional<qs::Precision> precision;
@@ -157,6 +186,7 @@ int eval(const std::vector<std::string>& args) {
         else if (a == "--config") config_path = value("a file");
         else if (a == "--calib") calib = std::stoi(value("a number of samples"));
         else if (a == "--float-only") float_only = true;
+        else if (a == "--limit") limit = std::stoll(value("a number of images"));
         else if (a == "--per-tensor") granularity = qs::Granularity::PerTensor;
         else if (a == "--per-channel") granularity = qs::Granularity::PerChannel;
         else if (a == "--bits") {
@@ -180,6 +210,7 @@ int eval(const std::vector<std::string>& args) {
     if (!(pre.scale != 0) || !(pre.std != 0)) return usage("--scale and --std must be non-zero");
     if (data_options.x_name.empty() != data_options.y_name.empty()) return usage("--x and --y go together");
     if (calib == 0 || calib < -1) return usage("--calib must be at least 1");
+    if (limit < 0) return usage("--limit must be positive");
     if (!config_path.empty()) config = qs::loadQuantConfig(config_path);
     if (precision) config.defaults.precision = *precision;
     if (granularity) config.defaults.granularity = *granularity;
@@ -187,7 +218,8 @@ int eval(const std::vector<std::string>& args) {
     if (calib > 0) config.calibration_samples = calib;
     const qs::Model m = qs::loadModel(model_path, load);
     if (!config_path.empty()) qs::checkConfigAgainstModel(config, m, config_path);
-    const qs::ImageDataset data = qs::readDataset(data_path, data_options);
+    qs::ImageDataset data = qs::readDataset(data_path, data_options);
+    if (limit > 0) qs::keepFirstImages(data, limit);
     std::string pre_why = "given on the command line";
     if (!pre_given) {
         const double mean = pre.mean, sd = pre.std;
@@ -196,12 +228,7 @@ int eval(const std::vector<std::string>& args) {
     }
     std::fprintf(stderr, "preprocessing: x = (v / %g - %g) / %g (%s)\n", pre.scale, pre.mean, pre.std, pre_why.c_str());
 
-    std::signal(SIGINT, onInterrupt);
-    qs::Progress progress;
-    progress.is_cancelled = [] { return g_interrupted.load(); };
-    progress.on_report = [](int64_t done, int64_t total) {
-        std::fprintf(stderr, "\r%5.1f%%", total > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 0.0);
-    };
+    const qs::Progress progress = interruptibleProgress();
     const nlohmann::json pre_json = {{"scale", pre.scale}, {"mean", pre.mean}, {"std", pre.std}, {"source", pre_why}};
     try {
         if (float_only) {
@@ -359,10 +386,14 @@ int main(int argc, char** argv) {
         if (cmd == "eval") return eval(args);
         if (cmd == "config") return config(args);
         if (cmd == "export") return exportCommand(args);
+        if (cmd == "report") return reportCommand(args, interruptibleProgress());
         return usage("unknown command '" + cmd + "'");
     } catch (const qs::Error& e) {
         std::fprintf(stderr, "quantscope-cli: %s\n", e.what());
         return 1;
+    } catch (const qs::Cancelled&) {
+        std::fprintf(stderr, "\nquantscope-cli: cancelled\n");
+        return 130;
     } catch (const std::invalid_argument& e) {
         return usage(e.what());
     } catch (const std::bad_alloc&) {

@@ -84,6 +84,7 @@ QFuture<AnalysisResult> startAnalyses(std::shared_ptr<const qs::Model> model, st
 QFuture<EvaluationResult> startEvaluation(std::shared_ptr<const qs::Model> model, qs::QuantConfig config, QString data_path) {
     return QtConcurrent::run(jobPool(), [model, config, data_path](QPromise<EvaluationResult>& promise) {
         EvaluationResult r;
+        r.config = config;
         try {
             const std::string path = data_path.toStdString();
             const qs::ImageDataset test = qs::readDataset(path);

@@ -38,6 +38,7 @@ QFuture<AnalysisResult> startAnalyses(std::shared_ptr<const qs::Model> model, st
 // Quantize with `config` and evaluate float, integer and fake-quant on the test set.
 struct EvaluationResult {
     std::shared_ptr<const qs::Comparison> comparison;  // null on failure or cancel
+    qs::QuantConfig config;                             // what was evaluated (for snapshots)
     QString error;
     bool cancelled = false;
 };

@@ -8,6 +8,7 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QHeaderView>
+#include <QInputDialog>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -23,6 +24,7 @@
 #include <QVBoxLayout>
 
 #include "candidate_panel.h"
+#include "comparison_panel.h"
 #include "choice_delegate.h"
 #include "evaluation_panel.h"
 #include "histogram_plot.h"
@@ -92,6 +94,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     eval_dock->setObjectName("evaluationDock");
     eval_dock->setWidget(evaluation_);
     addDockWidget(Qt::BottomDockWidgetArea, eval_dock);
+    compare_ = new ComparisonPanel(this);
+    auto* compare_dock = new QDockWidget(tr("Compare"), this);
+    compare_dock->setObjectName("compareDock");
+    compare_dock->setWidget(compare_);
+    addDockWidget(Qt::BottomDockWidgetArea, compare_dock);
+    tabifyDockWidget(eval_dock, compare_dock);
+    eval_dock->raise();
 
     progress_ = new QProgressBar(this);
     progress_->setMaximumWidth(240);
@@ -127,6 +136,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     });
     connect(evaluation_, &EvaluationPanel::runRequested, this, &MainWindow::runEvaluation);
     connect(evaluation_, &EvaluationPanel::cancelRequested, this, &MainWindow::cancelEvaluation);
+    connect(compare_, &ComparisonPanel::keepRequested, this, &MainWindow::askSnapshotName);
+    connect(compare_, &ComparisonPanel::restoreRequested, this, [this](const qs::QuantConfig& c, const QString& name) {
+        if (model_) applyConfig(c, tr("Restore snapshot %1").arg(name));
+    });
 
     buildMenus();
     QSettings settings;
@@ -182,6 +195,8 @@ void MainWindow::buildMenus() {
     QMenu* eval = menuBar()->addMenu(tr("E&valuate"));
     QAction* run = eval->addAction(tr("&Run evaluation"), this, &MainWindow::runEvaluation);
     run->setShortcut(Qt::Key_F5);
+    QAction* keep = eval->addAction(tr("&Keep snapshot..."), this, &MainWindow::askSnapshotName);
+    keep->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_K));
 }
 
 void MainWindow::chooseAndOpen() {
@@ -229,6 +244,8 @@ void MainWindow::onLoadFinished() {
     pending_.clear();
     cache_.clear();
     comparison_.reset();
+    compare_->clear();  // snapshots belong to the model they were run on
+    compare_->setCanKeep(false);
     undo_->clear();
     model_ = r.model;
     table_model_->setModel(model_);
@@ -441,6 +458,14 @@ bool MainWindow::openConfig(const QString& path) {
         showError(tr("Cannot open config"), QString::fromStdString(e.what()));  // nothing applied
         return false;
     }
+    applyConfig(c, tr("Open config %1").arg(QFileInfo(path).fileName()));
+    if (!c.calibration_dataset.empty()) evaluation_->setDataPath(QString::fromStdString(c.calibration_dataset));
+    QSettings().setValue("paths/lastConfigDir", QFileInfo(path).absolutePath());
+    statusBar()->showMessage(tr("Applied %1").arg(path), 4000);
+    return true;
+}
+
+void MainWindow::applyConfig(const qs::QuantConfig& c, const QString& what) {
     std::vector<int> rows;
     std::vector<qs::LayerQuant> values;
     for (int row = 0; row < table_model_->layerCount(); ++row) {
@@ -448,11 +473,25 @@ bool MainWindow::openConfig(const QString& path) {
         rows.push_back(row);
         values.push_back(c.forLayer(model_->layers[static_cast<size_t>(row)].name));
     }
-    changeLayers(rows, values, tr("Open config %1").arg(QFileInfo(path).fileName()));
+    changeLayers(rows, values, what);
     evaluation_->setCalibrationSamples(c.calibration_samples);
-    if (!c.calibration_dataset.empty()) evaluation_->setDataPath(QString::fromStdString(c.calibration_dataset));
-    QSettings().setValue("paths/lastConfigDir", QFileInfo(path).absolutePath());
-    statusBar()->showMessage(tr("Applied %1").arg(path), 4000);
+}
+
+void MainWindow::askSnapshotName() {
+    if (!comparison_) {
+        statusBar()->showMessage(tr("Run an evaluation first: a snapshot keeps a config with its results."), 5000);
+        return;
+    }
+    const QString suggested = tr("#%1 %2").arg(compare_->snapshots().size() + 1).arg(QString::fromStdString(qs::precisionSummary(*comparison_)));
+    bool ok = false;
+    const QString name = QInputDialog::getText(this, tr("Keep snapshot"), tr("Name:"), QLineEdit::Normal, suggested, &ok);
+    if (ok) keepSnapshot(name.trimmed().isEmpty() ? suggested : name.trimmed());
+}
+
+bool MainWindow::keepSnapshot(const QString& name) {
+    if (!comparison_) return false;
+    compare_->addSnapshot({name.toStdString(), compared_config_, *comparison_});
+    statusBar()->showMessage(tr("Kept snapshot %1").arg(name), 4000);
     return true;
 }
 
@@ -492,7 +531,9 @@ void MainWindow::onEvaluationFinished() {
         return;
     }
     comparison_ = r.comparison;
+    compared_config_ = r.config;
     evaluation_->setResult(*comparison_);
+    compare_->setCanKeep(true);
     emit evaluationFinished(true);
 }
 

@@ -15,6 +15,7 @@
 #include "jobs.h"
 
 class CandidatePanel;
+class ComparisonPanel;
 class EvaluationPanel;
 class HistogramPlot;
 class LayerTableModel;
@@ -42,6 +43,7 @@ public:
     HistogramPlot* histogram() const { return histogram_; }
     CandidatePanel* candidates() const { return candidates_; }
     EvaluationPanel* evaluation() const { return evaluation_; }
+    ComparisonPanel* comparisonPanel() const { return compare_; }
     QUndoStack* undoStack() const { return undo_; }
     bool isLoading() const { return load_watcher_.isRunning(); }
     bool isAnalyzing() const { return analysis_watcher_.isRunning() || !pending_.empty(); }
@@ -60,6 +62,12 @@ public:
     // Both return false and show the reason (message box and status bar) on failure.
     bool saveConfig(const QString& path);
     bool openConfig(const QString& path);
+
+    // Keeps the last evaluation and the config it ran with as a named snapshot in the Compare
+    // panel; false when there is no result yet. The Keep button asks for the name.
+    bool keepSnapshot(const QString& name);
+    // Puts `config`'s settings in the table as one undo step named `what`.
+    void applyConfig(const qs::QuantConfig& config, const QString& what);
 
     // Applies settings without recording an undo step (the undo command calls this).
     void applyLayers(const std::vector<int>& rows, const std::vector<qs::LayerQuant>& values);
@@ -84,6 +92,7 @@ private:
     void onAnalysisResult(int index);
     void onAnalysisFinished();
     void onEvaluationFinished();
+    void askSnapshotName();
     void onEditRequested(int row, int column, const QString& value);
     void requestAnalysis(int row);
     void startPendingAnalyses();
@@ -102,6 +111,7 @@ private:
     HistogramPlot* histogram_ = nullptr;
     CandidatePanel* candidates_ = nullptr;
     EvaluationPanel* evaluation_ = nullptr;
+    ComparisonPanel* compare_ = nullptr;
     QTabWidget* layer_tabs_ = nullptr;
     QUndoStack* undo_ = nullptr;
     QFutureWatcher<LoadResult> load_watcher_;
@@ -111,6 +121,7 @@ private:
     std::map<AnalysisKey, std::shared_ptr<const qs::TensorAnalysis>> cache_;
     std::vector<AnalysisRequest> pending_;
     std::shared_ptr<const qs::Comparison> comparison_;
+    qs::QuantConfig compared_config_;  // the config comparison_ was evaluated with
     int selected_ = -1;
     bool fit_columns_ = false;
 };

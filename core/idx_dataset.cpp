@@ -89,4 +89,13 @@ ImageDataset readIdxFolder(const std::string& dir) {
     throw Error(dir, "", "no IDX images/labels pair (t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]) in this folder");
 }
 
+void keepFirstImages(ImageDataset& data, int64_t n) {
+    if (n <= 0 || n >= data.n) return;
+    const auto per_image = static_cast<size_t>(data.rows * data.cols * data.channels);
+    if (!data.pixels.empty()) data.pixels.resize(static_cast<size_t>(n) * per_image);
+    if (!data.values.empty()) data.values.resize(static_cast<size_t>(n) * per_image);
+    data.labels.resize(static_cast<size_t>(n));
+    data.n = n;
+}
+
 }  // namespace qs

@@ -22,4 +22,7 @@ struct ImageDataset {
 ImageDataset readIdxPair(const std::string& images_path, const std::string& labels_path);
 ImageDataset readIdxFolder(const std::string& dir);
 
+// Keeps the first `n` images (and labels) of `data`: quick looks at a large test set.
+void keepFirstImages(ImageDataset& data, int64_t n);
+
 }  // namespace qs

@@ -8,6 +8,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QListWidget>
 #include <QMessageBox>
 #include <QProcess>
 #include <QProgressBar>
@@ -23,6 +24,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "comparison_charts.h"
+#include "comparison_panel.h"
+#include "config_comparison.h"
 #include "evaluation_panel.h"
 #include "histogram_plot.h"
 #include "keras_h5_writer.h"
@@ -327,6 +331,83 @@ private slots:
         // The confusion heat map and SQNR bars have data.
         QVERIFY(w.evaluation()->confusionPlot()->plottableCount() > 0);
         QVERIFY(w.evaluation()->sqnrPlot()->plottableCount() > 0);
+    }
+
+    void snapshotsCompareAndRestore() {
+        if (!QFileInfo::exists(kFashion)) QSKIP("dataset-fashion-mnist missing");
+        MainWindow w;
+        w.resize(1500, 1000);
+        w.show();
+        QVERIFY(openAndSettle(w, kSamples / "fmnist_mlp.h5"));
+        w.setDataPath(kFashion);
+        ComparisonPanel& panel = *w.comparisonPanel();
+        QVERIFY(!w.keepSnapshot("nothing yet"));  // no evaluation: nothing to keep
+        QVERIFY(!panel.keepButton()->isEnabled());
+        QSignalSpy finished(&w, &MainWindow::evaluationFinished);
+        auto evaluate = [&] {
+            finished.clear();
+            w.runEvaluation();
+            return finished.wait(300000) && finished.first().first().toBool();
+        };
+        // Snapshot 1: every layer int8. Snapshot 2: the first Dense at int4 per-tensor.
+        QVERIFY(evaluate());
+        QVERIFY(panel.keepButton()->isEnabled());
+        const auto c8 = w.lastComparison();
+        QVERIFY(w.keepSnapshot("all int8"));
+        LayerTableModel& t = *w.layerTable();
+        const int row = firstQuantizable(t);
+        const qs::LayerQuant int8 = t.layerQuant(row);
+        qs::LayerQuant int4 = int8;
+        int4.precision = qs::Precision::Int4;
+        int4.granularity = qs::Granularity::PerTensor;
+        w.changeLayers({row}, {int4}, "int4");
+        QVERIFY(evaluate());
+        const auto c4 = w.lastComparison();
+        QVERIFY(w.keepSnapshot("dense int4"));
+        QCOMPARE(panel.snapshots().size(), size_t(2));
+        // The snapshot holds the config that was evaluated, not the table's later state.
+        QCOMPARE(panel.snapshots()[0].config.forLayer(w.model()->layers[size_t(row)].name), int8);
+        QCOMPARE(panel.snapshots()[1].config.forLayer(w.model()->layers[size_t(row)].name), int4);
+        QVERIFY(c4->quantized_bytes < c8->quantized_bytes);
+
+        // The accuracy-vs-size chart: float32, the two snapshots at their numbers, the front.
+        QCustomPlot* acc = panel.charts()->accuracyPlot();
+        QCOMPARE(acc->graph(1)->name(), QString("all int8"));
+        QCOMPARE(acc->graph(1)->data()->at(0)->value, c8->quantized.top1 * 100);
+        QCOMPARE(acc->graph(2)->data()->at(0)->key, c4->quantized_bytes / 1e3);
+        const size_t on_front = qs::paretoFront(panel.snapshots()).size();
+        QCOMPARE(acc->graphCount(), 3 + (on_front > 1 ? 1 : 0));
+        QCOMPARE(panel.charts()->sqnrPlot()->plottableCount(), 2);
+        QTest::qWait(50);
+        const QString shot = qEnvironmentVariableIsSet("QUANTSCOPE_COMPARE_SCREENSHOT") ? qEnvironmentVariable("QUANTSCOPE_COMPARE_SCREENSHOT")
+                                                                                        : tmp_.filePath("compare.png");
+        QVERIFY(panel.grab().save(shot));
+
+        // Untick the first: the charts show the other alone; rename it in the list.
+        panel.list()->item(0)->setCheckState(Qt::Unchecked);
+        QCOMPARE(panel.charts()->sqnrPlot()->plottableCount(), 1);
+        QCOMPARE(acc->graph(1)->name(), QString("dense int4"));
+        panel.list()->item(1)->setText("dense at 4 bits");
+        QCOMPARE(panel.snapshots()[1].name, std::string("dense at 4 bits"));
+        QCOMPARE(acc->graph(1)->name(), QString("dense at 4 bits"));
+
+        // Restore snapshot 1: the table is int8 again, as one undo step.
+        const int undo_before = w.undoStack()->count();
+        panel.list()->setCurrentRow(0);
+        QPushButton* restore = nullptr;
+        for (QPushButton* b : panel.findChildren<QPushButton*>())
+            if (b->text() == "Restore config") restore = b;
+        QVERIFY(restore && restore->isEnabled());
+        restore->click();
+        QCOMPARE(t.layerQuant(row), int8);
+        QCOMPARE(w.undoStack()->count(), undo_before + 1);
+        w.undoStack()->undo();
+        QCOMPARE(t.layerQuant(row), int4);
+
+        // A new model: the old snapshots no longer apply.
+        QVERIFY(openAndSettle(w, kSamples / "fmnist_cnn.h5"));
+        QCOMPARE(panel.snapshots().size(), size_t(0));
+        QVERIFY(!panel.keepButton()->isEnabled());
     }
 
     void eventLoopKeepsTurning() {
