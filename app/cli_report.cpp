@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <stdexcept>
 
 #include "array_dataset.h"
@@ -63,13 +64,12 @@ std::vector<std::string> configNames(const std::vector<std::string>& paths) {
 }
 
 // Qt for drawing only: offscreen unless the caller chose a platform, so it runs headless.
-void startQt() {
-    if (QApplication::instance()) return;
+std::unique_ptr<QApplication> startQt() {
     if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
     static int argc = 1;
     static char name[] = "quantscope-cli";
     static char* argv[] = {name, nullptr};
-    new QApplication(argc, argv);  // lives until exit, as an application object should
+    return std::make_unique<QApplication>(argc, argv);
 }
 
 }  // namespace
@@ -107,7 +107,7 @@ int reportCommand(const std::vector<std::string>& args, const qs::Progress& prog
                      static_cast<long long>(run.result.quantized_bytes));
     }
 
-    startQt();
+    const std::unique_ptr<QApplication> app = startQt();  // outlives the charts below
     if (!QDir().mkpath(QString::fromStdString(a.out))) throw qs::Error(a.out, "", "cannot create the folder");
     const QDir dir(QString::fromStdString(a.out));
     ComparisonCharts charts;

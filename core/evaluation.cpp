@@ -11,6 +11,22 @@
 
 namespace qs {
 
+namespace {
+
+// A label the model cannot predict is a wrong test set (or the wrong model), not an error to
+// score: refuse it by name. A single output (sigmoid) takes labels 0 and 1.
+void checkLabels(const ImageDataset& data, int64_t b0, int64_t bn, Eigen::Index outputs) {
+    const int64_t limit = outputs == 1 ? 2 : outputs;
+    for (int64_t i = b0; i < b0 + bn; ++i) {
+        const int32_t label = data.labels[static_cast<size_t>(i)];
+        if (label < 0 || label >= limit)
+            throw Error(data.source, "", "label " + std::to_string(label) + " of image " + std::to_string(i) + " is past the model's " +
+                                             std::to_string(outputs) + " classes (outputs); is this the model's test set?");
+    }
+}
+
+}  // namespace
+
 RowMatrix preprocessRows(const ImageDataset& data, const Preprocessing& pre, int64_t begin, int64_t count) {
     const int64_t per = data.rows * data.cols * data.channels;
     const float scale = static_cast<float>(1.0 / pre.scale), mean = static_cast<float>(pre.mean), inv_std = static_cast<float>(1.0 / pre.std);
@@ -45,6 +61,7 @@ EvalResult evaluate(const ForwardFn& forward, int64_t input_size, const ImageDat
     parallelBatches(data.n, batch, threads, progress, 0, data.n, [&](int t, int64_t b0, int64_t bn) {
         const RowMatrix y = forward(preprocessRows(data, pre, b0, bn));
         classes = static_cast<int>(y.cols());
+        checkLabels(data, b0, bn, y.cols());
         for (int64_t i = 0; i < bn; ++i) {
             Eigen::Index arg;
             y.row(i).maxCoeff(&arg);

@@ -12,7 +12,9 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t kMaxJsonBytes = size_t(256) << 20;
+// Real model configs run to a few MB at most; nlohmann's DOM takes ~0.2 s per MB of dense
+// JSON here, so 32 MiB bounds a hostile config to seconds while leaving 10x headroom.
+constexpr size_t kMaxJsonBytes = size_t(32) << 20;
 constexpr int kMaxJsonDepth = 512;
 
 const std::map<std::string, std::string>& kindAliases() {
@@ -298,7 +300,8 @@ std::string kerasSnakeCase(const std::string& name) {
 
 json parseJsonText(const std::string& text, const std::string& file, const std::string& where) {
     if (text.size() > kMaxJsonBytes)
-        throw Error(file, where, "JSON is " + std::to_string(text.size() >> 20) + " MiB, over the 256 MiB limit");
+        throw Error(file, where, "JSON is " + std::to_string(text.size() >> 20) + " MiB, over the " + std::to_string(kMaxJsonBytes >> 20) +
+                                     " MiB limit");
     // Depth guard: count brackets outside strings before handing the text to the parser.
     int depth = 0, max_depth = 0;
     bool in_str = false, esc = false;
@@ -322,6 +325,40 @@ json parseJsonText(const std::string& text, const std::string& file, const std::
         throw Error(file, where, std::string("malformed JSON: ") + e.what());
     }
 }
+
+namespace {
+
+// Keras graphs are DAGs: a layer that (through others) feeds itself would send every graph
+// walk round forever. Kahn's algorithm: layers whose inputs are all placed get placed; what
+// is left when nothing more can be placed lies on (or behind) a cycle.
+void checkAcyclic(const std::vector<Layer>& layers, const std::string& file, const std::string& where) {
+    std::map<std::string, int> missing;  // inputs not yet placed, per layer
+    std::map<std::string, std::vector<std::string>> readers;
+    for (const Layer& l : layers) {
+        std::set<std::string> inputs;
+        for (const InboundRef& r : l.inbound) inputs.insert(r.layer);
+        missing[l.name] = static_cast<int>(inputs.size());
+        for (const std::string& in : inputs) readers[in].push_back(l.name);
+    }
+    std::vector<std::string> ready;
+    for (const auto& [name, n] : missing)
+        if (n == 0) ready.push_back(name);
+    size_t placed = 0;
+    while (!ready.empty()) {
+        const std::string name = ready.back();
+        ready.pop_back();
+        ++placed;
+        for (const std::string& r : readers[name])
+            if (--missing[r] == 0) ready.push_back(r);
+    }
+    if (placed == missing.size()) return;
+    std::string stuck;
+    for (const Layer& l : layers)
+        if (missing[l.name] > 0) stuck += (stuck.empty() ? "" : ", ") + l.name;
+    throw Error(file, where, "the layer graph has a cycle (layers " + stuck + " feed each other)");
+}
+
+}  // namespace
 
 Architecture parseKerasArchitecture(const json& root, const std::string& file, const std::string& where) {
     Parser p{file, where, {}, 0};
@@ -347,6 +384,7 @@ Architecture parseKerasArchitecture(const json& root, const std::string& file, c
         for (const InboundRef& r : l.inbound)
             if (!names.count(r.layer))
                 throw Error(file, where, "layer " + l.name + " takes its input from unknown layer '" + r.layer + "'");
+    checkAcyclic(a.layers, file, where);
     return a;
 }
 

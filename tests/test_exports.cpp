@@ -154,6 +154,44 @@ private slots:
         }
     }
 
+    // Every other field of the file wrong in turn (the whole text is given here).
+    void badTopLevelFieldsAreNamed_data() {
+        QTest::addColumn<QString>("text");
+        QTest::addColumn<QString>("field");
+        QTest::addColumn<QString>("says");
+        const QString head = R"({"format": "quantscope-config", "version": 1, )";
+        QTest::newRow("not JSON") << "{\"format\": " << "" << "malformed JSON";
+        QTest::newRow("not an object") << "[1, 2]" << "" << "must be a JSON object";
+        QTest::newRow("format") << R"({"format": "aimet", "version": 1})" << "format" << "must be \"quantscope-config\"";
+        QTest::newRow("version") << R"({"format": "quantscope-config", "version": 2})" << "version" << "reads version 1";
+        QTest::newRow("mode") << head + R"("mode": "fast"})" << "mode" << "must be \"integer\", \"hybrid\" or \"float16\"";
+        QTest::newRow("calibration_samples") << head + R"("calibration_samples": -5})" << "calibration_samples" << "integer from 1 to 1000000";
+        QTest::newRow("calibration_dataset") << head + R"("calibration_dataset": 7})" << "calibration_dataset" << "must be a string";
+        QTest::newRow("defaults.precision") << head + R"("defaults": {"precision": "int5"}})" << "defaults.precision" << "'int5' is not one of";
+        QTest::newRow("weight_method") << head + R"("defaults": {"weight_method": "magic"}})" << "defaults.weight_method" << "'magic' is not one of max_abs";
+        QTest::newRow("activation_method") << head + R"("layers": {"dense": {"activation_method": "max_abs"}}})" << "layers.dense.activation_method" << "'max_abs' is not one of min_max";
+        QTest::newRow("layers") << head + R"("layers": [1]})" << "layers" << "must be an object keyed by layer name";
+        QTest::newRow("scales type") << head + R"("layers": {"dense": {"scales": "big"}}})" << "layers.dense.scales" << "non-empty array of numbers";
+        QTest::newRow("unknown top field") << head + R"("colour": "red"})" << "colour" << "unknown field";
+    }
+    void badTopLevelFieldsAreNamed() {
+        QFETCH(QString, text);
+        QFETCH(QString, field);
+        QFETCH(QString, says);
+        const qs::Model m = qs::loadModel((kSamples / "fmnist_cnn.h5").string());
+        const std::string file = path("bad_top.json");
+        writeAll(file, text.toStdString());
+        try {
+            const qs::QuantConfig c = qs::loadQuantConfig(file);
+            qs::checkConfigAgainstModel(c, m, file);
+            QFAIL("accepted");
+        } catch (const qs::Error& e) {
+            QCOMPARE(QString::fromStdString(e.file()), QString::fromStdString(file));
+            if (!field.isEmpty()) QCOMPARE(QString::fromStdString(e.objectPath()), field);
+            QVERIFY2(QString::fromStdString(e.message()).contains(says), e.what());
+        }
+    }
+
     void failedSaveKeepsOldFile() {
         const std::string file = path("keep.json");
         qs::QuantConfig small;

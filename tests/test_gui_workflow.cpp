@@ -8,6 +8,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLabel>
 #include <QListWidget>
 #include <QMessageBox>
 #include <QProcess>
@@ -408,6 +409,68 @@ private slots:
         QVERIFY(openAndSettle(w, kSamples / "fmnist_cnn.h5"));
         QCOMPARE(panel.snapshots().size(), size_t(0));
         QVERIFY(!panel.keepButton()->isEnabled());
+    }
+
+    void failedEvaluationKeepsSession() {
+        if (!QFileInfo::exists(kFashion)) QSKIP("dataset-fashion-mnist missing");
+        MainWindow w;
+        w.show();
+        QVERIFY(openAndSettle(w, kSamples / "fmnist_mlp.h5"));
+        w.setDataPath(kFashion);
+        QSignalSpy finished(&w, &MainWindow::evaluationFinished);
+        w.runEvaluation();
+        QVERIFY(finished.wait(300000));
+        const auto good = w.lastComparison();
+        QVERIFY(good);
+        const QString shown = w.evaluation()->summary()->item(0, 1)->text();
+        LayerTableModel& t = *w.layerTable();
+        const QString size_cell = cell(t, firstQuantizable(t), LayerTableModel::QuantSize);
+        // A test set that does not exist: the error names it, the last result stays on show.
+        const QString bad = tmp_.filePath("no_such_test_set");
+        w.setDataPath(bad);
+        finished.clear();
+        w.runEvaluation();
+        QVERIFY(finished.wait(60000));
+        QCOMPARE(finished.first().first().toBool(), false);
+        QCOMPARE(w.lastComparison(), good);
+        QCOMPARE(w.evaluation()->summary()->item(0, 1)->text(), shown);
+        QCOMPARE(cell(t, firstQuantizable(t), LayerTableModel::QuantSize), size_cell);
+        QLabel* message = nullptr;
+        for (QLabel* l : w.evaluation()->findChildren<QLabel*>())
+            if (l->text().contains("no_such_test_set")) message = l;
+        QVERIFY(message);
+        QVERIFY(w.evaluation()->runButton()->isEnabled());
+        // And usable: the right test set again runs to the same numbers.
+        w.setDataPath(kFashion);
+        finished.clear();
+        w.runEvaluation();
+        QVERIFY(finished.wait(300000));
+        QCOMPARE(w.lastComparison()->quantized.top1, good->quantized.top1);
+    }
+
+    void closingDuringJobsExitsCleanly() {
+        if (!QFileInfo::exists(kFashion)) QSKIP("dataset-fashion-mnist missing");
+        // An evaluation and a re-analysis running when the window goes: both are cancelled and
+        // awaited, nothing touches the dead window (the sanitizer build checks that).
+        auto* w = new MainWindow;
+        w->show();
+        QVERIFY(openAndSettle(*w, kSamples / "fmnist_cnn.h5"));
+        w->setDataPath(kFashion);
+        w->runEvaluation();
+        LayerTableModel& t = *w->layerTable();
+        const int row = firstQuantizable(t);
+        qs::LayerQuant q = t.layerQuant(row);
+        q.precision = qs::Precision::Int2;
+        w->changeLayers({row}, {q}, "int2");
+        QVERIFY(w->isEvaluating());
+        QTest::qWait(100);
+        QElapsedTimer timer;
+        timer.start();
+        w->close();
+        delete w;
+        qInfo("window closed and destroyed %lld ms after the request, jobs included", timer.elapsed());
+        QVERIFY(timer.elapsed() < 10000);
+        QTest::qWait(200);  // any late signal to the dead window would land here
     }
 
     void eventLoopKeepsTurning() {

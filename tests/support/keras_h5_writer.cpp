@@ -56,7 +56,10 @@ H5::DataType fileType(FloatKind k) {
 }  // namespace
 
 void writeKerasH5(const std::string& path, const std::vector<LayerSpec>& layers, const WriteOptions& o) {
-    H5::H5File f(path, H5F_ACC_TRUNC);
+    H5::FileAccPropList fapl;
+    // HDF5 1.8's format keeps attributes over 64 KiB in dense storage (h5py does the same).
+    if (o.latest_format) H5Pset_libver_bounds(fapl.getId(), H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    H5::H5File f(path, H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, fapl);
     H5::Group root = f.openGroup("/");
     stringAttr(root, "keras_version", {o.keras_version}, o.strings, true);
     stringAttr(root, "backend", {"tensorflow"}, o.strings, true);
@@ -65,14 +68,17 @@ void writeKerasH5(const std::string& path, const std::vector<LayerSpec>& layers,
     std::vector<std::string> names;
     for (const LayerSpec& l : layers) names.push_back(l.name);
     stringAttr(mw, "layer_names", names, o.strings, false);
+    // A '/' in a layer name makes nested groups, as h5py does.
+    H5::LinkCreatPropList nested;
+    H5Pset_create_intermediate_group(nested.getId(), 1);
     for (const LayerSpec& l : layers) {
-        H5::Group lg = mw.createGroup(l.name);
+        H5::Group lg = mw.createGroup(l.name, nested);
         if (l.weights.empty()) {
             emptyFloatArrayAttr(lg, "weight_names");
             continue;
         }
         std::vector<std::string> wnames;
-        H5::Group inner = lg.createGroup(l.name);
+        H5::Group inner = lg.createGroup(l.name, nested);
         for (const WeightSpec& w : l.weights) {
             wnames.push_back(l.name + "/" + w.name);
             H5::DataSpace space(static_cast<int>(w.shape.size()), w.shape.data());

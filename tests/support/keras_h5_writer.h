@@ -33,6 +33,7 @@ struct WriteOptions {
     bool weights_only = false;     // save_weights layout: layer_names at the root, no model_config
     std::optional<std::string> model_config;  // JSON text; omitted when nullopt
     std::string keras_version = "2.4.0";
+    bool latest_format = false;    // HDF5 1.8+ format: attributes over 64 KiB (dense storage)
 };
 
 void writeKerasH5(const std::string& path, const std::vector<LayerSpec>& layers, const WriteOptions& options);
