@@ -1,5 +1,6 @@
 #include "array_dataset.h"
 
+#include "image_folder_dataset.h"
 #include <H5Cpp.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 
 #include "error.h"
 #include "hdf5_util.h"
+#include "image_folder_dataset.h"
 #include "zip_reader.h"
 
 namespace qs {
@@ -234,7 +236,11 @@ ImageDataset readHdf5Dataset(const std::string& path, const ArrayDatasetOptions&
 
 ImageDataset readDataset(const std::string& path, const ArrayDatasetOptions& o) {
     std::error_code ec;
-    if (fs::is_directory(path, ec)) return readIdxFolder(path);
+    if (fs::is_directory(path, ec)) {
+        // An IDX pair first (what Debian's dataset packages hold); else class sub-folders of images.
+        if (findIdxPair(path) || !hasClassFolders(path)) return readIdxFolder(path);
+        return readImageFolder(path);
+    }
     const std::vector<char> head = [&] {
         std::ifstream in(path, std::ios::binary);
         if (!in) throw Error(path, "", "no such file");

@@ -79,13 +79,18 @@ ImageDataset readIdxPair(const std::string& images_path, const std::string& labe
     return d;
 }
 
-ImageDataset readIdxFolder(const std::string& dir) {
+std::optional<std::pair<std::string, std::string>> findIdxPair(const std::string& dir) {
     for (const char* split : {"t10k", "test", "train"})
         for (const char* ext : {".gz", ""}) {
             const fs::path img = fs::path(dir) / (std::string(split) + "-images-idx3-ubyte" + ext);
             const fs::path lab = fs::path(dir) / (std::string(split) + "-labels-idx1-ubyte" + ext);
-            if (fs::exists(img) && fs::exists(lab)) return readIdxPair(img.string(), lab.string());
+            if (fs::exists(img) && fs::exists(lab)) return std::make_pair(img.string(), lab.string());
         }
+    return std::nullopt;
+}
+
+ImageDataset readIdxFolder(const std::string& dir) {
+    if (const auto pair = findIdxPair(dir)) return readIdxPair(pair->first, pair->second);
     throw Error(dir, "", "no IDX images/labels pair (t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]) in this folder");
 }
 

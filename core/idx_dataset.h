@@ -3,7 +3,9 @@
 // uint8 [n]. Errors name the file: wrong magic, dimensions past the file size, counts that
 // disagree between images and labels.
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace qs {
@@ -21,6 +23,8 @@ struct ImageDataset {
 // t10k-labels-idx1-ubyte[.gz] (or train-*), or the two files given directly.
 ImageDataset readIdxPair(const std::string& images_path, const std::string& labels_path);
 ImageDataset readIdxFolder(const std::string& dir);
+// The images/labels files readIdxFolder would read from `dir` (test split first), if any.
+std::optional<std::pair<std::string, std::string>> findIdxPair(const std::string& dir);
 
 // Keeps the first `n` images (and labels) of `data`: quick looks at a large test set.
 void keepFirstImages(ImageDataset& data, int64_t n);

@@ -3,6 +3,8 @@
 // an error naming the file and the problem; the same 1000 Fashion-MNIST images give the same
 // float accuracy from IDX, .npz and HDF5; `eval` on an .npz and Ctrl-C on a running `eval`.
 #include <H5Cpp.h>
+#include <QDir>
+#include <QImage>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -14,6 +16,8 @@
 
 #include "array_dataset.h"
 #include "error.h"
+#include "evaluation.h"
+#include "idx_dataset.h"
 #include "float_engine.h"
 #include "model_loader.h"
 
@@ -182,6 +186,67 @@ private slots:
         QCOMPARE(b.predictions, a.predictions);
         QCOMPARE(c.predictions, a.predictions);
         QVERIFY(a.top1 > 0.8);
+    }
+
+    void imageFolderEqualsIdx() {
+        if (!QFile::exists(kFashion)) QSKIP("dataset-fashion-mnist missing");
+        // 300 Fashion-MNIST test images as grey PNG (even) and BMP (odd) files in class
+        // folders "0".."9": the same pixels, labels and predictions as from the IDX files.
+        const qs::ImageDataset idx = qs::readIdxFolder(kFashion);
+        const int n = 300;
+        const QString root = QString::fromStdString(path("folder"));
+        std::vector<int> order;  // folder order: by class folder, then by file name
+        for (int label = 0; label < 10; ++label) {
+            QDir().mkpath(root + "/" + QString::number(label));
+            for (int i = 0; i < n; ++i)
+                if (idx.labels[size_t(i)] == label) order.push_back(i);
+        }
+        for (int i = 0; i < n; ++i) {
+            QImage img(28, 28, QImage::Format_Grayscale8);
+            for (int y = 0; y < 28; ++y) std::memcpy(img.scanLine(y), &idx.pixels[size_t(i) * 784 + size_t(y) * 28], 28);
+            const QString file = QString("%1/%2/%3.%4").arg(root).arg(idx.labels[size_t(i)]).arg(i, 5, 10, QChar('0')).arg(i % 2 ? "bmp" : "png");
+            QVERIFY(img.save(file));
+        }
+        std::ofstream(path("folder/3/notes.txt")) << "not an image: skipped";
+        const qs::ImageDataset f = qs::readDataset(root.toStdString());
+        QCOMPARE(f.n, int64_t(n));
+        QCOMPARE(f.num_classes, 10);
+        QCOMPARE(f.rows, int64_t(28));
+        QCOMPARE(f.channels, int64_t(1));
+        for (int k = 0; k < n; ++k) {
+            const int i = order[size_t(k)];
+            QCOMPARE(f.labels[size_t(k)], idx.labels[size_t(i)]);
+            QVERIFY(std::equal(f.pixels.begin() + k * 784, f.pixels.begin() + (k + 1) * 784, idx.pixels.begin() + i * 784));
+        }
+        const qs::Model m = qs::loadModel(std::string(QUANTSCOPE_SOURCE_DIR) + "/sample_models/fmnist_mlp.h5");
+        const qs::FloatEngine engine(m);
+        qs::ImageDataset first = idx;
+        qs::keepFirstImages(first, n);
+        const qs::EvalResult a = qs::evaluateFloat(engine, first, {}), b = qs::evaluateFloat(engine, f, qs::inferPreprocessing(f));
+        for (int k = 0; k < n; ++k) QCOMPARE(b.predictions[size_t(k)], a.predictions[size_t(order[size_t(k)])]);
+        QCOMPARE(b.top1_correct, a.top1_correct);
+    }
+
+    void imageFolderClassOrderAndColour() {
+        // Classes in alphanumeric order of the folder names (Keras' rule); RGBA loses alpha.
+        const QString root = QString::fromStdString(path("colour"));
+        const QStringList names = {"zebra", "Ant", "bee"};  // sorted: Ant, bee, zebra
+        for (int c = 0; c < 3; ++c) {
+            QDir().mkpath(root + "/" + names[c]);
+            QImage img(4, 2, QImage::Format_RGBA8888);
+            img.fill(QColor(10 * c, 100, 200, 7));
+            QVERIFY(img.save(root + "/" + names[c] + "/a.png"));
+        }
+        const qs::ImageDataset d = qs::readDataset(root.toStdString());
+        QCOMPARE(d.n, int64_t(3));
+        QCOMPARE(d.channels, int64_t(3));
+        QCOMPARE(d.labels, (std::vector<int32_t>{0, 1, 2}));
+        // Ant (c = 1) first, then bee (c = 2), then zebra (c = 0): red = 10, 20, 0.
+        QCOMPARE(int(d.pixels[0]), 10);
+        QCOMPARE(int(d.pixels[size_t(8 * 3)]), 20);
+        QCOMPARE(int(d.pixels[size_t(16 * 3)]), 0);
+        QCOMPARE(int(d.pixels[1]), 100);
+        QCOMPARE(int(d.pixels[2]), 200);
     }
 
     void evalCliOnNpzAndCtrlC() {

@@ -5,7 +5,8 @@
 // the size); a 100 MB model_config (read) and one nested 10,000 deep (refused); a cycle and a
 // missing inbound layer in a Functional graph; layer names with '/' and non-ASCII letters;
 // external and soft links (never followed); .keras archives with '../' members, a declared
-// 4 GiB member and a 100 MB-of-zeros bzip2 bomb; labels past the model's classes; and the
+// 4 GiB member and a 100 MB-of-zeros bzip2 bomb; labels past the model's classes; images
+// that are truncated, not images, 10^8 pixels (header only), or of another size; and the
 // user's model file byte-identical with its mtime after every command that reads it.
 #include <hdf5.h>
 #include <QCryptographicHash>
@@ -309,6 +310,43 @@ private slots:
             QSKIP("python3 is not available to build the npz");
         const QString err = cliFails({"eval", QString::fromStdString((kSamples / "fmnist_mlp.h5").string()), "--data", qpath("labels.npz")});
         QVERIFY2(err.contains("labels.npz") && err.contains("label 10 of image 10 is past the model's 10 classes"), qPrintable(err));
+    }
+
+    void imagesThatFailToDecode() {
+        // Image-folder test sets (class sub-folders): every broken image is refused by its name
+        // before any evaluation. PNGs are written by hand (zlib + struct), no imaging library.
+        const QString script = "import zlib, struct, os, sys\n"
+                               "def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)\n"
+                               "def png(w, h, body=None):\n"
+                               "    raw = body if body is not None else zlib.compress(b''.join(b'\\0' + bytes(w) for _ in range(h)))\n"
+                               "    return b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0)) + chunk(b'IDAT', raw) + chunk(b'IEND', b'')\n"
+                               "def folder(name, files):\n"
+                               "    for rel, data in files.items():\n"
+                               "        os.makedirs(os.path.dirname(os.path.join(name, rel)), exist_ok=True)\n"
+                               "        open(os.path.join(name, rel), 'wb').write(data)\n"
+                               "good = png(28, 28)\n"
+                               "folder('trunc', {'a/1.png': good, 'b/2.png': good[:len(good) // 2]})\n"
+                               "folder('text', {'a/1.png': good, 'b/readme.png': b'this is not a picture'})\n"
+                               "folder('giant', {'a/1.png': png(10000, 10000, zlib.compress(b''))})\n"
+                               "folder('sizes', {'a/1.png': good, 'b/2.png': png(32, 28)})\n"
+                               "folder('empty', {'a/notes.txt': b'no images here', 'b/x.csv': b'1,2'})\n";
+        if (!python(tmp_.path(), script)) QSKIP("python3 is not available to write the images");
+        const QString mlp = QString::fromStdString((kSamples / "fmnist_mlp.h5").string());
+        struct Case {
+            const char* folder;
+            QStringList says;
+        };
+        const Case cases[] = {
+            {"trunc", {"trunc/b/2.png", "cannot decode image"}},
+            {"text", {"text/b/readme.png", "cannot decode image"}},
+            {"giant", {"giant/a/1.png", "10000 x 10000 pixels, over the limit of 67108864 pixels"}},
+            {"sizes", {"sizes/b/2.png", "image is 32 x 28 but the first one (28 x 28) is not"}},
+            {"empty", {"empty", "hold no .png, .jpg, .jpeg, .bmp or .gif files"}},
+        };
+        for (const Case& c : cases) {
+            const QString err = cliFails({"eval", mlp, "--data", tmp_.filePath(c.folder)});
+            for (const QString& want : c.says) QVERIFY2(err.contains(want), qPrintable(QString(c.folder) + ": " + err));
+        }
     }
 
     void modelFileNeverWritten() {

@@ -23,7 +23,7 @@ EvaluationPanel::EvaluationPanel(QWidget* parent) : QWidget(parent) {
     auto* layout = new QVBoxLayout(this);
     auto* row = new QHBoxLayout;
     path_ = new QLineEdit(this);
-    path_->setPlaceholderText(tr("Test set: IDX folder or file, .npz, .npy, HDF5"));
+    path_->setPlaceholderText(tr("Test set: IDX folder or file, .npz, .npy, HDF5, or a folder of class folders of images"));
     path_->setToolTip(tr("A folder with an IDX images/labels pair (e.g. /usr/share/datasets/fashion-mnist), or a file"));
     auto* browse = new QPushButton(tr("Browse..."), this);
     calib_ = new QSpinBox(this);
