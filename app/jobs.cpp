@@ -81,14 +81,20 @@ QFuture<AnalysisResult> startAnalyses(std::shared_ptr<const qs::Model> model, st
     });
 }
 
-QFuture<EvaluationResult> startEvaluation(std::shared_ptr<const qs::Model> model, qs::QuantConfig config, QString data_path) {
-    return QtConcurrent::run(jobPool(), [model, config, data_path](QPromise<EvaluationResult>& promise) {
+QFuture<EvaluationResult> startEvaluation(std::shared_ptr<const qs::Model> model, qs::QuantConfig config, QString data_path,
+                                          PreprocessingChoice choice) {
+    return QtConcurrent::run(jobPool(), [model, config, data_path, choice](QPromise<EvaluationResult>& promise) {
         EvaluationResult r;
         r.config = config;
         try {
             const std::string path = data_path.toStdString();
             const qs::ImageDataset test = qs::readDataset(path);
-            const qs::Preprocessing pre = qs::inferPreprocessing(test);
+            std::string why;
+            qs::Preprocessing pre = qs::inferPreprocessing(test, &why);
+            if (choice.scale) pre.scale = *choice.scale, why = "scale given";
+            pre.mean = choice.mean, pre.std = choice.std;
+            r.preprocessing = pre;
+            r.preprocessing_source = QString::fromStdString(why);
             const qs::RowMatrix calib = qs::calibrationRows(path, test, pre, config.calibration_samples);  // as the CLI
             r.comparison = std::make_shared<const qs::Comparison>(qs::compareQuantized(*model, config, test, calib, pre, {}, progressFor(promise)));
         } catch (const qs::Cancelled&) {

@@ -6,6 +6,7 @@
 #include <QString>
 
 #include <memory>
+#include <optional>
 
 #include "model.h"
 #include "model_loader.h"
@@ -36,10 +37,19 @@ struct AnalysisResult {
 QFuture<AnalysisResult> startAnalyses(std::shared_ptr<const qs::Model> model, std::vector<AnalysisRequest> requests);
 
 // Quantize with `config` and evaluate float, integer and fake-quant on the test set.
+// x = (v / scale - mean) / std; no scale: inferred from the data (as the CLI infers it).
+struct PreprocessingChoice {
+    std::optional<double> scale;
+    double mean = 0, std = 1;
+};
+
 struct EvaluationResult {
     std::shared_ptr<const qs::Comparison> comparison;  // null on failure or cancel
     qs::QuantConfig config;                             // what was evaluated (for snapshots)
+    qs::Preprocessing preprocessing;                    // what was applied, and why
+    QString preprocessing_source;
     QString error;
     bool cancelled = false;
 };
-QFuture<EvaluationResult> startEvaluation(std::shared_ptr<const qs::Model> model, qs::QuantConfig config, QString data_path);
+QFuture<EvaluationResult> startEvaluation(std::shared_ptr<const qs::Model> model, qs::QuantConfig config, QString data_path,
+                                          PreprocessingChoice pre = {});

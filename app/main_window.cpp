@@ -401,11 +401,16 @@ void MainWindow::showSelected() {
 
 qs::QuantConfig MainWindow::currentConfig() const {
     qs::QuantConfig c;
+    c.mode = evaluation_->mode();
     c.calibration_samples = evaluation_->calibrationSamples();
     c.calibration_dataset = evaluation_->dataPath().toStdString();
-    for (int row = 0; row < table_model_->layerCount(); ++row)
-        if (table_model_->quantizable(row) && !(table_model_->layerQuant(row) == c.defaults))
-            c.layers[model_->layers[static_cast<size_t>(row)].name] = table_model_->layerQuant(row);
+    c.defaults.activation_method = evaluation_->activationMethod();  // the panel sets it for every layer
+    for (int row = 0; row < table_model_->layerCount(); ++row) {
+        if (!table_model_->quantizable(row)) continue;
+        qs::LayerQuant q = table_model_->layerQuant(row);
+        q.activation_method = c.defaults.activation_method;
+        if (!(q == c.defaults)) c.layers[model_->layers[static_cast<size_t>(row)].name] = q;
+    }
     return c;
 }
 
@@ -475,6 +480,8 @@ void MainWindow::applyConfig(const qs::QuantConfig& c, const QString& what) {
     }
     changeLayers(rows, values, what);
     evaluation_->setCalibrationSamples(c.calibration_samples);
+    evaluation_->setMode(c.mode);
+    evaluation_->setActivationMethod(c.defaults.activation_method);
 }
 
 void MainWindow::askSnapshotName() {
@@ -512,7 +519,13 @@ void MainWindow::runEvaluation() {
     QSettings().setValue("paths/lastDataPath", path);
     evaluation_->setRunning(true);
     evaluation_->setMessage(tr("Evaluating on %1...").arg(path));
-    eval_watcher_.setFuture(startEvaluation(model_, currentConfig(), path));
+    const PreprocessingChoice pre{evaluation_->scaleOverride(), evaluation_->mean(), evaluation_->stddev()};
+    if ((pre.scale && *pre.scale == 0) || pre.std == 0) {
+        evaluation_->setRunning(false);
+        evaluation_->setMessage(tr("The scale and the standard deviation must not be zero."));
+        return;
+    }
+    eval_watcher_.setFuture(startEvaluation(model_, currentConfig(), path, pre));
 }
 
 void MainWindow::cancelEvaluation() { eval_watcher_.cancel(); }
@@ -533,6 +546,13 @@ void MainWindow::onEvaluationFinished() {
     comparison_ = r.comparison;
     compared_config_ = r.config;
     evaluation_->setResult(*comparison_);
+    evaluation_->setMessage(tr("%1 test images; calibrated on %2; x = (v / %3 - %4) / %5 (%6)")
+                                .arg(comparison_->quantized.n)
+                                .arg(comparison_->calibration_samples)
+                                .arg(r.preprocessing.scale)
+                                .arg(r.preprocessing.mean)
+                                .arg(r.preprocessing.std)
+                                .arg(r.preprocessing_source));
     compare_->setCanKeep(true);
     emit evaluationFinished(true);
 }

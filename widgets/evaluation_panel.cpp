@@ -1,5 +1,7 @@
 #include "evaluation_panel.h"
 
+#include <QComboBox>
+#include <QDoubleValidator>
 #include <QFileDialog>
 #include <QFormLayout>
 #include <QHBoxLayout>
@@ -40,6 +42,40 @@ EvaluationPanel::EvaluationPanel(QWidget* parent) : QWidget(parent) {
     row->addWidget(calib_);
     row->addWidget(run_);
     row->addWidget(cancel_);
+    // Second row: what the config holds for the whole model, and the preprocessing.
+    auto* settings = new QHBoxLayout;
+    mode_ = new QComboBox(this);
+    mode_->setObjectName("modeBox");
+    for (qs::QuantMode m : {qs::QuantMode::Integer, qs::QuantMode::Hybrid, qs::QuantMode::Float16})
+        mode_->addItem(QString::fromLatin1(qs::quantModeName(m)), static_cast<int>(m));
+    mode_->setToolTip(tr("integer: int8/int16 weights and activations; hybrid: int8 weights, float activations; float16: half-size floats"));
+    activation_ = new QComboBox(this);
+    activation_->setObjectName("activationBox");
+    for (const std::string& a : qs::activationMethods()) activation_->addItem(QString::fromStdString(a));
+    activation_->setToolTip(tr("How each layer's activation range is chosen from the calibration images"));
+    auto numberEdit = [this](const QString& placeholder, const QString& tip) {
+        auto* e = new QLineEdit(this);
+        e->setPlaceholderText(placeholder);
+        e->setToolTip(tip);
+        e->setValidator(new QDoubleValidator(e));
+        e->setMaximumWidth(80);
+        return e;
+    };
+    scale_ = numberEdit(tr("auto"), tr("x = (v / scale - mean) / std; empty: inferred (255 for 8-bit images, else 1)"));
+    mean_ = numberEdit(QStringLiteral("0"), tr("mean subtracted after scaling"));
+    std_ = numberEdit(QStringLiteral("1"), tr("standard deviation divided by, after the mean"));
+    settings->addWidget(new QLabel(tr("Mode"), this));
+    settings->addWidget(mode_);
+    settings->addWidget(new QLabel(tr("Activations"), this));
+    settings->addWidget(activation_);
+    settings->addSpacing(16);
+    settings->addWidget(new QLabel(tr("x = (v /"), this));
+    settings->addWidget(scale_);
+    settings->addWidget(new QLabel(QStringLiteral("\u2212"), this));
+    settings->addWidget(mean_);
+    settings->addWidget(new QLabel(tr(") /"), this));
+    settings->addWidget(std_);
+    settings->addStretch(1);
     progress_ = new QProgressBar(this);
     progress_->setRange(0, 1000);
     message_ = new QLabel(this);
@@ -62,6 +98,7 @@ EvaluationPanel::EvaluationPanel(QWidget* parent) : QWidget(parent) {
     results->addWidget(confusion_, 2);
     results->addWidget(sqnr_, 3);
     layout->addLayout(row);
+    layout->addLayout(settings);
     layout->addWidget(progress_);
     layout->addWidget(message_);
     layout->addLayout(results, 1);
@@ -86,6 +123,33 @@ QString EvaluationPanel::dataPath() const { return path_->text().trimmed(); }
 void EvaluationPanel::setDataPath(const QString& path) { path_->setText(path); }
 int EvaluationPanel::calibrationSamples() const { return calib_->value(); }
 void EvaluationPanel::setCalibrationSamples(int n) { calib_->setValue(n); }
+
+qs::QuantMode EvaluationPanel::mode() const { return static_cast<qs::QuantMode>(mode_->currentData().toInt()); }
+void EvaluationPanel::setMode(qs::QuantMode m) { mode_->setCurrentIndex(mode_->findData(static_cast<int>(m))); }
+std::string EvaluationPanel::activationMethod() const { return activation_->currentText().toStdString(); }
+void EvaluationPanel::setActivationMethod(const std::string& method) {
+    const int i = activation_->findText(QString::fromStdString(method));
+    if (i >= 0) activation_->setCurrentIndex(i);
+}
+
+namespace {
+std::optional<double> numberIn(const QLineEdit* e) {
+    bool ok = false;
+    const double v = QLocale().toDouble(e->text().trimmed(), &ok);
+    if (ok) return v;
+    const double c = e->text().trimmed().toDouble(&ok);  // "127.5" in any locale
+    return ok ? std::optional<double>(c) : std::nullopt;
+}
+}  // namespace
+
+std::optional<double> EvaluationPanel::scaleOverride() const { return numberIn(scale_); }
+double EvaluationPanel::mean() const { return numberIn(mean_).value_or(0.0); }
+double EvaluationPanel::stddev() const { return numberIn(std_).value_or(1.0); }
+void EvaluationPanel::setPreprocessing(std::optional<double> scale, double mean, double stddev) {
+    scale_->setText(scale ? QString::number(*scale) : QString());
+    mean_->setText(mean == 0 ? QString() : QString::number(mean));
+    std_->setText(stddev == 1 ? QString() : QString::number(stddev));
+}
 
 void EvaluationPanel::setRunning(bool running) {
     run_->setEnabled(!running);

@@ -5,8 +5,13 @@
 // bars. Display only: the app runs the evaluation and hands the result over.
 #include <QWidget>
 
+#include <optional>
+
+#include "evaluation.h"
+#include "quant_config.h"
 #include "quantized_evaluation.h"
 
+class QComboBox;
 class QCustomPlot;
 class QLabel;
 class QLineEdit;
@@ -24,6 +29,19 @@ public:
     void setDataPath(const QString& path);
     int calibrationSamples() const;
     void setCalibrationSamples(int n);
+    // The whole-model settings of the second row: quantization mode, the activation
+    // calibration method (every layer), and the preprocessing x = (v / scale - mean) / std
+    // (scale empty: inferred from the data, as the CLI does).
+    qs::QuantMode mode() const;
+    void setMode(qs::QuantMode m);
+    std::string activationMethod() const;
+    void setActivationMethod(const std::string& method);
+    std::optional<double> scaleOverride() const;  // nullopt: infer
+    double mean() const;
+    double stddev() const;
+    void setPreprocessing(std::optional<double> scale, double mean, double stddev);
+    QComboBox* modeBox() const { return mode_; }
+    QComboBox* activationBox() const { return activation_; }
     void setRunning(bool running);
     void setProgress(int permille);
     void setResult(const qs::Comparison& c);
@@ -43,6 +61,11 @@ signals:
 private:
     QLineEdit* path_ = nullptr;
     QSpinBox* calib_ = nullptr;
+    QComboBox* mode_ = nullptr;
+    QComboBox* activation_ = nullptr;
+    QLineEdit* scale_ = nullptr;
+    QLineEdit* mean_ = nullptr;
+    QLineEdit* std_ = nullptr;
     QPushButton* run_ = nullptr;
     QPushButton* cancel_ = nullptr;
     QProgressBar* progress_ = nullptr;
