@@ -377,20 +377,28 @@ TensorAnalysis analyzeTensor(const Tensor& t, int64_t channels, const AnalysisOp
         cs.push_back(f);
     }
     progress.checkCancelled();
+    const std::vector<std::string>& known = candidateMethods();
+    if (std::find(known.begin(), known.end(), o.method) == known.end()) throw std::invalid_argument("unknown method '" + o.method + "'");
+    if (o.only_chosen) {  // the statistics pass per candidate is the cost: skip the ones not asked for
+        const bool mse = o.method == "mse";
+        std::erase_if(cs, [&](const Candidate& c) {
+            return c.method != o.method && !(mse && (c.method == "mse#1" || c.method == "mse#2" || c.method == "max_abs"));
+        });
+    }
     evaluateCandidates(data, n, a.channels, cs, o.error_histograms, o.error_hist_bins, o.threads, &a.stats);
-    // Resolve "mse": the smallest exact MSE of {mse#1, mse#2, max_abs}, so never worse than max_abs.
     auto find = [&](const std::string& m) {
         return static_cast<size_t>(std::find_if(cs.begin(), cs.end(), [&](const Candidate& c) { return c.method == m; }) - cs.begin());
     };
-    Candidate best = cs[find("max_abs")];
-    for (const char* m : {"mse#1", "mse#2"})
-        if (cs[find(m)].stats.mse < best.stats.mse) best = cs[find(m)];
-    best.method = "mse";
-    const size_t at = find("mse#1");
-    cs[at] = best;
-    cs.erase(cs.begin() + static_cast<long>(find("mse#2")));
+    // Resolve "mse": the smallest exact MSE of {mse#1, mse#2, max_abs}, so never worse than max_abs.
+    if (find("mse#1") < cs.size()) {
+        Candidate best = cs[find("max_abs")];
+        for (const char* m : {"mse#1", "mse#2"})
+            if (cs[find(m)].stats.mse < best.stats.mse) best = cs[find(m)];
+        best.method = "mse";
+        cs[find("mse#1")] = best;
+        cs.erase(cs.begin() + static_cast<long>(find("mse#2")));
+    }
     const size_t chosen = find(o.method);
-    if (chosen >= cs.size()) throw std::invalid_argument("unknown method '" + o.method + "'");
     a.chosen = static_cast<int>(chosen);
     return a;
 }

@@ -51,7 +51,8 @@ struct Candidate {
 struct AnalysisOptions {
     int bits = 8;
     Granularity granularity = Granularity::PerChannel;
-    std::string method = "max_abs";   // the pick; every candidate is evaluated anyway
+    std::string method = "max_abs";   // the pick; every candidate is evaluated unless only_chosen
+    bool only_chosen = false;         // evaluate the pick alone (mse: with its finalists and max_abs)
     bool error_histograms = true;
     int error_hist_bins = 101;
     int threads = 0;                  // 0: all cores

@@ -258,6 +258,7 @@ Candidate weightCandidate(const Tensor& kernel, int64_t channels, const LayerQua
     o.granularity = q.granularity;
     o.method = q.weight_method;
     o.error_histograms = false;
+    o.only_chosen = true;
     o.threads = threads;
     TensorAnalysis a = analyzeTensor(kernel, channels, o);
     return std::move(a.candidates.at(static_cast<size_t>(a.chosen)));

@@ -246,6 +246,38 @@ private slots:
               kernels::isaSupported(kernels::Isa::Avx2), kernels::isaSupported(kernels::Isa::Avx512));
     }
 
+    void onlyChosenEqualsFullAnalysis() {
+        // Evaluating the pick alone (what configs, exports and the quantized model need) gives
+        // the very candidate the full analysis picks, for every method and both granularities.
+        const Tensor t = randomTensor({288, 24}, 21);
+        for (Granularity g : {Granularity::PerTensor, Granularity::PerChannel})
+            for (const std::string& method : candidateMethods()) {
+                AnalysisOptions o;
+                o.bits = 4;
+                o.granularity = g;
+                o.method = method;
+                o.error_histograms = false;
+                const TensorAnalysis full = analyzeTensor(t, 24, o);
+                o.only_chosen = true;
+                const TensorAnalysis one = analyzeTensor(t, 24, o);
+                QVERIFY(one.candidates.size() <= (method == "mse" ? size_t(2) : size_t(1)));
+                const Candidate& a = full.candidates[size_t(full.chosen)];
+                const Candidate& b = one.candidates[size_t(one.chosen)];
+                QCOMPARE(b.method, method);
+                QCOMPARE(b.params.size(), a.params.size());
+                for (size_t c = 0; c < a.params.size(); ++c) {
+                    QCOMPARE(b.params[c].scale, a.params[c].scale);
+                    QCOMPARE(b.params[c].zero_point, a.params[c].zero_point);
+                }
+                QCOMPARE(b.stats.mse, a.stats.mse);
+                QCOMPARE(b.stats.sqnr_db, a.stats.sqnr_db);
+            }
+        AnalysisOptions bad;
+        bad.method = "nope";
+        bad.only_chosen = true;
+        QVERIFY_THROWS_EXCEPTION(std::invalid_argument, analyzeTensor(t, 24, bad));
+    }
+
     void nanInfCountedNotPoisoning() {
         Tensor t = randomTensor({100, 4}, 3);
         t.data[5] = std::nanf("");
