@@ -1,9 +1,6 @@
 #include "cli_report.h"
 
 #include <QApplication>
-#include <QDir>
-#include <QFileInfo>
-#include <qcustomplot.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -12,12 +9,10 @@
 #include <stdexcept>
 
 #include "array_dataset.h"
-#include "atomic_file.h"
-#include "comparison_charts.h"
 #include "config_comparison.h"
 #include "model_loader.h"
-#include "plot_export.h"
 #include "quant_config.h"
+#include "report_writer.h"
 
 namespace {
 
@@ -107,21 +102,8 @@ int reportCommand(const std::vector<std::string>& args, const qs::Progress& prog
                      static_cast<long long>(run.result.quantized_bytes));
     }
 
-    const std::unique_ptr<QApplication> app = startQt();  // outlives the charts below
-    if (!QDir().mkpath(QString::fromStdString(a.out))) throw qs::Error(a.out, "", "cannot create the folder");
-    const QDir dir(QString::fromStdString(a.out));
-    ComparisonCharts charts;
-    charts.setRuns(runs);
-    qs::ReportInfo info{a.model, data.source, data.n, {}};
-    for (const auto& [plot, name] : charts.plots()) {
-        for (const char* ext : {".png", ".svg"}) {
-            const QString path = dir.filePath(name + ext);
-            if (!savePlot(plot, path, QSize(760, 520))) throw qs::Error(path.toStdString(), "", "cannot write the chart");
-        }
-        info.chart_files.push_back((name + ".svg").toStdString());
-    }
-    qs::writeFileAtomically(dir.filePath("report.html").toStdString(), qs::comparisonReportHtml(runs, info));
-    qs::writeFileAtomically(dir.filePath("report.json").toStdString(), qs::comparisonReportJson(runs, info).dump(2) + "\n");
-    std::fprintf(stderr, "wrote %s\n", dir.filePath("report.html").toStdString().c_str());
+    const std::unique_ptr<QApplication> app = startQt();  // outlives the charts drawn below
+    const QString html = writeComparisonReport(QString::fromStdString(a.out), runs, {a.model, data.source, data.n, {}});
+    std::fprintf(stderr, "wrote %s\n", html.toStdString().c_str());
     return 0;
 }

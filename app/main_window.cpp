@@ -25,6 +25,7 @@
 
 #include "candidate_panel.h"
 #include "comparison_panel.h"
+#include "report_writer.h"
 #include "choice_delegate.h"
 #include "evaluation_panel.h"
 #include "histogram_plot.h"
@@ -137,6 +138,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(evaluation_, &EvaluationPanel::runRequested, this, &MainWindow::runEvaluation);
     connect(evaluation_, &EvaluationPanel::cancelRequested, this, &MainWindow::cancelEvaluation);
     connect(compare_, &ComparisonPanel::keepRequested, this, &MainWindow::askSnapshotName);
+    connect(compare_, &ComparisonPanel::saveReportRequested, this, [this] {
+        const QString dir = QFileDialog::getExistingDirectory(this, tr("Folder for the report"), QSettings().value("paths/lastReportDir").toString());
+        if (!dir.isEmpty()) saveComparisonReport(dir);
+    });
     connect(compare_, &ComparisonPanel::restoreRequested, this, [this](const qs::QuantConfig& c, const QString& name) {
         if (model_) applyConfig(c, tr("Restore snapshot %1").arg(name));
     });
@@ -500,6 +505,21 @@ bool MainWindow::keepSnapshot(const QString& name) {
     compare_->addSnapshot({name.toStdString(), compared_config_, *comparison_});
     statusBar()->showMessage(tr("Kept snapshot %1").arg(name), 4000);
     return true;
+}
+
+bool MainWindow::saveComparisonReport(const QString& dir) {
+    const std::vector<qs::ConfigRun> runs = compare_->shownRuns();
+    if (runs.empty() || !model_) return false;
+    try {
+        const qs::ConfigRun& first = runs.front();
+        const QString html = writeComparisonReport(dir, runs, {model_->source_path, first.config.calibration_dataset, first.result.quantized.n, {}});
+        QSettings().setValue("paths/lastReportDir", dir);
+        statusBar()->showMessage(tr("Wrote %1").arg(html), 6000);
+        return true;
+    } catch (const std::exception& e) {
+        showError(tr("Cannot save the report"), QString::fromStdString(e.what()));
+        return false;
+    }
 }
 
 void MainWindow::runEvaluation() {

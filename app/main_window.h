@@ -66,6 +66,9 @@ public:
     // Keeps the last evaluation and the config it ran with as a named snapshot in the Compare
     // panel; false when there is no result yet. The Keep button asks for the name.
     bool keepSnapshot(const QString& name);
+    // Writes the ticked snapshots as a report (report_writer.h) into `dir`; false and a
+    // message on failure.
+    bool saveComparisonReport(const QString& dir);
     // Puts `config`'s settings in the table as one undo step named `what`.
     void applyConfig(const qs::QuantConfig& config, const QString& what);
 

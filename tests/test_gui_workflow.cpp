@@ -385,6 +385,18 @@ private slots:
                                                                                         : tmp_.filePath("compare.png");
         QVERIFY(panel.grab().save(shot));
 
+        // Save report: the ticked snapshots' files, with their numbers.
+        const QString report_dir = tmp_.filePath("gui_report");
+        QVERIFY(w.saveComparisonReport(report_dir));
+        QFile rj(report_dir + "/report.json");
+        QVERIFY(rj.open(QIODevice::ReadOnly));
+        const QJsonArray rc = QJsonDocument::fromJson(rj.readAll()).object()["configs"].toArray();
+        QCOMPARE(rc.size(), 2);
+        QCOMPARE(rc[1].toObject()["name"].toString(), QString("dense int4"));
+        QCOMPARE(rc[1].toObject()["size_bytes"].toInteger(), c4->quantized_bytes);
+        QCOMPARE(rc[0].toObject()["top1"].toDouble(), c8->quantized.top1);
+        for (const char* f : {"accuracy_vs_size.png", "layer_sqnr.svg", "layer_size.png", "report.html"}) QVERIFY(QFileInfo::exists(report_dir + "/" + f));
+
         // Untick the first: the charts show the other alone; rename it in the list.
         panel.list()->item(0)->setCheckState(Qt::Unchecked);
         QCOMPARE(panel.charts()->sqnrPlot()->plottableCount(), 1);

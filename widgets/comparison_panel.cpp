@@ -21,10 +21,13 @@ ComparisonPanel::ComparisonPanel(QWidget* parent) : QWidget(parent) {
     restore_ = new QPushButton(tr("Restore config"), this);
     restore_->setToolTip(tr("Put the selected snapshot's settings back in the layer table (undoable)"));
     remove_ = new QPushButton(tr("Remove"), this);
+    report_ = new QPushButton(tr("Save report..."), this);
+    report_->setToolTip(tr("Write the ticked snapshots' charts (PNG, SVG), report.html and report.json into a folder"));
     side->addWidget(list_, 1);
     side->addWidget(keep_);
     side->addWidget(restore_);
     side->addWidget(remove_);
+    side->addWidget(report_);
     charts_ = new ComparisonCharts(this);
     layout->addLayout(side);
     layout->addWidget(charts_, 1);
@@ -33,6 +36,7 @@ ComparisonPanel::ComparisonPanel(QWidget* parent) : QWidget(parent) {
 
     connect(keep_, &QPushButton::clicked, this, &ComparisonPanel::keepRequested);
     connect(remove_, &QPushButton::clicked, this, &ComparisonPanel::removeSelected);
+    connect(report_, &QPushButton::clicked, this, &ComparisonPanel::saveReportRequested);
     connect(restore_, &QPushButton::clicked, this, [this] {
         const int row = list_->currentRow();
         if (row < 0 || row >= static_cast<int>(snapshots_.size())) return;
@@ -109,5 +113,7 @@ void ComparisonPanel::redraw() {
         QListWidgetItem* item = list_->item(row);
         item->setForeground(item->checkState() == Qt::Checked ? ComparisonCharts::runColor(shown++).darker(120) : QColor(150, 150, 150));
     }
-    charts_->setRuns(shownRuns());
+    const std::vector<qs::ConfigRun> runs = shownRuns();
+    report_->setEnabled(!runs.empty());
+    charts_->setRuns(runs);
 }

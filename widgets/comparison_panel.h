@@ -33,6 +33,7 @@ public:
 
 signals:
     void keepRequested();
+    void saveReportRequested();  // the ticked snapshots as a report folder
     void restoreRequested(const qs::QuantConfig& config, const QString& name);
 
 private:
@@ -45,5 +46,6 @@ private:
     QPushButton* keep_ = nullptr;
     QPushButton* restore_ = nullptr;
     QPushButton* remove_ = nullptr;
+    QPushButton* report_ = nullptr;
     ComparisonCharts* charts_ = nullptr;
 };
