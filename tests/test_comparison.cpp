@@ -154,6 +154,13 @@ private slots:
         charts.setRuns({runs[0]});
         QCOMPARE(acc->graphCount(), 2);
         QCOMPARE(charts.sqnrPlot()->plottableCount(), 1);
+        // A run of size 0 (no weights) on the log axis: drawn, no endless tick loop.
+        qs::ConfigRun empty = run("empty", 0.5, 0, {});
+        empty.result.float_bytes = 0;
+        charts.setRuns({empty});
+        QCOMPARE(acc->graphCount(), 2);
+        QVERIFY(acc->xAxis->range().lower > 0);
+        charts.setRuns({runs[0]});
         // Saved as PNG (twice the size) and SVG.
         const QString png = tmp_.filePath("acc.png"), svg = tmp_.filePath("acc.svg");
         QVERIFY(savePlot(acc, png, QSize(400, 300)));

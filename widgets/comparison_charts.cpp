@@ -35,6 +35,7 @@ QCustomPlot* newPlot(QWidget* parent, const QString& export_name) {
 // Ticks 1, 2, 5 x 10^k inside [lo, hi], for a log axis whose range may hold no power of ten.
 QSharedPointer<QCPAxisTickerText> logTicks(double lo, double hi) {
     QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+    if (!(lo > 0) || !(hi >= lo) || !std::isfinite(hi)) return ticker;  // nothing sensible to mark (and no endless loop)
     for (double decade = std::pow(10.0, std::floor(std::log10(lo))); decade <= hi; decade *= 10)
         for (double m : {1.0, 2.0, 5.0})
             if (m * decade >= lo && m * decade <= hi) ticker->addTick(m * decade, QString::number(m * decade, 'g', 6));
@@ -115,6 +116,8 @@ void ComparisonCharts::drawAccuracy(const std::vector<qs::ConfigRun>& runs) {
     p->xAxis->setScaleType(QCPAxis::stLogarithmic);
     p->xAxis->setLabel(tr("size kB (log)"));
     p->yAxis->setLabel(tr("top-1 %"));
+    kb_lo = std::max(kb_lo, 1e-3);  // a log axis needs a positive start (a model without weights)
+    kb_hi = std::max(kb_hi, kb_lo);
     p->xAxis->setRange(kb_lo / 1.5, kb_hi * 3);  // room on the right for the labels
     p->xAxis->setTicker(logTicks(kb_lo / 1.5, kb_hi * 3));
     const double pad = std::max(0.5, (hi - lo) * 0.15);
