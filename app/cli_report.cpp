@@ -97,7 +97,9 @@ int reportCommand(const std::vector<std::string>& args, const qs::Progress& prog
             std::fprintf(stderr, "\rconfig %zu/%zu (%s): %5.1f%%", i + 1, runs.size(), run.name.c_str(),
                          total > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 0.0);
         };
-        run.result = qs::compareQuantized(model, run.config, data, calibration[count], pre, {}, step);
+        qs::CompareOptions options;  // the float model is evaluated once, for the first config
+        if (i > 0) options.float_result = &runs[0].result.float_result, options.float_seconds = runs[0].result.seconds_float;
+        run.result = qs::compareQuantized(model, run.config, data, calibration[count], pre, options, step);
         std::fprintf(stderr, "\rconfig %zu/%zu (%s): top-1 %.4f, %lld bytes\n", i + 1, runs.size(), run.name.c_str(), run.result.quantized.top1,
                      static_cast<long long>(run.result.quantized_bytes));
     }

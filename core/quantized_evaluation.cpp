@@ -62,10 +62,15 @@ Comparison compareQuantized(const Model& model, const QuantConfig& config, const
     auto t0 = std::chrono::steady_clock::now();
     const QuantizedModel qm = quantizeModel(model, config, calibration, fallback, stage(progress, 0, 100), options.threads);
     c.seconds_calibration = secondsSince(t0);
-    const FloatEngine fe(model, fallback);
     t0 = std::chrono::steady_clock::now();
-    c.float_result = evaluateFloat(fe, test, pre, stage(progress, 100, 250), options.threads);
-    c.seconds_float = secondsSince(t0);
+    if (options.float_result) {
+        c.float_result = *options.float_result;
+        c.seconds_float = options.float_seconds;
+    } else {
+        const FloatEngine fe(model, fallback);
+        c.float_result = evaluateFloat(fe, test, pre, stage(progress, 100, 250), options.threads);
+        c.seconds_float = secondsSince(t0);
+    }
     const int64_t in_size = prod(qm.graph.input_shape);
     t0 = std::chrono::steady_clock::now();
     c.quantized = evaluate([&qm](const RowMatrix& x) { return runQuantizedOutput(qm, QuantizedRun::Integer, x); }, in_size, test, pre,

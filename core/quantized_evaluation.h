@@ -40,6 +40,10 @@ struct CompareOptions {
     int sqnr_samples = 200;
     bool fake_quant = true;
     int threads = 0;
+    // The float model's result on this same test set and preprocessing, when an earlier
+    // comparison has it (several configs of one model): reused instead of evaluated again.
+    const EvalResult* float_result = nullptr;
+    double float_seconds = 0;  // what that evaluation took, reported again
 };
 
 Comparison compareQuantized(const Model& model, const QuantConfig& config, const ImageDataset& test,
