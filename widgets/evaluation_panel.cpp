@@ -78,6 +78,9 @@ EvaluationPanel::EvaluationPanel(QWidget* parent) : QWidget(parent) {
     settings->addStretch(1);
     progress_ = new QProgressBar(this);
     progress_->setRange(0, 1000);
+    QSizePolicy keep = progress_->sizePolicy();
+    keep.setRetainSizeWhenHidden(true);
+    progress_->setSizePolicy(keep);
     message_ = new QLabel(this);
     message_->setWordWrap(true);
     summary_ = new QTableWidget(6, 2, this);
@@ -154,6 +157,8 @@ void EvaluationPanel::setPreprocessing(std::optional<double> scale, double mean,
 void EvaluationPanel::setRunning(bool running) {
     run_->setEnabled(!running);
     cancel_->setEnabled(running);
+    // The bar keeps its place when hidden: showing it must not re-lay-out the panel (that
+    // resizes and replots every plot in it, tens of ms on the GUI thread at each Run).
     progress_->setVisible(running);
     if (running) progress_->setValue(0);
 }
