@@ -165,8 +165,8 @@ qs::Progress interruptibleProgress() {
 int eval(const std::vector<std::string>& args) {
     std::string model_path, data_path, config_path;
     qs::LoadOptions load;
-    qs::Preprocessing pre;
-    bool pre_given = false;
+    std::optional<double> scale;
+    double mean = 0, sd = 1;
     qs::ArrayDatasetOptions data_options;
     qs::QuantConfig config;
     int calib = -1;
@@ -198,9 +198,9 @@ int eval(const std::vector<std::string>& args) {
             const std::string& v = value("integer, hybrid or float16");
             mode = qs::parseQuantMode(v);
             if (!mode) return usage("--mode must be integer, hybrid or float16 (got " + v + ")");
-        } else if (a == "--scale") pre.scale = std::stod(value("a number")), pre_given = true;
-        else if (a == "--mean") pre.mean = std::stod(value("a number")), pre_given = true;
-        else if (a == "--std") pre.std = std::stod(value("a number")), pre_given = true;
+        } else if (a == "--scale") scale = std::stod(value("a number"));
+        else if (a == "--mean") mean = std::stod(value("a number"));
+        else if (a == "--std") sd = std::stod(value("a number"));
         else if (a == "--x") data_options.x_name = value("an array name");
         else if (a == "--y") data_options.y_name = value("an array name");
         else if (!a.empty() && a[0] == '-') return usage("unknown option " + a);
@@ -208,7 +208,7 @@ int eval(const std::vector<std::string>& args) {
         else return usage("more than one model given");
     }
     if (model_path.empty() || data_path.empty()) return usage("eval needs a MODEL and --data PATH");
-    if (!(pre.scale != 0) || !(pre.std != 0)) return usage("--scale and --std must be non-zero");
+    if ((scale && !(*scale != 0)) || !(sd != 0)) return usage("--scale and --std must be non-zero");
     if (data_options.x_name.empty() != data_options.y_name.empty()) return usage("--x and --y go together");
     if (calib == 0 || calib < -1) return usage("--calib must be at least 1");
     if (limit < 0) return usage("--limit must be positive");
@@ -221,12 +221,8 @@ int eval(const std::vector<std::string>& args) {
     if (!config_path.empty()) qs::checkConfigAgainstModel(config, m, config_path);
     qs::ImageDataset data = qs::readDataset(data_path, data_options);
     if (limit > 0) qs::keepFirstImages(data, limit);
-    std::string pre_why = "given on the command line";
-    if (!pre_given) {
-        const double mean = pre.mean, sd = pre.std;
-        pre = qs::inferPreprocessing(data, &pre_why);
-        pre.mean = mean, pre.std = sd;
-    }
+    std::string pre_why;
+    const qs::Preprocessing pre = qs::choosePreprocessing(data, scale, mean, sd, &pre_why);
     std::fprintf(stderr, "preprocessing: x = (v / %g - %g) / %g (%s)\n", pre.scale, pre.mean, pre.std, pre_why.c_str());
 
     const qs::Progress progress = interruptibleProgress();

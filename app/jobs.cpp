@@ -90,9 +90,7 @@ QFuture<EvaluationResult> startEvaluation(std::shared_ptr<const qs::Model> model
             const std::string path = data_path.toStdString();
             const qs::ImageDataset test = qs::readDataset(path);
             std::string why;
-            qs::Preprocessing pre = qs::inferPreprocessing(test, &why);
-            if (choice.scale) pre.scale = *choice.scale, why = "scale given";
-            pre.mean = choice.mean, pre.std = choice.std;
+            const qs::Preprocessing pre = qs::choosePreprocessing(test, choice.scale, choice.mean, choice.std, &why);
             r.preprocessing = pre;
             r.preprocessing_source = QString::fromStdString(why);
             const qs::RowMatrix calib = qs::calibrationRows(path, test, pre, config.calibration_samples);  // as the CLI

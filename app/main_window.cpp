@@ -536,15 +536,14 @@ void MainWindow::runEvaluation() {
         eval_watcher_.cancel();
         eval_watcher_.waitForFinished();
     }
-    QSettings().setValue("paths/lastDataPath", path);
-    evaluation_->setRunning(true);
-    evaluation_->setMessage(tr("Evaluating on %1...").arg(path));
     const PreprocessingChoice pre{evaluation_->scaleOverride(), evaluation_->mean(), evaluation_->stddev()};
-    if ((pre.scale && *pre.scale == 0) || pre.std == 0) {
-        evaluation_->setRunning(false);
+    if ((pre.scale && *pre.scale == 0) || pre.std == 0) {  // checked here too, to say so before any work
         evaluation_->setMessage(tr("The scale and the standard deviation must not be zero."));
         return;
     }
+    QSettings().setValue("paths/lastDataPath", path);
+    evaluation_->setRunning(true);
+    evaluation_->setMessage(tr("Evaluating on %1...").arg(path));
     eval_watcher_.setFuture(startEvaluation(model_, currentConfig(), path, pre));
 }
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <stdexcept>
 
 #include "error.h"
 #include "hdf5_util.h"
@@ -280,6 +281,17 @@ std::optional<ImageDataset> readTrainingSplit(const std::string& data_path, cons
         if (train.rows == test.rows && train.cols == test.cols && train.channels == test.channels) return train;
     }
     return std::nullopt;
+}
+
+Preprocessing choosePreprocessing(const ImageDataset& data, std::optional<double> scale, double mean, double std, std::string* why) {
+    if ((scale && !(*scale != 0)) || !(std != 0)) throw std::invalid_argument("the scale and the standard deviation must be non-zero");
+    Preprocessing p = inferPreprocessing(data, why);
+    if (scale) {
+        p.scale = *scale;
+        if (why) *why = "scale given";
+    }
+    p.mean = mean, p.std = std;
+    return p;
 }
 
 Preprocessing inferPreprocessing(const ImageDataset& d, std::string* why) {

@@ -39,4 +39,10 @@ RowMatrix calibrationRows(const std::string& data_path, const ImageDataset& test
 // already in [0, 1] (or centred floats) -> scale 1. `why` says which, for display.
 Preprocessing inferPreprocessing(const ImageDataset& data, std::string* why = nullptr);
 
+// The preprocessing a user asked for: the scale given, or inferred when not; mean and std as
+// given (0 and 1 by default). One rule for the CLI and the GUI. Throws std::invalid_argument
+// when the scale or std is zero.
+Preprocessing choosePreprocessing(const ImageDataset& data, std::optional<double> scale, double mean, double std,
+                                  std::string* why = nullptr);
+
 }  // namespace qs
