@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "calibration.h"
@@ -44,23 +45,34 @@ int64_t periodFor(int64_t channels) {
 }
 
 struct Expanded {
-    std::vector<float> scale, zero_point;
+    std::vector<float> scale, lo, hi, level_offset;
     float qmin = 0, qmax = 0;
+
+    kern::CandidateLanes lanes() const {
+        kern::CandidateLanes l;
+        l.scale = scale.data(), l.lo = lo.data(), l.hi = hi.data(), l.level_offset = level_offset.data();
+        l.uniform = scale.size() == 1;
+        l.sink = static_cast<int32_t>(qmax - qmin) + 1;
+        return l;
+    }
 };
 
+// Per-tensor parameters stay one element (the kernels keep them in registers); per-channel ones
+// are laid out for a whole period.
 Expanded expand(const Candidate& c, int64_t channels, int64_t period) {
     Expanded e;
-    e.scale.resize(static_cast<size_t>(period));
-    e.zero_point.resize(static_cast<size_t>(period));
-    for (int64_t i = 0; i < period; ++i) {
+    if (c.params.empty()) return e;
+    const int64_t len = c.params.size() == 1 ? 1 : period;
+    for (int64_t i = 0; i < len; ++i) {
         const QuantParams& p = c.params.size() == 1 ? c.params[0] : c.params[static_cast<size_t>(i % channels)];
-        e.scale[static_cast<size_t>(i)] = static_cast<float>(p.scale);
-        e.zero_point[static_cast<size_t>(i)] = static_cast<float>(p.zero_point);
+        // A scale below float's range would divide by 0; the smallest float keeps 0 at level zp.
+        e.scale.push_back(std::max(static_cast<float>(p.scale), std::numeric_limits<float>::denorm_min()));
+        e.lo.push_back(static_cast<float>(p.qmin - p.zero_point));
+        e.hi.push_back(static_cast<float>(p.qmax - p.zero_point));
+        e.level_offset.push_back(static_cast<float>(p.zero_point - p.qmin));
     }
-    if (!c.params.empty()) {
-        e.qmin = static_cast<float>(c.params[0].qmin);
-        e.qmax = static_cast<float>(c.params[0].qmax);
-    }
+    e.qmin = static_cast<float>(c.params[0].qmin);
+    e.qmax = static_cast<float>(c.params[0].qmax);
     return e;
 }
 
@@ -82,12 +94,12 @@ void finalize(CandidateStats& s, const kern::ErrorAccum& a, const Candidate& c, 
     const double x2 = range.sum_sq;
     const int64_t finite = range.finite;
     float max_e = 0;
-    int64_t below = 0, beyond = 0;
+    int64_t below = -range.zeros, beyond = 0;  // zeros always land on the zero point
     for (int k = 0; k < kern::kLanes; ++k) {  // fixed order: identical on every ISA
         e2 += a.sum_e2[k];
         e1 += a.sum_e[k];
         max_e = std::max(max_e, a.max_e[k]);
-        below += a.below[k];
+        below += a.at_zero[k];
         beyond += a.beyond[k];
     }
     s.count = finite;
@@ -135,12 +147,15 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
     const kern::Float16Kernel f16 = kern::float16Kernel(isa);
     const size_t K = cands.size();
     std::vector<Expanded> ex(K);
+    std::vector<kern::CandidateLanes> lanes(K);
     std::vector<double> ranges(K, 0.5);
     for (size_t k = 0; k < K; ++k) {
         if (cands[k].float16) continue;
         ex[k] = expand(cands[k], channels, period);
+        lanes[k] = ex[k].lanes();
         ranges[k] = errorRangeLsb(cands[k], stats);
     }
+    const bool all_finite = stats->all.nan == 0 && stats->all.inf == 0;
     struct Part {
         std::vector<kern::ErrorAccum> acc;
         std::vector<std::vector<int64_t>> levels, errs;
@@ -165,7 +180,7 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
             const int64_t len = std::min(period, e - start);
             for (size_t k = 0; k < K; ++k) {  // every candidate while the chunk is in L1
                 if (cands[k].float16) {
-                    f16(data + start, len, p.acc[k]);
+                    f16(data + start, len, all_finite, p.acc[k]);
                     continue;
                 }
                 kern::ErrorHistogramSpec hs;
@@ -175,8 +190,7 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
                     hs.range_lsb = static_cast<float>(ranges[k]);
                 }
                 const int64_t bins = static_cast<int64_t>(ex[k].qmax - ex[k].qmin + 2);
-                kernel(data + start, ex[k].scale.data(), ex[k].zero_point.data(), len, ex[k].qmin, ex[k].qmax, p.acc[k],
-                       p.levels[k].data(), bins <= 258 ? bins : 0, hs);
+                kernel(data + start, len, lanes[k], all_finite, p.acc[k], p.levels[k].data(), bins <= 258 ? bins : 0, hs);
             }
         }
     });
@@ -197,7 +211,7 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
                 total.sum_e2[l] += p.acc[k].sum_e2[l];
                 total.sum_e[l] += p.acc[k].sum_e[l];
                 total.max_e[l] = std::max(total.max_e[l], p.acc[k].max_e[l]);
-                total.below[l] += p.acc[k].below[l];
+                total.at_zero[l] += p.acc[k].at_zero[l];
                 total.beyond[l] += p.acc[k].beyond[l];
             }
             for (size_t i = 0; i < p.levels[k].size(); ++i)

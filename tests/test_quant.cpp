@@ -221,29 +221,86 @@ private slots:
         QVERIFY(cand(a, "kl").params[0].scale <= cand(a, "max_abs").params[0].scale * 1.0001);
     }
 
-    // The same bits whichever SIMD path runs.
+    // The same bits whichever SIMD path runs: a clean tensor (the kernels' fast path) and one
+    // with NaN, Inf and zeros (the masked path), per channel and per tensor; the masked one also
+    // equals the float64 reference.
     void sameResultsOnEveryIsa() {
-        const Tensor t = randomTensor({1001, 17}, 5);
-        AnalysisOptions o;
-        kernels::forceIsa(kernels::Isa::Portable);
-        const TensorAnalysis ref = analyzeTensor(t, 17, o);
+        Tensor dirty = randomTensor({1001, 17}, 5);
+        for (size_t i : {3u, 40u, 41u, 900u}) dirty.data[i] = std::nanf("");
+        for (size_t i : {7u, 500u}) dirty.data[i] = i == 7 ? INFINITY : -INFINITY;
+        for (size_t i = 100; i < 140; ++i) dirty.data[i] = 0.0f;
         int checked = 0;
-        for (kernels::Isa isa : {kernels::Isa::Avx2, kernels::Isa::Avx512}) {
+        for (const Tensor& t : {randomTensor({1001, 17}, 5), dirty})
+            for (Granularity g : {Granularity::PerChannel, Granularity::PerTensor}) {
+                AnalysisOptions o;
+                o.granularity = g;
+                kernels::forceIsa(kernels::Isa::Portable);
+                const TensorAnalysis ref = analyzeTensor(t, 17, o);
+                for (const Candidate& c : ref.candidates) {
+                    const CandidateStats r = referenceStats(t.data.data(), static_cast<int64_t>(t.data.size()), ref.channels, c);
+                    QCOMPARE(c.stats.level_counts, r.level_counts);
+                    QCOMPARE(c.stats.pct_below_precision, r.pct_below_precision);
+                    QCOMPARE(c.stats.pct_beyond_range, r.pct_beyond_range);
+                    QVERIFY(std::fabs(c.stats.mse - r.mse) <= 1e-9 * r.mse);
+                }
+                for (kernels::Isa isa : {kernels::Isa::Avx2, kernels::Isa::Avx512}) {
+                    if (!kernels::isaSupported(isa)) continue;
+                    kernels::forceIsa(isa);
+                    const TensorAnalysis a = analyzeTensor(t, 17, o);
+                    for (size_t i = 0; i < a.candidates.size(); ++i) {
+                        const CandidateStats &x = a.candidates[i].stats, &y = ref.candidates[i].stats;
+                        QCOMPARE(x.mse, y.mse);
+                        QCOMPARE(x.mean_error, y.mean_error);
+                        QCOMPARE(x.sqnr_db, y.sqnr_db);
+                        QCOMPARE(x.max_abs_error, y.max_abs_error);
+                        QCOMPARE(x.pct_below_precision, y.pct_below_precision);
+                        QCOMPARE(x.pct_beyond_range, y.pct_beyond_range);
+                        QCOMPARE(x.level_counts, y.level_counts);
+                        QCOMPARE(x.error_hist.counts, y.error_hist.counts);
+                    }
+                    ++checked;
+                }
+            }
+        kernels::clearForcedIsa();
+        qInfo("ISA runs compared with portable: %d (this CPU: avx2 %d, avx512 %d)", checked,
+              kernels::isaSupported(kernels::Isa::Avx2), kernels::isaSupported(kernels::Isa::Avx512));
+    }
+
+    // The kernels round x / s half away from zero with trunc(t + copysign(0.5 - 2^-25, t)); every
+    // tie k + 0.5, its float neighbours and 0.49999997 (where t + 0.5 would go wrong) land on
+    // the level std::round gives, on every ISA, including values past the range and 2^23.
+    void roundingAtTies() {
+        std::vector<float> v;
+        for (int k = 0; k <= 4100; ++k) {
+            const float tie = static_cast<float>(k) + 0.5f;
+            for (float y : {tie, std::nextafter(tie, 0.0f), std::nextafter(tie, 1e9f), static_cast<float>(k),
+                            std::nextafter(static_cast<float>(k), 1e9f)})
+                v.push_back(y), v.push_back(-y);
+        }
+        for (float y : {0.49999997f, 0.5f, 8388607.5f, 8388609.0f, 4194303.5f, 1e30f, 32766.5f, 32767.49f})
+            v.push_back(y), v.push_back(-y);
+        Candidate c;
+        c.method = "unit";
+        c.bits = 16;
+        c.params = {powerOfTwoParams(0, 16)};  // scale 1: x / s is x itself
+        std::vector<int64_t> want(65535, 0);
+        int64_t beyond = 0;
+        for (float y : v) {
+            const double r = std::round(static_cast<double>(y));  // half away from zero
+            beyond += r < -32767 || r > 32767;
+            ++want[static_cast<size_t>(std::clamp(r, -32767.0, 32767.0) + 32767)];
+        }
+        for (kernels::Isa isa : {kernels::Isa::Portable, kernels::Isa::Avx2, kernels::Isa::Avx512}) {
             if (!kernels::isaSupported(isa)) continue;
             kernels::forceIsa(isa);
-            const TensorAnalysis a = analyzeTensor(t, 17, o);
-            for (size_t i = 0; i < a.candidates.size(); ++i) {
-                QCOMPARE(a.candidates[i].stats.mse, ref.candidates[i].stats.mse);
-                QCOMPARE(a.candidates[i].stats.mean_error, ref.candidates[i].stats.mean_error);
-                QCOMPARE(a.candidates[i].stats.sqnr_db, ref.candidates[i].stats.sqnr_db);
-                QCOMPARE(a.candidates[i].stats.level_counts, ref.candidates[i].stats.level_counts);
-                QCOMPARE(a.candidates[i].stats.error_hist.counts, ref.candidates[i].stats.error_hist.counts);
-            }
-            ++checked;
+            std::vector<Candidate> one{c};
+            evaluateCandidates(v.data(), static_cast<int64_t>(v.size()), 1, one, true, 101, 1);
+            QVERIFY2(one[0].stats.level_counts == want, kernels::isaName(isa));
+            QCOMPARE(one[0].stats.pct_beyond_range, 100.0 * static_cast<double>(beyond) / static_cast<double>(v.size()));
         }
         kernels::clearForcedIsa();
-        qInfo("ISAs compared with portable: %d (this CPU: avx2 %d, avx512 %d)", checked,
-              kernels::isaSupported(kernels::Isa::Avx2), kernels::isaSupported(kernels::Isa::Avx512));
+        // Level 1 by hand: 0.5 (twice), 0.50000006, 1, 1.0000001, 1.4999999; not 0.49999997.
+        QCOMPARE(want[32767 + 1], int64_t(6));
     }
 
     void onlyChosenEqualsFullAnalysis() {

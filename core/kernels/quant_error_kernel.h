@@ -10,13 +10,28 @@
 namespace qs::kernels {
 
 constexpr int kLanes = 16;
+constexpr float kTMax = 1073741824.0f;  // 2^30: x / s is clamped to +-kTMax before rounding
+constexpr float kHalfDown = 0.5f - 0x1p-25f;  // the float just below 0.5 (0.49999997)
 
-// Per-candidate sums. The sum of x^2 and the finite count are the same for every candidate and
-// come from the first pass (TensorStats), not from here.
+// Per-candidate sums. The sum of x^2, the finite count and the count of zeros are the same for
+// every candidate and come from the first pass (TensorStats), not from here.
 struct ErrorAccum {
     double sum_e2[kLanes] = {}, sum_e[kLanes] = {};
     float max_e[kLanes] = {};
-    int64_t below[kLanes] = {}, beyond[kLanes] = {};
+    // at_zero: finite values that quantize to the zero point; "below precision" is at_zero less
+    // the values that were 0 to begin with (those always quantize to the zero point).
+    int64_t at_zero[kLanes] = {}, beyond[kLanes] = {};
+};
+
+// One candidate's parameters for each element of a period (expanded from per-tensor or
+// per-channel parameters, see quant_analysis.cpp), in the form the kernel wants: with
+// r = round_half_away(x / s), the stored level is q = clamp(r, lo, hi) + zero point, where
+// lo = qmin - zp and hi = qmax - zp, so the dequantized value is clamp(r, lo, hi) * s and the
+// level's bin is clamp(r, lo, hi) + level_offset (level_offset = zp - qmin).
+struct CandidateLanes {
+    const float *scale = nullptr, *lo = nullptr, *hi = nullptr, *level_offset = nullptr;
+    bool uniform = false;  // every element has the same parameters (per-tensor): read element 0
+    int32_t sink = 0;      // level bin for non-finite values (qmax - qmin + 1, never reported)
 };
 
 struct ErrorHistogramSpec {
@@ -26,20 +41,21 @@ struct ErrorHistogramSpec {
     float range_lsb = 1;        // bins cover [-range_lsb, range_lsb]
 };
 
-// x, scale, zero_point: `count` elements (count a multiple of kLanes except on the last call).
-// level_counts is indexed by q - qmin, with one more "sink" bin at qmax - qmin + 1 that
-// non-finite values may hit. With level_stride > 0 there are four such histograms, stride
+// x: `count` elements (count a multiple of kLanes except on the last call); element base + k
+// of a 16-block feeds lane k. all_finite: the caller knows x holds no NaN/Inf (TensorStats), so
+// the kernel may skip the masks. level_counts is indexed by the level q - qmin, with the sink
+// bin after the last level. With level_stride > 0 there are four such histograms, stride
 // apart, and lane k counts into histogram k % 4: neighbouring values often fall in the same
-// bin, and separate counters keep the increments from waiting on each other.
-using ErrorKernel = void (*)(const float* x, const float* scale, const float* zero_point, int64_t count, float qmin,
-                             float qmax, ErrorAccum& acc, int64_t* level_counts, int64_t level_stride,
-                             const ErrorHistogramSpec& hist);
+// bin, and separate counters keep the increments from waiting on each other. The error
+// histogram bins the error in steps, clamp(r, lo, hi) - x / s.
+using ErrorKernel = void (*)(const float* x, int64_t count, const CandidateLanes& p, bool all_finite, ErrorAccum& acc,
+                             int64_t* level_counts, int64_t level_stride, const ErrorHistogramSpec& hist);
 
-void errorKernelPortable(const float*, const float*, const float*, int64_t, float, float, ErrorAccum&, int64_t*, int64_t,
+void errorKernelPortable(const float*, int64_t, const CandidateLanes&, bool, ErrorAccum&, int64_t*, int64_t,
                          const ErrorHistogramSpec&);
-void errorKernelAvx2(const float*, const float*, const float*, int64_t, float, float, ErrorAccum&, int64_t*, int64_t,
+void errorKernelAvx2(const float*, int64_t, const CandidateLanes&, bool, ErrorAccum&, int64_t*, int64_t,
                      const ErrorHistogramSpec&);
-void errorKernelAvx512(const float*, const float*, const float*, int64_t, float, float, ErrorAccum&, int64_t*, int64_t,
+void errorKernelAvx512(const float*, int64_t, const CandidateLanes&, bool, ErrorAccum&, int64_t*, int64_t,
                        const ErrorHistogramSpec&);
 
 enum class Isa { Portable, Avx2, Avx512 };
@@ -60,10 +76,10 @@ namespace qs::kernels {
 // float16 ("reduced float") candidate: round to IEEE half (nearest even) and back; values past
 // half's range saturate at +-65504 and count as beyond range; non-zero values that become 0
 // count as below precision.
-using Float16Kernel = void (*)(const float* x, int64_t count, ErrorAccum& acc);
-void float16KernelPortable(const float*, int64_t, ErrorAccum&);
-void float16KernelAvx2(const float*, int64_t, ErrorAccum&);
-void float16KernelAvx512(const float*, int64_t, ErrorAccum&);
+using Float16Kernel = void (*)(const float* x, int64_t count, bool all_finite, ErrorAccum& acc);
+void float16KernelPortable(const float*, int64_t, bool, ErrorAccum&);
+void float16KernelAvx2(const float*, int64_t, bool, ErrorAccum&);
+void float16KernelAvx512(const float*, int64_t, bool, ErrorAccum&);
 Float16Kernel float16Kernel(Isa isa);
 
 }  // namespace qs::kernels

@@ -2,15 +2,17 @@
 // kernel's exact semantics (quant_error_kernel.inc): lane k of a 16-block accumulates elements
 // base + k, adds happen in the same order, no FMA; the ISA test checks the bits agree.
 // Compile flags (core/CMakeLists.txt): -mavx2 -mf16c -ffp-contract=off.
+//
+// Cost per eight values, which is what the benchmark measures: one division (it must be a
+// true division, x * (1/s) rounds differently), two to hold it to +-2^30, four for the rounding,
+// two for the clamp, and compares that feed counters directly (beyond range is r != clamp(r); at the zero
+// point is clamp(r) == 0). Per-tensor parameters stay in registers; a tensor without NaN/Inf
+// (known from the first pass) skips the masks.
 #include <immintrin.h>
 
 #include <cmath>
 
 #include "quant_error_kernel.h"
-
-#define QS_F16_KERNEL_NAME float16KernelAvx2
-#define QS_ERROR_KERNEL_SKIP 1
-#include "quant_error_kernel.inc"
 
 namespace qs::kernels {
 
@@ -20,120 +22,232 @@ namespace {
 struct Half {
     __m256d e2[2], e1[2];
     __m256 maxe;
-    __m256i below, beyond;
+    __m256i at_zero, beyond;
 };
 
-struct ErrBins {
-    __m256 range, w, last;
+struct Consts {
+    __m256 signmask, halfdown, absmask, zero, tmax, mtmax;
     __m256i sink;
+    __m256 hw, hrw, hlast;  // error histogram: bins per step, range * that, last bin
+    __m256i hsink;
 };
 
-inline void eight(const float* x, const float* scale, const float* zp, __m256 vqmin, __m256 vqmax, Half& L, int32_t* qidx,
-                  int32_t* eidx, const ErrBins& eb, __m256i vsink, __m256i viqmin) {
-    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f),
-                 mhalf = _mm256_set1_ps(-0.5f);
-    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+// Lanes 8h..8h+7 of the accumulators, in and out of registers.
+Half loadHalf(const ErrorAccum& acc, int h) {
+    Half L;
+    L.e2[0] = _mm256_loadu_pd(acc.sum_e2 + 8 * h);
+    L.e2[1] = _mm256_loadu_pd(acc.sum_e2 + 8 * h + 4);
+    L.e1[0] = _mm256_loadu_pd(acc.sum_e + 8 * h);
+    L.e1[1] = _mm256_loadu_pd(acc.sum_e + 8 * h + 4);
+    L.maxe = _mm256_loadu_ps(acc.max_e + 8 * h);
+    L.at_zero = L.beyond = _mm256_setzero_si256();
+    return L;
+}
+
+void storeHalf(ErrorAccum& acc, int h, const Half& L) {
+    _mm256_storeu_pd(acc.sum_e2 + 8 * h, L.e2[0]);
+    _mm256_storeu_pd(acc.sum_e2 + 8 * h + 4, L.e2[1]);
+    _mm256_storeu_pd(acc.sum_e + 8 * h, L.e1[0]);
+    _mm256_storeu_pd(acc.sum_e + 8 * h + 4, L.e1[1]);
+    _mm256_storeu_ps(acc.max_e + 8 * h, L.maxe);
+    alignas(32) int32_t zc[8], bc[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(zc), L.at_zero);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(bc), L.beyond);
+    for (int k = 0; k < 8; ++k) {
+        acc.at_zero[8 * h + k] += zc[k];
+        acc.beyond[8 * h + k] += bc[k];
+    }
+}
+
+Consts makeConsts(int32_t sink, const ErrorHistogramSpec& hist) {
+    Consts K{};
+    K.signmask = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u)));
+    K.halfdown = _mm256_set1_ps(kHalfDown);
+    K.absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    K.zero = _mm256_setzero_ps();
+    K.tmax = _mm256_set1_ps(kTMax);
+    K.mtmax = _mm256_set1_ps(-kTMax);
+    K.sink = _mm256_set1_epi32(sink);
+    if (hist.counts) {
+        const float w = static_cast<float>(hist.bins) / (2.0f * hist.range_lsb);
+        K.hw = _mm256_set1_ps(w);
+        K.hrw = _mm256_set1_ps(hist.range_lsb * w);
+        K.hlast = _mm256_set1_ps(static_cast<float>(hist.bins - 1));
+        K.hsink = _mm256_set1_epi32(hist.bins);
+    }
+    return K;
+}
+
+// Parameters of eight lanes: from registers (per-tensor) or from the expanded arrays.
+struct Params {
+    __m256 s, lo, hi, off;
+};
+
+template <bool Uniform>
+inline Params params(const CandidateLanes& p, int64_t j, const Params& fixed) {
+    if constexpr (Uniform) return fixed;
+    return {_mm256_loadu_ps(p.scale + j), _mm256_loadu_ps(p.lo + j), _mm256_loadu_ps(p.hi + j), _mm256_loadu_ps(p.level_offset + j)};
+}
+
+template <bool Finite, bool Hist>
+inline void eight(const float* x, const Params& P, const Consts& K, Half& L, int32_t* qidx, int32_t* eidx) {
     const __m256 raw = _mm256_loadu_ps(x);
-    const __m256 s = _mm256_loadu_ps(scale);
-    const __m256 z = _mm256_loadu_ps(zp);
-    const __m256 fin = _mm256_cmp_ps(_mm256_sub_ps(raw, raw), zero, _CMP_EQ_OQ);  // false for NaN, Inf
-    const __m256 xv = _mm256_and_ps(raw, fin);
-    // q = clamp(round_half_away(x / s) + z, qmin, qmax)
-    const __m256 t = _mm256_div_ps(xv, s);
-    const __m256 tr = _mm256_round_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __m256 fr = _mm256_sub_ps(t, tr);
-    __m256 r = _mm256_add_ps(tr, _mm256_and_ps(_mm256_cmp_ps(fr, half, _CMP_GE_OQ), one));
-    r = _mm256_sub_ps(r, _mm256_and_ps(_mm256_cmp_ps(fr, mhalf, _CMP_LE_OQ), one));
-    const __m256 u = _mm256_add_ps(r, z);
-    const __m256 q = _mm256_min_ps(_mm256_max_ps(u, vqmin), vqmax);
-    const __m256 e = _mm256_and_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_sub_ps(q, z), s), xv), fin);
+    __m256 xv = raw, fin = _mm256_setzero_ps();
+    if constexpr (!Finite) {
+        fin = _mm256_cmp_ps(_mm256_sub_ps(raw, raw), K.zero, _CMP_EQ_OQ);  // false for NaN, Inf
+        xv = _mm256_and_ps(raw, fin);
+    }
+    const __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_div_ps(xv, P.s), K.mtmax), K.tmax);  // see the portable kernel
+    const __m256 h = _mm256_or_ps(_mm256_and_ps(t, K.signmask), K.halfdown);  // copysign(kHalfDown, t)
+    const __m256 r = _mm256_round_ps(_mm256_add_ps(t, h), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 c = _mm256_min_ps(_mm256_max_ps(r, P.lo), P.hi);
+    __m256 e = _mm256_sub_ps(_mm256_mul_ps(c, P.s), xv);
+    __m256 zero = _mm256_cmp_ps(c, K.zero, _CMP_EQ_OQ), beyond = _mm256_cmp_ps(r, c, _CMP_NEQ_UQ);
+    if constexpr (!Finite) {
+        e = _mm256_and_ps(e, fin);
+        zero = _mm256_and_ps(zero, fin);
+        beyond = _mm256_and_ps(beyond, fin);
+    }
     const __m256d elo = _mm256_cvtps_pd(_mm256_castps256_ps128(e)), ehi = _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1));
     L.e2[0] = _mm256_add_pd(L.e2[0], _mm256_mul_pd(elo, elo));
     L.e2[1] = _mm256_add_pd(L.e2[1], _mm256_mul_pd(ehi, ehi));
     L.e1[0] = _mm256_add_pd(L.e1[0], elo);
     L.e1[1] = _mm256_add_pd(L.e1[1], ehi);
-    L.maxe = _mm256_max_ps(L.maxe, _mm256_and_ps(e, absmask));
-    const __m256 below = _mm256_and_ps(_mm256_and_ps(fin, _mm256_cmp_ps(xv, zero, _CMP_NEQ_OQ)), _mm256_cmp_ps(q, z, _CMP_EQ_OQ));
-    const __m256 beyond = _mm256_and_ps(fin, _mm256_or_ps(_mm256_cmp_ps(u, vqmin, _CMP_LT_OQ), _mm256_cmp_ps(u, vqmax, _CMP_GT_OQ)));
-    L.below = _mm256_sub_epi32(L.below, _mm256_castps_si256(below));  // masks are -1 where true
+    L.maxe = _mm256_max_ps(L.maxe, _mm256_and_ps(e, K.absmask));
+    L.at_zero = _mm256_sub_epi32(L.at_zero, _mm256_castps_si256(zero));  // masks are -1 where true
     L.beyond = _mm256_sub_epi32(L.beyond, _mm256_castps_si256(beyond));
-    const __m256i qi = _mm256_sub_epi32(_mm256_cvtps_epi32(q), viqmin);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(qidx), _mm256_blendv_epi8(vsink, qi, _mm256_castps_si256(fin)));
-    if (eidx) {  // error histogram bin: floor((e / s + range) * w), clamped as float
-        __m256 v = _mm256_floor_ps(_mm256_mul_ps(_mm256_add_ps(_mm256_div_ps(e, s), eb.range), eb.w));
-        v = _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), eb.last);
-        const __m256i bi = _mm256_cvttps_epi32(v);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(eidx), _mm256_blendv_epi8(eb.sink, bi, _mm256_castps_si256(fin)));
+    __m256i qi = _mm256_cvtps_epi32(_mm256_add_ps(c, P.off));  // exact small integers
+    if constexpr (!Finite) qi = _mm256_blendv_epi8(K.sink, qi, _mm256_castps_si256(fin));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(qidx), qi);
+    if constexpr (Hist) {  // error in steps c - x/s, binned as floor(v * w + range * w), clamped as float
+        __m256 v = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(c, t), K.hw), K.hrw));
+        v = _mm256_min_ps(_mm256_max_ps(v, K.zero), K.hlast);
+        __m256i bi = _mm256_cvttps_epi32(v);
+        if constexpr (!Finite) bi = _mm256_blendv_epi8(K.hsink, bi, _mm256_castps_si256(fin));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(eidx), bi);
+    }
+}
+
+// Lanes 0-7, then lanes 8-15, of `blocks` 16-blocks: each lane still adds its elements in
+// order, so the sums are those of the portable kernel; eight lanes at a time keep the
+// accumulators in registers.
+template <bool Uniform, bool Finite, bool Hist>
+void run(const float* x, const CandidateLanes& p, int64_t blocks, const Consts& K, ErrorAccum& acc, int64_t* const c[4],
+         int64_t* hc) {
+    for (int h = 0; h < 2; ++h) {
+        Half L = loadHalf(acc, h);
+        const Params fixed = Uniform ? Params{_mm256_set1_ps(p.scale[0]), _mm256_set1_ps(p.lo[0]), _mm256_set1_ps(p.hi[0]),
+                                              _mm256_set1_ps(p.level_offset[0])}
+                                     : Params{};
+        alignas(32) int32_t qidx[8], eidx[8];
+        for (int64_t b = 0; b < blocks; ++b) {
+            const int64_t j = b * kLanes + 8 * h;
+            eight<Finite, Hist>(x + j, params<Uniform>(p, j, fixed), K, L, qidx, eidx);
+            // Read the indices back from memory (eight plain loads, forwarded from the store)
+            // rather than let GCC extract them lane by lane (two operations each).
+            __asm__("" : "+m"(qidx), "+m"(eidx));
+            ++c[0][qidx[0]], ++c[1][qidx[1]], ++c[2][qidx[2]], ++c[3][qidx[3]];
+            ++c[0][qidx[4]], ++c[1][qidx[5]], ++c[2][qidx[6]], ++c[3][qidx[7]];
+            if constexpr (Hist)
+                for (int k = 0; k < 8; ++k) ++hc[eidx[k]];
+        }
+        storeHalf(acc, h, L);
+    }
+}
+
+template <bool Uniform>
+void dispatch(const float* x, const CandidateLanes& p, int64_t blocks, bool finite, bool hist, const Consts& K,
+              ErrorAccum& acc, int64_t* const c[4], int64_t* hc) {
+    if (finite) {
+        if (hist) run<Uniform, true, true>(x, p, blocks, K, acc, c, hc);
+        else run<Uniform, true, false>(x, p, blocks, K, acc, c, hc);
+    } else {
+        if (hist) run<Uniform, false, true>(x, p, blocks, K, acc, c, hc);
+        else run<Uniform, false, false>(x, p, blocks, K, acc, c, hc);
     }
 }
 
 }  // namespace
 
-void errorKernelAvx2(const float* x, const float* scale, const float* zero_point, int64_t count, float qmin, float qmax,
-                     ErrorAccum& acc, int64_t* level_counts, int64_t level_stride, const ErrorHistogramSpec& hist) {
-    const __m256 vqmin = _mm256_set1_ps(qmin), vqmax = _mm256_set1_ps(qmax);
-    const int32_t iqmin = static_cast<int32_t>(qmin);
-    const __m256i vsink = _mm256_set1_epi32(static_cast<int32_t>(qmax) - iqmin + 1);  // one past the last level
-    const __m256i viqmin = _mm256_set1_epi32(iqmin);
-    ErrBins eb{};
-    if (hist.counts) {
-        eb.range = _mm256_set1_ps(hist.range_lsb);
-        eb.w = _mm256_set1_ps(static_cast<float>(hist.bins) / (2.0f * hist.range_lsb));
-        eb.last = _mm256_set1_ps(static_cast<float>(hist.bins - 1));
-        eb.sink = _mm256_set1_epi32(hist.bins);
-    }
-    // Tail: padded with NaN (not finite: contributes nothing), as the portable kernel treats it.
-    const int64_t full = count / kLanes * kLanes;
-    alignas(32) float px[kLanes], ps[kLanes], pz[kLanes];
+void errorKernelAvx2(const float* x, int64_t count, const CandidateLanes& p, bool all_finite, ErrorAccum& acc,
+                     int64_t* level_counts, int64_t level_stride, const ErrorHistogramSpec& hist) {
+    const Consts K = makeConsts(p.sink, hist);
+    int64_t* c[4] = {level_counts, level_counts, level_counts, level_counts};
+    if (level_stride > 0)
+        for (int i = 1; i < 4; ++i) c[i] = level_counts + i * level_stride;
+    const int64_t blocks = count / kLanes;
+    if (p.uniform) dispatch<true>(x, p, blocks, all_finite, hist.counts, K, acc, c, hist.counts);
+    else dispatch<false>(x, p, blocks, all_finite, hist.counts, K, acc, c, hist.counts);
+    const int64_t full = blocks * kLanes;
+    if (full == count) return;
+    // Tail: padded with NaN (not finite: it goes to the sinks and adds nothing), as the
+    // portable kernel treats it; the parameters are padded with the first element's.
+    alignas(32) float px[kLanes], ps[kLanes], plo[kLanes], phi[kLanes], poff[kLanes];
+    const int64_t step = p.uniform ? 0 : 1;
     for (int k = 0; k < kLanes; ++k) {
         const bool in = full + k < count;
+        const int64_t j = in ? (full + k) * step : 0;
         px[k] = in ? x[full + k] : std::nanf("");
-        ps[k] = in ? scale[full + k] : 1.0f;
-        pz[k] = in ? zero_point[full + k] : 0.0f;
+        ps[k] = p.scale[j], plo[k] = p.lo[j], phi[k] = p.hi[j], poff[k] = p.level_offset[j];
     }
-    // Lanes 0-7, then lanes 8-15: each lane still adds its elements in order, so the sums are
-    // those of the portable kernel; eight lanes at a time keep the accumulators in registers.
+    CandidateLanes tail = p;
+    tail.scale = ps, tail.lo = plo, tail.hi = phi, tail.level_offset = poff, tail.uniform = false;
+    // The sinks take the padding: non-finite values land there and are never reported.
+    dispatch<false>(px, tail, 1, false, hist.counts, K, acc, c, hist.counts);
+}
+
+namespace {
+
+// float16 candidate, eight lanes: clip to +-65504, round to half and back (F16C, nearest even).
+template <bool Finite>
+inline void eightF16(const float* x, const Consts& K, Half& L) {
+    const __m256 raw = _mm256_loadu_ps(x);
+    __m256 xv = raw, fin = _mm256_setzero_ps();
+    if constexpr (!Finite) {
+        fin = _mm256_cmp_ps(_mm256_sub_ps(raw, raw), K.zero, _CMP_EQ_OQ);
+        xv = _mm256_and_ps(raw, fin);
+    }
+    const __m256 big = _mm256_set1_ps(65504.0f), mbig = _mm256_set1_ps(-65504.0f);
+    __m256 over = _mm256_cmp_ps(_mm256_and_ps(xv, K.absmask), big, _CMP_GT_OQ);
+    const __m256 clipped = _mm256_min_ps(_mm256_max_ps(xv, mbig), big);
+    const __m256 h = _mm256_cvtph_ps(_mm256_cvtps_ph(clipped, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    __m256 e = _mm256_sub_ps(h, xv), zero = _mm256_cmp_ps(h, K.zero, _CMP_EQ_OQ);
+    if constexpr (!Finite) {
+        e = _mm256_and_ps(e, fin);
+        zero = _mm256_and_ps(zero, fin);
+        over = _mm256_and_ps(over, fin);
+    }
+    const __m256d elo = _mm256_cvtps_pd(_mm256_castps256_ps128(e)), ehi = _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1));
+    L.e2[0] = _mm256_add_pd(L.e2[0], _mm256_mul_pd(elo, elo));
+    L.e2[1] = _mm256_add_pd(L.e2[1], _mm256_mul_pd(ehi, ehi));
+    L.e1[0] = _mm256_add_pd(L.e1[0], elo);
+    L.e1[1] = _mm256_add_pd(L.e1[1], ehi);
+    L.maxe = _mm256_max_ps(L.maxe, _mm256_and_ps(e, K.absmask));
+    L.at_zero = _mm256_sub_epi32(L.at_zero, _mm256_castps_si256(zero));
+    L.beyond = _mm256_sub_epi32(L.beyond, _mm256_castps_si256(over));
+}
+
+template <bool Finite>
+void runF16(const float* x, int64_t blocks, const Consts& K, ErrorAccum& acc) {
     for (int h = 0; h < 2; ++h) {
-        Half L;
-        L.e2[0] = _mm256_loadu_pd(acc.sum_e2 + 8 * h);
-        L.e2[1] = _mm256_loadu_pd(acc.sum_e2 + 8 * h + 4);
-        L.e1[0] = _mm256_loadu_pd(acc.sum_e + 8 * h);
-        L.e1[1] = _mm256_loadu_pd(acc.sum_e + 8 * h + 4);
-        L.maxe = _mm256_loadu_ps(acc.max_e + 8 * h);
-        L.below = L.beyond = _mm256_setzero_si256();
-        int64_t* c[4] = {level_counts, level_counts, level_counts, level_counts};
-        if (level_stride > 0)
-            for (int i = 1; i < 4; ++i) c[i] = level_counts + i * level_stride;
-        alignas(32) int32_t qidx[8], eidx[8];
-        int32_t* ep = hist.counts ? eidx : nullptr;
-        int64_t* hc = hist.counts;
-        auto scatter = [&] {
-            ++c[0][qidx[0]], ++c[1][qidx[1]], ++c[2][qidx[2]], ++c[3][qidx[3]];
-            ++c[0][qidx[4]], ++c[1][qidx[5]], ++c[2][qidx[6]], ++c[3][qidx[7]];
-            if (!ep) return;
-            for (int k = 0; k < 8; ++k) ++hc[eidx[k]];
-        };
-        for (int64_t base = 0; base < full; base += kLanes) {
-            eight(x + base + 8 * h, scale + base + 8 * h, zero_point + base + 8 * h, vqmin, vqmax, L, qidx, ep, eb, vsink, viqmin);
-            scatter();
-        }
-        if (full < count) {
-            eight(px + 8 * h, ps + 8 * h, pz + 8 * h, vqmin, vqmax, L, qidx, ep, eb, vsink, viqmin);
-            scatter();
-        }
-        _mm256_storeu_pd(acc.sum_e2 + 8 * h, L.e2[0]);
-        _mm256_storeu_pd(acc.sum_e2 + 8 * h + 4, L.e2[1]);
-        _mm256_storeu_pd(acc.sum_e + 8 * h, L.e1[0]);
-        _mm256_storeu_pd(acc.sum_e + 8 * h + 4, L.e1[1]);
-        _mm256_storeu_ps(acc.max_e + 8 * h, L.maxe);
-        alignas(32) int32_t b[8], o[8];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(b), L.below);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(o), L.beyond);
-        for (int k = 0; k < 8; ++k) {
-            acc.below[8 * h + k] += b[k];
-            acc.beyond[8 * h + k] += o[k];
-        }
+        Half L = loadHalf(acc, h);
+        for (int64_t b = 0; b < blocks; ++b) eightF16<Finite>(x + b * kLanes + 8 * h, K, L);
+        storeHalf(acc, h, L);
     }
+}
+
+}  // namespace
+
+void float16KernelAvx2(const float* x, int64_t count, bool all_finite, ErrorAccum& acc) {
+    const Consts K = makeConsts(0, ErrorHistogramSpec{});
+    const int64_t blocks = count / kLanes;
+    if (all_finite) runF16<true>(x, blocks, K, acc);
+    else runF16<false>(x, blocks, K, acc);
+    const int64_t full = blocks * kLanes;
+    if (full == count) return;
+    alignas(32) float px[kLanes];
+    for (int k = 0; k < kLanes; ++k) px[k] = full + k < count ? x[full + k] : std::nanf("");  // NaN: adds nothing
+    runF16<false>(px, 1, K, acc);
 }
 
 }  // namespace qs::kernels
