@@ -266,6 +266,40 @@ private slots:
               kernels::isaSupported(kernels::Isa::Avx2), kernels::isaSupported(kernels::Isa::Avx512));
     }
 
+    // The first pass (range, sums, counts) gives the same bits on every path, per tensor and per
+    // channel, with NaN, Inf and zeros, and its counts add up.
+    void tensorStatsSameOnEveryIsa() {
+        Tensor t = randomTensor({777, 24}, 8);
+        t.data[10] = std::nanf(""), t.data[11] = INFINITY, t.data[500] = -INFINITY, t.data[501] = 0.0f, t.data[502] = -0.0f;
+        for (int64_t ch : {int64_t(1), int64_t(8), int64_t(24), int64_t(7)}) {
+            kernels::forceIsa(kernels::Isa::Portable);
+            const TensorStats ref = computeTensorStats(t.data.data(), static_cast<int64_t>(t.data.size()), ch, 2);
+            QCOMPARE(ref.all.nan, int64_t(1));
+            QCOMPARE(ref.all.inf, int64_t(2));
+            QCOMPARE(ref.all.finite + 3, static_cast<int64_t>(t.data.size()));
+            QVERIFY(ref.all.zeros >= 2);
+            for (kernels::Isa isa : {kernels::Isa::Avx2, kernels::Isa::Avx512}) {
+                if (!kernels::isaSupported(isa)) continue;
+                kernels::forceIsa(isa);
+                const TensorStats s = computeTensorStats(t.data.data(), static_cast<int64_t>(t.data.size()), ch, 2);
+                QCOMPARE(s.per_channel.size(), ref.per_channel.size());
+                std::vector<RangeStats> a = s.per_channel, b = ref.per_channel;
+                a.push_back(s.all), b.push_back(ref.all);
+                for (size_t c = 0; c < a.size(); ++c) {
+                    QCOMPARE(a[c].min, b[c].min);
+                    QCOMPARE(a[c].max, b[c].max);
+                    QCOMPARE(a[c].sum, b[c].sum);
+                    QCOMPARE(a[c].sum_sq, b[c].sum_sq);
+                    QCOMPARE(a[c].finite, b[c].finite);
+                    QCOMPARE(a[c].zeros, b[c].zeros);
+                    QCOMPARE(a[c].nan, b[c].nan);
+                    QCOMPARE(a[c].inf, b[c].inf);
+                }
+            }
+        }
+        kernels::clearForcedIsa();
+    }
+
     // The kernels round x / s half away from zero with trunc(t + copysign(0.5 - 2^-25, t)); every
     // tie k + 0.5, its float neighbours and 0.49999997 (where t + 0.5 would go wrong) land on
     // the level std::round gives, on every ISA, including values past the range and 2^23.
