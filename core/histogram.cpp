@@ -1,8 +1,12 @@
 #include "histogram.h"
 
+#include <immintrin.h>
+
 #include <cmath>
 #include <cstring>
+#include <limits>
 
+#include "kernels/quant_error_kernel.h"
 #include "parallel.h"
 
 namespace qs {
@@ -141,6 +145,58 @@ void histogramIndices(const float* x, int m, float lo, float hi, float lin_inv, 
         }
 }
 
+// The same three bins and their counts, eight values at a time in AVX2, straight into the
+// counters (no index arrays): the operations and their order are those of histogramIndices,
+// so the counts are identical. m must be a multiple of 8.
+__attribute__((target("avx2")))
+void countHistogramsAvx2(const float* x, int64_t m, float lo, float hi, float lin_inv, int lin_bins, float max_abs,
+                         float abs_inv, int abs_bins, int64_t* lin, int64_t* abs, int64_t* log2, int64_t log2_stride) {
+    const __m256 zero = _mm256_setzero_ps(), absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), vlin_inv = _mm256_set1_ps(lin_inv);
+    const __m256 vlin_last = _mm256_set1_ps(static_cast<float>(lin_bins - 1));
+    const __m256 vmax_abs = _mm256_set1_ps(max_abs), vabs_inv = _mm256_set1_ps(abs_inv);
+    const __m256 vabs_last = _mm256_set1_ps(static_cast<float>(abs_bins - 1));
+    const __m256i lin_below = _mm256_set1_epi32(lin_bins), lin_above = _mm256_set1_epi32(lin_bins + 1),
+                  lin_sink = _mm256_set1_epi32(lin_bins + 2), abs_above = _mm256_set1_epi32(abs_bins),
+                  abs_sink = _mm256_set1_epi32(abs_bins + 1), log_zero = _mm256_set1_epi32(kLog2Bins),
+                  log_sink = _mm256_set1_epi32(kLog2Bins + 1), log_off = _mm256_set1_epi32(127 + kLog2Min);
+    alignas(32) int32_t li[8], ai[8], gi[8];
+    for (int64_t i = 0; i < m; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        const __m256 fin = _mm256_cmp_ps(_mm256_sub_ps(v, v), zero, _CMP_EQ_OQ);
+        const __m256i nfin = _mm256_castps_si256(_mm256_cmp_ps(_mm256_sub_ps(v, v), zero, _CMP_NEQ_UQ));
+        const __m256 f = _mm256_and_ps(v, fin), a = _mm256_and_ps(f, absmask);
+        // std::min(A, B) is B < A ? B : A, i.e. _mm256_min_ps(B, A); "x > 0 ? x : 0" is max(x, 0).
+        const __m256 lf = _mm256_min_ps(_mm256_mul_ps(_mm256_sub_ps(f, vlo), vlin_inv), vlin_last);
+        __m256i l = _mm256_cvttps_epi32(_mm256_max_ps(lf, zero));
+        l = _mm256_blendv_epi8(l, lin_above, _mm256_castps_si256(_mm256_cmp_ps(f, vhi, _CMP_GT_OQ)));
+        l = _mm256_blendv_epi8(l, lin_below, _mm256_castps_si256(_mm256_cmp_ps(f, vlo, _CMP_LT_OQ)));
+        l = _mm256_blendv_epi8(l, lin_sink, nfin);
+        __m256i ab = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_mul_ps(a, vabs_inv), vabs_last));
+        ab = _mm256_blendv_epi8(ab, abs_above, _mm256_castps_si256(_mm256_cmp_ps(a, vmax_abs, _CMP_GT_OQ)));
+        ab = _mm256_blendv_epi8(ab, abs_sink, nfin);
+        __m256i g = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(a), 23), log_off);
+        g = _mm256_blendv_epi8(g, log_zero, _mm256_castps_si256(_mm256_cmp_ps(a, zero, _CMP_EQ_OQ)));
+        g = _mm256_blendv_epi8(g, log_sink, nfin);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(li), l);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(ai), ab);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(gi), g);
+        __asm__("" : "+m"(li), "+m"(ai), "+m"(gi));  // read back as plain loads (see quant_error_kernel_avx2.cpp)
+        // Subnormals (exponent field 0, not zero) are rare: placed from their top set bit.
+        const __m256 sub = _mm256_andnot_ps(_mm256_cmp_ps(a, zero, _CMP_EQ_OQ),
+                                            _mm256_cmp_ps(a, _mm256_set1_ps(std::numeric_limits<float>::min()), _CMP_LT_OQ));
+        if (!_mm256_testz_ps(sub, sub))
+            for (int k = 0; k < 8; ++k)
+                if (gi[k] == -127 - kLog2Min) {
+                    const float y = std::fabs(x[i + k]);
+                    if (y != 0.0f) gi[k] = log2Floor(y) - kLog2Min;
+                }
+        // Most weights share a handful of exponents: four copies of the log2 counters (lane k
+        // into copy k % 4, stride log2_stride) keep the increments from waiting on each other.
+        for (int k = 0; k < 8; ++k) ++lin[li[k]], ++abs[ai[k]], ++log2[(k & 3) * log2_stride + gi[k]];
+    }
+}
+
 WeightHistograms weightHistograms(const float* data, int64_t n, double lo, double hi, int linear_bins, double max_abs,
                                   int abs_bins, int threads) {
     if (threads <= 0) threads = defaultThreadCount();
@@ -153,14 +209,24 @@ WeightHistograms weightHistograms(const float* data, int64_t n, double lo, doubl
     std::vector<Part> parts(static_cast<size_t>(threads));
     const float flo = static_cast<float>(lo), fhi = static_cast<float>(hi), fmax = static_cast<float>(max_abs);
     const float lin_inv = static_cast<float>(linear_bins / (hi - lo)), abs_inv = static_cast<float>(abs_bins / max_abs);
+    const bool avx2 = kernels::activeIsa() != kernels::Isa::Portable;
     parallelRanges(n, threads, 1, [&](int64_t b, int64_t e, int t) {
         Part& p = parts[static_cast<size_t>(t)];
         // Bins +1 / +2: sinks for values outside the range (below, above) and for NaN/Inf.
         p.lin.assign(static_cast<size_t>(linear_bins) + 3, 0);
         p.abs.assign(static_cast<size_t>(abs_bins) + 2, 0);
         p.log2.assign(kLog2Bins + 2, 0);
+        int64_t i = b;
+        if (avx2) {
+            const int64_t m = (e - b) / 8 * 8;
+            std::vector<int64_t> log2x4(4 * p.log2.size(), 0);
+            countHistogramsAvx2(data + b, m, flo, fhi, lin_inv, linear_bins, fmax, abs_inv, abs_bins, p.lin.data(), p.abs.data(),
+                                log2x4.data(), static_cast<int64_t>(p.log2.size()));
+            for (size_t j = 0; j < log2x4.size(); ++j) p.log2[j % p.log2.size()] += log2x4[j];
+            i += m;
+        }
         int32_t li[kHistBlock], ai[kHistBlock], gi[kHistBlock];
-        for (int64_t i = b; i < e; i += kHistBlock) {
+        for (; i < e; i += kHistBlock) {
             const int m = static_cast<int>(std::min<int64_t>(kHistBlock, e - i));
             histogramIndices(data + i, m, flo, fhi, lin_inv, linear_bins, fmax, abs_inv, abs_bins, li, ai, gi);
             for (int k = 0; k < m; ++k) {

@@ -404,6 +404,27 @@ private slots:
         QCOMPARE(w.log2.min_exponent, l2.min_exponent);
         QCOMPARE(w.log2.zeros, int64_t(1));
         QCOMPARE(l2.min_exponent, -140);  // 1e-42 is in [2^-140 = 7.2e-43, 2^-139 = 1.4e-42)
+        // The SIMD pass counts exactly what the portable one does, also with Inf, subnormals
+        // in every lane position, and ranges narrower than the data (below / above / past max).
+        t.data[6] = INFINITY;
+        for (size_t i = 40; i < 56; ++i) t.data[i] = (i % 2 ? 1.0f : -1.0f) * 3e-40f * static_cast<float>(i);
+        kernels::forceIsa(kernels::Isa::Portable);
+        const WeightHistograms ref = weightHistograms(t.data.data(), n, -0.0625, 0.0625, 101, 0.1, 2048, 2);
+        QVERIFY(ref.linear.below > 0 && ref.linear.above > 0 && ref.abs.above > 0);
+        for (kernels::Isa isa : {kernels::Isa::Avx2, kernels::Isa::Avx512}) {
+            if (!kernels::isaSupported(isa)) continue;
+            kernels::forceIsa(isa);
+            const WeightHistograms h = weightHistograms(t.data.data(), n, -0.0625, 0.0625, 101, 0.1, 2048, 2);
+            QCOMPARE(h.linear.counts, ref.linear.counts);
+            QCOMPARE(h.linear.below, ref.linear.below);
+            QCOMPARE(h.linear.above, ref.linear.above);
+            QCOMPARE(h.abs.counts, ref.abs.counts);
+            QCOMPARE(h.abs.above, ref.abs.above);
+            QCOMPARE(h.log2.counts, ref.log2.counts);
+            QCOMPARE(h.log2.min_exponent, ref.log2.min_exponent);
+            QCOMPARE(h.log2.zeros, ref.log2.zeros);
+        }
+        kernels::clearForcedIsa();
     }
 
     void emptyAndConstantTensors() {
