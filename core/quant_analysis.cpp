@@ -51,28 +51,35 @@ struct Expanded {
     kern::CandidateLanes lanes() const {
         kern::CandidateLanes l;
         l.scale = scale.data(), l.lo = lo.data(), l.hi = hi.data(), l.level_offset = level_offset.data();
-        l.uniform = scale.size() == 1;
+        l.uniform_scale = scale.size() == 1;
+        l.uniform_range = lo.size() == 1;
         l.sink = static_cast<int32_t>(qmax - qmin) + 1;
         return l;
     }
 };
 
 // Per-tensor parameters stay one element (the kernels keep them in registers); per-channel ones
-// are laid out for a whole period.
+// are laid out for a whole period, except a range (lo, hi, level offset) that every channel
+// shares, as symmetric candidates' do.
 Expanded expand(const Candidate& c, int64_t channels, int64_t period) {
     Expanded e;
     if (c.params.empty()) return e;
+    const QuantParams& p0 = c.params[0];
+    const bool same_range = std::all_of(c.params.begin(), c.params.end(), [&](const QuantParams& p) {
+        return p.zero_point == p0.zero_point && p.qmin == p0.qmin && p.qmax == p0.qmax;
+    });
     const int64_t len = c.params.size() == 1 ? 1 : period;
     for (int64_t i = 0; i < len; ++i) {
-        const QuantParams& p = c.params.size() == 1 ? c.params[0] : c.params[static_cast<size_t>(i % channels)];
+        const QuantParams& p = c.params.size() == 1 ? p0 : c.params[static_cast<size_t>(i % channels)];
         // A scale below float's range would divide by 0; the smallest float keeps 0 at level zp.
         e.scale.push_back(std::max(static_cast<float>(p.scale), std::numeric_limits<float>::denorm_min()));
+        if (same_range && i > 0) continue;
         e.lo.push_back(static_cast<float>(p.qmin - p.zero_point));
         e.hi.push_back(static_cast<float>(p.qmax - p.zero_point));
         e.level_offset.push_back(static_cast<float>(p.zero_point - p.qmin));
     }
-    e.qmin = static_cast<float>(c.params[0].qmin);
-    e.qmax = static_cast<float>(c.params[0].qmax);
+    e.qmin = static_cast<float>(p0.qmin);
+    e.qmax = static_cast<float>(p0.qmax);
     return e;
 }
 
@@ -286,7 +293,21 @@ CandidateStats referenceStats(const float* data, int64_t n, int64_t channels, co
 namespace {
 
 // |x| histograms, one per channel (bins each), in one pass.
-std::vector<Histogram> perChannelAbsHistograms(const float* data, int64_t n, const TensorStats& st, int bins) {
+// Flat bin index (channel * (bins + 1) + bin, the last bin of each channel a sink for NaN/Inf)
+// of one row's values; branch-free so GCC vectorises it (the same double arithmetic everywhere).
+__attribute__((target_clones("avx2", "default")))
+void absBinsRow(const float* x, int64_t C, const double* inv, int bins, int32_t* out) {
+    for (int64_t c = 0; c < C; ++c) {
+        const float v = x[c];
+        const bool fin = v - v == 0.0f;
+        const double b = static_cast<double>(std::fabs(fin ? v : 0.0f)) * inv[c];  // <= bins: |v| <= the channel's max
+        const int32_t k = std::min(bins - 1, static_cast<int32_t>(b));
+        out[c] = static_cast<int32_t>(c) * (bins + 1) + (fin ? k : bins);
+    }
+}
+
+// |x| histograms, one per channel (bins each), in one pass on both cores.
+std::vector<Histogram> perChannelAbsHistograms(const float* data, int64_t n, const TensorStats& st, int bins, int threads) {
     const int64_t C = st.channels;
     std::vector<Histogram> h(static_cast<size_t>(C));
     std::vector<double> inv(static_cast<size_t>(C));
@@ -297,15 +318,23 @@ std::vector<Histogram> perChannelAbsHistograms(const float* data, int64_t n, con
         hc.counts.assign(static_cast<size_t>(bins), 0);
         inv[static_cast<size_t>(c)] = bins / hc.hi;
     }
-    int64_t c = 0;
-    for (int64_t i = 0; i < n; ++i) {
-        const float x = data[i];
-        if (std::isfinite(x)) {
-            const int64_t b = std::min<int64_t>(bins - 1, static_cast<int64_t>(std::fabs(x) * inv[static_cast<size_t>(c)]));
-            ++h[static_cast<size_t>(c)].counts[static_cast<size_t>(b)];
+    if (threads <= 0) threads = defaultThreadCount();
+    const size_t flat = static_cast<size_t>(C) * static_cast<size_t>(bins + 1);
+    std::vector<std::vector<int64_t>> part(static_cast<size_t>(threads));
+    parallelRanges(n, threads, C, [&](int64_t b, int64_t e, int t) {  // ranges start at channel 0
+        std::vector<int64_t>& counts = part[static_cast<size_t>(t)];
+        counts.assign(flat, 0);
+        std::vector<int32_t> idx(static_cast<size_t>(C));
+        for (int64_t i = b; i < e; i += C) {
+            const int64_t m = std::min(C, e - i);  // a last partial row
+            absBinsRow(data + i, m, inv.data(), bins, idx.data());
+            for (int64_t c = 0; c < m; ++c) ++counts[static_cast<size_t>(idx[static_cast<size_t>(c)])];
         }
-        if (++c == C) c = 0;
-    }
+    });
+    for (const std::vector<int64_t>& counts : part)
+        for (size_t j = 0; j < counts.size(); ++j)
+            if (j % static_cast<size_t>(bins + 1) != static_cast<size_t>(bins))
+                h[j / static_cast<size_t>(bins + 1)].counts[j % static_cast<size_t>(bins + 1)] += counts[j];
     return h;
 }
 
@@ -341,7 +370,7 @@ TensorAnalysis analyzeTensor(const Tensor& t, int64_t channels, const AnalysisOp
 
     // Per-channel view of the range statistics (a per-tensor analysis is one "channel").
     std::vector<RangeStats> ranges = per_channel ? a.stats.per_channel : std::vector<RangeStats>{all};
-    std::vector<Histogram> abs_hists = per_channel ? perChannelAbsHistograms(data, n, a.stats, 256)
+    std::vector<Histogram> abs_hists = per_channel ? perChannelAbsHistograms(data, n, a.stats, 256, o.threads)
                                                    : std::vector<Histogram>{std::move(wh.abs)};
     progress.checkCancelled();
     const Granularity g = per_channel ? Granularity::PerChannel : Granularity::PerTensor;

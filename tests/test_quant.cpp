@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "calibration.h"
 #include "kernels/quant_error_kernel.h"
 #include "quant_analysis.h"
 #include "quant_params.h"
@@ -298,6 +299,27 @@ private slots:
             }
         }
         kernels::clearForcedIsa();
+    }
+
+    // Per-channel clips come from each channel's own |w| histogram (256 bins): the same as
+    // building that histogram from the channel's values alone, NaN/Inf left out, on 2 threads.
+    void perChannelClipsFromOwnHistogram() {
+        Tensor t = randomTensor({3000, 24}, 17);  // 72,000 values: both threads take part
+        t.data[30] = std::nanf(""), t.data[31] = INFINITY;
+        AnalysisOptions o;
+        o.granularity = Granularity::PerChannel;
+        o.threads = 2;
+        const TensorAnalysis a = analyzeTensor(t, 24, o);
+        for (int64_t c = 0; c < 24; ++c) {
+            std::vector<float> v;
+            for (size_t i = static_cast<size_t>(c); i < t.data.size(); i += 24)
+                if (std::isfinite(t.data[i])) v.push_back(t.data[i]);
+            const Histogram h = absHistogram(v.data(), static_cast<int64_t>(v.size()), a.stats.per_channel[static_cast<size_t>(c)].max_abs, 256);
+            for (const char* m : {"percentile_99.9", "kl"}) {
+                const double clip = std::string(m) == "kl" ? klClip(h, 8) : percentileClip(h, 99.9);
+                QCOMPARE(cand(a, m).params[static_cast<size_t>(c)].scale, symmetricParams(clip, 8).scale);
+            }
+        }
     }
 
     // The kernels round x / s half away from zero with trunc(t + copysign(0.5 - 2^-25, t)); every

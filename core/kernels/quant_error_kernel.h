@@ -30,7 +30,9 @@ struct ErrorAccum {
 // level's bin is clamp(r, lo, hi) + level_offset (level_offset = zp - qmin).
 struct CandidateLanes {
     const float *scale = nullptr, *lo = nullptr, *hi = nullptr, *level_offset = nullptr;
-    bool uniform = false;  // every element has the same parameters (per-tensor): read element 0
+    // Arrays that hold one value for every element (per-tensor, or a per-channel symmetric
+    // candidate's range) have length 1 and their flag set: the kernels keep them in registers.
+    bool uniform_scale = false, uniform_range = false;  // range: lo, hi and level_offset
     int32_t sink = 0;      // level bin for non-finite values (qmax - qmin + 1, never reported)
 };
 

@@ -83,9 +83,14 @@ struct Params {
     __m256 s, lo, hi, off;
 };
 
-template <bool Uniform>
+// Where the parameters come from: all from registers (per-tensor), the scale from the arrays
+// and the range from registers (per-channel symmetric), or all from the arrays.
+enum Mode { kAllFixed, kScaleVaries, kAllVary };
+
+template <int M>
 inline Params params(const CandidateLanes& p, int64_t j, const Params& fixed) {
-    if constexpr (Uniform) return fixed;
+    if constexpr (M == kAllFixed) return fixed;
+    if constexpr (M == kScaleVaries) return {_mm256_loadu_ps(p.scale + j), fixed.lo, fixed.hi, fixed.off};
     return {_mm256_loadu_ps(p.scale + j), _mm256_loadu_ps(p.lo + j), _mm256_loadu_ps(p.hi + j), _mm256_loadu_ps(p.level_offset + j)};
 }
 
@@ -131,18 +136,17 @@ inline void eight(const float* x, const Params& P, const Consts& K, Half& L, int
 // Lanes 0-7, then lanes 8-15, of `blocks` 16-blocks: each lane still adds its elements in
 // order, so the sums are those of the portable kernel; eight lanes at a time keep the
 // accumulators in registers.
-template <bool Uniform, bool Finite, bool Hist>
+template <int M, bool Finite, bool Hist>
 void run(const float* x, const CandidateLanes& p, int64_t blocks, const Consts& K, ErrorAccum& acc, int64_t* const c[4],
          int64_t* hc) {
     for (int h = 0; h < 2; ++h) {
         Half L = loadHalf(acc, h);
-        const Params fixed = Uniform ? Params{_mm256_set1_ps(p.scale[0]), _mm256_set1_ps(p.lo[0]), _mm256_set1_ps(p.hi[0]),
-                                              _mm256_set1_ps(p.level_offset[0])}
-                                     : Params{};
+        const Params fixed{_mm256_set1_ps(p.scale[0]), _mm256_set1_ps(p.lo[0]), _mm256_set1_ps(p.hi[0]),
+                           _mm256_set1_ps(p.level_offset[0])};
         alignas(32) int32_t qidx[8], eidx[8];
         for (int64_t b = 0; b < blocks; ++b) {
             const int64_t j = b * kLanes + 8 * h;
-            eight<Finite, Hist>(x + j, params<Uniform>(p, j, fixed), K, L, qidx, eidx);
+            eight<Finite, Hist>(x + j, params<M>(p, j, fixed), K, L, qidx, eidx);
             // Read the indices back from memory (eight plain loads, forwarded from the store)
             // rather than let GCC extract them lane by lane (two operations each).
             __asm__("" : "+m"(qidx), "+m"(eidx));
@@ -155,15 +159,15 @@ void run(const float* x, const CandidateLanes& p, int64_t blocks, const Consts& 
     }
 }
 
-template <bool Uniform>
+template <int M>
 void dispatch(const float* x, const CandidateLanes& p, int64_t blocks, bool finite, bool hist, const Consts& K,
               ErrorAccum& acc, int64_t* const c[4], int64_t* hc) {
     if (finite) {
-        if (hist) run<Uniform, true, true>(x, p, blocks, K, acc, c, hc);
-        else run<Uniform, true, false>(x, p, blocks, K, acc, c, hc);
+        if (hist) run<M, true, true>(x, p, blocks, K, acc, c, hc);
+        else run<M, true, false>(x, p, blocks, K, acc, c, hc);
     } else {
-        if (hist) run<Uniform, false, true>(x, p, blocks, K, acc, c, hc);
-        else run<Uniform, false, false>(x, p, blocks, K, acc, c, hc);
+        if (hist) run<M, false, true>(x, p, blocks, K, acc, c, hc);
+        else run<M, false, false>(x, p, blocks, K, acc, c, hc);
     }
 }
 
@@ -176,24 +180,25 @@ void errorKernelAvx2(const float* x, int64_t count, const CandidateLanes& p, boo
     if (level_stride > 0)
         for (int i = 1; i < 4; ++i) c[i] = level_counts + i * level_stride;
     const int64_t blocks = count / kLanes;
-    if (p.uniform) dispatch<true>(x, p, blocks, all_finite, hist.counts, K, acc, c, hist.counts);
-    else dispatch<false>(x, p, blocks, all_finite, hist.counts, K, acc, c, hist.counts);
+    if (p.uniform_scale && p.uniform_range) dispatch<kAllFixed>(x, p, blocks, all_finite, hist.counts, K, acc, c, hist.counts);
+    else if (p.uniform_range) dispatch<kScaleVaries>(x, p, blocks, all_finite, hist.counts, K, acc, c, hist.counts);
+    else dispatch<kAllVary>(x, p, blocks, all_finite, hist.counts, K, acc, c, hist.counts);
     const int64_t full = blocks * kLanes;
     if (full == count) return;
     // Tail: padded with NaN (not finite: it goes to the sinks and adds nothing), as the
     // portable kernel treats it; the parameters are padded with the first element's.
     alignas(32) float px[kLanes], ps[kLanes], plo[kLanes], phi[kLanes], poff[kLanes];
-    const int64_t step = p.uniform ? 0 : 1;
+    const int64_t sstep = p.uniform_scale ? 0 : 1, rstep = p.uniform_range ? 0 : 1;
     for (int k = 0; k < kLanes; ++k) {
         const bool in = full + k < count;
-        const int64_t j = in ? (full + k) * step : 0;
+        const int64_t js = in ? (full + k) * sstep : 0, j = in ? (full + k) * rstep : 0;
         px[k] = in ? x[full + k] : std::nanf("");
-        ps[k] = p.scale[j], plo[k] = p.lo[j], phi[k] = p.hi[j], poff[k] = p.level_offset[j];
+        ps[k] = p.scale[js], plo[k] = p.lo[j], phi[k] = p.hi[j], poff[k] = p.level_offset[j];
     }
     CandidateLanes tail = p;
-    tail.scale = ps, tail.lo = plo, tail.hi = phi, tail.level_offset = poff, tail.uniform = false;
+    tail.scale = ps, tail.lo = plo, tail.hi = phi, tail.level_offset = poff, tail.uniform_scale = tail.uniform_range = false;
     // The sinks take the padding: non-finite values land there and are never reported.
-    dispatch<false>(px, tail, 1, false, hist.counts, K, acc, c, hist.counts);
+    dispatch<kAllVary>(px, tail, 1, false, hist.counts, K, acc, c, hist.counts);
 }
 
 namespace {
