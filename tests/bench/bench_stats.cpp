@@ -3,6 +3,7 @@
 //   1. all statistics of one candidate (no histograms)           target <= 1.5x
 //   2. the same plus its error histogram and the weight histograms target <= 3x
 //   3. all twelve candidates, the whole analyzeTensor             target <= 8x (both cores)
+//   4. the same per channel (256 channels; no target, for reference)
 // Prints GB/s and ratios for the ISA chosen at run time and, for (1), every ISA this CPU runs.
 //   usage: bench_stats [N_MILLIONS=100] [REPS=3]
 #include <chrono>
@@ -102,6 +103,11 @@ int main(int argc, char** argv) {
         o.granularity = Granularity::PerTensor;
         const double t = best(reps, [&] { analyzeTensor(tensor, 1, o); });
         std::printf("3. all 12 candidates (whole analyzeTensor):     %.3f s  %.2f GB/s  ratio %.2fx (target 8x)\n", t, gb / t, t / t_sum);
+        // The GUI's default: per channel (here 256 output channels, as a Dense kernel has).
+        tensor.shape = {n / 256, 256};
+        o.granularity = Granularity::PerChannel;
+        const double tc = best(reps, [&] { analyzeTensor(tensor, 256, o); });
+        std::printf("4. the same per channel (256 channels):         %.3f s  %.2f GB/s  ratio %.2fx\n", tc, gb / tc, tc / t_sum);
         x = std::move(tensor.data);
     }
     return sink == 12345 ? 1 : 0;
