@@ -586,7 +586,14 @@ private slots:
         qInfo("%lld ticks over %lld ms, longest gap %lld ms; analysis %s, evaluation %s", ticks, clock.elapsed(), max_gap,
               settled.isEmpty() ? "running" : "done", finished.isEmpty() ? "running" : "done");
         QVERIFY(!settled.isEmpty());  // the analysis finished within the window
-        QVERIFY2(max_gap < 100, qPrintable(QString("event loop stalled for %1 ms").arg(max_gap)));
+        // 100 ms in a normal build. AddressSanitizer makes every step the GUI thread takes to start
+        // the work (before the first tick) several times slower; there the bar is 250 ms.
+#ifdef QUANTSCOPE_SANITIZED
+        constexpr qint64 kMaxGapMs = 250;
+#else
+        constexpr qint64 kMaxGapMs = 100;
+#endif
+        QVERIFY2(max_gap < kMaxGapMs, qPrintable(QString("event loop stalled for %1 ms").arg(max_gap)));
         QVERIFY(ticks > 20);
     }
 };
