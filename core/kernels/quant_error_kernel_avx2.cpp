@@ -83,6 +83,25 @@ struct Params {
     __m256 s, lo, hi, off;
 };
 
+// Adds eight errors e (and the at-zero / beyond-range masks) into the lanes' sums; with
+// non-finite values possible, only the lanes where fin is set count.
+template <bool Finite>
+inline void accumulate(Half& L, __m256 e, __m256 zero, __m256 beyond, __m256 fin, const Consts& K) {
+    if constexpr (!Finite) {
+        e = _mm256_and_ps(e, fin);
+        zero = _mm256_and_ps(zero, fin);
+        beyond = _mm256_and_ps(beyond, fin);
+    }
+    const __m256d elo = _mm256_cvtps_pd(_mm256_castps256_ps128(e)), ehi = _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1));
+    L.e2[0] = _mm256_add_pd(L.e2[0], _mm256_mul_pd(elo, elo));
+    L.e2[1] = _mm256_add_pd(L.e2[1], _mm256_mul_pd(ehi, ehi));
+    L.e1[0] = _mm256_add_pd(L.e1[0], elo);
+    L.e1[1] = _mm256_add_pd(L.e1[1], ehi);
+    L.maxe = _mm256_max_ps(L.maxe, _mm256_and_ps(e, K.absmask));
+    L.at_zero = _mm256_sub_epi32(L.at_zero, _mm256_castps_si256(zero));  // masks are -1 where true
+    L.beyond = _mm256_sub_epi32(L.beyond, _mm256_castps_si256(beyond));
+}
+
 // Where the parameters come from: all from registers (per-tensor), the scale from the arrays
 // and the range from registers (per-channel symmetric), or all from the arrays.
 enum Mode { kAllFixed, kScaleVaries, kAllVary };
@@ -106,21 +125,9 @@ inline void eight(const float* x, const Params& P, const Consts& K, Half& L, int
     const __m256 h = _mm256_or_ps(_mm256_and_ps(t, K.signmask), K.halfdown);  // copysign(kHalfDown, t)
     const __m256 r = _mm256_round_ps(_mm256_add_ps(t, h), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
     const __m256 c = _mm256_min_ps(_mm256_max_ps(r, P.lo), P.hi);
-    __m256 e = _mm256_sub_ps(_mm256_mul_ps(c, P.s), xv);
-    __m256 zero = _mm256_cmp_ps(c, K.zero, _CMP_EQ_OQ), beyond = _mm256_cmp_ps(r, c, _CMP_NEQ_UQ);
-    if constexpr (!Finite) {
-        e = _mm256_and_ps(e, fin);
-        zero = _mm256_and_ps(zero, fin);
-        beyond = _mm256_and_ps(beyond, fin);
-    }
-    const __m256d elo = _mm256_cvtps_pd(_mm256_castps256_ps128(e)), ehi = _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1));
-    L.e2[0] = _mm256_add_pd(L.e2[0], _mm256_mul_pd(elo, elo));
-    L.e2[1] = _mm256_add_pd(L.e2[1], _mm256_mul_pd(ehi, ehi));
-    L.e1[0] = _mm256_add_pd(L.e1[0], elo);
-    L.e1[1] = _mm256_add_pd(L.e1[1], ehi);
-    L.maxe = _mm256_max_ps(L.maxe, _mm256_and_ps(e, K.absmask));
-    L.at_zero = _mm256_sub_epi32(L.at_zero, _mm256_castps_si256(zero));  // masks are -1 where true
-    L.beyond = _mm256_sub_epi32(L.beyond, _mm256_castps_si256(beyond));
+    const __m256 e = _mm256_sub_ps(_mm256_mul_ps(c, P.s), xv);
+    const __m256 zero = _mm256_cmp_ps(c, K.zero, _CMP_EQ_OQ), beyond = _mm256_cmp_ps(r, c, _CMP_NEQ_UQ);
+    accumulate<Finite>(L, e, zero, beyond, fin, K);
     __m256i qi = _mm256_cvtps_epi32(_mm256_add_ps(c, P.off));  // exact small integers
     if constexpr (!Finite) qi = _mm256_blendv_epi8(K.sink, qi, _mm256_castps_si256(fin));
     _mm256_store_si256(reinterpret_cast<__m256i*>(qidx), qi);
@@ -213,23 +220,11 @@ inline void eightF16(const float* x, const Consts& K, Half& L) {
         xv = _mm256_and_ps(raw, fin);
     }
     const __m256 big = _mm256_set1_ps(65504.0f), mbig = _mm256_set1_ps(-65504.0f);
-    __m256 over = _mm256_cmp_ps(_mm256_and_ps(xv, K.absmask), big, _CMP_GT_OQ);
+    const __m256 over = _mm256_cmp_ps(_mm256_and_ps(xv, K.absmask), big, _CMP_GT_OQ);
     const __m256 clipped = _mm256_min_ps(_mm256_max_ps(xv, mbig), big);
     const __m256 h = _mm256_cvtph_ps(_mm256_cvtps_ph(clipped, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    __m256 e = _mm256_sub_ps(h, xv), zero = _mm256_cmp_ps(h, K.zero, _CMP_EQ_OQ);
-    if constexpr (!Finite) {
-        e = _mm256_and_ps(e, fin);
-        zero = _mm256_and_ps(zero, fin);
-        over = _mm256_and_ps(over, fin);
-    }
-    const __m256d elo = _mm256_cvtps_pd(_mm256_castps256_ps128(e)), ehi = _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1));
-    L.e2[0] = _mm256_add_pd(L.e2[0], _mm256_mul_pd(elo, elo));
-    L.e2[1] = _mm256_add_pd(L.e2[1], _mm256_mul_pd(ehi, ehi));
-    L.e1[0] = _mm256_add_pd(L.e1[0], elo);
-    L.e1[1] = _mm256_add_pd(L.e1[1], ehi);
-    L.maxe = _mm256_max_ps(L.maxe, _mm256_and_ps(e, K.absmask));
-    L.at_zero = _mm256_sub_epi32(L.at_zero, _mm256_castps_si256(zero));
-    L.beyond = _mm256_sub_epi32(L.beyond, _mm256_castps_si256(over));
+    const __m256 e = _mm256_sub_ps(h, xv), zero = _mm256_cmp_ps(h, K.zero, _CMP_EQ_OQ);
+    accumulate<Finite>(L, e, zero, over, fin, K);
 }
 
 template <bool Finite>
