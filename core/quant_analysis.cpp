@@ -292,7 +292,6 @@ CandidateStats referenceStats(const float* data, int64_t n, int64_t channels, co
 
 namespace {
 
-// |x| histograms, one per channel (bins each), in one pass.
 // Flat bin index (channel * (bins + 1) + bin, the last bin of each channel a sink for NaN/Inf)
 // of one row's values; branch-free so GCC vectorises it (the same double arithmetic everywhere).
 __attribute__((target_clones("avx2", "default")))
