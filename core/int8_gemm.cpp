@@ -7,7 +7,9 @@ namespace qs {
 using kernels::kGemmMR;
 using kernels::kGemmNR;
 
-PackedWeights packWeights(const int8_t* w, int64_t K, int64_t N) {
+PackedWeights packWeights(const int8_t* w, int64_t K, int64_t N) { return packWeights(w, K, N, kernels::vnniSupported()); }
+
+PackedWeights packWeights(const int8_t* w, int64_t K, int64_t N, bool vnni_layout) {
     PackedWeights p;
     p.K = K, p.N = N;
     p.pairs = (K + 1) / 2;
@@ -20,6 +22,17 @@ PackedWeights packWeights(const int8_t* w, int64_t K, int64_t N) {
                 if (col >= N) break;
                 p.data[static_cast<size_t>(((panel * p.pairs + k / 2) * kGemmNR + n) * 2 + k % 2)] = w[k * N + col];
             }
+    if (!vnni_layout) return p;
+    p.quads = (K + 3) / 4;
+    p.quad_data.assign(static_cast<size_t>(p.panels * p.quads * kGemmNR * 4), 0);
+    p.col_sums.assign(static_cast<size_t>(p.panels * kGemmNR), 0);
+    for (int64_t k = 0; k < K; ++k)
+        for (int64_t col = 0; col < N; ++col) {
+            const int64_t panel = col / kGemmNR, n = col % kGemmNR;
+            const int8_t v = w[k * N + col];
+            p.quad_data[static_cast<size_t>(((panel * p.quads + k / 4) * kGemmNR + n) * 4 + k % 4)] = v;
+            p.col_sums[static_cast<size_t>(col)] += v;
+        }
     return p;
 }
 
@@ -41,8 +54,70 @@ void packA(const int8_t* A, int64_t lda, int64_t rows, int64_t K, int32_t a_zero
     }
 }
 
+// Rows of A as the VNNI kernels read them: int8 + 128 as uint8 (flipping the sign bit), quads
+// along K, `stride` rows interleaved per quad (kVnniMR for a tile, 1 for one row); missing
+// rows and k past K are zero.
+void packAQuads(const int8_t* A, int64_t lda, int64_t rows, int64_t stride, int64_t K, int64_t quads, uint8_t* out) {
+    if (rows < stride || K % 4) std::fill(out, out + quads * stride * 4, uint8_t(0));
+    for (int64_t r = 0; r < rows; ++r) {
+        const int8_t* row = A + r * lda;
+        for (int64_t k = 0; k < K; ++k)
+            out[(k / 4 * stride + r) * 4 + k % 4] = static_cast<uint8_t>(static_cast<uint8_t>(row[k]) ^ 0x80u);
+    }
+}
+
+// acc - (a_zero + 128) * colsum for `cols` columns, wrapping like the kernels' int32 sums.
+void subtractCorrection(const int32_t* acc, const int32_t* correction, int64_t cols, int32_t* out) {
+    for (int64_t j = 0; j < cols; ++j)
+        out[j] = static_cast<int32_t>(static_cast<uint32_t>(acc[j]) - static_cast<uint32_t>(correction[j]));
+}
+
+template <class Store>
+void gemmTilesVnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
+                   const kernels::VnniKernels& k, Store store) {
+    using kernels::kVnniAccStride;
+    using kernels::kVnniMR;
+    s.correction.resize(W.col_sums.size());
+    const uint32_t offset = static_cast<uint32_t>(a_zero + 128);
+    for (size_t j = 0; j < W.col_sums.size(); ++j)
+        s.correction[j] = static_cast<int32_t>(static_cast<uint32_t>(W.col_sums[j]) * offset);
+    s.a_quads.resize(static_cast<size_t>(W.quads * kVnniMR * 4));
+    const int64_t panel_bytes = W.quads * kGemmNR * 4;
+    int32_t row_acc[kGemmNR];
+    // A tile costs about as much as kVnniMR / 2 single-row passes: fewer leftover rows go one
+    // at a time (batch 1), more go through a zero-padded tile.
+    const int64_t rest = M % kVnniMR, tiled = rest >= kVnniMR / 2 ? M : M - rest;
+    for (int64_t m = tiled; m < M; ++m) {
+        packAQuads(A + m * lda, lda, 1, 1, W.K, W.quads, s.a_quads.data());
+        for (int64_t panel = 0; panel < W.panels; ++panel) {
+            k.row(s.a_quads.data(), W.quad_data.data() + panel * panel_bytes, W.quads, row_acc);
+            const int64_t n0 = panel * kGemmNR, cols = std::min<int64_t>(kGemmNR, W.N - n0);
+            subtractCorrection(row_acc, s.correction.data() + n0, cols, row_acc);
+            store(m, n0, cols, row_acc);
+        }
+    }
+    for (int64_t m0 = 0; m0 < tiled; m0 += kVnniMR) {
+        const int64_t rows = std::min<int64_t>(kVnniMR, tiled - m0);
+        packAQuads(A + m0 * lda, lda, rows, kVnniMR, W.K, W.quads, s.a_quads.data());
+        for (int64_t panel = 0; panel < W.panels; panel += 2) {
+            const int8_t* b0 = W.quad_data.data() + panel * panel_bytes;
+            const int8_t* b1 = panel + 1 < W.panels ? b0 + panel_bytes : nullptr;
+            k.tile(s.a_quads.data(), b0, b1, W.quads, s.acc_vnni);
+            const int64_t n0 = panel * kGemmNR, cols = std::min<int64_t>(2 * kGemmNR, W.N - n0);
+            for (int64_t r = 0; r < rows; ++r) {
+                int32_t* acc = s.acc_vnni + r * kVnniAccStride;
+                subtractCorrection(acc, s.correction.data() + n0, cols, acc);
+                store(m0 + r, n0, std::min<int64_t>(kGemmNR, cols), acc);
+                if (cols > kGemmNR) store(m0 + r, n0 + kGemmNR, cols - kGemmNR, acc + kGemmNR);
+            }
+        }
+    }
+}
+
 template <class Store>
 void gemmTiles(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s, Store store) {
+    if (kernels::activeIsa() == kernels::Isa::Avx512 && !W.quad_data.empty() && kernels::vnniSupported())
+        return gemmTilesVnni(A, lda, M, a_zero, W, s, {kernels::gemmTileVnni, kernels::gemmRowVnni}, store);
     const kernels::GemmTileKernel tile = kernels::gemmTileKernel(kernels::activeIsa());
     const kernels::GemmRowKernel row_kernel = kernels::gemmRowKernel(kernels::activeIsa());
     s.a.resize(static_cast<size_t>(W.pairs * kGemmMR * 2));
@@ -98,6 +173,13 @@ void gemmRequant(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const 
 void gemmInt32(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C, int64_t ldc,
                GemmScratch& scratch) {
     gemmTiles(A, lda, M, a_zero, W, scratch, [&](int64_t m, int64_t n0, int64_t cols, const int32_t* acc) {
+        std::copy(acc, acc + cols, C + m * ldc + n0);
+    });
+}
+
+void detail::gemmInt32Vnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C,
+                           int64_t ldc, GemmScratch& scratch, const kernels::VnniKernels& k) {
+    gemmTilesVnni(A, lda, M, a_zero, W, scratch, k, [&](int64_t m, int64_t n0, int64_t cols, const int32_t* acc) {
         std::copy(acc, acc + cols, C + m * ldc + n0);
     });
 }

@@ -17,6 +17,9 @@
 #include "error.h"
 #include "float_engine.h"
 #include "int8_gemm.h"
+#ifdef QUANTSCOPE_HAVE_SIMDE
+#include "int8_gemm_vnni_emulated.h"
+#endif
 #include "model_loader.h"
 #include "quantized_engine.h"
 #include "quantized_evaluation.h"
@@ -120,7 +123,7 @@ private slots:
         const int32_t bias[2] = {100, -60};
         const qs::FixedMultiplier half = qs::quantizeMultiplier(0.5);
         const qs::FixedMultiplier mult[2] = {half, half};
-        for (qs::kernels::Isa isa : {qs::kernels::Isa::Portable, qs::kernels::Isa::Avx2}) {
+        for (qs::kernels::Isa isa : {qs::kernels::Isa::Portable, qs::kernels::Isa::Avx2, qs::kernels::Isa::Avx512}) {
             if (!qs::kernels::isaSupported(isa)) continue;
             qs::kernels::forceIsa(isa);
             int8_t C[2] = {0, 0};
@@ -150,7 +153,8 @@ private slots:
                 for (int n = 0; n < N; ++n)
                     for (int k = 0; k < K; ++k) ref[static_cast<size_t>(m * N + n)] += (A[static_cast<size_t>(m * K + k)] - zp) * W[static_cast<size_t>(k * N + n)];
             const qs::PackedWeights pw = qs::packWeights(W.data(), K, N);
-            for (qs::kernels::Isa isa : {qs::kernels::Isa::Portable, qs::kernels::Isa::Avx2}) {
+            // AVX-512 runs the VNNI kernels where the CPU has VNNI (packWeights then adds their layout).
+            for (qs::kernels::Isa isa : {qs::kernels::Isa::Portable, qs::kernels::Isa::Avx2, qs::kernels::Isa::Avx512}) {
                 if (!qs::kernels::isaSupported(isa)) continue;
                 qs::kernels::forceIsa(isa);
                 std::vector<int32_t> got(static_cast<size_t>(M * N));
@@ -160,6 +164,68 @@ private slots:
             }
         }
         qs::kernels::clearForcedIsa();
+    }
+
+    void vnniPackingByHand() {
+        // K = 5, N = 2: W = [[1 2] [3 4] [5 6] [7 8] [9 10]] (k-major). Quads along K, 16-column
+        // panels: column 0's first quad is (1 3 5 7) at bytes 0..3, column 1's (2 4 6 8) at 4..7;
+        // the second quad starts 64 bytes on: (9 0 0 0) and (10 0 0 0). Column sums 25 and 30.
+        const int8_t W[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+        const qs::PackedWeights pw = qs::packWeights(W, 5, 2, true);
+        QCOMPARE(pw.quads, int64_t(2));
+        QCOMPARE(pw.quad_data.size(), size_t(128));
+        const std::vector<int8_t> first(pw.quad_data.begin(), pw.quad_data.begin() + 8);
+        QCOMPARE(first, (std::vector<int8_t>{1, 3, 5, 7, 2, 4, 6, 8}));
+        const std::vector<int8_t> second(pw.quad_data.begin() + 64, pw.quad_data.begin() + 72);
+        QCOMPARE(second, (std::vector<int8_t>{9, 0, 0, 0, 10, 0, 0, 0}));
+        QCOMPARE(pw.col_sums[0], 25);
+        QCOMPARE(pw.col_sums[1], 30);
+        QCOMPARE(pw.col_sums[2], 0);
+        QVERIFY(qs::packWeights(W, 5, 2, false).quad_data.empty());
+    }
+
+    void vnniKernelsEmulated() {
+        // The VNNI kernels' source on SIMDe's emulated AVX-512, through the real driver and
+        // packing: every leftover-row rule (one row, rows done singly, a zero-padded tile, full
+        // tiles), an odd number of panels, K not a multiple of 4, the extreme values and zero
+        // points -128 / 127. Against the naive loop.
+#ifndef QUANTSCOPE_HAVE_SIMDE
+        QSKIP("built without SIMDe (libsimde-dev)");
+#else
+        std::mt19937 rng(3);
+        std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127);
+        const qs::kernels::VnniKernels emulated{qs::kernels::gemmTileVnniEmulated, qs::kernels::gemmRowVnniEmulated};
+        for (auto [M, K, N, zp] : {std::tuple{1, 1, 1, 0}, std::tuple{3, 37, 17, -37}, std::tuple{5, 6, 33, 127},
+                                   std::tuple{8, 784, 40, -128}, std::tuple{21, 75, 48, 11}, std::tuple{16, 9, 16, -1}}) {
+            std::vector<int8_t> A(static_cast<size_t>(M * K)), W(static_cast<size_t>(K * N));
+            for (size_t i = 0; i < A.size(); ++i) A[i] = static_cast<int8_t>(i % 11 == 0 ? (i % 2 ? 127 : -128) : a_dist(rng));
+            for (size_t i = 0; i < W.size(); ++i) W[i] = static_cast<int8_t>(i % 13 == 0 ? (i % 2 ? 127 : -127) : w_dist(rng));
+            std::vector<int32_t> ref(static_cast<size_t>(M * N), 0);
+            for (int m = 0; m < M; ++m)
+                for (int n = 0; n < N; ++n)
+                    for (int k = 0; k < K; ++k)
+                        ref[static_cast<size_t>(m * N + n)] += (A[static_cast<size_t>(m * K + k)] - zp) * W[static_cast<size_t>(k * N + n)];
+            const qs::PackedWeights pw = qs::packWeights(W.data(), K, N, true);
+            std::vector<int32_t> got(static_cast<size_t>(M * N), -1);
+            qs::GemmScratch s;
+            qs::detail::gemmInt32Vnni(A.data(), K, M, zp, pw, got.data(), N, s, emulated);
+            QVERIFY2(got == ref, qPrintable(QString("M %1 K %2 N %3").arg(M).arg(K).arg(N)));
+            if (qs::kernels::vnniSupported()) {  // and the native kernels agree with the emulation
+                std::vector<int32_t> native(got.size(), -1);
+                qs::detail::gemmInt32Vnni(A.data(), K, M, zp, pw, native.data(), N, s, {qs::kernels::gemmTileVnni, qs::kernels::gemmRowVnni});
+                QVERIFY(native == ref);
+            }
+        }
+        // The unsigned sums wrap (127 + 128 = 255 times 127 over 70,000 k is past 2^31) while the
+        // true result, with the zero point at 127, is 0: the wrapping correction must undo it.
+        const int K = 70000;
+        std::vector<int8_t> A(K, 127), W(static_cast<size_t>(K) * 16, 127);
+        const qs::PackedWeights pw = qs::packWeights(W.data(), K, 16, true);
+        std::vector<int32_t> got(16, -1);
+        qs::GemmScratch s;
+        qs::detail::gemmInt32Vnni(A.data(), K, 1, 127, pw, got.data(), 16, s, emulated);
+        QCOMPARE(got, std::vector<int32_t>(16, 0));
+#endif
     }
 
     void vectorOutputStageMatchesScalar() {

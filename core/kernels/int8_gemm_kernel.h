@@ -1,9 +1,10 @@
 #pragma once
-// The inner kernel of the integer GEMM: a 6 x 16 tile of int32 accumulators over K, from
-// operands packed as pairs along K (activation minus its zero point as int16; weights kept as
-// int8, sign-extended to int16 in the kernel so a batch-1 pass reads half the bytes), so that
-// one AVX2 vpmaddwd does 16 exact multiply-adds. int8 x int8 products widened this way cannot saturate
-// (unlike vpmaddubsw's int16 pair sums), so every ISA gives the same integers.
+// The inner kernels of the integer GEMM. Portable and AVX2: a 6 x 16 tile of int32
+// accumulators over K, from operands packed as pairs along K (activation minus its zero point
+// as int16; weights kept as int8, sign-extended to int16 in the kernel so a batch-1 pass reads
+// half the bytes), so that one AVX2 vpmaddwd does 16 exact multiply-adds. int8 x int8
+// products widened this way cannot saturate (unlike vpmaddubsw's int16 pair sums), so every
+// ISA gives the same integers. AVX-512 VNNI: see below.
 //
 // Packed layouts (k pairs p = 0 .. Kp/2 - 1, zero-padded to full tiles):
 //   A block (6 rows):    a[p][r][0..1] = (A[r][2p], A[r][2p+1])          12 int16 per p
@@ -31,6 +32,30 @@ using GemmRowKernel = void (*)(const int16_t* a, const int8_t* b, int64_t pairs,
 void gemmRowPortable(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc);
 void gemmRowAvx2(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc);
 GemmRowKernel gemmRowKernel(Isa isa);
+
+// AVX-512 VNNI: vpdpbusd adds four uint8 x int8 products into each int32 lane, exactly (no
+// int16 step), 64 multiply-adds per instruction against vpmaddwd's 16. Its unsigned operand
+// is the raw int8 activation plus 128, so
+//     sum_k (A + 128) * B = sum_k (A - zp) * B + (zp + 128) * colsum(B)
+// and the driver subtracts the second term (in wrapping uint32: exact whenever the true sum
+// fits in int32, as on every other path).
+// Packed layouts (k quads q = 0 .. quads - 1, zero-padded):
+//   A block (kVnniMR rows): a[q][r][0..3] = A[r][4q .. 4q+3] + 128 as uint8   32 bytes per q
+//   B panel (16 columns):   b[q][n][0..3] = B[4q .. 4q+3][n]                  64 int8 per q
+constexpr int kVnniMR = 8;
+constexpr int kVnniAccStride = 2 * kGemmNR;  // the tile's acc rows: 32 columns (two panels)
+// acc[r * kVnniAccStride + n]: kVnniMR rows against panel b0 (n < 16) and b1 (n >= 16); b1
+// null: one panel only.
+using VnniTileKernel = void (*)(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, int32_t* acc);
+// One row (its quads contiguous) against one panel: acc[n], n < 16.
+using VnniRowKernel = void (*)(const uint8_t* a, const int8_t* b, int64_t quads, int32_t* acc);
+struct VnniKernels {
+    VnniTileKernel tile;
+    VnniRowKernel row;
+};
+void gemmTileVnni(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, int32_t* acc);
+void gemmRowVnni(const uint8_t* a, const int8_t* b, int64_t quads, int32_t* acc);
+bool vnniSupported();  // AVX-512 F/BW/DQ/VL and VNNI
 
 // The output stage for one row of n int32 sums: out = clamp(zp + (acc + bias) * M), with
 // M = m * 2^-(31 + rshift) per column (multipliers <= 1, no left shift; see requantize.h).

@@ -41,8 +41,17 @@ GemmRowKernel gemmRowKernel(Isa isa) { return isa == Isa::Portable ? gemmRowPort
 RequantRowKernel requantRowKernel(Isa isa) { return isa == Isa::Portable ? requantRowPortable : requantRowAvx2; }
 
 GemmTileKernel gemmTileKernel(Isa isa) {
-    // AVX-512 machines run the AVX2 tile (a VNNI tile is not written: this CPU cannot test it).
+    // AVX-512 machines without VNNI run the AVX2 tile; with VNNI the driver takes the VNNI
+    // kernels instead (another packing; see int8_gemm.cpp).
     return isa == Isa::Portable ? gemmTilePortable : gemmTileAvx2;
+}
+
+bool vnniSupported() {
+    static const bool yes = [] {
+        __builtin_cpu_init();
+        return isaSupported(Isa::Avx512) && __builtin_cpu_supports("avx512vnni");
+    }();
+    return yes;
 }
 
 }  // namespace qs::kernels

@@ -49,7 +49,7 @@ double run(const RowMatrix& data, int batch, int threads, Forward forward) {
 int main(int argc, char** argv) {
     const std::string dir = argc > 1 ? argv[1] : "sample_models";
     const int64_t images = argc > 2 ? std::atoll(argv[2]) : 2048;
-    std::printf("ISA: %s\n", kernels::isaName(kernels::activeIsa()));
+    std::printf("ISA: %s%s\n", kernels::isaName(kernels::activeIsa()), kernels::vnniSupported() ? " with VNNI" : "");
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> u(0, 1);
     RowMatrix data(images, 784);
@@ -82,11 +82,13 @@ int main(int argc, char** argv) {
     std::vector<FixedMultiplier> mult(static_cast<size_t>(N), quantizeMultiplier(0.001));
     const double ops = 2.0 * M * K * N;
     GemmScratch s;
-    for (kernels::Isa isa : {kernels::Isa::Portable, kernels::Isa::Avx2}) {
+    for (kernels::Isa isa : {kernels::Isa::Portable, kernels::Isa::Avx2, kernels::Isa::Avx512}) {
         if (!kernels::isaSupported(isa)) continue;
         kernels::forceIsa(isa);
+        // AVX-512 without VNNI runs the AVX2 tile: "avx512" then times the same kernel again.
+        const char* name = isa == kernels::Isa::Avx512 && kernels::vnniSupported() ? "vnni" : kernels::isaName(isa);
         const double t = best(20, [&] { gemmRequant(A.data(), K, M, 3, pw, {bias.data(), mult.data(), 0, -128, 127}, C.data(), N, s); });
-        std::printf("int8 GEMM %ldx%ldx%ld %-8s %8.1f GOP/s (%.3f ms)\n", long(M), long(K), long(N), kernels::isaName(isa), ops / t * 1e-9,
+        std::printf("int8 GEMM %ldx%ldx%ld %-8s %8.1f GOP/s (%.3f ms)\n", long(M), long(K), long(N), name, ops / t * 1e-9,
                     t * 1e3);
     }
     kernels::clearForcedIsa();

@@ -1,0 +1,9 @@
+#pragma once
+// The VNNI GEMM kernels (core/kernels/int8_gemm_kernel_vnni.inc) compiled against SIMDe's
+// portable AVX-512 VNNI, so tests check their integers on CPUs without VNNI. Test-only.
+#include "kernels/int8_gemm_kernel.h"
+
+namespace qs::kernels {
+void gemmTileVnniEmulated(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, int32_t* acc);
+void gemmRowVnniEmulated(const uint8_t* a, const int8_t* b, int64_t quads, int32_t* acc);
+}  // namespace qs::kernels
