@@ -378,11 +378,13 @@ Act graphInput(const OpGraph& g, const RowMatrix& input) {
     return in;
 }
 
-Act runFloatOp(const Op& op, const std::vector<const Act*>& in) {
+Act runFloatOp(const Op& op, const std::vector<const Act*>& in, Act* spare) {
     const Act& x = *in.front();
+    // The first input as the start of the output: moved when spare (x is then empty).
+    auto take = [&]() -> Act { return spare ? std::move(*spare) : x; };
     Act y;
     switch (op.kind) {
-        case OpKind::Input: y = x; break;
+        case OpKind::Input: y = take(); break;
         case OpKind::Dense: {
             Tensor b;
             b.data = op.bias;
@@ -403,9 +405,17 @@ Act runFloatOp(const Op& op, const std::vector<const Act*>& in) {
         case OpKind::AvgPool: y = pool2d(x, op.config, false); break;
         case OpKind::GlobalAvgPool: y = globalPool(x, false); break;
         case OpKind::GlobalMaxPool: y = globalPool(x, true); break;
-        case OpKind::Flatten: y = flatten(x, op.chw_flatten); break;
+        case OpKind::Flatten:
+            if (spare && !(op.chw_flatten && x.shape.size() == 3)) {  // same values, new shape
+                const Shape flat = {prod(x.shape)};
+                y = take();
+                y.shape = flat;
+            } else {
+                y = flatten(x, op.chw_flatten);
+            }
+            break;
         case OpKind::Reshape:
-            y.x = x.x;
+            y.x = spare ? std::move(spare->x) : x.x;
             y.shape = op.reshape;
             break;
         case OpKind::Pad: y = zeroPad2d(x, op.config, op.reshape[0], op.reshape[1]); break;
@@ -413,7 +423,7 @@ Act runFloatOp(const Op& op, const std::vector<const Act*>& in) {
         case OpKind::Multiply:
         case OpKind::Maximum:
         case OpKind::Minimum:
-            y = x;
+            y = take();
             if (op.kind == OpKind::Add && op.coeffs[0] != 1.0f) y.x *= op.coeffs[0];
             for (size_t j = 1; j < in.size(); ++j) {
                 const RowMatrix& o = in[j]->x;
@@ -426,12 +436,12 @@ Act runFloatOp(const Op& op, const std::vector<const Act*>& in) {
             break;
         case OpKind::Concat: y = concatChannels(in); break;
         case OpKind::Elementwise:
-            y = x;
+            y = take();
             if (op.activation == "relu") y.x = y.x.cwiseMax(0.0f);
             else y.x = y.x.unaryExpr(op.fn);
             break;
         case OpKind::Softmax:
-            y = x;
+            y = take();
             softmaxLastAxis(y);
             break;
     }
@@ -442,7 +452,9 @@ Act runFloatOp(const Op& op, const std::vector<const Act*>& in) {
 
 std::vector<Act> runFloatGraph(const OpGraph& g, const RowMatrix& input, bool keep_all) {
     return walkGraph<Act>(g, graphInput(g, input), keep_all,
-                          [](size_t, const Op& op, const std::vector<const Act*>& ins) { return runFloatOp(op, ins); });
+                          [](size_t, const Op& op, const std::vector<const Act*>& ins, const std::vector<Act*>& spare) {
+                              return runFloatOp(op, ins, spare.front());
+                          });
 }
 
 }  // namespace qs

@@ -9,6 +9,7 @@
 // folds BatchNormalization into the Dense/Conv2D/DepthwiseConv2D before it (TFLite's converter
 // does this before quantizing: w' = w * gamma / sqrt(var + eps) per output channel,
 // b' = (b - mean) * gamma / sqrt(var + eps) + beta).
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -60,8 +61,9 @@ struct OpGraph {
 // Throws qs::Error naming the first layer that cannot run. `fallback_input` as in FloatEngine.
 OpGraph lowerModel(const Model& model, const Shape& fallback_input, bool fold_batch_norm);
 
-// Runs one op in float32 on its inputs.
-Act runFloatOp(const Op& op, const std::vector<const Act*>& inputs);
+// Runs one op in float32 on its inputs. `spare`: the first input itself when the caller no
+// longer needs it (walkGraph's spare), so ops that keep or edit it in place move it.
+Act runFloatOp(const Op& op, const std::vector<const Act*>& inputs, Act* spare = nullptr);
 
 // The graph's input as ops see it: rows of samples in the model's order -> internal NHWC.
 Act graphInput(const OpGraph& g, const RowMatrix& input);
@@ -71,22 +73,37 @@ Act graphInput(const OpGraph& g, const RowMatrix& input);
 std::vector<Act> runFloatGraph(const OpGraph& g, const RowMatrix& input, bool keep_all);
 
 // The walk runFloatGraph and the quantized engine share: ops in order, each given the graph
-// input (Input ops) or its inputs' values; `run(i, op, inputs)` returns op i's value. Unless
-// `keep_all`, a value is released after its last reader (the output's is kept).
+// input (Input ops) or its inputs' values; `run(i, op, inputs, spare)` returns op i's value.
+// spare[j] is inputs[j] itself when nothing reads it after this op (not its last reader under
+// `keep_all`, not the output, not read twice by this op, not one of several Input ops), so an
+// op that keeps or edits its input in place may move it instead of copying it; else null.
+// Unless `keep_all`, a value is released after its last reader (the output's is kept).
 template <class Value, class Run>
-std::vector<Value> walkGraph(const OpGraph& g, const Value& input, bool keep_all, Run run) {
+std::vector<Value> walkGraph(const OpGraph& g, Value input, bool keep_all, Run run) {
     const size_t n = g.ops.size();
     std::vector<size_t> last_use(n, 0);
-    for (size_t i = 0; i < n; ++i)
+    size_t input_ops = 0;
+    for (size_t i = 0; i < n; ++i) {
+        input_ops += g.ops[i].kind == OpKind::Input;
         for (int j : g.ops[i].inputs) last_use[static_cast<size_t>(j)] = i;
+    }
     last_use[static_cast<size_t>(g.output)] = n;
     std::vector<Value> vals(n);
     for (size_t i = 0; i < n; ++i) {
         const Op& op = g.ops[i];
         std::vector<const Value*> ins;
-        if (op.kind == OpKind::Input) ins.push_back(&input);
-        for (int j : op.inputs) ins.push_back(&vals[static_cast<size_t>(j)]);
-        vals[i] = run(i, op, ins);
+        std::vector<Value*> spare;
+        if (op.kind == OpKind::Input) {
+            ins.push_back(&input);
+            spare.push_back(input_ops == 1 && i != static_cast<size_t>(g.output) && !keep_all ? &input : nullptr);
+        }
+        for (int j : op.inputs) {
+            Value& v = vals[static_cast<size_t>(j)];
+            const bool once = std::count(op.inputs.begin(), op.inputs.end(), j) == 1;
+            ins.push_back(&v);
+            spare.push_back(!keep_all && once && last_use[static_cast<size_t>(j)] == i ? &v : nullptr);
+        }
+        vals[i] = run(i, op, ins, spare);
         if (!keep_all)
             for (int j : op.inputs)
                 if (last_use[static_cast<size_t>(j)] == i) vals[static_cast<size_t>(j)] = Value();
