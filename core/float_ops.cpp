@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "error.h"
+#include "kernels/float_gemm.h"
 
 namespace qs {
 
@@ -89,12 +90,10 @@ void applyActivation(Act& a, const std::string& fn, const Model& m, const std::s
 Act dense(const Act& in, const Tensor& kernel, const Tensor* bias) {
     const int64_t u = kernel.shape.back(), k = kernel.size() / u;
     const int64_t outer = prod(in.shape) / k;
-    Eigen::Map<const RowMatrix> x(in.x.data(), in.x.rows() * outer, k);
-    Eigen::Map<const RowMatrix> w(kernel.data.data(), k, u);
-    RowMatrix y = x * w;
-    if (bias) y.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias->data.data(), u);
     Act out;
-    out.x = Eigen::Map<RowMatrix>(y.data(), in.x.rows(), outer * u);
+    out.x.resize(in.x.rows(), outer * u);
+    kernels::floatGemm(in.x.data(), in.x.rows() * outer, k, kernel.data.data(), u, out.x.data());
+    if (bias) Eigen::Map<RowMatrix>(out.x.data(), in.x.rows() * outer, u).rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias->data.data(), u);
     out.shape = in.shape;
     out.shape.back() = u;
     return out;
@@ -116,7 +115,6 @@ ConvGeometry convGeometry(const Shape& in, const Shape& kernel, const json& c) {
 Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const json& c) {
     const auto [H, W, C, KH, KW, sh, sw, dh, dw, OH, OW, pt, pl] = convGeometry(in.shape, kernel.shape, c);
     const int64_t OC = kernel.shape[3];
-    Eigen::Map<const RowMatrix> w(kernel.data.data(), KH * KW * C, OC);
     Act out;
     out.shape = {OH, OW, OC};
     out.x.resize(in.x.rows(), OH * OW * OC);
@@ -136,9 +134,8 @@ Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const json& 
                     }
                 }
             }
-        Eigen::Map<RowMatrix> y(out.x.row(n).data(), OH * OW, OC);
-        y.noalias() = patches * w;
-        if (bias) y.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias->data.data(), OC);
+        kernels::floatGemm(patches.data(), OH * OW, KH * KW * C, kernel.data.data(), OC, out.x.row(n).data());
+        if (bias) Eigen::Map<RowMatrix>(out.x.row(n).data(), OH * OW, OC).rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias->data.data(), OC);
     }
     return out;
 }

@@ -1,6 +1,7 @@
 // Benchmark: the integer engine against our float engine on the sample models, in one run:
 // fmnist_mlp and fmnist_cnn, one thread and two, batch 256 and batch 1; images per second and
-// microseconds per image of each, and the ratio. Then one int8 GEMM of 256x784x256 (the MLP's
+// microseconds per image of each, and the ratio; also the float engine held to its baseline
+// x86-64 GEMM (SSE2, as before it had an AVX2 + FMA path) and the ratio against that. Then one int8 GEMM of 256x784x256 (the MLP's
 // first layer at batch 256) in GOP/s on one core, for every ISA this CPU runs, next to the
 // float GEMM (Eigen) of the same shape.
 //   usage: bench_int8 [SAMPLE_MODELS_DIR] [IMAGES=2048]
@@ -54,8 +55,8 @@ int main(int argc, char** argv) {
     std::uniform_real_distribution<float> u(0, 1);
     RowMatrix data(images, 784);
     for (Eigen::Index i = 0; i < data.size(); ++i) data.data()[i] = u(rng);
-    std::printf("%-12s %7s %5s %12s %12s %10s %10s %7s\n", "model", "threads", "batch", "float img/s", "int8 img/s", "float us", "int8 us",
-                "ratio");
+    std::printf("%-12s %7s %5s %12s %12s %10s %10s %7s %12s %7s\n", "model", "threads", "batch", "float img/s", "int8 img/s", "float us",
+                "int8 us", "ratio", "float-SSE2 us", "ratio");
     for (const char* name : {"fmnist_mlp", "fmnist_cnn"}) {
         const Model m = loadModel(dir + "/" + name + ".h5");
         const FloatEngine fe(m);
@@ -66,9 +67,13 @@ int main(int argc, char** argv) {
                 const RowMatrix d = batch == 1 ? RowMatrix(data.topRows(std::min<int64_t>(images, 512))) : data;
                 const double tf = run(d, batch, threads, [&](const RowMatrix& x) { return fe.forward(x); });
                 const double tq = run(d, batch, threads, [&](const RowMatrix& x) { return runQuantizedOutput(qm, QuantizedRun::Integer, x); });
+                // The float engine as built for baseline x86-64 (its GEMM without AVX2/FMA).
+                kernels::forceIsa(kernels::Isa::Portable);
+                const double ts = run(d, batch, threads, [&](const RowMatrix& x) { return fe.forward(x); });
+                kernels::clearForcedIsa();
                 const double n = static_cast<double>(d.rows());
-                std::printf("%-12s %7d %5d %12.0f %12.0f %10.2f %10.2f %6.2fx\n", name, threads, batch, n / tf, n / tq, 1e6 * tf / n,
-                            1e6 * tq / n, tf / tq);
+                std::printf("%-12s %7d %5d %12.0f %12.0f %10.2f %10.2f %6.2fx %12.2f %6.2fx\n", name, threads, batch, n / tf, n / tq,
+                            1e6 * tf / n, 1e6 * tq / n, tf / tq, 1e6 * ts / n, ts / tq);
             }
     }
     // One GEMM, one core.

@@ -1,0 +1,19 @@
+#pragma once
+// The float engine's matrix products (Dense, and Conv2D after im2col) through Eigen's GEMM
+// compiled twice: for baseline x86-64 (SSE2) and for AVX2 + FMA, picked at run time like the
+// integer kernels (never -march=native). Only raw pointers cross this interface: the AVX2
+// copy of Eigen lives in its own namespace (see float_gemm_avx2.cpp), so the two copies of
+// Eigen's templates can never be merged by the linker.
+// Results differ between the two in the last bits (FMA rounds once per multiply-add); the
+// float engine is the yardstick of accuracy, not a bit-exact reference.
+#include <cstdint>
+
+namespace qs::kernels {
+
+// C (M x N) = A (M x K) * B (K x N), all row-major and contiguous; C must not alias A or B.
+void floatGemm(const float* A, int64_t M, int64_t K, const float* B, int64_t N, float* C);
+
+void floatGemmBaseline(const float* A, int64_t M, int64_t K, const float* B, int64_t N, float* C);
+void floatGemmAvx2(const float* A, int64_t M, int64_t K, const float* B, int64_t N, float* C);
+
+}  // namespace qs::kernels
