@@ -89,6 +89,12 @@ __attribute__((target_clones("avx2", "default"))) void quantizeRow(const float* 
     quantizeRowBody(x, n, p, out);
 }
 
+// q's values (sized by intLike) quantized from n floats.
+void quantizeInto(const float* x, int64_t n, QValue& q) {
+    if (q.domain == Domain::Int8) quantizeRow(x, n, q.p, q.i8.data());
+    else quantizeRow(x, n, q.p, q.i16.data());
+}
+
 Act toFloat(const QValue& v) {
     Act a;
     a.shape = v.shape;
@@ -117,16 +123,14 @@ QValue fromFloat(Act a, Domain d, const QuantParams& p) {
         return v;
     }
     v = intLike(v, d, p, a.shape);
-    if (d == Domain::Int8) quantizeRow(a.x.data(), a.x.size(), p, v.i8.data());
-    else quantizeRow(a.x.data(), a.x.size(), p, v.i16.data());
+    quantizeInto(a.x.data(), a.x.size(), v);
     return v;
 }
 
 // A float value quantized straight from its matrix (no float copy first).
 QValue quantizedFromFloat(const QValue& v, Domain d, const QuantParams& p) {
     QValue o = intLike(v, d, p, v.shape);
-    if (d == Domain::Int8) quantizeRow(v.f.data(), v.f.size(), p, o.i8.data());
-    else quantizeRow(v.f.data(), v.f.size(), p, o.i16.data());
+    quantizeInto(v.f.data(), v.f.size(), o);
     return o;
 }
 
@@ -604,30 +608,23 @@ std::vector<Value> runGraph(const QuantizedModel& m, Value input, bool keep_all,
                             });
 }
 
-}  // namespace
-
-namespace {
-
-// The integer engine's start: the caller's float input, or, when the Input op quantizes it
-// and no layout change is needed, the input quantized straight from the caller's matrix
-// (saves copying the floats first: 0.8 MB for a batch of 256 MNIST images).
+// The integer engine's start: the caller's float input, or, when the graph's one Input op
+// quantizes it and no layout change is needed, the input quantized straight from the
+// caller's matrix (saves copying the floats first: 0.8 MB for a batch of 256 MNIST images).
 QValue startValue(const QuantizedModel& m, const RowMatrix& input) {
     const OpGraph& g = m.graph;
-    for (size_t i = 0; i < g.ops.size(); ++i) {
-        const QuantizedOp& o = m.ops[i];
-        if (g.ops[i].kind != OpKind::Input || o.domain == Domain::Float || g.chw_input || o.in.empty() ||
-            input.cols() != prod(g.input_shape))
-            continue;
-        QValue v;
-        v.domain = Domain::Float;
-        v.shape = g.input_shape;
-        v.rows = input.rows();
-        QValue q = intLike(v, o.domain, o.in[0], g.input_shape);
-        if (o.domain == Domain::Int8) quantizeRow(input.data(), input.size(), q.p, q.i8.data());
-        else quantizeRow(input.data(), input.size(), q.p, q.i16.data());
-        return q;
-    }
-    return fromFloat(graphInput(g, input), Domain::Float, {});
+    const auto is_input = [](const Op& op) { return op.kind == OpKind::Input; };
+    const auto first = std::find_if(g.ops.begin(), g.ops.end(), is_input);
+    if (first == g.ops.end() || std::count_if(g.ops.begin(), g.ops.end(), is_input) != 1 || g.chw_input ||
+        input.cols() != prod(g.input_shape))
+        return fromFloat(graphInput(g, input), Domain::Float, {});
+    const QuantizedOp& o = m.ops[static_cast<size_t>(first - g.ops.begin())];
+    if (o.domain == Domain::Float || o.in.empty()) return fromFloat(graphInput(g, input), Domain::Float, {});
+    QValue v;
+    v.rows = input.rows();
+    QValue q = intLike(v, o.domain, o.in[0], g.input_shape);
+    quantizeInto(input.data(), input.size(), q);
+    return q;
 }
 
 }  // namespace
