@@ -95,12 +95,13 @@ void quantizeInto(const float* x, int64_t n, QValue& q) {
     else quantizeRow(x, n, q.p, q.i16.data());
 }
 
-Act toFloat(const QValue& v) {
+// `own`: v itself when nothing reads it later (a float value then moves instead of copying).
+Act toFloat(const QValue& v, QValue* own = nullptr) {
     Act a;
     a.shape = v.shape;
     a.chw_logical = v.chw;
     if (v.domain == Domain::Float) {
-        a.x = v.f;
+        a.x = own ? std::move(own->f) : v.f;
         return a;
     }
     a.x.resize(v.rows, v.perSample());
@@ -361,14 +362,8 @@ QValue globalPoolInt(const QValue& x, bool is_max) {
 
 QValue flattenInt(const QValue& x, const Op& op, QValue* own) {
     const bool reorder = op.chw_flatten && x.shape.size() == 3;
-    if (own && !reorder) {  // same values, new shape
-        QValue y = std::move(*own);
-        y.shape = {y.perSample()};
-        y.chw = false;
-        return y;
-    }
-    QValue y = x;
-    y.shape = {x.perSample()};
+    QValue y = own && !reorder ? std::move(*own) : x;  // without a reorder: same values, new shape
+    y.shape = {y.perSample()};
     y.chw = false;
     if (reorder) {
         const int64_t H = x.shape[0], W = x.shape[1], C = x.shape[2], per = H * W * C;
@@ -499,7 +494,7 @@ Act hybridOp(const Act& x, const Op& op, const QuantizedOp& o) {
         for (int64_t i = 0; i < in_per; ++i) max_abs = std::max(max_abs, std::fabs(src[i]));
         const QuantParams p = symmetricParams(max_abs, 8);
         q.resize(static_cast<size_t>(in_per));
-        for (int64_t i = 0; i < in_per; ++i) q[static_cast<size_t>(i)] = static_cast<int8_t>(quantize(src[i], p));
+        quantizeRow(src, in_per, p, q.data());
         const int8_t* a = q.data();
         if (conv) {
             im2col(q.data(), g, int8_t(0), cols);
@@ -522,12 +517,14 @@ void roundActToFloat16(Act& a) {
     for (Eigen::Index i = 0; i < a.x.size(); ++i) a.x.data()[i] = roundToFloat16(a.x.data()[i]);
 }
 
-QValue runFloatSide(const Op& op, const QuantizedOp& o, const std::vector<const QValue*>& in) {
+// A float layer: its inputs as float (moved where they already are float and nothing reads
+// them later), run by the float engine's op, which may then edit its own first input in place.
+QValue runFloatSide(const Op& op, const QuantizedOp& o, const std::vector<const QValue*>& in, const std::vector<QValue*>& spare) {
     std::vector<Act> fin;
-    for (const QValue* v : in) fin.push_back(toFloat(*v));
+    for (size_t j = 0; j < in.size(); ++j) fin.push_back(toFloat(*in[j], spare[j]));
     std::vector<const Act*> ptrs;
     for (const Act& a : fin) ptrs.push_back(&a);
-    Act y = o.hybrid && !o.gemm.data.empty() ? hybridOp(fin[0], op, o) : runFloatOp(o.sim, ptrs);
+    Act y = o.hybrid && !o.gemm.data.empty() ? hybridOp(fin[0], op, o) : runFloatOp(o.sim, ptrs, &fin[0]);
     if (o.precision == Precision::Float16) roundActToFloat16(y);
     return fromFloat(std::move(y), Domain::Float, {});
 }
@@ -593,7 +590,7 @@ Act fakeQuantOp(const Op& op, const QuantizedOp& o, std::vector<Act> in) {
         for (Eigen::Index i = 0; i < y.x.size(); ++i) y.x.data()[i] = dequantize(quantize(y.x.data()[i], level) + p.zero_point, o.out);
         return y;
     }
-    Act y = runFloatOp(o.sim, ptrs);
+    Act y = runFloatOp(o.sim, ptrs, &in[0]);  // in is this function's own copy
     if (o.domain != Domain::Float) fakeQuantize(y, o.out, o.qlo, o.qhi);
     if (o.precision == Precision::Float16) roundActToFloat16(y);
     return y;
@@ -645,7 +642,7 @@ std::vector<RowMatrix> runQuantized(const QuantizedModel& m, QuantizedRun how, c
     std::vector<QValue> vals = runGraph<QValue>(m, startValue(m, input), keep_all,
                                                 [](const Op& op, const QuantizedOp& o, const std::vector<const QValue*>& ins,
                                                    const std::vector<QValue*>& spare) {
-        if (o.domain == Domain::Float) return runFloatSide(op, o, ins);
+        if (o.domain == Domain::Float) return runFloatSide(op, o, ins, spare);
         std::vector<QValue> conv(ins.size());  // only inputs in another domain or quantization are converted
         std::vector<const QValue*> use(ins);
         for (size_t j = 0; j < ins.size(); ++j) {
@@ -660,7 +657,7 @@ std::vector<RowMatrix> runQuantized(const QuantizedModel& m, QuantizedRun how, c
         return runIntegerOp(op, o, use, own);
     });
     for (size_t i = 0; i < vals.size(); ++i)
-        if (keep_all || static_cast<int>(i) == m.graph.output) out[i] = toFloat(vals[i]).x;
+        if (keep_all || static_cast<int>(i) == m.graph.output) out[i] = toFloat(vals[i], &vals[i]).x;
     return out;
 }
 
