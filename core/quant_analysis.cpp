@@ -44,6 +44,14 @@ int64_t periodFor(int64_t channels) {
     return l * std::max<int64_t>(1, (2048 + l - 1) / l);
 }
 
+// Every channel of the candidate has the same zero point and range (always per tensor, and
+// for symmetric candidates per channel).
+bool uniformRange(const Candidate& c) {
+    return std::all_of(c.params.begin(), c.params.end(), [&](const QuantParams& p) {
+        return p.zero_point == c.params[0].zero_point && p.qmin == c.params[0].qmin && p.qmax == c.params[0].qmax;
+    });
+}
+
 struct Expanded {
     std::vector<float> scale, lo, hi, level_offset;
     float qmin = 0, qmax = 0;
@@ -65,9 +73,7 @@ Expanded expand(const Candidate& c, int64_t channels, int64_t period) {
     Expanded e;
     if (c.params.empty()) return e;
     const QuantParams& p0 = c.params[0];
-    const bool same_range = std::all_of(c.params.begin(), c.params.end(), [&](const QuantParams& p) {
-        return p.zero_point == p0.zero_point && p.qmin == p0.qmin && p.qmax == p0.qmax;
-    });
+    const bool same_range = uniformRange(c);
     const int64_t len = c.params.size() == 1 ? 1 : period;
     for (int64_t i = 0; i < len; ++i) {
         const QuantParams& p = c.params.size() == 1 ? p0 : c.params[static_cast<size_t>(i % channels)];
@@ -109,6 +115,9 @@ void finalize(CandidateStats& s, const kern::ErrorAccum& a, const Candidate& c, 
         below += a.at_zero[k];
         beyond += a.beyond[k];
     }
+    // With one zero point for every channel the values at it are that level's count (the kernels
+    // need not count them, see quant_error_kernel.h).
+    if (!c.float16 && uniformRange(c)) below = s.level_counts[static_cast<size_t>(c.params[0].zero_point - c.params[0].qmin)] - range.zeros;
     s.count = finite;
     const double cnt = finite > 0 ? static_cast<double>(finite) : 1.0;
     s.mse = e2 / cnt;

@@ -19,7 +19,9 @@ struct ErrorAccum {
     double sum_e2[kLanes] = {}, sum_e[kLanes] = {};
     float max_e[kLanes] = {};
     // at_zero: finite values that quantize to the zero point; "below precision" is at_zero less
-    // the values that were 0 to begin with (those always quantize to the zero point).
+    // the values that were 0 to begin with (those always quantize to the zero point). Only
+    // needed where channels have different zero points (CandidateLanes::uniform_range false):
+    // otherwise the caller reads it from the zero point's level count and kernels may skip it.
     int64_t at_zero[kLanes] = {}, beyond[kLanes] = {};
 };
 

@@ -10,6 +10,7 @@
 // (known from the first pass) skips the masks.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "quant_error_kernel.h"
@@ -26,8 +27,8 @@ struct Half {
 };
 
 struct Consts {
-    __m256 signmask, halfdown, absmask, zero, tmax, mtmax;
-    __m256i sink;
+    __m256 halfdown, absmask, zero;
+    __m256i sink, copy_offset;  // copy_offset: lane k counts into level histogram copy k % 4
     __m256 hw, hrw, hlast;  // error histogram: bins per step, range * that, last bin
     __m256i hsink;
 };
@@ -59,15 +60,14 @@ void storeHalf(ErrorAccum& acc, int h, const Half& L) {
     }
 }
 
-Consts makeConsts(int32_t sink, const ErrorHistogramSpec& hist) {
+Consts makeConsts(int32_t sink, int64_t level_stride, const ErrorHistogramSpec& hist) {
     Consts K{};
-    K.signmask = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u)));
     K.halfdown = _mm256_set1_ps(kHalfDown);
     K.absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     K.zero = _mm256_setzero_ps();
-    K.tmax = _mm256_set1_ps(kTMax);
-    K.mtmax = _mm256_set1_ps(-kTMax);
     K.sink = _mm256_set1_epi32(sink);
+    const int32_t st = static_cast<int32_t>(level_stride);
+    K.copy_offset = _mm256_setr_epi32(0, st, 2 * st, 3 * st, 0, st, 2 * st, 3 * st);
     if (hist.counts) {
         const float w = static_cast<float>(hist.bins) / (2.0f * hist.range_lsb);
         K.hw = _mm256_set1_ps(w);
@@ -84,9 +84,9 @@ struct Params {
 };
 
 // Adds eight errors e (and the at-zero / beyond-range masks) into the lanes' sums; with
-// non-finite values possible, only the lanes where fin is set count.
-template <bool Finite>
-inline void accumulate(Half& L, __m256 e, __m256 zero, __m256 beyond, __m256 fin, const Consts& K) {
+// non-finite values possible, only the lanes where fin is set count. CountZero: see run().
+template <bool Finite, bool CountZero>
+inline void accumulate(Half& L, __m256 e, __m256 zero, __m256 beyond, __m256 fin, __m256 absmask) {
     if constexpr (!Finite) {
         e = _mm256_and_ps(e, fin);
         zero = _mm256_and_ps(zero, fin);
@@ -97,8 +97,8 @@ inline void accumulate(Half& L, __m256 e, __m256 zero, __m256 beyond, __m256 fin
     L.e2[1] = _mm256_add_pd(L.e2[1], _mm256_mul_pd(ehi, ehi));
     L.e1[0] = _mm256_add_pd(L.e1[0], elo);
     L.e1[1] = _mm256_add_pd(L.e1[1], ehi);
-    L.maxe = _mm256_max_ps(L.maxe, _mm256_and_ps(e, K.absmask));
-    L.at_zero = _mm256_sub_epi32(L.at_zero, _mm256_castps_si256(zero));  // masks are -1 where true
+    L.maxe = _mm256_max_ps(L.maxe, _mm256_and_ps(e, absmask));
+    if constexpr (CountZero) L.at_zero = _mm256_sub_epi32(L.at_zero, _mm256_castps_si256(zero));  // masks are -1 where true
     L.beyond = _mm256_sub_epi32(L.beyond, _mm256_castps_si256(beyond));
 }
 
@@ -113,54 +113,63 @@ inline Params params(const CandidateLanes& p, int64_t j, const Params& fixed) {
     return {_mm256_loadu_ps(p.scale + j), _mm256_loadu_ps(p.lo + j), _mm256_loadu_ps(p.hi + j), _mm256_loadu_ps(p.level_offset + j)};
 }
 
-template <bool Finite, bool Hist>
-inline void eight(const float* x, const Params& P, const Consts& K, Half& L, int32_t* qidx, int32_t* eidx) {
-    const __m256 raw = _mm256_loadu_ps(x);
-    __m256 xv = raw, fin = _mm256_setzero_ps();
-    if constexpr (!Finite) {
-        fin = _mm256_cmp_ps(_mm256_sub_ps(raw, raw), K.zero, _CMP_EQ_OQ);  // false for NaN, Inf
-        xv = _mm256_and_ps(raw, fin);
-    }
-    const __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_div_ps(xv, P.s), K.mtmax), K.tmax);  // see the portable kernel
-    const __m256 h = _mm256_or_ps(_mm256_and_ps(t, K.signmask), K.halfdown);  // copysign(kHalfDown, t)
-    const __m256 r = _mm256_round_ps(_mm256_add_ps(t, h), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __m256 c = _mm256_min_ps(_mm256_max_ps(r, P.lo), P.hi);
-    const __m256 e = _mm256_sub_ps(_mm256_mul_ps(c, P.s), xv);
-    const __m256 zero = _mm256_cmp_ps(c, K.zero, _CMP_EQ_OQ), beyond = _mm256_cmp_ps(r, c, _CMP_NEQ_UQ);
-    accumulate<Finite>(L, e, zero, beyond, fin, K);
-    __m256i qi = _mm256_cvtps_epi32(_mm256_add_ps(c, P.off));  // exact small integers
-    if constexpr (!Finite) qi = _mm256_blendv_epi8(K.sink, qi, _mm256_castps_si256(fin));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(qidx), qi);
-    if constexpr (Hist) {  // error in steps c - x/s, binned as floor(v * w + range * w), clamped as float
-        __m256 v = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(c, t), K.hw), K.hrw));
-        v = _mm256_min_ps(_mm256_max_ps(v, K.zero), K.hlast);
-        __m256i bi = _mm256_cvttps_epi32(v);
-        if constexpr (!Finite) bi = _mm256_blendv_epi8(K.hsink, bi, _mm256_castps_si256(fin));
-        _mm256_store_si256(reinterpret_cast<__m256i*>(eidx), bi);
-    }
-}
-
 // Lanes 0-7, then lanes 8-15, of `blocks` 16-blocks: each lane still adds its elements in
 // order, so the sums are those of the portable kernel; eight lanes at a time keep the
-// accumulators in registers.
+// accumulators in registers. The vector loop only stores each value's level (and error bin)
+// index; the counting runs afterwards over a short buffer of them. Counting inside the vector
+// loop made GCC keep the accumulators in memory, so every iteration waited on a store-to-load
+// round trip. Constants are locals (a const reference could alias the counters), and with one
+// range for every element (M != kAllVary) the at-zero count is left to the caller, who reads
+// it from the zero point's level count.
 template <int M, bool Finite, bool Hist>
-void run(const float* x, const CandidateLanes& p, int64_t blocks, const Consts& K, ErrorAccum& acc, int64_t* const c[4],
-         int64_t* hc) {
+void run(const float* x, const CandidateLanes& p, int64_t blocks, const Consts& K, ErrorAccum& acc, int64_t* c, int64_t* hc) {
+    constexpr bool kCountZero = M == kAllVary;
+    constexpr int64_t kSpan = 256;  // blocks per buffer: 8 KB of indices each, in L1
+    const __m256 halfdown = K.halfdown, absmask = K.absmask;
+    const __m256i copy_offset = K.copy_offset;
+    alignas(32) int32_t qidx[kSpan * 8], eidx[Hist ? kSpan * 8 : 8];
     for (int h = 0; h < 2; ++h) {
         Half L = loadHalf(acc, h);
         const Params fixed{_mm256_set1_ps(p.scale[0]), _mm256_set1_ps(p.lo[0]), _mm256_set1_ps(p.hi[0]),
                            _mm256_set1_ps(p.level_offset[0])};
-        alignas(32) int32_t qidx[8], eidx[8];
-        for (int64_t b = 0; b < blocks; ++b) {
-            const int64_t j = b * kLanes + 8 * h;
-            eight<Finite, Hist>(x + j, params<M>(p, j, fixed), K, L, qidx, eidx);
-            // Read the indices back from memory (eight plain loads, forwarded from the store)
-            // rather than let GCC extract them lane by lane (two operations each).
-            __asm__("" : "+m"(qidx), "+m"(eidx));
-            ++c[0][qidx[0]], ++c[1][qidx[1]], ++c[2][qidx[2]], ++c[3][qidx[3]];
-            ++c[0][qidx[4]], ++c[1][qidx[5]], ++c[2][qidx[6]], ++c[3][qidx[7]];
+        for (int64_t b0 = 0; b0 < blocks; b0 += kSpan) {
+            const int64_t nb = std::min(kSpan, blocks - b0);
+            for (int64_t i = 0; i < nb; ++i) {
+                const int64_t j = (b0 + i) * kLanes + 8 * h;
+                const Params P = params<M>(p, j, fixed);
+                const __m256 raw = _mm256_loadu_ps(x + j);
+                __m256 xv = raw, fin = _mm256_setzero_ps();
+                if constexpr (!Finite) {
+                    fin = _mm256_cmp_ps(_mm256_sub_ps(raw, raw), _mm256_setzero_ps(), _CMP_EQ_OQ);  // false for NaN, Inf
+                    xv = _mm256_and_ps(raw, fin);
+                }
+                // The portable kernel holds x / s to +-2^30 for its conversion through int32;
+                // vroundps needs no such bound, and nothing observable changes: r is then beyond
+                // every level either way, so c, e and "beyond" are the same, and c - t lands in
+                // the same (end) error histogram bin.
+                const __m256 t = _mm256_div_ps(xv, P.s);
+                const __m256 hd = _mm256_or_ps(_mm256_andnot_ps(absmask, t), halfdown);  // copysign(kHalfDown, t)
+                const __m256 r = _mm256_round_ps(_mm256_add_ps(t, hd), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+                const __m256 cq = _mm256_min_ps(_mm256_max_ps(r, P.lo), P.hi);  // q - zp
+                const __m256 e = _mm256_sub_ps(_mm256_mul_ps(cq, P.s), xv);
+                const __m256 beyond = _mm256_cmp_ps(r, cq, _CMP_NEQ_UQ);
+                __m256 zero = _mm256_setzero_ps();
+                if constexpr (kCountZero) zero = _mm256_cmp_ps(cq, _mm256_setzero_ps(), _CMP_EQ_OQ);
+                accumulate<Finite, kCountZero>(L, e, zero, beyond, fin, absmask);
+                __m256i qi = _mm256_cvtps_epi32(_mm256_add_ps(cq, P.off));  // exact small integers
+                if constexpr (!Finite) qi = _mm256_blendv_epi8(K.sink, qi, _mm256_castps_si256(fin));
+                _mm256_store_si256(reinterpret_cast<__m256i*>(qidx + 8 * i), _mm256_add_epi32(qi, copy_offset));
+                if constexpr (Hist) {  // error in steps c - x/s, binned as floor(v * w + range * w), clamped as float
+                    __m256 v = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(cq, t), K.hw), K.hrw));
+                    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), K.hlast);
+                    __m256i bi = _mm256_cvttps_epi32(v);
+                    if constexpr (!Finite) bi = _mm256_blendv_epi8(K.hsink, bi, _mm256_castps_si256(fin));
+                    _mm256_store_si256(reinterpret_cast<__m256i*>(eidx + 8 * i), bi);
+                }
+            }
+            for (int64_t i = 0; i < nb * 8; ++i) ++c[qidx[i]];  // qidx holds the copy's offset
             if constexpr (Hist)
-                for (int k = 0; k < 8; ++k) ++hc[eidx[k]];
+                for (int64_t i = 0; i < nb * 8; ++i) ++hc[eidx[i]];
         }
         storeHalf(acc, h, L);
     }
@@ -168,7 +177,7 @@ void run(const float* x, const CandidateLanes& p, int64_t blocks, const Consts& 
 
 template <int M>
 void dispatch(const float* x, const CandidateLanes& p, int64_t blocks, bool finite, bool hist, const Consts& K,
-              ErrorAccum& acc, int64_t* const c[4], int64_t* hc) {
+              ErrorAccum& acc, int64_t* c, int64_t* hc) {
     if (finite) {
         if (hist) run<M, true, true>(x, p, blocks, K, acc, c, hc);
         else run<M, true, false>(x, p, blocks, K, acc, c, hc);
@@ -182,10 +191,8 @@ void dispatch(const float* x, const CandidateLanes& p, int64_t blocks, bool fini
 
 void errorKernelAvx2(const float* x, int64_t count, const CandidateLanes& p, bool all_finite, ErrorAccum& acc,
                      int64_t* level_counts, int64_t level_stride, const ErrorHistogramSpec& hist) {
-    const Consts K = makeConsts(p.sink, hist);
-    int64_t* c[4] = {level_counts, level_counts, level_counts, level_counts};
-    if (level_stride > 0)
-        for (int i = 1; i < 4; ++i) c[i] = level_counts + i * level_stride;
+    const Consts K = makeConsts(p.sink, level_stride, hist);
+    int64_t* const c = level_counts;
     const int64_t blocks = count / kLanes;
     if (p.uniform_scale && p.uniform_range) dispatch<kAllFixed>(x, p, blocks, all_finite, hist.counts, K, acc, c, hist.counts);
     else if (p.uniform_range) dispatch<kScaleVaries>(x, p, blocks, all_finite, hist.counts, K, acc, c, hist.counts);
@@ -224,7 +231,7 @@ inline void eightF16(const float* x, const Consts& K, Half& L) {
     const __m256 clipped = _mm256_min_ps(_mm256_max_ps(xv, mbig), big);
     const __m256 h = _mm256_cvtph_ps(_mm256_cvtps_ph(clipped, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     const __m256 e = _mm256_sub_ps(h, xv), zero = _mm256_cmp_ps(h, K.zero, _CMP_EQ_OQ);
-    accumulate<Finite>(L, e, zero, over, fin, K);
+    accumulate<Finite, true>(L, e, zero, over, fin, K.absmask);
 }
 
 template <bool Finite>
@@ -239,7 +246,7 @@ void runF16(const float* x, int64_t blocks, const Consts& K, ErrorAccum& acc) {
 }  // namespace
 
 void float16KernelAvx2(const float* x, int64_t count, bool all_finite, ErrorAccum& acc) {
-    const Consts K = makeConsts(0, ErrorHistogramSpec{});
+    const Consts K = makeConsts(0, 0, ErrorHistogramSpec{});
     const int64_t blocks = count / kLanes;
     if (all_finite) runF16<true>(x, blocks, K, acc);
     else runF16<false>(x, blocks, K, acc);
