@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <thread>
 
 #include "calibration.h"
 #include "kernels/quant_error_kernel.h"
@@ -414,11 +415,26 @@ TensorAnalysis analyzeTensor(const Tensor& t, int64_t channels, const AnalysisOp
     cs.push_back(symmetricCandidate("percentile_99.9", o.bits, g, clipsBy([&](size_t c) { return percentileClip(abs_hists[c], 99.9); })));
     cs.push_back(symmetricCandidate("percentile_99.99", o.bits, g, clipsBy([&](size_t c) { return percentileClip(abs_hists[c], 99.99); })));
     // MSE: the histogram's best two clips are evaluated exactly next to max_abs; the best wins.
+    // The histogram searches (MSE and KL) per channel, both cores taking half the channels each.
     std::vector<std::vector<double>> finalists(ranges.size());
-    for (size_t c = 0; c < ranges.size(); ++c) finalists[c] = mseClipFinalists(abs_hists[c], o.bits, 2);
+    std::vector<double> kl_clips(ranges.size());
+    auto searchChannels = [&](size_t b, size_t e) {
+        for (size_t c = b; c < e; ++c) {
+            finalists[c] = mseClipFinalists(abs_hists[c], o.bits, 2);
+            kl_clips[c] = klClip(abs_hists[c], o.bits);
+        }
+    };
+    const size_t split = ranges.size() / 2;
+    if (split > 0 && (o.threads <= 0 ? defaultThreadCount() : o.threads) > 1) {
+        std::thread other([&] { searchChannels(split, ranges.size()); });
+        searchChannels(0, split);
+        other.join();
+    } else {
+        searchChannels(0, ranges.size());
+    }
     cs.push_back(symmetricCandidate("mse#1", o.bits, g, clipsBy([&](size_t c) { return finalists[c].at(0); })));
     cs.push_back(symmetricCandidate("mse#2", o.bits, g, clipsBy([&](size_t c) { return finalists[c].size() > 1 ? finalists[c][1] : finalists[c][0]; })));
-    cs.push_back(symmetricCandidate("kl", o.bits, g, clipsBy([&](size_t c) { return klClip(abs_hists[c], o.bits); })));
+    cs.push_back(symmetricCandidate("kl", o.bits, g, clipsBy([&](size_t c) { return kl_clips[c]; })));
     {
         Candidate f;
         f.method = "float16";

@@ -4,6 +4,7 @@
 #include <QtTest>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "calibration.h"
@@ -28,6 +29,40 @@ Tensor randomTensor(std::vector<int64_t> shape, uint32_t seed, float sigma = 0.0
     const int64_t C = shape.back();
     for (int64_t i = 0; i < n; ++i) t.data[static_cast<size_t>(i)] = nd(rng) * (1.0f + static_cast<float>(i % C) * 0.7f);
     return t;
+}
+
+// TensorRT's entropy calibration written out bin by bin (O(bins^2) logs): the reference for
+// klClip, which works per merged group. Returns KL(P || Q) for every threshold i (index i).
+std::vector<double> klByThreshold(const Histogram& h, int bits) {
+    const int nbins = static_cast<int>(h.counts.size()), levels = 1 << (bits - 1);
+    std::vector<double> out(static_cast<size_t>(nbins) + 1, std::numeric_limits<double>::quiet_NaN());
+    for (int i = levels; i <= nbins; ++i) {
+        std::vector<double> p(h.counts.begin(), h.counts.begin() + i), q(static_cast<size_t>(i), 0.0);
+        double fold = static_cast<double>(h.above);
+        for (int k = i; k < nbins; ++k) fold += static_cast<double>(h.counts[static_cast<size_t>(k)]);
+        p.back() += fold;
+        const double merged = static_cast<double>(i) / levels;
+        for (int j = 0; j < levels; ++j) {
+            const int start = static_cast<int>(std::floor(j * merged));
+            const int end = j == levels - 1 ? i : static_cast<int>(std::floor((j + 1) * merged));
+            double total = 0;
+            int nz = 0;
+            for (int k = start; k < end; ++k) total += static_cast<double>(h.counts[static_cast<size_t>(k)]), nz += h.counts[static_cast<size_t>(k)] != 0;
+            for (int k = start; k < end; ++k)
+                if (h.counts[static_cast<size_t>(k)]) q[static_cast<size_t>(k)] = total / nz;
+        }
+        double ps = 0, qs_ = 0;
+        for (int k = 0; k < i; ++k) ps += p[static_cast<size_t>(k)], qs_ += q[static_cast<size_t>(k)];
+        if (ps <= 0 || qs_ <= 0) continue;
+        double kl = 0;
+        for (int k = 0; k < i; ++k) {
+            if (p[static_cast<size_t>(k)] <= 0) continue;
+            const double pk = p[static_cast<size_t>(k)] / ps, qk = q[static_cast<size_t>(k)] > 0 ? q[static_cast<size_t>(k)] / qs_ : 1e-12;
+            kl += pk * std::log(pk / qk);
+        }
+        out[static_cast<size_t>(i)] = kl;
+    }
+    return out;
 }
 
 const Candidate& cand(const TensorAnalysis& a, const std::string& m) {
@@ -320,6 +355,45 @@ private slots:
                 QCOMPARE(cand(a, m).params[static_cast<size_t>(c)].scale, symmetricParams(clip, 8).scale);
             }
         }
+    }
+
+    // klClip (per merged group, prefix sums) picks a threshold whose KL is the smallest of the
+    // bin-by-bin reference's, on Gaussian, heavy-tailed, sparse (empty bins, an empty last bin
+    // with mass folded into it) and tiny histograms, at 8 and 4 bits.
+    void klClipMatchesBinByBin() {
+        std::mt19937 rng(7);
+        std::normal_distribution<double> nd(0.0, 1.0);
+        std::vector<Histogram> hs;
+        for (int kind = 0; kind < 4; ++kind) {
+            Histogram h;
+            const int bins = kind == 3 ? 200 : 2048;
+            h.lo = 0, h.hi = 4.0;
+            h.counts.assign(static_cast<size_t>(bins), 0);
+            for (int s = 0; s < 200000 / (kind == 3 ? 100 : 1); ++s) {
+                double v = std::fabs(nd(rng));
+                if (kind == 1) v = v * v * 0.5;                    // heavy tail
+                if (kind == 2) v = std::round(v * 20) / 20;         // sparse: most bins empty
+                const int b = static_cast<int>(v / h.hi * bins);
+                if (b < bins) ++h.counts[static_cast<size_t>(b)];
+                else ++h.above;
+            }
+            hs.push_back(h);
+        }
+        int checked = 0;
+        for (const Histogram& h : hs)
+            for (int bits : {8, 4}) {
+                const std::vector<double> ref = klByThreshold(h, bits);
+                double best = std::numeric_limits<double>::infinity();
+                for (double k : ref)
+                    if (k < best) best = k;  // NaN compares false
+                const double clip = klClip(h, bits);
+                const size_t i = static_cast<size_t>(std::lround((clip - h.lo) / h.binWidth()));
+                QVERIFY(i < ref.size());
+                QVERIFY2(std::fabs(ref[i] - best) <= 1e-9 * std::fabs(best) + 1e-12,
+                         qPrintable(QString("bits %1: kl %2 at the pick, best %3").arg(bits).arg(ref[i], 0, 'g', 17).arg(best, 0, 'g', 17)));
+                ++checked;
+            }
+        QCOMPARE(checked, 8);
     }
 
     // The kernels round x / s half away from zero with trunc(t + copysign(0.5 - 2^-25, t)); every
