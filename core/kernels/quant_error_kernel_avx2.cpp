@@ -4,10 +4,12 @@
 // Compile flags (core/CMakeLists.txt): -mavx2 -mf16c -ffp-contract=off.
 //
 // Cost per eight values, which is what the benchmark measures: one division (it must be a
-// true division, x * (1/s) rounds differently), two to hold it to +-2^30, four for the rounding,
-// two for the clamp, and compares that feed counters directly (beyond range is r != clamp(r); at the zero
-// point is clamp(r) == 0). Per-tensor parameters stay in registers; a tensor without NaN/Inf
-// (known from the first pass) skips the masks.
+// true division, x * (1/s) rounds differently), four for the rounding, two for the clamp, and
+// compares that feed counters directly (beyond range is r != clamp(r); at the zero point is
+// clamp(r) == 0, counted only where channels' zero points differ). Per-tensor parameters stay
+// in registers; a tensor without NaN/Inf (known from the first pass) skips the masks. The
+// level and error-bin counts, one memory increment per value each, run after the vector loop
+// (see run()).
 #include <immintrin.h>
 
 #include <algorithm>
