@@ -433,6 +433,39 @@ private slots:
         QCOMPARE(want[32767 + 1], int64_t(6));
     }
 
+    // x / s beyond 2^30 and beyond float's range (Inf): the portable kernel holds it to +-2^30,
+    // the AVX2 one does not; every statistic and the error histogram must still agree bit for bit.
+    void hugeRatiosSameOnEveryIsa() {
+        std::vector<float> v;
+        for (float y : {3e38f, 1e30f, 1073741824.0f, 1073741952.0f, 1e9f, 1.0f, 0.5f, 0.0f, 1e-30f})
+            for (int k = 0; k < 9; ++k) v.push_back(k % 2 ? -y : y);  // odd count: the tail path too
+        for (const double scale : {1e-30, 1.0, 1e-45}) {
+            Candidate c;
+            c.method = "tiny";
+            c.bits = 8;
+            c.params = {QuantParams{scale, 0, -127, 127}};
+            kernels::forceIsa(kernels::Isa::Portable);
+            std::vector<Candidate> ref{c};
+            evaluateCandidates(v.data(), static_cast<int64_t>(v.size()), 1, ref, true, 101, 1);
+            QVERIFY(ref[0].stats.pct_beyond_range > 0);
+            for (kernels::Isa isa : {kernels::Isa::Avx2, kernels::Isa::Avx512}) {
+                if (!kernels::isaSupported(isa)) continue;
+                kernels::forceIsa(isa);
+                std::vector<Candidate> one{c};
+                evaluateCandidates(v.data(), static_cast<int64_t>(v.size()), 1, one, true, 101, 1);
+                const CandidateStats &x = one[0].stats, &y = ref[0].stats;
+                QCOMPARE(x.mse, y.mse);
+                QCOMPARE(x.mean_error, y.mean_error);
+                QCOMPARE(x.max_abs_error, y.max_abs_error);
+                QCOMPARE(x.pct_beyond_range, y.pct_beyond_range);
+                QCOMPARE(x.pct_below_precision, y.pct_below_precision);
+                QCOMPARE(x.level_counts, y.level_counts);
+                QCOMPARE(x.error_hist.counts, y.error_hist.counts);
+            }
+        }
+        kernels::clearForcedIsa();
+    }
+
     void onlyChosenEqualsFullAnalysis() {
         // Evaluating the pick alone (what configs, exports and the quantized model need) gives
         // the very candidate the full analysis picks, for every method and both granularities.
