@@ -1,9 +1,9 @@
 #pragma once
 // The inner loop of candidate evaluation: quantize, dequantize and accumulate error statistics
 // for a run of elements whose per-element scale and zero point are given (expanded from the
-// per-tensor or per-channel parameters). Compiled three times (portable, AVX2, AVX-512) from
-// quant_error_kernel.inc and chosen at run time. All three give bit-identical results: sums
-// go into 16 fixed double lanes (element i of a 16-block always feeds lane i), FP contraction
+// per-tensor or per-channel parameters). Three instances, chosen at run time: portable
+// (quant_error_kernel.inc, plain C++), AVX2 and AVX-512 (intrinsics). All three give
+// bit-identical results: sums go into 16 fixed double lanes (element i of a 16-block always feeds lane i), FP contraction
 // is off, division and the rounding are exact IEEE operations.
 #include <cstdint>
 
