@@ -87,6 +87,8 @@ int main(int argc, char** argv) {
     const PackedWeights pw = packWeights(W.data(), K, N);
     std::vector<int32_t> bias(static_cast<size_t>(N), 0);
     std::vector<FixedMultiplier> mult(static_cast<size_t>(N), quantizeMultiplier(0.001));
+    std::vector<int32_t> mult_m, mult_rshift;  // the vectorised output stage, as the engine runs it
+    splitMultipliers(mult, mult_m, mult_rshift);
     const double ops = 2.0 * M * K * N;
     GemmScratch s;
     for (kernels::Isa isa : {kernels::Isa::Portable, kernels::Isa::Avx2, kernels::Isa::Avx512}) {
@@ -94,7 +96,9 @@ int main(int argc, char** argv) {
         kernels::forceIsa(isa);
         // AVX-512 without VNNI runs the AVX2 tile: "avx512" then times the same kernel again.
         const char* name = isa == kernels::Isa::Avx512 && kernels::vnniSupported() ? "vnni" : kernels::isaName(isa);
-        const double t = best(20, [&] { gemmRequant(A.data(), K, M, 3, pw, {bias.data(), mult.data(), 0, -128, 127}, C.data(), N, s); });
+        const double t = best(20, [&] {
+            gemmRequant(A.data(), K, M, 3, pw, {bias.data(), mult.data(), 0, -128, 127, mult_m.data(), mult_rshift.data()}, C.data(), N, s);
+        });
         std::printf("int8 GEMM %ldx%ldx%ld %-8s %8.1f GOP/s (%.3f ms)\n", long(M), long(K), long(N), name, ops / t * 1e-9,
                     t * 1e3);
     }
