@@ -99,21 +99,17 @@ void packAQuads(const int8_t* A, int64_t lda, int64_t rows, int64_t stride, int6
             out[(k / 4 * stride + i) * 4 + k % 4] = static_cast<uint8_t>(static_cast<uint8_t>(A[i * lda + k]) ^ 0x80u);
 }
 
-// acc - (a_zero + 128) * colsum for `cols` columns, wrapping like the kernels' int32 sums.
-void subtractCorrection(const int32_t* acc, const int32_t* correction, int64_t cols, int32_t* out) {
-    for (int64_t j = 0; j < cols; ++j)
-        out[j] = static_cast<int32_t>(static_cast<uint32_t>(acc[j]) - static_cast<uint32_t>(correction[j]));
-}
-
 template <class Store>
 void gemmTilesVnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
                    const kernels::VnniKernels& k, Store store) {
     using kernels::kVnniAccStride;
     using kernels::kVnniMR;
+    // The kernels' start values: -(a_zero + 128) * colsum per column, in wrapping uint32 like
+    // the int32 sums themselves (see int8_gemm_kernel.h).
     s.correction.resize(W.col_sums.size());
     const uint32_t offset = static_cast<uint32_t>(a_zero + 128);
     for (size_t j = 0; j < W.col_sums.size(); ++j)
-        s.correction[j] = static_cast<int32_t>(static_cast<uint32_t>(W.col_sums[j]) * offset);
+        s.correction[j] = static_cast<int32_t>(0u - static_cast<uint32_t>(W.col_sums[j]) * offset);
     s.a_quads.resize(static_cast<size_t>(W.quads * kVnniMR * 4));
     const int64_t panel_bytes = W.quads * kGemmNR * 4;
     int32_t row_acc[kGemmNR];
@@ -123,9 +119,8 @@ void gemmTilesVnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, cons
     for (int64_t m = tiled; m < M; ++m) {
         packAQuads(A + m * lda, lda, 1, 1, W.K, W.quads, s.a_quads.data());
         for (int64_t panel = 0; panel < W.panels; ++panel) {
-            k.row(s.a_quads.data(), W.quad_data.data() + panel * panel_bytes, W.quads, row_acc);
             const int64_t n0 = panel * kGemmNR, cols = std::min<int64_t>(kGemmNR, W.N - n0);
-            subtractCorrection(row_acc, s.correction.data() + n0, cols, row_acc);
+            k.row(s.a_quads.data(), W.quad_data.data() + panel * panel_bytes, W.quads, s.correction.data() + n0, row_acc);
             store(m, n0, cols, row_acc);
         }
     }
@@ -135,14 +130,10 @@ void gemmTilesVnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, cons
         for (int64_t panel = 0; panel < W.panels; panel += 2) {
             const int8_t* b0 = W.quad_data.data() + panel * panel_bytes;
             const int8_t* b1 = panel + 1 < W.panels ? b0 + panel_bytes : nullptr;
-            k.tile(s.a_quads.data(), b0, b1, W.quads, s.acc_vnni);
             const int64_t n0 = panel * kGemmNR, cols = std::min<int64_t>(2 * kGemmNR, W.N - n0);
-            for (int64_t r = 0; r < rows; ++r) {
-                int32_t* acc = s.acc_vnni + r * kVnniAccStride;
-                subtractCorrection(acc, s.correction.data() + n0, cols, acc);
-                store(m0 + r, n0, std::min<int64_t>(kGemmNR, cols), acc);
-                if (cols > kGemmNR) store(m0 + r, n0 + kGemmNR, cols - kGemmNR, acc + kGemmNR);
-            }
+            k.tile(s.a_quads.data(), b0, b1, W.quads, s.correction.data() + n0, s.acc_vnni);
+            for (int64_t r = 0; r < rows; ++r)  // both panels' columns at once: acc rows are contiguous
+                store(m0 + r, n0, cols, s.acc_vnni + r * kVnniAccStride);
         }
     }
 }

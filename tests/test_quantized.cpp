@@ -229,7 +229,7 @@ private slots:
     }
 
     void vectorOutputStageMatchesScalar() {
-        // The AVX2 output stage against the scalar definition on random sums, biases and
+        // The AVX2 (and, where the CPU has it, AVX-512) output stage against the scalar definition on random sums, biases and
         // multipliers (right shifts 0..20), including exact ties.
         if (!qs::kernels::isaSupported(qs::kernels::Isa::Avx2)) QSKIP("no AVX2 here");
         std::mt19937 rng(11);
@@ -248,6 +248,12 @@ private slots:
         qs::kernels::requantRowPortable(acc.data(), bias.data(), m.data(), rs.data(), -5, -128, 127, n, a.data());
         qs::kernels::requantRowAvx2(acc.data(), bias.data(), m.data(), rs.data(), -5, -128, 127, n, b.data());
         QVERIFY(a == b);
+        if (qs::kernels::isaSupported(qs::kernels::Isa::Avx512)) {  // 16 at a time, masked tail (1003 = 62 * 16 + 11)
+            std::vector<int8_t> c(n + 5, 99);
+            qs::kernels::requantRowAvx512(acc.data(), bias.data(), m.data(), rs.data(), -5, -128, 127, n, c.data());
+            QVERIFY(std::equal(a.begin(), a.end(), c.begin()));
+            QCOMPARE(int(c[n]), 99);  // nothing written past n
+        }
         for (int i = 0; i < n; ++i)  // and both are the scalar requantize()
             QCOMPARE(int(a[static_cast<size_t>(i)]), qs::requantize(acc[static_cast<size_t>(i)] + bias[static_cast<size_t>(i)], mult[static_cast<size_t>(i)], -5, -128, 127));
         std::vector<qs::FixedMultiplier> big = {qs::quantizeMultiplier(2.0)};

@@ -37,8 +37,10 @@ GemmRowKernel gemmRowKernel(Isa isa);
 // int16 step), 64 multiply-adds per instruction against vpmaddwd's 16. Its unsigned operand
 // is the raw int8 activation plus 128, so
 //     sum_k (A + 128) * B = sum_k (A - zp) * B + (zp + 128) * colsum(B)
-// and the driver subtracts the second term (in wrapping uint32: exact whenever the true sum
-// fits in int32, as on every other path).
+// and the accumulators start at minus the second term, per column (`init`; vpdpbusd wraps, so
+// the result is exact whenever the true sum fits in int32, as on every other path). Starting
+// there rather than subtracting afterwards spares the output stage a read of freshly stored,
+// re-stored sums (a store-forwarding stall that cost a quarter of its time).
 // Packed layouts (k quads q = 0 .. quads - 1, zero-padded):
 //   A block (kVnniMR rows): a[q][r][0..3] = A[r][4q .. 4q+3] + 128 as uint8   32 bytes per q
 //   B panel (16 columns):   b[q][n][0..3] = B[4q .. 4q+3][n]                  64 int8 per q
@@ -46,24 +48,28 @@ constexpr int kVnniMR = 8;
 constexpr int kVnniAccStride = 2 * kGemmNR;  // the tile's acc rows: 32 columns (two panels)
 // acc[r * kVnniAccStride + n]: kVnniMR rows against panel b0 (n < 16) and b1 (n >= 16); b1
 // null: one panel only.
-using VnniTileKernel = void (*)(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, int32_t* acc);
+// init: the start value of each of the 32 columns (16 when b1 is null), the same for every row.
+using VnniTileKernel = void (*)(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, const int32_t* init,
+                                int32_t* acc);
 // One row (its quads contiguous) against one panel: acc[n], n < 16.
-using VnniRowKernel = void (*)(const uint8_t* a, const int8_t* b, int64_t quads, int32_t* acc);
+using VnniRowKernel = void (*)(const uint8_t* a, const int8_t* b, int64_t quads, const int32_t* init, int32_t* acc);
 struct VnniKernels {
     VnniTileKernel tile;
     VnniRowKernel row;
 };
-void gemmTileVnni(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, int32_t* acc);
-void gemmRowVnni(const uint8_t* a, const int8_t* b, int64_t quads, int32_t* acc);
+void gemmTileVnni(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, const int32_t* init, int32_t* acc);
+void gemmRowVnni(const uint8_t* a, const int8_t* b, int64_t quads, const int32_t* init, int32_t* acc);
 bool vnniSupported();  // AVX-512 F/BW/DQ/VL and VNNI
 
 // The output stage for one row of n int32 sums: out = clamp(zp + (acc + bias) * M), with
 // M = m * 2^-(31 + rshift) per column (multipliers <= 1, no left shift; see requantize.h).
-// The AVX2 version does 8 columns at a time with the same integer steps, so results match.
+// The AVX2 and AVX-512 versions do 8 and 16 columns at a time with the same integer steps, so
+// results match.
 using RequantRowKernel = void (*)(const int32_t* acc, const int32_t* bias, const int32_t* m, const int32_t* rshift, int32_t zp,
                                   int32_t lo, int32_t hi, int64_t n, int8_t* out);
 void requantRowPortable(const int32_t*, const int32_t*, const int32_t*, const int32_t*, int32_t, int32_t, int32_t, int64_t, int8_t*);
 void requantRowAvx2(const int32_t*, const int32_t*, const int32_t*, const int32_t*, int32_t, int32_t, int32_t, int64_t, int8_t*);
+void requantRowAvx512(const int32_t*, const int32_t*, const int32_t*, const int32_t*, int32_t, int32_t, int32_t, int64_t, int8_t*);
 RequantRowKernel requantRowKernel(Isa isa);
 
 }  // namespace qs::kernels

@@ -38,7 +38,14 @@ void gemmRowPortable(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* 
 
 GemmRowKernel gemmRowKernel(Isa isa) { return isa == Isa::Portable ? gemmRowPortable : gemmRowAvx2; }
 
-RequantRowKernel requantRowKernel(Isa isa) { return isa == Isa::Portable ? requantRowPortable : requantRowAvx2; }
+RequantRowKernel requantRowKernel(Isa isa) {
+    switch (isa) {
+        case Isa::Avx512: return requantRowAvx512;
+        case Isa::Avx2: return requantRowAvx2;
+        case Isa::Portable: break;
+    }
+    return requantRowPortable;
+}
 
 GemmTileKernel gemmTileKernel(Isa isa) {
     // AVX-512 machines without VNNI run the AVX2 tile; with VNNI the driver takes the VNNI

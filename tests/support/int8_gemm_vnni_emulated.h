@@ -4,6 +4,7 @@
 #include "kernels/int8_gemm_kernel.h"
 
 namespace qs::kernels {
-void gemmTileVnniEmulated(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, int32_t* acc);
-void gemmRowVnniEmulated(const uint8_t* a, const int8_t* b, int64_t quads, int32_t* acc);
+void gemmTileVnniEmulated(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, const int32_t* init,
+                          int32_t* acc);
+void gemmRowVnniEmulated(const uint8_t* a, const int8_t* b, int64_t quads, const int32_t* init, int32_t* acc);
 }  // namespace qs::kernels
