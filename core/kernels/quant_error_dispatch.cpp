@@ -1,4 +1,5 @@
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
@@ -51,6 +52,18 @@ Isa activeIsa() {
 }
 void forceIsa(Isa isa) { forced.store(static_cast<int>(isa)); }
 void clearForcedIsa() { forced.store(-1); }
+
+TailBlock::TailBlock(const float* src, int64_t full, int64_t count, const CandidateLanes& p) : lanes(p) {
+    const int64_t sstep = p.uniform_scale ? 0 : 1, rstep = p.uniform_range ? 0 : 1;
+    for (int k = 0; k < kLanes; ++k) {
+        const bool in = full + k < count;
+        const int64_t js = in ? (full + k) * sstep : 0, j = in ? (full + k) * rstep : 0;
+        x[k] = in ? src[full + k] : std::nanf("");
+        scale[k] = p.scale[js], lo[k] = p.lo[j], hi[k] = p.hi[j], level_offset[k] = p.level_offset[j];
+    }
+    lanes.scale = scale, lanes.lo = lo, lanes.hi = hi, lanes.level_offset = level_offset;
+    lanes.uniform_scale = lanes.uniform_range = false;
+}
 
 ErrorKernel errorKernel(Isa isa) {
     switch (isa) {

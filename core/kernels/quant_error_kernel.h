@@ -52,6 +52,17 @@ struct ErrorHistogramSpec {
 // apart, and lane k counts into histogram k % 4: neighbouring values often fall in the same
 // bin, and separate counters keep the increments from waiting on each other. The error
 // histogram bins the error in steps, clamp(r, lo, hi) - x / s.
+// The last, partial 16-block of a vector kernel's run (elements full .. count - 1), padded: the
+// values with NaN (not finite: they go to the sinks and add nothing, as the portable kernel
+// treats them), the parameters with the first element's; `lanes` reads the padded copies.
+struct TailBlock {
+    alignas(64) float x[kLanes], scale[kLanes], lo[kLanes], hi[kLanes], level_offset[kLanes];
+    CandidateLanes lanes;
+    TailBlock(const float* src, int64_t full, int64_t count, const CandidateLanes& p);
+    TailBlock(const TailBlock&) = delete;  // lanes points into this object
+    TailBlock& operator=(const TailBlock&) = delete;
+};
+
 using ErrorKernel = void (*)(const float* x, int64_t count, const CandidateLanes& p, bool all_finite, ErrorAccum& acc,
                              int64_t* level_counts, int64_t level_stride, const ErrorHistogramSpec& hist);
 

@@ -201,20 +201,8 @@ void errorKernelAvx2(const float* x, int64_t count, const CandidateLanes& p, boo
     else dispatch<kAllVary>(x, p, blocks, all_finite, hist.counts, K, acc, c, hist.counts);
     const int64_t full = blocks * kLanes;
     if (full == count) return;
-    // Tail: padded with NaN (not finite: it goes to the sinks and adds nothing), as the
-    // portable kernel treats it; the parameters are padded with the first element's.
-    alignas(32) float px[kLanes], ps[kLanes], plo[kLanes], phi[kLanes], poff[kLanes];
-    const int64_t sstep = p.uniform_scale ? 0 : 1, rstep = p.uniform_range ? 0 : 1;
-    for (int k = 0; k < kLanes; ++k) {
-        const bool in = full + k < count;
-        const int64_t js = in ? (full + k) * sstep : 0, j = in ? (full + k) * rstep : 0;
-        px[k] = in ? x[full + k] : std::nanf("");
-        ps[k] = p.scale[js], plo[k] = p.lo[j], phi[k] = p.hi[j], poff[k] = p.level_offset[j];
-    }
-    CandidateLanes tail = p;
-    tail.scale = ps, tail.lo = plo, tail.hi = phi, tail.level_offset = poff, tail.uniform_scale = tail.uniform_range = false;
-    // The sinks take the padding: non-finite values land there and are never reported.
-    dispatch<kAllVary>(px, tail, 1, false, hist.counts, K, acc, c, hist.counts);
+    const TailBlock tail(x, full, count, p);
+    dispatch<kAllVary>(tail.x, tail.lanes, 1, false, hist.counts, K, acc, c, hist.counts);
 }
 
 namespace {
