@@ -309,6 +309,44 @@ private slots:
                  (qs::RowMatrix(1, 9) << 4, 12, 6, -2, 4, 8, 6, 0, 6).finished());
     }
 
+    void maxPoolInIntegers() {
+        // Input 3x3x2 (channels interleaved), int8 scale 1, zero point 0, values picked so each
+        // window's maximum sits in a different cell and the two channels disagree:
+        //   channel 0: [ 1 -5  7;  -2  4 -8;   3 -1 -6]
+        //   channel 1: [-9 -3 -4; -10 -7 -2; -11  5 -1]
+        const std::vector<float> c0 = {1, -5, 7, -2, 4, -8, 3, -1, -6}, c1 = {-9, -3, -4, -10, -7, -2, -11, 5, -1};
+        auto build = [&](const std::string& padding, int stride) {
+            qs::QuantizedModel qm;
+            qm.graph.input_shape = {3, 3, 2};
+            qs::Op in, pool;
+            in.kind = qs::OpKind::Input;
+            pool.kind = qs::OpKind::MaxPool;
+            pool.inputs = {0};
+            pool.config = {{"pool_size", {2, 2}}, {"strides", {stride, stride}}, {"padding", padding}};
+            qm.graph.ops = {in, pool};
+            qm.graph.output = 1;
+            qs::QuantizedOp qin, qpool;
+            qin.domain = qpool.domain = qs::Domain::Int8;
+            qin.out = {1.0, 0, -128, 127};
+            qin.in = {qin.out};
+            qpool.out = qpool.in.emplace_back(qin.out);
+            qm.ops = {qin, qpool};
+            return qm;
+        };
+        qs::RowMatrix input(1, 18);
+        for (int i = 0; i < 9; ++i) input(0, 2 * i) = c0[static_cast<size_t>(i)], input(0, 2 * i + 1) = c1[static_cast<size_t>(i)];
+        // valid, stride 1: 2x2 windows at (0,0) (0,1) (1,0) (1,1):
+        //   channel 0: max(1,-5,-2,4)=4, max(-5,7,4,-8)=7, max(-2,4,3,-1)=4, max(4,-8,-1,-6)=4
+        //   channel 1: max(-9,-3,-10,-7)=-3, max(-3,-4,-7,-2)=-2, max(-10,-7,-11,5)=5, max(-7,-2,5,-1)=5
+        QCOMPARE(qs::runQuantizedOutput(build("valid", 1), qs::QuantizedRun::Integer, input),
+                 (qs::RowMatrix(1, 8) << 4, -3, 7, -2, 4, 5, 4, 5).finished());
+        // same, stride 2 (output 2x2; Keras pads bottom/right, so the right and bottom windows hold
+        // 2 cells and the corner 1): ch 0: 4, max(7,-8)=7, max(3,-1)=3, -6;
+        // ch 1: -3, max(-4,-2)=-2, max(-11,5)=5, -1. All negative windows must not give 0.
+        QCOMPARE(qs::runQuantizedOutput(build("same", 2), qs::QuantizedRun::Integer, input),
+                 (qs::RowMatrix(1, 8) << 4, -3, 7, -2, 3, 5, -6, -1).finished());
+    }
+
     void batchNormFolding() {
         // Dense kernel [[1 2] [3 4]], bias (0.5, -1); BN gamma (2, 0.5), beta (1, 0),
         // mean (0.5, -1), variance (3.999, 0.999), eps 0.001: sqrt(var + eps) = (2, 1), so
