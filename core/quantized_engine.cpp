@@ -332,66 +332,53 @@ int32_t roundedMean(int64_t sum, int64_t count) {
     return static_cast<int32_t>(sum >= 0 ? (sum + count / 2) / count : -((-sum + count / 2) / count));
 }
 
-// Max pooling in the stored type: the maximum of int8 values is an int8 value, so there is
-// nothing to widen, and the channel loop vectorises (a window with no cell inside the image
-// cannot occur with Keras' padding; it would give 0, as the widening loop did).
-template <class T>
-void maxPoolLoop(const T* in, int64_t rows, const PoolGeometry& g, T* out) {
-    for (int64_t n = 0; n < rows; ++n) {
-        const T* src = in + n * g.H * g.W * g.C;
-        T* dst = out + n * g.OH * g.OW * g.C;
-        for (int64_t oy = 0; oy < g.OH; ++oy)
-            for (int64_t ox = 0; ox < g.OW; ++ox) {
-                T* o = dst + (oy * g.OW + ox) * g.C;
-                bool first = true;
-                for (int64_t ky = 0; ky < g.ph; ++ky) {
-                    const int64_t iy = oy * g.sh - g.pt + ky;
-                    if (iy < 0 || iy >= g.H) continue;
-                    for (int64_t kx = 0; kx < g.pw; ++kx) {
-                        const int64_t ix = ox * g.sw - g.pl + kx;
-                        if (ix < 0 || ix >= g.W) continue;
-                        const T* px = src + (iy * g.W + ix) * g.C;
-                        if (first) copyFew(o, px, static_cast<size_t>(g.C) * sizeof(T));
-                        else
-                            for (int64_t c = 0; c < g.C; ++c) o[c] = std::max(o[c], px[c]);
-                        first = false;
-                    }
-                }
-                if (first) std::fill(o, o + g.C, T(0));
-            }
+// Calls cell(px) for each cell of output (oy, ox)'s pooling window that lies inside the image
+// (px: the cell's C channels in one sample's `src`).
+template <class T, class Cell>
+void forWindow(const T* src, const PoolGeometry& g, int64_t oy, int64_t ox, Cell cell) {
+    for (int64_t ky = 0; ky < g.ph; ++ky) {
+        const int64_t iy = oy * g.sh - g.pt + ky;
+        if (iy < 0 || iy >= g.H) continue;
+        for (int64_t kx = 0; kx < g.pw; ++kx) {
+            const int64_t ix = ox * g.sw - g.pl + kx;
+            if (ix >= 0 && ix < g.W) cell(src + (iy * g.W + ix) * g.C);
+        }
     }
 }
 
+// Max pooling in the stored type: the maximum of int8 values is an int8 value, so there is
+// nothing to widen, and the channel loop vectorises (a window with no cell inside the image
+// cannot occur with Keras' padding; it would give 0, as the widening loop did). Average
+// pooling sums in int32 and rounds the mean half away from zero over the window's valid cells
+// only, as Keras averages.
 template <class T>
 void poolLoop(const QValue& x, const PoolGeometry& g, bool is_max, QValue& y) {
     const std::vector<T>& in = values<T>(x);
     std::vector<T>& out = values<T>(y);
-    if (is_max) return maxPoolLoop(in.data(), x.rows, g, out.data());
     std::vector<int32_t> acc(static_cast<size_t>(g.C));
     for (int64_t n = 0; n < x.rows; ++n) {
         const T* src = in.data() + n * g.H * g.W * g.C;
         T* dst = out.data() + n * g.OH * g.OW * g.C;
         for (int64_t oy = 0; oy < g.OH; ++oy)
             for (int64_t ox = 0; ox < g.OW; ++ox) {
-                std::fill(acc.begin(), acc.end(), is_max ? INT32_MIN : 0);
-                int64_t cnt = 0;  // Keras averages over the window's valid cells only
-                for (int64_t ky = 0; ky < g.ph; ++ky) {
-                    const int64_t iy = oy * g.sh - g.pt + ky;
-                    if (iy < 0 || iy >= g.H) continue;
-                    for (int64_t kx = 0; kx < g.pw; ++kx) {
-                        const int64_t ix = ox * g.sw - g.pl + kx;
-                        if (ix < 0 || ix >= g.W) continue;
-                        const T* px = src + (iy * g.W + ix) * g.C;
-                        if (is_max)
-                            for (int64_t c = 0; c < g.C; ++c) acc[static_cast<size_t>(c)] = std::max<int32_t>(acc[static_cast<size_t>(c)], px[c]);
-                        else
-                            for (int64_t c = 0; c < g.C; ++c) acc[static_cast<size_t>(c)] += px[c];
-                        ++cnt;
-                    }
-                }
                 T* o = dst + (oy * g.OW + ox) * g.C;
+                int64_t cnt = 0;
+                if (is_max) {
+                    forWindow(src, g, oy, ox, [&](const T* px) {
+                        if (cnt++ == 0) copyFew(o, px, static_cast<size_t>(g.C) * sizeof(T));
+                        else
+                            for (int64_t c = 0; c < g.C; ++c) o[c] = std::max(o[c], px[c]);
+                    });
+                    if (cnt == 0) std::fill(o, o + g.C, T(0));
+                    continue;
+                }
+                std::fill(acc.begin(), acc.end(), 0);
+                forWindow(src, g, oy, ox, [&](const T* px) {
+                    for (int64_t c = 0; c < g.C; ++c) acc[static_cast<size_t>(c)] += px[c];
+                    ++cnt;
+                });
                 for (int64_t c = 0; c < g.C; ++c)
-                    o[c] = static_cast<T>(is_max ? acc[static_cast<size_t>(c)] : roundedMean(acc[static_cast<size_t>(c)], std::max<int64_t>(cnt, 1)));
+                    o[c] = static_cast<T>(roundedMean(acc[static_cast<size_t>(c)], std::max<int64_t>(cnt, 1)));
             }
     }
 }

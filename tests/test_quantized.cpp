@@ -59,6 +59,25 @@ qs::Tensor tensor(qs::Shape shape, std::vector<float> data) {
     return t;
 }
 
+// Input -> op, both int8; the input quantized with `in`, the op's quantization in `q` (its
+// input parameters are filled in here).
+qs::QuantizedModel oneOpModel(qs::Shape input_shape, qs::Op op, qs::QuantParams in, qs::QuantizedOp q) {
+    qs::QuantizedModel qm;
+    qm.graph.input_shape = std::move(input_shape);
+    qs::Op input;
+    input.kind = qs::OpKind::Input;
+    op.inputs = {0};
+    qm.graph.ops = {input, std::move(op)};
+    qm.graph.output = 1;
+    qs::QuantizedOp qin;
+    qin.domain = q.domain = qs::Domain::Int8;
+    qin.out = in;
+    qin.in = {in};
+    q.in = {in};
+    qm.ops = {qin, std::move(q)};
+    return qm;
+}
+
 }  // namespace
 
 class QuantizedTest : public QObject {
@@ -266,24 +285,13 @@ private slots:
         // q_out = round((acc + 3) * 0.5) - 3, ties toward +infinity.
         const std::vector<float> x = {1, 2, 0, -1, 3, 1, 0, -2, 2};
         auto build = [&](const std::string& padding, bool relu) {
-            qs::QuantizedModel qm;
-            qm.graph.input_shape = {3, 3, 1};
-            qs::Op in;
-            in.kind = qs::OpKind::Input;
             qs::Op conv;
             conv.kind = qs::OpKind::Conv2D;
-            conv.inputs = {0};
             conv.config = {{"padding", padding}, {"strides", {1, 1}}};
             conv.kernel = tensor({2, 2, 1, 1}, {1, -1, 2, 1});
             conv.bias = {3};
-            qm.graph.ops = {in, conv};
-            qm.graph.output = 1;
-            qs::QuantizedOp qin, qconv;
-            qin.domain = qconv.domain = qs::Domain::Int8;
-            qin.out = {1.0, 1, -128, 127};
-            qin.in = {qin.out};
+            qs::QuantizedOp qconv;
             qconv.out = {2.0, -3, -128, 127};
-            qconv.in = {qin.out};
             qconv.wq = {1, -1, 2, 1};
             const int8_t w8[4] = {1, -1, 2, 1};
             qconv.gemm = qs::packWeights(w8, 4, 1);
@@ -292,8 +300,7 @@ private slots:
             qconv.mult = {qs::quantizeMultiplier(0.5)};
             qconv.qlo = relu ? -3 : -128;
             qconv.qhi = 127;
-            qm.ops = {qin, qconv};
-            return qm;
+            return oneOpModel({3, 3, 1}, conv, {1.0, 1, -128, 127}, qconv);
         };
         qs::RowMatrix input(1, 9);
         for (int i = 0; i < 9; ++i) input(0, i) = x[static_cast<size_t>(i)];
@@ -316,22 +323,12 @@ private slots:
         //   channel 1: [-9 -3 -4; -10 -7 -2; -11  5 -1]
         const std::vector<float> c0 = {1, -5, 7, -2, 4, -8, 3, -1, -6}, c1 = {-9, -3, -4, -10, -7, -2, -11, 5, -1};
         auto build = [&](const std::string& padding, int stride) {
-            qs::QuantizedModel qm;
-            qm.graph.input_shape = {3, 3, 2};
-            qs::Op in, pool;
-            in.kind = qs::OpKind::Input;
+            qs::Op pool;
             pool.kind = qs::OpKind::MaxPool;
-            pool.inputs = {0};
             pool.config = {{"pool_size", {2, 2}}, {"strides", {stride, stride}}, {"padding", padding}};
-            qm.graph.ops = {in, pool};
-            qm.graph.output = 1;
-            qs::QuantizedOp qin, qpool;
-            qin.domain = qpool.domain = qs::Domain::Int8;
-            qin.out = {1.0, 0, -128, 127};
-            qin.in = {qin.out};
-            qpool.out = qpool.in.emplace_back(qin.out);
-            qm.ops = {qin, qpool};
-            return qm;
+            qs::QuantizedOp qpool;
+            qpool.out = {1.0, 0, -128, 127};  // pooling keeps its input's quantization
+            return oneOpModel({3, 3, 2}, pool, qpool.out, qpool);
         };
         qs::RowMatrix input(1, 18);
         for (int i = 0; i < 9; ++i) input(0, 2 * i) = c0[static_cast<size_t>(i)], input(0, 2 * i + 1) = c1[static_cast<size_t>(i)];
