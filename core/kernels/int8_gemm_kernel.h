@@ -37,10 +37,10 @@ GemmRowKernel gemmRowKernel(Isa isa);
 // int16 step), 64 multiply-adds per instruction against vpmaddwd's 16. Its unsigned operand
 // is the raw int8 activation plus 128, so
 //     sum_k (A + 128) * B = sum_k (A - zp) * B + (zp + 128) * colsum(B)
-// and the accumulators start at minus the second term, per column (`init`; vpdpbusd wraps, so
-// the result is exact whenever the true sum fits in int32, as on every other path). Starting
-// there rather than subtracting afterwards spares the output stage a read of freshly stored,
-// re-stored sums (a store-forwarding stall that cost a quarter of its time).
+// and the kernels add minus the second term, per column (`init`), to their sums before storing
+// them (in wrapping int32: exact whenever the true sum fits in int32, as on every other path).
+// Adding it in registers rather than in the driver afterwards spares the output stage a read
+// of freshly stored, re-stored sums (a store-forwarding stall that cost a quarter of its time).
 // Packed layouts (k quads q = 0 .. quads - 1, zero-padded):
 //   A block (kVnniMR rows): a[q][r][0..3] = A[r][4q .. 4q+3] + 128 as uint8   32 bytes per q
 //   B panel (16 columns):   b[q][n][0..3] = B[4q .. 4q+3][n]                  64 int8 per q
