@@ -67,10 +67,10 @@ void packQuad(const int8_t* row, int64_t q, uint8_t* out) {
 
 // Rows of A as the VNNI kernels read them: int8 + 128 as uint8 (flipping the sign bit), quads
 // along K, `stride` rows interleaved per quad (kVnniMR for a tile, 1 for one row); missing
-// rows and k past K are zero.
-// Quads move as 32-bit words, four rows by four quads at a time through an SSE2 (baseline
-// x86-64) 4 x 4 transpose. Byte by byte, this packing took longer than the tiles' multiply-
-// adds (256x784x256 to int32 on a Xeon with VNNI: 0.63 ms, the tiles alone 0.27 ms).
+// rows and k past K are zero. Quads move as 32-bit words, four rows by four quads at a time
+// through an SSE2 (baseline x86-64) 4 x 4 transpose: byte by byte, this packing took longer
+// than the tiles' multiply-adds (256x784x256 to int32 on a Xeon with VNNI: 0.63 ms, the tiles
+// alone 0.27 ms).
 void packAQuads(const int8_t* A, int64_t lda, int64_t rows, int64_t stride, int64_t K, int64_t quads, uint8_t* out) {
     if (rows < stride || K % 4) std::fill(out, out + quads * stride * 4, uint8_t(0));
     const int64_t full = K / 4;
@@ -104,8 +104,8 @@ void gemmTilesVnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, cons
                    const kernels::VnniKernels& k, Store store) {
     using kernels::kVnniAccStride;
     using kernels::kVnniMR;
-    // The kernels' start values: -(a_zero + 128) * colsum per column, in wrapping uint32 like
-    // the int32 sums themselves (see int8_gemm_kernel.h).
+    // What the kernels add to each column's sums: -(a_zero + 128) * colsum, in wrapping uint32
+    // like the int32 sums themselves (see int8_gemm_kernel.h).
     s.correction.resize(W.col_sums.size());
     const uint32_t offset = static_cast<uint32_t>(a_zero + 128);
     for (size_t j = 0; j < W.col_sums.size(); ++j)

@@ -46,7 +46,7 @@ struct GemmScratch {
     std::vector<int16_t> a;
     alignas(32) int32_t acc[kernels::kGemmMR * kernels::kGemmNR];
     std::vector<uint8_t> a_quads;     // the VNNI path's packed rows
-    std::vector<int32_t> correction;  // -(a_zero + 128) * col_sums: the VNNI kernels' start values
+    std::vector<int32_t> correction;  // -(a_zero + 128) * col_sums: the VNNI kernels add it to their sums
     alignas(64) int32_t acc_vnni[kernels::kVnniMR * kernels::kVnniAccStride];
 };
 

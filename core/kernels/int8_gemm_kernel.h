@@ -48,7 +48,7 @@ constexpr int kVnniMR = 8;
 constexpr int kVnniAccStride = 2 * kGemmNR;  // the tile's acc rows: 32 columns (two panels)
 // acc[r * kVnniAccStride + n]: kVnniMR rows against panel b0 (n < 16) and b1 (n >= 16); b1
 // null: one panel only.
-// init: the start value of each of the 32 columns (16 when b1 is null), the same for every row.
+// init: added to each of the 32 columns' sums (16 when b1 is null), the same for every row.
 using VnniTileKernel = void (*)(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, const int32_t* init,
                                 int32_t* acc);
 // One row (its quads contiguous) against one panel: acc[n], n < 16.

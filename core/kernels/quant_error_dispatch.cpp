@@ -53,6 +53,11 @@ Isa activeIsa() {
 void forceIsa(Isa isa) { forced.store(static_cast<int>(isa)); }
 void clearForcedIsa() { forced.store(-1); }
 
+ErrorBinning errorBinning(const ErrorHistogramSpec& hist) {
+    const float per_step = static_cast<float>(hist.bins) / (2.0f * hist.range_lsb);
+    return {per_step, hist.range_lsb * per_step, static_cast<float>(hist.bins - 1)};
+}
+
 TailBlock::TailBlock(const float* src, int64_t full, int64_t count, const CandidateLanes& p) : lanes(p) {
     const int64_t sstep = p.uniform_scale ? 0 : 1, rstep = p.uniform_range ? 0 : 1;
     for (int k = 0; k < kLanes; ++k) {

@@ -3,8 +3,10 @@
 // for a run of elements whose per-element scale and zero point are given (expanded from the
 // per-tensor or per-channel parameters). Three instances, chosen at run time: portable
 // (quant_error_kernel.inc, plain C++), AVX2 and AVX-512 (intrinsics). All three give
-// bit-identical results: sums go into 16 fixed double lanes (element i of a 16-block always feeds lane i), FP contraction
-// is off, division and the rounding are exact IEEE operations.
+// bit-identical results: sums go into 16 fixed double lanes (element i of a 16-block always
+// feeds lane i), FP contraction is off, division and the rounding are exact IEEE operations.
+// Helpers the instances share are defined out of line (quant_error_dispatch.cpp, baseline
+// x86-64): an inline function compiled into an AVX-512 file could be the copy the linker keeps.
 #include <cstdint>
 
 namespace qs::kernels {
@@ -45,13 +47,13 @@ struct ErrorHistogramSpec {
     float range_lsb = 1;        // bins cover [-range_lsb, range_lsb]
 };
 
-// x: `count` elements (count a multiple of kLanes except on the last call); element base + k
-// of a 16-block feeds lane k. all_finite: the caller knows x holds no NaN/Inf (TensorStats), so
-// the kernel may skip the masks. level_counts is indexed by the level q - qmin, with the sink
-// bin after the last level. With level_stride > 0 there are four such histograms, stride
-// apart, and lane k counts into histogram k % 4: neighbouring values often fall in the same
-// bin, and separate counters keep the increments from waiting on each other. The error
-// histogram bins the error in steps, clamp(r, lo, hi) - x / s.
+// How every instance bins an error v (in steps): floor(v * per_step + offset), held to
+// [0, last] as a float. One definition, so that the three compute the same floats.
+struct ErrorBinning {
+    float per_step, offset, last;
+};
+ErrorBinning errorBinning(const ErrorHistogramSpec& hist);
+
 // The last, partial 16-block of a vector kernel's run (elements full .. count - 1), padded: the
 // values with NaN (not finite: they go to the sinks and add nothing, as the portable kernel
 // treats them), the parameters with the first element's; `lanes` reads the padded copies.
@@ -63,6 +65,13 @@ struct TailBlock {
     TailBlock& operator=(const TailBlock&) = delete;
 };
 
+// x: `count` elements (count a multiple of kLanes except on the last call); element base + k
+// of a 16-block feeds lane k. all_finite: the caller knows x holds no NaN/Inf (TensorStats), so
+// the kernel may skip the masks. level_counts is indexed by the level q - qmin, with the sink
+// bin after the last level. With level_stride > 0 there are four such histograms, stride
+// apart, and lane k counts into histogram k % 4: neighbouring values often fall in the same
+// bin, and separate counters keep the increments from waiting on each other. The error
+// histogram bins the error in steps, clamp(r, lo, hi) - x / s (see ErrorBinning).
 using ErrorKernel = void (*)(const float* x, int64_t count, const CandidateLanes& p, bool all_finite, ErrorAccum& acc,
                              int64_t* level_counts, int64_t level_stride, const ErrorHistogramSpec& hist);
 

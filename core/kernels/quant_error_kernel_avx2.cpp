@@ -71,10 +71,10 @@ Consts makeConsts(int32_t sink, int64_t level_stride, const ErrorHistogramSpec& 
     const int32_t st = static_cast<int32_t>(level_stride);
     K.copy_offset = _mm256_setr_epi32(0, st, 2 * st, 3 * st, 0, st, 2 * st, 3 * st);
     if (hist.counts) {
-        const float w = static_cast<float>(hist.bins) / (2.0f * hist.range_lsb);
-        K.hw = _mm256_set1_ps(w);
-        K.hrw = _mm256_set1_ps(hist.range_lsb * w);
-        K.hlast = _mm256_set1_ps(static_cast<float>(hist.bins - 1));
+        const ErrorBinning eb = errorBinning(hist);
+        K.hw = _mm256_set1_ps(eb.per_step);
+        K.hrw = _mm256_set1_ps(eb.offset);
+        K.hlast = _mm256_set1_ps(eb.last);
         K.hsink = _mm256_set1_epi32(hist.bins);
     }
     return K;

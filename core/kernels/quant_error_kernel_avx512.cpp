@@ -161,10 +161,10 @@ void errorKernelAvx512(const float* x, int64_t count, const CandidateLanes& p, b
                        int64_t* level_counts, int64_t level_stride, const ErrorHistogramSpec& hist) {
     HistConsts H{};
     if (hist.counts) {
-        const float w = static_cast<float>(hist.bins) / (2.0f * hist.range_lsb);
-        H.w = _mm512_set1_ps(w);
-        H.rw = _mm512_set1_ps(hist.range_lsb * w);
-        H.last = _mm512_set1_ps(static_cast<float>(hist.bins - 1));
+        const ErrorBinning eb = errorBinning(hist);
+        H.w = _mm512_set1_ps(eb.per_step);
+        H.rw = _mm512_set1_ps(eb.offset);
+        H.last = _mm512_set1_ps(eb.last);
         H.sink = _mm512_set1_epi32(hist.bins);
     }
     int64_t* const c = level_counts;

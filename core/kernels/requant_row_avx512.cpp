@@ -17,8 +17,7 @@ void requantRowAvx512(const int32_t* acc, const int32_t* bias, const int32_t* m,
     for (int64_t j = 0; j < n; j += 16) {
         const bool full = n - j >= 16;
         const __mmask16 k = full ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (n - j)) - 1);
-        // Plain loads for whole groups: a masked load of sums the GEMM has just stored waits for
-        // the store to retire instead of taking the value forwarded.
+        // Plain loads for whole groups, masked ones only for the last, partial group.
         const auto load = [&](const int32_t* p) { return full ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi32(k, p); };
         const __m512i x = _mm512_add_epi32(load(acc + j), load(bias + j));
         const __m512i mm = load(m + j), e = load(rshift + j);
