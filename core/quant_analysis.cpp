@@ -1,6 +1,7 @@
 #include "quant_analysis.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -148,7 +149,52 @@ void finalize(CandidateStats& s, const kern::ErrorAccum& a, const Candidate& c, 
     s.entropy_coded_bytes = static_cast<int64_t>(std::ceil(h * static_cast<double>(finite) / 8.0));
 }
 
+// One thread's level and error-bin counts for one candidate: the kernels' 32-bit counters
+// (quant_error_kernel.h) and the 64-bit totals they are folded into.
+struct Counters {
+    int64_t levels = 0, err_bins = 0;  // both with their sink bin
+    int64_t copies = 1;                // level histogram copies, up to 8 bits (see ErrorKernel)
+    bool joint = false;                // levels x error bins in one table
+    std::vector<kern::Count> level, err;
+    std::vector<int64_t> level_total, err_total;
+
+    Counters() = default;
+    Counters(int64_t level_bins, int hist_bins) : levels(level_bins), err_bins(hist_bins > 0 ? hist_bins + 1 : 0) {
+        // Joint up to 2^17 entries (512 KB; 8 bits with 101 bins take 26 K): the kernels compute
+        // the index in float, exact below 2^24.
+        joint = err_bins > 0 && levels * err_bins <= (int64_t{1} << 17);
+        copies = !joint && levels <= 258 ? 4 : 1;
+        level.assign(static_cast<size_t>(joint ? levels * err_bins : levels * copies), 0);
+        if (!joint) err.assign(static_cast<size_t>(err_bins), 0);
+        level_total.assign(static_cast<size_t>(levels), 0);
+        err_total.assign(static_cast<size_t>(err_bins), 0);
+    }
+
+    void fold() {
+        if (joint) {
+            for (int64_t q = 0; q < levels; ++q)
+                for (int64_t b = 0; b < err_bins; ++b) {
+                    const kern::Count v = level[static_cast<size_t>(q * err_bins + b)];
+                    level_total[static_cast<size_t>(q)] += v;
+                    err_total[static_cast<size_t>(b)] += v;
+                }
+        } else {
+            for (size_t i = 0; i < level.size(); ++i) level_total[i % static_cast<size_t>(levels)] += level[i];
+            for (size_t b = 0; b < err.size(); ++b) err_total[b] += err[b];
+        }
+        std::fill(level.begin(), level.end(), 0);
+        std::fill(err.begin(), err.end(), 0);
+    }
+};
+
+// Values per thread between folds: a 32-bit counter takes at most one increment per value.
+std::atomic<int64_t> fold_interval{std::numeric_limits<kern::Count>::max()};
+
 }  // namespace
+
+void setCounterFoldInterval(int64_t values) {
+    fold_interval.store(values > 0 ? values : std::numeric_limits<kern::Count>::max());
+}
 
 void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vector<Candidate>& cands, bool error_histograms,
                         int error_hist_bins, int threads, const TensorStats* stats) {
@@ -175,48 +221,48 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
     const bool all_finite = stats->all.nan == 0 && stats->all.inf == 0;
     struct Part {
         std::vector<kern::ErrorAccum> acc;
-        std::vector<std::vector<int64_t>> levels, errs;
+        std::vector<Counters> counters;
+        int64_t since_fold = 0;  // values counted since the last fold
     };
     std::vector<Part> parts(static_cast<size_t>(threads));
     for (Part& p : parts) {
         p.acc.resize(K);
-        p.levels.resize(K);
-        p.errs.resize(K);
-        for (size_t k = 0; k < K; ++k) {
-            if (cands[k].float16) continue;
-            // One bin per level plus a sink bin that non-finite values may hit (never reported);
-            // four interleaved copies up to 8 bits (see quant_error_kernel.h).
-            const size_t bins = static_cast<size_t>(ex[k].qmax - ex[k].qmin + 2);
-            p.levels[k].assign(bins * (bins <= 258 ? 4 : 1), 0);
-            if (error_histograms) p.errs[k].assign(static_cast<size_t>(error_hist_bins) + 1, 0);  // + sink
-        }
+        p.counters.resize(K);
+        for (size_t k = 0; k < K; ++k)
+            if (!cands[k].float16) p.counters[k] = Counters(static_cast<int64_t>(ex[k].qmax - ex[k].qmin) + 2, error_histograms ? error_hist_bins : 0);
     }
+    const int64_t fold_every = fold_interval.load();
     parallelRanges(n, threads, period, [&](int64_t b, int64_t e, int t) {
         Part& p = parts[static_cast<size_t>(t)];
         for (int64_t start = b; start < e; start += period) {
             const int64_t len = std::min(period, e - start);
+            if (p.since_fold + len > fold_every) {
+                for (Counters& c : p.counters) c.fold();
+                p.since_fold = 0;
+            }
+            p.since_fold += len;
             for (size_t k = 0; k < K; ++k) {  // every candidate while the chunk is in L1
                 if (cands[k].float16) {
                     f16(data + start, len, all_finite, p.acc[k]);
                     continue;
                 }
+                Counters& c = p.counters[k];
                 kern::ErrorHistogramSpec hs;
                 if (error_histograms) {
-                    hs.counts = p.errs[k].data();
                     hs.bins = error_hist_bins;
                     hs.range_lsb = static_cast<float>(ranges[k]);
+                    hs.counts = c.joint ? nullptr : c.err.data();
                 }
-                const int64_t bins = static_cast<int64_t>(ex[k].qmax - ex[k].qmin + 2);
-                kernel(data + start, len, lanes[k], all_finite, p.acc[k], p.levels[k].data(), bins <= 258 ? bins : 0, hs);
+                kernel(data + start, len, lanes[k], all_finite, p.acc[k], c.level.data(), c.copies > 1 ? c.levels : 0, hs);
             }
         }
+        for (Counters& c : p.counters) c.fold();
     });
     for (size_t k = 0; k < K; ++k) {
         kern::ErrorAccum total;
         CandidateStats& s = cands[k].stats;
         s = CandidateStats{};
-        const size_t bins = cands[k].float16 ? 0 : static_cast<size_t>(ex[k].qmax - ex[k].qmin + 2);
-        if (!cands[k].float16) s.level_counts.assign(bins - 1, 0);
+        if (!cands[k].float16) s.level_counts.assign(static_cast<size_t>(ex[k].qmax - ex[k].qmin + 1), 0);
         if (error_histograms && !cands[k].float16) {
             s.error_hist.lo = -ranges[k];
             s.error_hist.hi = ranges[k];
@@ -231,9 +277,9 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
                 total.at_zero[l] += p.acc[k].at_zero[l];
                 total.beyond[l] += p.acc[k].beyond[l];
             }
-            for (size_t i = 0; i < p.levels[k].size(); ++i)
-                if (i % bins < s.level_counts.size()) s.level_counts[i % bins] += p.levels[k][i];
-            for (size_t i = 0; i < s.error_hist.counts.size(); ++i) s.error_hist.counts[i] += p.errs[k][i];  // sink dropped
+            const Counters& c = p.counters[k];  // the sinks (last entries) dropped
+            for (size_t i = 0; i < s.level_counts.size(); ++i) s.level_counts[i] += c.level_total[i];
+            for (size_t i = 0; i < s.error_hist.counts.size(); ++i) s.error_hist.counts[i] += c.err_total[i];
         }
         finalize(s, total, cands[k], n, stats->all);
     }

@@ -80,6 +80,10 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
 void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vector<Candidate>& candidates,
                         bool error_histograms, int error_hist_bins, int threads, const TensorStats* stats);
 
+// The kernels count in 32 bits and fold into 64-bit totals every this many values per thread
+// (default and for values <= 0: 2^32 - 1, the most a counter can take). Tests lower it.
+void setCounterFoldInterval(int64_t values);
+
 // Straightforward float64 reference of the same statistics (the spec for the tests).
 CandidateStats referenceStats(const float* data, int64_t n, int64_t channels, const Candidate& c);
 

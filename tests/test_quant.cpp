@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <random>
 
 #include "calibration.h"
@@ -464,6 +465,66 @@ private slots:
             }
         }
         kernels::clearForcedIsa();
+    }
+
+    // The error histogram against a per-value reference written from its definition (bin of
+    // clamp(r) - x/s in steps, floor(v * bins / (2 range) + bins / 2), held to the bins; NaN/Inf
+    // not counted). Up to 8 bits the kernels count it jointly with the levels, at 16 bits
+    // separately; both on every ISA, per tensor and per channel (asymmetric, so every channel has
+    // its own zero point), and with the 32-bit counters folded every 1000 values per thread.
+    void errorHistogramMatchesReference() {
+        Tensor t = randomTensor({4001, 3}, 11);
+        t.data[17] = std::nanf(""), t.data[5000] = INFINITY, t.data[9001] = -INFINITY;
+        const int64_t n = static_cast<int64_t>(t.data.size());
+        const TensorStats st = computeTensorStats(t.data.data(), n, 3, 2);
+        constexpr int kBins = 101;
+        int checked = 0;
+        for (int bits : {2, 4, 8, 16})
+            for (bool per_channel : {false, true}) {
+                Candidate c;
+                c.method = "h";
+                c.bits = bits;
+                for (int64_t ch = 0; ch < (per_channel ? 3 : 1); ++ch) {
+                    const RangeStats& r = per_channel ? st.per_channel[static_cast<size_t>(ch)] : st.all;
+                    // clipped a little inside the range, so that errors beyond half a step occur
+                    c.params.push_back(per_channel ? asymmetricParams(r.min * 0.8, r.max * 0.9, quantRange(bits, Scheme::Asymmetric))
+                                                   : symmetricParams(r.max_abs * 0.7, bits));
+                }
+                std::vector<int64_t> want;
+                double range = 0;
+                for (int64_t fold : {int64_t{0}, int64_t{1000}})
+                    for (kernels::Isa isa : {kernels::Isa::Portable, kernels::Isa::Avx2, kernels::Isa::Avx512}) {
+                        if (!kernels::isaSupported(isa)) continue;
+                        kernels::forceIsa(isa);
+                        setCounterFoldInterval(fold);
+                        std::vector<Candidate> one{c};
+                        evaluateCandidates(t.data.data(), n, per_channel ? 3 : 1, one, true, kBins, 2, &st);
+                        const Histogram& h = one[0].stats.error_hist;
+                        if (want.empty()) {
+                            range = h.hi;
+                            QVERIFY(range > 0.5);  // the clip makes errors beyond half a step
+                            const float rf = static_cast<float>(range), per_step = static_cast<float>(kBins) / (2.0f * rf);
+                            want.assign(kBins, 0);
+                            for (int64_t i = 0; i < n; ++i) {
+                                const float x = t.data[static_cast<size_t>(i)];
+                                if (!std::isfinite(x)) continue;
+                                const QuantParams& p = c.params[per_channel ? static_cast<size_t>(i % 3) : 0];
+                                const float v = static_cast<float>(quantize(x, p) - p.zero_point) - x / static_cast<float>(p.scale);
+                                const float b = std::floor(v * per_step + rf * per_step);
+                                ++want[static_cast<size_t>(std::clamp(b, 0.0f, static_cast<float>(kBins - 1)))];
+                            }
+                            QCOMPARE(std::accumulate(want.begin(), want.end(), int64_t{0}), n - 3);
+                        }
+                        QCOMPARE(h.hi, range);
+                        QCOMPARE(h.counts, want);
+                        const CandidateStats ref = referenceStats(t.data.data(), n, per_channel ? 3 : 1, c);
+                        QCOMPARE(one[0].stats.level_counts, ref.level_counts);
+                        ++checked;
+                    }
+            }
+        setCounterFoldInterval(0);
+        kernels::clearForcedIsa();
+        QVERIFY(checked >= 16);
     }
 
     void onlyChosenEqualsFullAnalysis() {

@@ -40,11 +40,17 @@ struct CandidateLanes {
     int32_t sink = 0;      // level bin for non-finite values (qmax - qmin + 1, never reported)
 };
 
+// The counters the kernels increment: 32 bits, half the cache footprint of 64 (the joint table
+// below is 105 KB at 8 bits, mostly in L1). Callers fold them into 64-bit totals before any
+// could reach 2^32 (quant_analysis.cpp).
+using Count = uint32_t;
+
 struct ErrorHistogramSpec {
-    int64_t* counts = nullptr;  // bins + 1 (the last a sink for non-finite values), in units of one
-                                // quantization step (LSB); null: none
-    int bins = 0;
-    float range_lsb = 1;        // bins cover [-range_lsb, range_lsb]
+    int bins = 0;               // 0: no error histogram
+    float range_lsb = 1;        // bins cover [-range_lsb, range_lsb], in units of one quantization step (LSB)
+    Count* counts = nullptr;    // bins + 1 counters (the last a sink for non-finite values); null with
+                                // bins > 0: counted jointly with the levels (see ErrorKernel)
+    bool joint() const { return bins > 0 && !counts; }
 };
 
 // How every instance bins an error v (in steps): floor(v * per_step + offset), held to
@@ -71,15 +77,20 @@ struct TailBlock {
 // bin after the last level. With level_stride > 0 there are four such histograms, stride
 // apart, and lane k counts into histogram k % 4: neighbouring values often fall in the same
 // bin, and separate counters keep the increments from waiting on each other. The error
-// histogram bins the error in steps, clamp(r, lo, hi) - x / s (see ErrorBinning).
+// histogram bins the error in steps, clamp(r, lo, hi) - x / s (see ErrorBinning). Joint
+// counting (hist.joint(), for up to 8 bits): level_counts is a table of sink + 1 rows of
+// hist.bins + 1, and a value counts once, at (q - qmin) * (bins + 1) + its error bin (the sink
+// row and column for non-finite values); the caller sums rows for the level counts and columns
+// for the error histogram. One increment instead of two: the increments, not the arithmetic,
+// are what a run with an error histogram spends most of its time on. level_stride is then 0.
 using ErrorKernel = void (*)(const float* x, int64_t count, const CandidateLanes& p, bool all_finite, ErrorAccum& acc,
-                             int64_t* level_counts, int64_t level_stride, const ErrorHistogramSpec& hist);
+                             Count* level_counts, int64_t level_stride, const ErrorHistogramSpec& hist);
 
-void errorKernelPortable(const float*, int64_t, const CandidateLanes&, bool, ErrorAccum&, int64_t*, int64_t,
+void errorKernelPortable(const float*, int64_t, const CandidateLanes&, bool, ErrorAccum&, Count*, int64_t,
                          const ErrorHistogramSpec&);
-void errorKernelAvx2(const float*, int64_t, const CandidateLanes&, bool, ErrorAccum&, int64_t*, int64_t,
+void errorKernelAvx2(const float*, int64_t, const CandidateLanes&, bool, ErrorAccum&, Count*, int64_t,
                      const ErrorHistogramSpec&);
-void errorKernelAvx512(const float*, int64_t, const CandidateLanes&, bool, ErrorAccum&, int64_t*, int64_t,
+void errorKernelAvx512(const float*, int64_t, const CandidateLanes&, bool, ErrorAccum&, Count*, int64_t,
                        const ErrorHistogramSpec&);
 
 enum class Isa { Portable, Avx2, Avx512 };

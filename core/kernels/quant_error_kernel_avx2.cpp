@@ -31,9 +31,12 @@ struct Half {
 struct Consts {
     __m256 halfdown, absmask, zero;
     __m256i sink, copy_offset;  // copy_offset: lane k counts into level histogram copy k % 4
-    __m256 hw, hrw, hlast;  // error histogram: bins per step, range * that, last bin
-    __m256i hsink;
+    __m256 hw, hrw, hlast, hrow;  // error histogram: bins per step, range * that, last bin, bins + 1
+    __m256i hsink, hjoint_sink;
 };
+
+// Error histogram: none, counted separately, or jointly with the levels (quant_error_kernel.h).
+enum HistMode { kNoHist, kSeparate, kJoint };
 
 // Lanes 8h..8h+7 of the accumulators, in and out of registers.
 Half loadHalf(const ErrorAccum& acc, int h) {
@@ -70,12 +73,14 @@ Consts makeConsts(int32_t sink, int64_t level_stride, const ErrorHistogramSpec& 
     K.sink = _mm256_set1_epi32(sink);
     const int32_t st = static_cast<int32_t>(level_stride);
     K.copy_offset = _mm256_setr_epi32(0, st, 2 * st, 3 * st, 0, st, 2 * st, 3 * st);
-    if (hist.counts) {
+    if (hist.bins > 0) {
         const ErrorBinning eb = errorBinning(hist);
         K.hw = _mm256_set1_ps(eb.per_step);
         K.hrw = _mm256_set1_ps(eb.offset);
         K.hlast = _mm256_set1_ps(eb.last);
+        K.hrow = _mm256_set1_ps(static_cast<float>(hist.bins + 1));
         K.hsink = _mm256_set1_epi32(hist.bins);
+        K.hjoint_sink = _mm256_set1_epi32(sink * (hist.bins + 1) + hist.bins);
     }
     return K;
 }
@@ -123,13 +128,13 @@ inline Params params(const CandidateLanes& p, int64_t j, const Params& fixed) {
 // round trip. Constants are locals (a const reference could alias the counters), and with one
 // range for every element (M != kAllVary) the at-zero count is left to the caller, who reads
 // it from the zero point's level count.
-template <int M, bool Finite, bool Hist>
-void run(const float* x, const CandidateLanes& p, int64_t blocks, const Consts& K, ErrorAccum& acc, int64_t* c, int64_t* hc) {
+template <int M, bool Finite, int Hist>
+void run(const float* x, const CandidateLanes& p, int64_t blocks, const Consts& K, ErrorAccum& acc, Count* c, Count* hc) {
     constexpr bool kCountZero = M == kAllVary;
     constexpr int64_t kSpan = 256;  // blocks per buffer: 8 KB of indices each, in L1
     const __m256 halfdown = K.halfdown, absmask = K.absmask;
     const __m256i copy_offset = K.copy_offset;
-    alignas(32) int32_t qidx[kSpan * 8], eidx[Hist ? kSpan * 8 : 8];
+    alignas(32) int32_t qidx[kSpan * 8], eidx[Hist == kSeparate ? kSpan * 8 : 8];
     for (int h = 0; h < 2; ++h) {
         Half L = loadHalf(acc, h);
         const Params fixed{_mm256_set1_ps(p.scale[0]), _mm256_set1_ps(p.lo[0]), _mm256_set1_ps(p.hi[0]),
@@ -158,51 +163,63 @@ void run(const float* x, const CandidateLanes& p, int64_t blocks, const Consts& 
                 __m256 zero = _mm256_setzero_ps();
                 if constexpr (kCountZero) zero = _mm256_cmp_ps(cq, _mm256_setzero_ps(), _CMP_EQ_OQ);
                 accumulate<Finite, kCountZero>(L, e, zero, beyond, fin, absmask);
-                __m256i qi = _mm256_cvtps_epi32(_mm256_add_ps(cq, P.off));  // exact small integers
-                if constexpr (!Finite) qi = _mm256_blendv_epi8(K.sink, qi, _mm256_castps_si256(fin));
-                _mm256_store_si256(reinterpret_cast<__m256i*>(qidx + 8 * i), _mm256_add_epi32(qi, copy_offset));
-                if constexpr (Hist) {  // error in steps c - x/s, binned as floor(v * w + range * w), clamped as float
+                const __m256 level = _mm256_add_ps(cq, P.off);  // q - qmin: exact small integers
+                if constexpr (Hist != kJoint) {
+                    __m256i qi = _mm256_cvtps_epi32(level);
+                    if constexpr (!Finite) qi = _mm256_blendv_epi8(K.sink, qi, _mm256_castps_si256(fin));
+                    _mm256_store_si256(reinterpret_cast<__m256i*>(qidx + 8 * i), _mm256_add_epi32(qi, copy_offset));
+                }
+                if constexpr (Hist != kNoHist) {  // error in steps c - x/s, binned as floor(v * w + range * w), clamped as float
                     __m256 v = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(cq, t), K.hw), K.hrw));
                     v = _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), K.hlast);
-                    __m256i bi = _mm256_cvttps_epi32(v);
-                    if constexpr (!Finite) bi = _mm256_blendv_epi8(K.hsink, bi, _mm256_castps_si256(fin));
-                    _mm256_store_si256(reinterpret_cast<__m256i*>(eidx + 8 * i), bi);
+                    if constexpr (Hist == kSeparate) {
+                        __m256i bi = _mm256_cvttps_epi32(v);
+                        if constexpr (!Finite) bi = _mm256_blendv_epi8(K.hsink, bi, _mm256_castps_si256(fin));
+                        _mm256_store_si256(reinterpret_cast<__m256i*>(eidx + 8 * i), bi);
+                    } else {  // level * row + bin: integers below 2^24 (the caller's limit), exact in float
+                        __m256i ji = _mm256_cvtps_epi32(_mm256_add_ps(_mm256_mul_ps(level, K.hrow), v));
+                        if constexpr (!Finite) ji = _mm256_blendv_epi8(K.hjoint_sink, ji, _mm256_castps_si256(fin));
+                        _mm256_store_si256(reinterpret_cast<__m256i*>(qidx + 8 * i), ji);
+                    }
                 }
             }
             for (int64_t i = 0; i < nb * 8; ++i) ++c[qidx[i]];  // qidx holds the copy's offset
-            if constexpr (Hist)
+            if constexpr (Hist == kSeparate)
                 for (int64_t i = 0; i < nb * 8; ++i) ++hc[eidx[i]];
         }
         storeHalf(acc, h, L);
     }
 }
 
+template <int M, bool Finite>
+void dispatchHist(const float* x, const CandidateLanes& p, int64_t blocks, const ErrorHistogramSpec& hist, const Consts& K,
+                  ErrorAccum& acc, Count* c) {
+    if (hist.joint()) run<M, Finite, kJoint>(x, p, blocks, K, acc, c, nullptr);
+    else if (hist.bins > 0) run<M, Finite, kSeparate>(x, p, blocks, K, acc, c, hist.counts);
+    else run<M, Finite, kNoHist>(x, p, blocks, K, acc, c, nullptr);
+}
+
 template <int M>
-void dispatch(const float* x, const CandidateLanes& p, int64_t blocks, bool finite, bool hist, const Consts& K,
-              ErrorAccum& acc, int64_t* c, int64_t* hc) {
-    if (finite) {
-        if (hist) run<M, true, true>(x, p, blocks, K, acc, c, hc);
-        else run<M, true, false>(x, p, blocks, K, acc, c, hc);
-    } else {
-        if (hist) run<M, false, true>(x, p, blocks, K, acc, c, hc);
-        else run<M, false, false>(x, p, blocks, K, acc, c, hc);
-    }
+void dispatch(const float* x, const CandidateLanes& p, int64_t blocks, bool finite, const ErrorHistogramSpec& hist,
+              const Consts& K, ErrorAccum& acc, Count* c) {
+    if (finite) dispatchHist<M, true>(x, p, blocks, hist, K, acc, c);
+    else dispatchHist<M, false>(x, p, blocks, hist, K, acc, c);
 }
 
 }  // namespace
 
 void errorKernelAvx2(const float* x, int64_t count, const CandidateLanes& p, bool all_finite, ErrorAccum& acc,
-                     int64_t* level_counts, int64_t level_stride, const ErrorHistogramSpec& hist) {
+                     Count* level_counts, int64_t level_stride, const ErrorHistogramSpec& hist) {
     const Consts K = makeConsts(p.sink, level_stride, hist);
-    int64_t* const c = level_counts;
+    Count* const c = level_counts;
     const int64_t blocks = count / kLanes;
-    if (p.uniform_scale && p.uniform_range) dispatch<kAllFixed>(x, p, blocks, all_finite, hist.counts, K, acc, c, hist.counts);
-    else if (p.uniform_range) dispatch<kScaleVaries>(x, p, blocks, all_finite, hist.counts, K, acc, c, hist.counts);
-    else dispatch<kAllVary>(x, p, blocks, all_finite, hist.counts, K, acc, c, hist.counts);
+    if (p.uniform_scale && p.uniform_range) dispatch<kAllFixed>(x, p, blocks, all_finite, hist, K, acc, c);
+    else if (p.uniform_range) dispatch<kScaleVaries>(x, p, blocks, all_finite, hist, K, acc, c);
+    else dispatch<kAllVary>(x, p, blocks, all_finite, hist, K, acc, c);
     const int64_t full = blocks * kLanes;
     if (full == count) return;
     const TailBlock tail(x, full, count, p);
-    dispatch<kAllVary>(tail.x, tail.lanes, 1, false, hist.counts, K, acc, c, hist.counts);
+    dispatch<kAllVary>(tail.x, tail.lanes, 1, false, hist, K, acc, c);
 }
 
 namespace {

@@ -78,13 +78,16 @@ inline Params params(const CandidateLanes& p, int64_t j, const Params& fixed) {
 }
 
 struct HistConsts {
-    __m512 w, rw, last;
-    __m512i sink;
+    __m512 w, rw, last, row;  // row: bins + 1, the joint table's row length
+    __m512i sink, joint_sink;
 };
 
-template <int M, bool Finite, bool Hist>
+// Error histogram: none, counted separately, or jointly with the levels (quant_error_kernel.h).
+enum HistMode { kNoHist, kSeparate, kJoint };
+
+template <int M, bool Finite, int Hist>
 void run(const float* x, const CandidateLanes& p, int64_t blocks, int64_t level_stride, const HistConsts& H,
-         ErrorAccum& acc, int64_t* c, int64_t* hc) {
+         ErrorAccum& acc, Count* c, Count* hc) {
     constexpr bool kCountZero = M == kAllVary;  // otherwise the caller reads it from the level counts
     constexpr int64_t kSpan = 128;              // blocks per index buffer: 8 KB, in L1
     const __m512 halfdown = _mm512_set1_ps(kHalfDown), zero = _mm512_setzero_ps();
@@ -95,7 +98,7 @@ void run(const float* x, const CandidateLanes& p, int64_t blocks, int64_t level_
     const __m512i sign = _mm512_set1_epi32(static_cast<int32_t>(0x80000000u));
     const Params fixed{_mm512_set1_ps(p.scale[0]), _mm512_set1_ps(p.lo[0]), _mm512_set1_ps(p.hi[0]),
                        _mm512_set1_ps(p.level_offset[0])};
-    alignas(64) int32_t qidx[kSpan * kLanes], eidx[Hist ? kSpan * kLanes : kLanes];
+    alignas(64) int32_t qidx[kSpan * kLanes], eidx[Hist == kSeparate ? kSpan * kLanes : kLanes];
     Lanes L = load(acc);
     for (int64_t b0 = 0; b0 < blocks; b0 += kSpan) {
         const int64_t nb = std::min(kSpan, blocks - b0);
@@ -124,60 +127,72 @@ void run(const float* x, const CandidateLanes& p, int64_t blocks, int64_t level_
                 const __mmask16 at0 = _mm512_mask_cmp_ps_mask(fin, cq, zero, _CMP_EQ_OQ);
                 L.at_zero = _mm512_mask_add_epi32(L.at_zero, at0, L.at_zero, one);
             }
-            __m512i qi = _mm512_cvtps_epi32(_mm512_add_ps(cq, P.off));  // exact small integers
-            if constexpr (!Finite) qi = _mm512_mask_blend_epi32(fin, sink, qi);
-            _mm512_store_si512(qidx + kLanes * i, _mm512_add_epi32(qi, copy_offset));
-            if constexpr (Hist) {  // error in steps c - x/s, binned as floor(v * w + range * w), clamped as float
+            const __m512 level = _mm512_add_ps(cq, P.off);  // q - qmin: exact small integers
+            if constexpr (Hist != kJoint) {
+                __m512i qi = _mm512_cvtps_epi32(level);
+                if constexpr (!Finite) qi = _mm512_mask_blend_epi32(fin, sink, qi);
+                _mm512_store_si512(qidx + kLanes * i, _mm512_add_epi32(qi, copy_offset));
+            }
+            if constexpr (Hist != kNoHist) {  // error in steps c - x/s, binned as floor(v * w + range * w), clamped as float
                 __m512 v = _mm512_roundscale_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(cq, t), H.w), H.rw),
                                                 _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
                 v = _mm512_min_ps(_mm512_max_ps(v, zero), H.last);
-                __m512i bi = _mm512_cvttps_epi32(v);
-                if constexpr (!Finite) bi = _mm512_mask_blend_epi32(fin, H.sink, bi);
-                _mm512_store_si512(eidx + kLanes * i, bi);
+                if constexpr (Hist == kSeparate) {
+                    __m512i bi = _mm512_cvttps_epi32(v);
+                    if constexpr (!Finite) bi = _mm512_mask_blend_epi32(fin, H.sink, bi);
+                    _mm512_store_si512(eidx + kLanes * i, bi);
+                } else {  // level * row + bin: integers below 2^24 (the caller's limit), exact in float
+                    __m512i ji = _mm512_cvtps_epi32(_mm512_add_ps(_mm512_mul_ps(level, H.row), v));
+                    if constexpr (!Finite) ji = _mm512_mask_blend_epi32(fin, H.joint_sink, ji);
+                    _mm512_store_si512(qidx + kLanes * i, ji);
+                }
             }
         }
         for (int64_t i = 0; i < nb * kLanes; ++i) ++c[qidx[i]];  // qidx holds the copy's offset
-        if constexpr (Hist)
+        if constexpr (Hist == kSeparate)
             for (int64_t i = 0; i < nb * kLanes; ++i) ++hc[eidx[i]];
     }
     store(acc, L);
 }
 
+template <int M, bool Finite>
+void dispatchHist(const float* x, const CandidateLanes& p, int64_t blocks, int64_t level_stride, const HistConsts& H,
+                  const ErrorHistogramSpec& hist, ErrorAccum& acc, Count* c) {
+    if (hist.joint()) run<M, Finite, kJoint>(x, p, blocks, level_stride, H, acc, c, nullptr);
+    else if (hist.bins > 0) run<M, Finite, kSeparate>(x, p, blocks, level_stride, H, acc, c, hist.counts);
+    else run<M, Finite, kNoHist>(x, p, blocks, level_stride, H, acc, c, nullptr);
+}
+
 template <int M>
 void dispatch(const float* x, const CandidateLanes& p, int64_t blocks, bool finite, int64_t level_stride,
-              const HistConsts& H, ErrorAccum& acc, int64_t* c, int64_t* hc) {
-    if (finite) {
-        if (hc) run<M, true, true>(x, p, blocks, level_stride, H, acc, c, hc);
-        else run<M, true, false>(x, p, blocks, level_stride, H, acc, c, hc);
-    } else {
-        if (hc) run<M, false, true>(x, p, blocks, level_stride, H, acc, c, hc);
-        else run<M, false, false>(x, p, blocks, level_stride, H, acc, c, hc);
-    }
+              const HistConsts& H, const ErrorHistogramSpec& hist, ErrorAccum& acc, Count* c) {
+    if (finite) dispatchHist<M, true>(x, p, blocks, level_stride, H, hist, acc, c);
+    else dispatchHist<M, false>(x, p, blocks, level_stride, H, hist, acc, c);
 }
 
 }  // namespace
 
 void errorKernelAvx512(const float* x, int64_t count, const CandidateLanes& p, bool all_finite, ErrorAccum& acc,
-                       int64_t* level_counts, int64_t level_stride, const ErrorHistogramSpec& hist) {
+                       Count* level_counts, int64_t level_stride, const ErrorHistogramSpec& hist) {
     HistConsts H{};
-    if (hist.counts) {
+    if (hist.bins > 0) {
         const ErrorBinning eb = errorBinning(hist);
         H.w = _mm512_set1_ps(eb.per_step);
         H.rw = _mm512_set1_ps(eb.offset);
         H.last = _mm512_set1_ps(eb.last);
+        H.row = _mm512_set1_ps(static_cast<float>(hist.bins + 1));
         H.sink = _mm512_set1_epi32(hist.bins);
+        H.joint_sink = _mm512_set1_epi32(p.sink * (hist.bins + 1) + hist.bins);
     }
-    int64_t* const c = level_counts;
+    Count* const c = level_counts;
     const int64_t blocks = count / kLanes;
-    if (p.uniform_scale && p.uniform_range)
-        dispatch<kAllFixed>(x, p, blocks, all_finite, level_stride, H, acc, c, hist.counts);
-    else if (p.uniform_range)
-        dispatch<kScaleVaries>(x, p, blocks, all_finite, level_stride, H, acc, c, hist.counts);
-    else dispatch<kAllVary>(x, p, blocks, all_finite, level_stride, H, acc, c, hist.counts);
+    if (p.uniform_scale && p.uniform_range) dispatch<kAllFixed>(x, p, blocks, all_finite, level_stride, H, hist, acc, c);
+    else if (p.uniform_range) dispatch<kScaleVaries>(x, p, blocks, all_finite, level_stride, H, hist, acc, c);
+    else dispatch<kAllVary>(x, p, blocks, all_finite, level_stride, H, hist, acc, c);
     const int64_t full = blocks * kLanes;
     if (full == count) return;
     const TailBlock tail(x, full, count, p);
-    dispatch<kAllVary>(tail.x, tail.lanes, 1, false, level_stride, H, acc, c, hist.counts);
+    dispatch<kAllVary>(tail.x, tail.lanes, 1, false, level_stride, H, hist, acc, c);
 }
 
 namespace {
