@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "kernels/quant_error_kernel.h"
+#include "kernels/weight_histogram_kernel.h"
 #include "parallel.h"
 
 namespace qs {
@@ -59,7 +60,9 @@ Histogram absHistogram(const float* data, int64_t n, double max_abs, int bins, i
 
 namespace {
 
-constexpr int kLog2Min = -149, kLog2Bins = 128 + 149 + 1;
+using kernels::kLog2Bins;
+using kernels::kLog2Min;
+using kernels::kLog2Row;
 
 // Exponent e with |x| in [2^e, 2^(e+1)) for finite non-zero x, from the float's bits.
 inline int log2Floor(float x) {
@@ -145,20 +148,19 @@ void histogramIndices(const float* x, int m, float lo, float hi, float lin_inv, 
         }
 }
 
-// The same three bins and their counts, eight values at a time in AVX2, straight into the
-// counters (no index arrays): the operations and their order are those of histogramIndices,
-// so the counts are identical. m must be a multiple of 8.
+// The same three bins, eight values at a time in AVX2: the operations and their order are
+// those of histogramIndices, so the counts are identical. Counts as the AVX-512 kernel does
+// (weight_histogram_kernel.h): joint[lin * kLog2Row + log2], abs[abs bin]. m: a multiple of 8.
 __attribute__((target("avx2")))
-void countHistogramsAvx2(const float* x, int64_t m, float lo, float hi, float lin_inv, int lin_bins, float max_abs,
-                         float abs_inv, int abs_bins, int64_t* lin, int64_t* abs, int64_t* log2, int64_t log2_stride) {
+void countHistogramsAvx2(const float* x, int64_t m, const kernels::WeightBins& w, kernels::Count* joint, kernels::Count* abs) {
     const __m256 zero = _mm256_setzero_ps(), absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), vlin_inv = _mm256_set1_ps(lin_inv);
-    const __m256 vlin_last = _mm256_set1_ps(static_cast<float>(lin_bins - 1));
-    const __m256 vmax_abs = _mm256_set1_ps(max_abs), vabs_inv = _mm256_set1_ps(abs_inv);
-    const __m256 vabs_last = _mm256_set1_ps(static_cast<float>(abs_bins - 1));
-    const __m256i lin_below = _mm256_set1_epi32(lin_bins), lin_above = _mm256_set1_epi32(lin_bins + 1),
-                  lin_sink = _mm256_set1_epi32(lin_bins + 2), abs_above = _mm256_set1_epi32(abs_bins),
-                  abs_sink = _mm256_set1_epi32(abs_bins + 1), log_zero = _mm256_set1_epi32(kLog2Bins),
+    const __m256 vlo = _mm256_set1_ps(w.lo), vhi = _mm256_set1_ps(w.hi), vlin_inv = _mm256_set1_ps(w.lin_inv);
+    const __m256 vlin_last = _mm256_set1_ps(static_cast<float>(w.lin_bins - 1));
+    const __m256 vmax_abs = _mm256_set1_ps(w.max_abs), vabs_inv = _mm256_set1_ps(w.abs_inv);
+    const __m256 vabs_last = _mm256_set1_ps(static_cast<float>(w.abs_bins - 1));
+    const __m256i lin_below = _mm256_set1_epi32(w.lin_bins), lin_above = _mm256_set1_epi32(w.lin_bins + 1),
+                  lin_sink = _mm256_set1_epi32(w.lin_bins + 2), abs_above = _mm256_set1_epi32(w.abs_bins),
+                  abs_sink = _mm256_set1_epi32(w.abs_bins + 1), log_zero = _mm256_set1_epi32(kLog2Bins),
                   log_sink = _mm256_set1_epi32(kLog2Bins + 1), log_off = _mm256_set1_epi32(127 + kLog2Min);
     alignas(32) int32_t li[8], ai[8], gi[8];
     for (int64_t i = 0; i < m; i += 8) {
@@ -191,9 +193,7 @@ void countHistogramsAvx2(const float* x, int64_t m, float lo, float hi, float li
                     const float y = std::fabs(x[i + k]);
                     if (y != 0.0f) gi[k] = log2Floor(y) - kLog2Min;
                 }
-        // Most weights share a handful of exponents: four copies of the log2 counters (lane k
-        // into copy k % 4, stride log2_stride) keep the increments from waiting on each other.
-        for (int k = 0; k < 8; ++k) ++lin[li[k]], ++abs[ai[k]], ++log2[(k & 3) * log2_stride + gi[k]];
+        for (int k = 0; k < 8; ++k) ++joint[li[k] * kLog2Row + gi[k]], ++abs[ai[k]];
     }
 }
 
@@ -202,58 +202,70 @@ WeightHistograms weightHistograms(const float* data, int64_t n, double lo, doubl
     if (threads <= 0) threads = defaultThreadCount();
     if (!(hi > lo)) hi = lo + 1;
     if (!(max_abs > 0)) max_abs = 1;
+    // Per thread: the kernels' 32-bit counters (see weight_histogram_kernel.h; bins + 1 / + 2 /
+    // + 3 are the sinks for values outside the range and for NaN/Inf) and the 64-bit totals they
+    // are folded into, after every kFold values and at the end.
+    constexpr int64_t kFold = int64_t{1} << 30;
+    const size_t lin_rows = static_cast<size_t>(linear_bins) + 3, abs_len = static_cast<size_t>(abs_bins) + 2;
     struct Part {
-        std::vector<int64_t> lin, abs, log2;
-        int64_t below = 0, above = 0, abs_above = 0;
+        std::vector<kernels::Count> joint, abs;
+        std::vector<int64_t> lin_total, abs_total, log2_total;
     };
     std::vector<Part> parts(static_cast<size_t>(threads));
-    const float flo = static_cast<float>(lo), fhi = static_cast<float>(hi), fmax = static_cast<float>(max_abs);
-    const float lin_inv = static_cast<float>(linear_bins / (hi - lo)), abs_inv = static_cast<float>(abs_bins / max_abs);
-    const bool avx2 = kernels::activeIsa() != kernels::Isa::Portable;
+    const kernels::WeightBins wb{static_cast<float>(lo),        static_cast<float>(hi), static_cast<float>(linear_bins / (hi - lo)),
+                                 static_cast<float>(max_abs),   static_cast<float>(abs_bins / max_abs), linear_bins, abs_bins};
+    const kernels::Isa isa = kernels::activeIsa();
     parallelRanges(n, threads, 1, [&](int64_t b, int64_t e, int t) {
         Part& p = parts[static_cast<size_t>(t)];
-        // Bins +1 / +2: sinks for values outside the range (below, above) and for NaN/Inf.
-        p.lin.assign(static_cast<size_t>(linear_bins) + 3, 0);
-        p.abs.assign(static_cast<size_t>(abs_bins) + 2, 0);
-        p.log2.assign(kLog2Bins + 2, 0);
-        int64_t i = b;
-        if (avx2) {
-            const int64_t m = (e - b) / 8 * 8;
-            std::vector<int64_t> log2x4(4 * p.log2.size(), 0);
-            countHistogramsAvx2(data + b, m, flo, fhi, lin_inv, linear_bins, fmax, abs_inv, abs_bins, p.lin.data(), p.abs.data(),
-                                log2x4.data(), static_cast<int64_t>(p.log2.size()));
-            for (size_t j = 0; j < log2x4.size(); ++j) p.log2[j % p.log2.size()] += log2x4[j];
-            i += m;
-        }
-        int32_t li[kHistBlock], ai[kHistBlock], gi[kHistBlock];
-        for (; i < e; i += kHistBlock) {
-            const int m = static_cast<int>(std::min<int64_t>(kHistBlock, e - i));
-            histogramIndices(data + i, m, flo, fhi, lin_inv, linear_bins, fmax, abs_inv, abs_bins, li, ai, gi);
-            for (int k = 0; k < m; ++k) {
-                ++p.lin[static_cast<size_t>(li[k])];
-                ++p.abs[static_cast<size_t>(ai[k])];
-                ++p.log2[static_cast<size_t>(gi[k])];
+        p.joint.assign(lin_rows * kLog2Row, 0);
+        p.abs.assign(abs_len, 0);
+        p.lin_total.assign(lin_rows, 0);
+        p.abs_total.assign(abs_len, 0);
+        p.log2_total.assign(kLog2Row, 0);
+        auto fold = [&p, lin_rows, abs_len] {
+            for (size_t r = 0; r < lin_rows; ++r)
+                for (size_t g = 0; g < static_cast<size_t>(kLog2Row); ++g) {
+                    const kernels::Count v = p.joint[r * kLog2Row + g];
+                    p.lin_total[r] += v;
+                    p.log2_total[g] += v;
+                }
+            for (size_t i = 0; i < abs_len; ++i) p.abs_total[i] += p.abs[i];
+            std::fill(p.joint.begin(), p.joint.end(), 0);
+            std::fill(p.abs.begin(), p.abs.end(), 0);
+        };
+        for (int64_t c0 = b; c0 < e; c0 += kFold) {
+            const int64_t c1 = std::min(e, c0 + kFold);
+            int64_t i = c0;
+            if (isa != kernels::Isa::Portable) {
+                const int64_t m = (c1 - c0) / 16 * 16;
+                if (isa == kernels::Isa::Avx512) kernels::weightHistogramKernelAvx512(data + c0, m, wb, p.joint.data(), p.abs.data());
+                else countHistogramsAvx2(data + c0, m, wb, p.joint.data(), p.abs.data());
+                i += m;
             }
+            int32_t li[kHistBlock], ai[kHistBlock], gi[kHistBlock];
+            for (; i < c1; i += kHistBlock) {
+                const int m = static_cast<int>(std::min<int64_t>(kHistBlock, c1 - i));
+                histogramIndices(data + i, m, wb.lo, wb.hi, wb.lin_inv, linear_bins, wb.max_abs, wb.abs_inv, abs_bins, li, ai, gi);
+                for (int k = 0; k < m; ++k) {
+                    ++p.joint[static_cast<size_t>(li[k] * kLog2Row + gi[k])];
+                    ++p.abs[static_cast<size_t>(ai[k])];
+                }
+            }
+            fold();
         }
-        p.below = p.lin[static_cast<size_t>(linear_bins)];
-        p.above = p.lin[static_cast<size_t>(linear_bins) + 1];
-        p.abs_above = p.abs[static_cast<size_t>(abs_bins)];
-        p.lin.resize(static_cast<size_t>(linear_bins));
-        p.abs.resize(static_cast<size_t>(abs_bins));
-        p.log2.resize(kLog2Bins + 1);
     });
     WeightHistograms w;
     w.linear.lo = lo, w.linear.hi = hi, w.linear.counts.assign(static_cast<size_t>(linear_bins), 0);
     w.abs.lo = 0, w.abs.hi = max_abs, w.abs.counts.assign(static_cast<size_t>(abs_bins), 0);
     std::vector<int64_t> log2(kLog2Bins + 1, 0);
     for (const Part& p : parts) {
-        if (p.lin.empty()) continue;
-        for (size_t i = 0; i < p.lin.size(); ++i) w.linear.counts[i] += p.lin[i];
-        for (size_t i = 0; i < p.abs.size(); ++i) w.abs.counts[i] += p.abs[i];
-        for (size_t i = 0; i < log2.size(); ++i) log2[i] += p.log2[i];
-        w.linear.below += p.below;
-        w.linear.above += p.above;
-        w.abs.above += p.abs_above;
+        if (p.lin_total.empty()) continue;  // a thread without values
+        for (size_t i = 0; i < w.linear.counts.size(); ++i) w.linear.counts[i] += p.lin_total[i];
+        for (size_t i = 0; i < w.abs.counts.size(); ++i) w.abs.counts[i] += p.abs_total[i];
+        for (size_t i = 0; i < log2.size(); ++i) log2[i] += p.log2_total[i];
+        w.linear.below += p.lin_total[static_cast<size_t>(linear_bins)];
+        w.linear.above += p.lin_total[static_cast<size_t>(linear_bins) + 1];
+        w.abs.above += p.abs_total[static_cast<size_t>(abs_bins)];
     }
     w.log2 = trimLog2(log2);
     return w;
