@@ -82,7 +82,8 @@ struct TailBlock {
 // hist.bins + 1, and a value counts once, at (q - qmin) * (bins + 1) + its error bin (the sink
 // row and column for non-finite values); the caller sums rows for the level counts and columns
 // for the error histogram. One increment instead of two: the increments, not the arithmetic,
-// are what a run with an error histogram spends most of its time on. level_stride is then 0.
+// are what a run with an error histogram spends most of its time on. level_stride is then 0,
+// and the table must have fewer than 2^24 entries: the kernels compute the index in float.
 using ErrorKernel = void (*)(const float* x, int64_t count, const CandidateLanes& p, bool all_finite, ErrorAccum& acc,
                              Count* level_counts, int64_t level_stride, const ErrorHistogramSpec& hist);
 
