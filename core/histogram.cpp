@@ -202,11 +202,14 @@ WeightHistograms weightHistograms(const float* data, int64_t n, double lo, doubl
     if (threads <= 0) threads = defaultThreadCount();
     if (!(hi > lo)) hi = lo + 1;
     if (!(max_abs > 0)) max_abs = 1;
-    // Per thread: the kernels' 32-bit counters (see weight_histogram_kernel.h; bins + 1 / + 2 /
-    // + 3 are the sinks for values outside the range and for NaN/Inf) and the 64-bit totals they
-    // are folded into, after every kFold values and at the end.
+    // Per thread: the 64-bit totals (bins + 1 / + 2 / + 3 are the sinks for values outside the
+    // range and for NaN/Inf); the SIMD kernels count into 32-bit tables (the joint linear x log2
+    // one and |x|, weight_histogram_kernel.h), folded into the totals after every kFold values
+    // and at the end. A thread with fewer values than the joint table has cells counts straight
+    // into the totals (clearing and folding the table would cost more than it saves).
     constexpr int64_t kFold = int64_t{1} << 30;
     const size_t lin_rows = static_cast<size_t>(linear_bins) + 3, abs_len = static_cast<size_t>(abs_bins) + 2;
+    const int64_t joint_cells = static_cast<int64_t>(lin_rows) * kLog2Row;
     struct Part {
         std::vector<kernels::Count> joint, abs;
         std::vector<int64_t> lin_total, abs_total, log2_total;
@@ -217,11 +220,14 @@ WeightHistograms weightHistograms(const float* data, int64_t n, double lo, doubl
     const kernels::Isa isa = kernels::activeIsa();
     parallelRanges(n, threads, 1, [&](int64_t b, int64_t e, int t) {
         Part& p = parts[static_cast<size_t>(t)];
-        p.joint.assign(lin_rows * kLog2Row, 0);
-        p.abs.assign(abs_len, 0);
         p.lin_total.assign(lin_rows, 0);
         p.abs_total.assign(abs_len, 0);
         p.log2_total.assign(kLog2Row, 0);
+        const bool simd = isa != kernels::Isa::Portable && e - b >= joint_cells;
+        if (simd) {
+            p.joint.assign(lin_rows * kLog2Row, 0);
+            p.abs.assign(abs_len, 0);
+        }
         auto fold = [&p, lin_rows, abs_len] {
             for (size_t r = 0; r < lin_rows; ++r)
                 for (size_t g = 0; g < static_cast<size_t>(kLog2Row); ++g) {
@@ -233,25 +239,26 @@ WeightHistograms weightHistograms(const float* data, int64_t n, double lo, doubl
             std::fill(p.joint.begin(), p.joint.end(), 0);
             std::fill(p.abs.begin(), p.abs.end(), 0);
         };
-        for (int64_t c0 = b; c0 < e; c0 += kFold) {
-            const int64_t c1 = std::min(e, c0 + kFold);
-            int64_t i = c0;
-            if (isa != kernels::Isa::Portable) {
-                const int64_t m = (c1 - c0) / 16 * 16;
-                if (isa == kernels::Isa::Avx512) kernels::weightHistogramKernelAvx512(data + c0, m, wb, p.joint.data(), p.abs.data());
-                else countHistogramsAvx2(data + c0, m, wb, p.joint.data(), p.abs.data());
-                i += m;
+        int64_t i = b;
+        if (simd) {
+            const int64_t m = (e - b) / 16 * 16;
+            for (int64_t c0 = b; c0 < b + m; c0 += kFold) {
+                const int64_t len = std::min(kFold, b + m - c0);
+                if (isa == kernels::Isa::Avx512) kernels::weightHistogramKernelAvx512(data + c0, len, wb, p.joint.data(), p.abs.data());
+                else countHistogramsAvx2(data + c0, len, wb, p.joint.data(), p.abs.data());
+                fold();
             }
-            int32_t li[kHistBlock], ai[kHistBlock], gi[kHistBlock];
-            for (; i < c1; i += kHistBlock) {
-                const int m = static_cast<int>(std::min<int64_t>(kHistBlock, c1 - i));
-                histogramIndices(data + i, m, wb.lo, wb.hi, wb.lin_inv, linear_bins, wb.max_abs, wb.abs_inv, abs_bins, li, ai, gi);
-                for (int k = 0; k < m; ++k) {
-                    ++p.joint[static_cast<size_t>(li[k] * kLog2Row + gi[k])];
-                    ++p.abs[static_cast<size_t>(ai[k])];
-                }
+            i += m;
+        }
+        int32_t li[kHistBlock], ai[kHistBlock], gi[kHistBlock];
+        for (; i < e; i += kHistBlock) {
+            const int m = static_cast<int>(std::min<int64_t>(kHistBlock, e - i));
+            histogramIndices(data + i, m, wb.lo, wb.hi, wb.lin_inv, linear_bins, wb.max_abs, wb.abs_inv, abs_bins, li, ai, gi);
+            for (int k = 0; k < m; ++k) {
+                ++p.lin_total[static_cast<size_t>(li[k])];
+                ++p.abs_total[static_cast<size_t>(ai[k])];
+                ++p.log2_total[static_cast<size_t>(gi[k])];
             }
-            fold();
         }
     });
     WeightHistograms w;

@@ -159,10 +159,13 @@ struct Counters {
     std::vector<int64_t> level_total, err_total;
 
     Counters() = default;
-    Counters(int64_t level_bins, int hist_bins) : levels(level_bins), err_bins(hist_bins > 0 ? hist_bins + 1 : 0) {
-        // Joint up to 2^17 entries (512 KB; 8 bits with 101 bins take 26 K): the kernels compute
-        // the index in float, exact below 2^24.
-        joint = err_bins > 0 && levels * err_bins <= (int64_t{1} << 17);
+    // values: how many this thread may count. Joint when the table has at most 2^17 entries
+    // (512 KB; 8 bits with 101 bins take 26 K; the kernels compute the index in float, exact
+    // below 2^24) and no more than the values to count: clearing and folding a table is worth
+    // it only when the increments it saves outnumber its cells.
+    Counters(int64_t level_bins, int hist_bins, int64_t values) : levels(level_bins), err_bins(hist_bins > 0 ? hist_bins + 1 : 0) {
+        const int64_t cells = levels * err_bins;
+        joint = err_bins > 0 && cells <= (int64_t{1} << 17) && cells <= values;
         copies = !joint && levels <= 258 ? 4 : 1;
         level.assign(static_cast<size_t>(joint ? levels * err_bins : levels * copies), 0);
         if (!joint) err.assign(static_cast<size_t>(err_bins), 0);
@@ -229,7 +232,9 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
         p.acc.resize(K);
         p.counters.resize(K);
         for (size_t k = 0; k < K; ++k)
-            if (!cands[k].float16) p.counters[k] = Counters(static_cast<int64_t>(ex[k].qmax - ex[k].qmin) + 2, error_histograms ? error_hist_bins : 0);
+            if (!cands[k].float16)
+                p.counters[k] = Counters(static_cast<int64_t>(ex[k].qmax - ex[k].qmin) + 2, error_histograms ? error_hist_bins : 0,
+                                         (n + threads - 1) / threads);
     }
     const int64_t fold_every = fold_interval.load();
     parallelRanges(n, threads, period, [&](int64_t b, int64_t e, int t) {

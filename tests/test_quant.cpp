@@ -473,9 +473,13 @@ private slots:
     // separately; both on every ISA, per tensor and per channel (asymmetric, so every channel has
     // its own zero point), and with the 32-bit counters folded every 1000 values per thread.
     void errorHistogramMatchesReference() {
-        Tensor t = randomTensor({4001, 3}, 11);
-        t.data[17] = std::nanf(""), t.data[5000] = INFINITY, t.data[9001] = -INFINITY;
+        for (int64_t rows : {1001, 20001})  // 8 bits: joint only with more values than the table's 26 K cells
+            errorHistogramCase(rows);
+    }
+    void errorHistogramCase(int64_t rows) {
+        Tensor t = randomTensor({rows, 3}, 11);
         const int64_t n = static_cast<int64_t>(t.data.size());
+        t.data[17] = std::nanf(""), t.data[static_cast<size_t>(n / 2)] = INFINITY, t.data[static_cast<size_t>(n - 2)] = -INFINITY;
         const TensorStats st = computeTensorStats(t.data.data(), n, 3, 2);
         constexpr int kBins = 101;
         int checked = 0;
@@ -596,15 +600,25 @@ private slots:
         QCOMPARE(l2.min_exponent, -140);  // 1e-42 is in [2^-140 = 7.2e-43, 2^-139 = 1.4e-42)
         // The SIMD pass counts exactly what the portable one does, also with Inf, subnormals
         // in every lane position, and ranges narrower than the data (below / above / past max).
-        t.data[6] = INFINITY;
-        for (size_t i = 40; i < 56; ++i) t.data[i] = (i % 2 ? 1.0f : -1.0f) * 3e-40f * static_cast<float>(i);
+        // The big tensor gives each of two threads more values than the SIMD kernels' joint
+        // table has cells (below that a thread counts as the portable path does).
+        Tensor big = randomTensor({12001, 7}, 12);
+        for (Tensor* u : {&t, &big}) {
+            u->data[6] = INFINITY;
+            for (size_t i = 40; i < 56; ++i) u->data[i] = (i % 2 ? 1.0f : -1.0f) * 3e-40f * static_cast<float>(i);
+        }
+        for (size_t i = 60000; i < 60016; ++i) big.data[i] = -3e-41f * static_cast<float>(i - 59990);  // second thread's range
+        for (size_t i : {3u, 100u, 101u, 60100u, 84006u}) big.data[i] = 0.0f;
+        big.data[70000] = std::nanf("");
+        for (const Tensor* u : {&t, &big}) {
+        const int64_t m = static_cast<int64_t>(u->data.size());
         kernels::forceIsa(kernels::Isa::Portable);
-        const WeightHistograms ref = weightHistograms(t.data.data(), n, -0.0625, 0.0625, 101, 0.1, 2048, 2);
+        const WeightHistograms ref = weightHistograms(u->data.data(), m, -0.0625, 0.0625, 101, 0.1, 2048, 2);
         QVERIFY(ref.linear.below > 0 && ref.linear.above > 0 && ref.abs.above > 0);
         for (kernels::Isa isa : {kernels::Isa::Avx2, kernels::Isa::Avx512}) {
             if (!kernels::isaSupported(isa)) continue;
             kernels::forceIsa(isa);
-            const WeightHistograms h = weightHistograms(t.data.data(), n, -0.0625, 0.0625, 101, 0.1, 2048, 2);
+            const WeightHistograms h = weightHistograms(u->data.data(), m, -0.0625, 0.0625, 101, 0.1, 2048, 2);
             QCOMPARE(h.linear.counts, ref.linear.counts);
             QCOMPARE(h.linear.below, ref.linear.below);
             QCOMPARE(h.linear.above, ref.linear.above);
@@ -613,6 +627,7 @@ private slots:
             QCOMPARE(h.log2.counts, ref.log2.counts);
             QCOMPARE(h.log2.min_exponent, ref.log2.min_exponent);
             QCOMPARE(h.log2.zeros, ref.log2.zeros);
+        }
         }
         kernels::clearForcedIsa();
     }
