@@ -523,6 +523,9 @@ private slots:
                         QCOMPARE(h.counts, want);
                         const CandidateStats ref = referenceStats(t.data.data(), n, per_channel ? 3 : 1, c);
                         QCOMPARE(one[0].stats.level_counts, ref.level_counts);
+                        std::vector<Candidate> plain{c};  // no error histogram: levels alone (AVX-512: as bytes up to 8 bits)
+                        evaluateCandidates(t.data.data(), n, per_channel ? 3 : 1, plain, false, 0, 2, &st);
+                        QCOMPARE(plain[0].stats.level_counts, ref.level_counts);
                         ++checked;
                     }
             }
