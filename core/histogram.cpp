@@ -122,8 +122,9 @@ constexpr int kHistBlock = 256;
 // Bin indices of one block for the three histograms, branch-free so GCC vectorises it;
 // out-of-range and non-finite values go to sink bins past the real ones.
 __attribute__((target_clones("avx2", "default")))
-void histogramIndices(const float* x, int m, float lo, float hi, float lin_inv, int lin_bins, float max_abs, float abs_inv,
-                      int abs_bins, int32_t* li, int32_t* ai, int32_t* gi) {
+void histogramIndices(const float* x, int m, const kernels::WeightBins& w, int32_t* li, int32_t* ai, int32_t* gi) {
+    const float lo = w.lo, hi = w.hi, lin_inv = w.lin_inv, max_abs = w.max_abs, abs_inv = w.abs_inv;
+    const int lin_bins = w.lin_bins, abs_bins = w.abs_bins;
     for (int k = 0; k < m; ++k) {
         const float v = x[k];
         const bool fin = v - v == 0.0f;
@@ -253,7 +254,7 @@ WeightHistograms weightHistograms(const float* data, int64_t n, double lo, doubl
         int32_t li[kHistBlock], ai[kHistBlock], gi[kHistBlock];
         for (; i < e; i += kHistBlock) {
             const int m = static_cast<int>(std::min<int64_t>(kHistBlock, e - i));
-            histogramIndices(data + i, m, wb.lo, wb.hi, wb.lin_inv, linear_bins, wb.max_abs, wb.abs_inv, abs_bins, li, ai, gi);
+            histogramIndices(data + i, m, wb, li, ai, gi);
             for (int k = 0; k < m; ++k) {
                 ++p.lin_total[static_cast<size_t>(li[k])];
                 ++p.abs_total[static_cast<size_t>(ai[k])];

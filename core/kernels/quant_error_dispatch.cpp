@@ -53,9 +53,10 @@ Isa activeIsa() {
 void forceIsa(Isa isa) { forced.store(static_cast<int>(isa)); }
 void clearForcedIsa() { forced.store(-1); }
 
-ErrorBinning errorBinning(const ErrorHistogramSpec& hist) {
+ErrorBinning errorBinning(const ErrorHistogramSpec& hist, int32_t level_sink) {
     const float per_step = static_cast<float>(hist.bins) / (2.0f * hist.range_lsb);
-    return {per_step, hist.range_lsb * per_step, static_cast<float>(hist.bins - 1)};
+    return {per_step, hist.range_lsb * per_step, static_cast<float>(hist.bins - 1), static_cast<float>(hist.bins + 1),
+            hist.bins, level_sink * (hist.bins + 1) + hist.bins};
 }
 
 TailBlock::TailBlock(const float* src, int64_t full, int64_t count, const CandidateLanes& p) : lanes(p) {

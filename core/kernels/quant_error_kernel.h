@@ -54,11 +54,14 @@ struct ErrorHistogramSpec {
 };
 
 // How every instance bins an error v (in steps): floor(v * per_step + offset), held to
-// [0, last] as a float. One definition, so that the three compute the same floats.
+// [0, last] as a float; and the joint table's layout: rows of `row` cells, a non-finite value
+// (level sink, error sink) at joint_sink. One definition, so that the three compute the same.
 struct ErrorBinning {
     float per_step, offset, last;
+    float row;                    // bins + 1
+    int32_t sink, joint_sink;     // error sink bin (bins); level_sink * row + bins
 };
-ErrorBinning errorBinning(const ErrorHistogramSpec& hist);
+ErrorBinning errorBinning(const ErrorHistogramSpec& hist, int32_t level_sink);
 
 // The last, partial 16-block of a vector kernel's run (elements full .. count - 1), padded: the
 // values with NaN (not finite: they go to the sinks and add nothing, as the portable kernel

@@ -74,13 +74,13 @@ Consts makeConsts(int32_t sink, int64_t level_stride, const ErrorHistogramSpec& 
     const int32_t st = static_cast<int32_t>(level_stride);
     K.copy_offset = _mm256_setr_epi32(0, st, 2 * st, 3 * st, 0, st, 2 * st, 3 * st);
     if (hist.bins > 0) {
-        const ErrorBinning eb = errorBinning(hist);
+        const ErrorBinning eb = errorBinning(hist, sink);
         K.hw = _mm256_set1_ps(eb.per_step);
         K.hrw = _mm256_set1_ps(eb.offset);
         K.hlast = _mm256_set1_ps(eb.last);
-        K.hrow = _mm256_set1_ps(static_cast<float>(hist.bins + 1));
-        K.hsink = _mm256_set1_epi32(hist.bins);
-        K.hjoint_sink = _mm256_set1_epi32(sink * (hist.bins + 1) + hist.bins);
+        K.hrow = _mm256_set1_ps(eb.row);
+        K.hsink = _mm256_set1_epi32(eb.sink);
+        K.hjoint_sink = _mm256_set1_epi32(eb.joint_sink);
     }
     return K;
 }

@@ -195,13 +195,13 @@ void errorKernelAvx512(const float* x, int64_t count, const CandidateLanes& p, b
                        Count* level_counts, int64_t level_stride, const ErrorHistogramSpec& hist) {
     HistConsts H{};
     if (hist.bins > 0) {
-        const ErrorBinning eb = errorBinning(hist);
+        const ErrorBinning eb = errorBinning(hist, p.sink);
         H.w = _mm512_set1_ps(eb.per_step);
         H.rw = _mm512_set1_ps(eb.offset);
         H.last = _mm512_set1_ps(eb.last);
-        H.row = _mm512_set1_ps(static_cast<float>(hist.bins + 1));
-        H.sink = _mm512_set1_epi32(hist.bins);
-        H.joint_sink = _mm512_set1_epi32(p.sink * (hist.bins + 1) + hist.bins);
+        H.row = _mm512_set1_ps(eb.row);
+        H.sink = _mm512_set1_epi32(eb.sink);
+        H.joint_sink = _mm512_set1_epi32(eb.joint_sink);
     }
     Count* const c = level_counts;
     const int64_t blocks = count / kLanes;
