@@ -230,14 +230,8 @@ WeightHistograms weightHistograms(const float* data, int64_t n, double lo, doubl
             p.abs.assign(abs_len, 0);
         }
         auto fold = [&p, lin_rows, abs_len] {
-            for (size_t r = 0; r < lin_rows; ++r)
-                for (size_t g = 0; g < static_cast<size_t>(kLog2Row); ++g) {
-                    const kernels::Count v = p.joint[r * kLog2Row + g];
-                    p.lin_total[r] += v;
-                    p.log2_total[g] += v;
-                }
+            kernels::foldJointCounts(p.joint.data(), static_cast<int64_t>(lin_rows), kLog2Row, p.lin_total.data(), p.log2_total.data());
             for (size_t i = 0; i < abs_len; ++i) p.abs_total[i] += p.abs[i];
-            std::fill(p.joint.begin(), p.joint.end(), 0);
             std::fill(p.abs.begin(), p.abs.end(), 0);
         };
         int64_t i = b;

@@ -175,16 +175,11 @@ struct Counters {
 
     void fold() {
         if (joint) {
-            for (int64_t q = 0; q < levels; ++q)
-                for (int64_t b = 0; b < err_bins; ++b) {
-                    const kern::Count v = level[static_cast<size_t>(q * err_bins + b)];
-                    level_total[static_cast<size_t>(q)] += v;
-                    err_total[static_cast<size_t>(b)] += v;
-                }
-        } else {
-            for (size_t i = 0; i < level.size(); ++i) level_total[i % static_cast<size_t>(levels)] += level[i];
-            for (size_t b = 0; b < err.size(); ++b) err_total[b] += err[b];
+            kern::foldJointCounts(level.data(), levels, err_bins, level_total.data(), err_total.data());
+            return;
         }
+        for (size_t i = 0; i < level.size(); ++i) level_total[i % static_cast<size_t>(levels)] += level[i];
+        for (size_t b = 0; b < err.size(); ++b) err_total[b] += err[b];
         std::fill(level.begin(), level.end(), 0);
         std::fill(err.begin(), err.end(), 0);
     }

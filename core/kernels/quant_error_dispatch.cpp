@@ -53,6 +53,16 @@ Isa activeIsa() {
 void forceIsa(Isa isa) { forced.store(static_cast<int>(isa)); }
 void clearForcedIsa() { forced.store(-1); }
 
+void foldJointCounts(Count* table, int64_t rows, int64_t cols, int64_t* row_totals, int64_t* col_totals) {
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) {
+            Count& v = table[r * cols + c];
+            row_totals[r] += v;
+            col_totals[c] += v;
+            v = 0;
+        }
+}
+
 ErrorBinning errorBinning(const ErrorHistogramSpec& hist, int32_t level_sink) {
     const float per_step = static_cast<float>(hist.bins) / (2.0f * hist.range_lsb);
     return {per_step, hist.range_lsb * per_step, static_cast<float>(hist.bins - 1), static_cast<float>(hist.bins + 1),

@@ -45,6 +45,10 @@ struct CandidateLanes {
 // could reach 2^32 (quant_analysis.cpp).
 using Count = uint32_t;
 
+// Folds a joint table (rows x cols counters, row-major) into 64-bit row and column totals and
+// clears it: the level x error-bin tables and the weight histograms' linear x log2 table.
+void foldJointCounts(Count* table, int64_t rows, int64_t cols, int64_t* row_totals, int64_t* col_totals);
+
 struct ErrorHistogramSpec {
     int bins = 0;               // 0: no error histogram
     float range_lsb = 1;        // bins cover [-range_lsb, range_lsb], in units of one quantization step (LSB)
