@@ -15,6 +15,18 @@ constexpr int kLanes = 16;
 constexpr float kTMax = 1073741824.0f;  // 2^30: x / s is clamped to +-kTMax before rounding
 constexpr float kHalfDown = 0.5f - 0x1p-25f;  // the float just below 0.5 (0.49999997)
 
+// The vector loops work in two phases per chunk: compute (loads) and count (no loads). The
+// hardware prefetcher follows demand loads, so it stalls while counting and the next chunk
+// then arrives late; the loops prefetch kPrefetchAhead floats (8 KB, one period of
+// quant_analysis.cpp) ahead, one cache line per 16 values. Measured on one 8-bit candidate
+// over 100M values (AVX-512, 2 threads, best of 8): 0.061 s -> 0.046 s. Prefetching past the
+// end of the array is harmless (prefetches never fault); the address is formed as an integer
+// so no out-of-range pointer exists. static: each ISA's file keeps its own copy (see above).
+constexpr uintptr_t kPrefetchAhead = 2048;
+static inline void prefetchAhead(const float* p) {
+    __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(p) + kPrefetchAhead * sizeof(float)));
+}
+
 // Per-candidate sums. The sum of x^2, the finite count and the count of zeros are the same for
 // every candidate and come from the first pass (TensorStats), not from here.
 struct ErrorAccum {
