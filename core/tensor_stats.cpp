@@ -68,13 +68,20 @@ void rowsStatsAvx2(const float* x, int64_t rows, int64_t channels, float* mn, fl
     const __m256 zero = _mm256_setzero_ps(), pinf = _mm256_set1_ps(INFINITY), minf = _mm256_set1_ps(-INFINITY);
     for (int64_t r0 = 0; r0 < rows; r0 += block_rows) {
         const int64_t nr = std::min(block_rows, rows - r0);
+        // The walk below goes down columns (stride `channels`), which the hardware prefetcher
+        // does not follow: it prefetches the next block itself, one line (16 values) every other
+        // step, as a block has twice as many 8-value steps as lines. 100M values, per tensor:
+        // 0.066 s -> 0.034 s, the time of a plain sum (256 channels: 0.078 s -> 0.043 s).
+        const float* next = x + (r0 + nr) * channels;
+        int64_t step = 0;
         for (int64_t c = 0; c < channels; c += 8) {
             __m256 vmn = _mm256_loadu_ps(mn + c), vmx = _mm256_loadu_ps(mx + c);
             __m256d s0 = _mm256_loadu_pd(sum + c), s1 = _mm256_loadu_pd(sum + c + 4);
             __m256d q0 = _mm256_loadu_pd(sq + c), q1 = _mm256_loadu_pd(sq + c + 4);
             __m256i nf = _mm256_setzero_si256(), nz = nf, nn = nf;  // int32: at most 4096 rows a block
             const float* p = x + r0 * channels + c;
-            for (int64_t r = 0; r < nr; ++r, p += channels) {
+            for (int64_t r = 0; r < nr; ++r, p += channels, ++step) {
+                if ((step & 1) == 0) kernels::prefetchFloats(next, static_cast<uintptr_t>(step) * 8);
                 const __m256 v = _mm256_loadu_ps(p);
                 const __m256 fin = _mm256_cmp_ps(_mm256_sub_ps(v, v), zero, _CMP_EQ_OQ);
                 const __m256 f = _mm256_and_ps(v, fin);

@@ -144,7 +144,7 @@ void run(const float* x, const CandidateLanes& p, int64_t blocks, const Consts& 
             for (int64_t i = 0; i < nb; ++i) {
                 const int64_t j = (b0 + i) * kLanes + 8 * h;
                 const Params P = params<M>(p, j, fixed);
-                if (h == 0) prefetchAhead(x + j);  // one line per block, on the first pass over it
+                if (h == 0) prefetchFloats(x + j, kPrefetchAhead);  // one line per block, on the first pass over it
                 const __m256 raw = _mm256_loadu_ps(x + j);
                 __m256 xv = raw, fin = _mm256_setzero_ps();
                 if constexpr (!Finite) {

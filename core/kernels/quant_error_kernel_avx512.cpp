@@ -121,7 +121,7 @@ void run(const float* x, const CandidateLanes& p, int64_t blocks, int64_t level_
         for (int64_t i = 0; i < nb; ++i) {
             const int64_t j = (b0 + i) * kLanes;
             const Params P = params<M>(p, j, fixed);
-            prefetchAhead(x + j);  // one line per block
+            prefetchFloats(x + j, kPrefetchAhead);  // one line per block
             __m512 xv = _mm512_loadu_ps(x + j);
             __mmask16 fin = 0xffff;
             if constexpr (!Finite) {

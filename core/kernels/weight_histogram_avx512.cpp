@@ -26,7 +26,7 @@ void weightHistogramKernelAvx512(const float* x, int64_t m, const WeightBins& w,
     for (int64_t b0 = 0; b0 < m; b0 += kSpan) {
         const int64_t nb = std::min(kSpan, m - b0);
         for (int64_t i = 0; i < nb; i += 16) {
-            prefetchAhead(x + b0 + i);  // see quant_error_kernel.h
+            prefetchFloats(x + b0 + i, kPrefetchAhead);  // see quant_error_kernel.h
             const __m512 v = _mm512_loadu_ps(x + b0 + i);
             const __mmask16 fin = _mm512_cmp_ps_mask(_mm512_sub_ps(v, v), zero, _CMP_EQ_OQ), nfin = _knot_mask16(fin);
             const __m512 f = _mm512_maskz_mov_ps(fin, v), a = _mm512_abs_ps(f);
