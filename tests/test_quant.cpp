@@ -337,6 +337,52 @@ private slots:
         kernels::clearForcedIsa();
     }
 
+    // Per-channel ranges, sums and counts against a direct loop over each channel's values, for
+    // channel counts that are and are not multiples of 8 (the latter accumulate in lcm(c, 8)
+    // lanes folded back into channels), on every ISA.
+    void tensorStatsPerChannelMatchReference() {
+        Tensor t = randomTensor({840, 24}, 21);  // 20,160 values: divisible by 3, 7, 10, 12, 24
+        t.data[10] = std::nanf(""), t.data[11] = INFINITY, t.data[500] = -INFINITY, t.data[501] = 0.0f, t.data[9001] = 0.0f;
+        t.data[777] = 5.0f, t.data[778] = -6.0f;  // extremes in channels 777 % c and 778 % c
+        const int64_t n = static_cast<int64_t>(t.data.size());
+        for (kernels::Isa isa : {kernels::Isa::Portable, kernels::Isa::Avx2, kernels::Isa::Avx512}) {
+            if (!kernels::isaSupported(isa)) continue;
+            kernels::forceIsa(isa);
+            for (int64_t ch : {int64_t(3), int64_t(7), int64_t(10), int64_t(12), int64_t(24)}) {
+                const TensorStats s = computeTensorStats(t.data.data(), n, ch, 2);
+                QCOMPARE(static_cast<int64_t>(s.per_channel.size()), ch);
+                for (int64_t c = 0; c < ch; ++c) {
+                    RangeStats r;
+                    r.min = INFINITY, r.max = -INFINITY;
+                    for (int64_t i = c; i < n; i += ch) {
+                        const float v = t.data[static_cast<size_t>(i)];
+                        if (std::isnan(v)) ++r.nan;
+                        else if (std::isinf(v)) ++r.inf;
+                        else {
+                            ++r.finite, r.zeros += v == 0.0f;
+                            r.min = std::min(r.min, static_cast<double>(v)), r.max = std::max(r.max, static_cast<double>(v));
+                            r.sum += v, r.sum_sq += static_cast<double>(v) * v;
+                        }
+                    }
+                    const RangeStats& g = s.per_channel[static_cast<size_t>(c)];
+                    QCOMPARE(g.finite, r.finite);
+                    QCOMPARE(g.nan, r.nan);
+                    QCOMPARE(g.inf, r.inf);
+                    QCOMPARE(g.zeros, r.zeros);
+                    QCOMPARE(g.min, r.min);
+                    QCOMPARE(g.max, r.max);
+                    QCOMPARE(g.max_abs, std::max(std::fabs(r.min), std::fabs(r.max)));
+                    QVERIFY(std::fabs(g.sum - r.sum) <= 1e-12 * r.sum_sq + 1e-12);
+                    QVERIFY(std::fabs(g.sum_sq - r.sum_sq) <= 1e-12 * r.sum_sq);
+                }
+                QCOMPARE(s.all.min, -6.0);
+                QCOMPARE(s.all.max, 5.0);
+                QCOMPARE(s.all.nan + s.all.inf + s.all.finite, n);
+            }
+        }
+        kernels::clearForcedIsa();
+    }
+
     // Per-channel clips come from each channel's own |w| histogram (256 bins): the same as
     // building that histogram from the channel's values alone, NaN/Inf left out, on 2 threads.
     void perChannelClipsFromOwnHistogram() {
