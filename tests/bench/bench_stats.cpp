@@ -8,6 +8,8 @@
 //      and the whole analyzeTensor (range pass, weight histograms, MSE/KL searches, every
 //      candidate's statistics and error histogram)
 //   4. the same per channel (256 channels; no target, for reference)
+//   5. analyzeTensor of a 1024 x 1024 Dense kernel (the GUI's per-layer work), per tensor and
+//      per channel
 // Prints GB/s and ratios for the ISA chosen at run time and, for (1), every ISA this CPU runs.
 //   usage: bench_stats [N_MILLIONS=100] [REPS=3]
 #include <chrono>
@@ -134,6 +136,21 @@ int main(int argc, char** argv) {
         const double tc = best(reps, [&] { analyzeTensor(tensor, 256, o); });
         std::printf("4. the same per channel (256 channels):         %.3f s  %.2f GB/s  ratio %.2fx\n", tc, gb / tc, tc / t_sum);
         x = std::move(tensor.data);
+    }
+    {
+        // What the GUI does per layer: a 1024 x 1024 Dense kernel (1M values), per tensor and per
+        // channel; per channel adds 1024 |w| histograms and their MSE and KL searches.
+        Tensor dense;
+        dense.name = "dense";
+        dense.shape = {1024, 1024};
+        dense.data.assign(x.begin(), x.begin() + std::min<int64_t>(n, 1 << 20));
+        dense.data.resize(1 << 20, 0.01f);
+        AnalysisOptions o;
+        o.granularity = Granularity::PerTensor;
+        const double tt = best(reps * 5, [&] { analyzeTensor(dense, 1024, o); });
+        o.granularity = Granularity::PerChannel;
+        const double tc = best(reps * 5, [&] { analyzeTensor(dense, 1024, o); });
+        std::printf("5. analyzeTensor of a 1024x1024 Dense kernel: per tensor %.1f ms, per channel %.1f ms\n", tt * 1e3, tc * 1e3);
     }
     return sink == 12345 ? 1 : 0;
 }
