@@ -129,10 +129,12 @@ constexpr int64_t kTensorLanes = 64;
 // The lanes a pass accumulates in: a multiple of 8 (the AVX2 loop's width) and of the channel
 // count, so lane j always holds channel j % channels. Channel counts that are not a multiple
 // of 8 (10 classes, 100, 1001) then take the vector loop too: with one lane per channel they
-// took the scalar one, 7-9x the time of a plain sum.
+// took the scalar one, 7-9x the time of a plain sum. Up to 2^16 lanes (seven accumulators
+// each, per thread); beyond, one lane per channel.
 int64_t statsLanes(int64_t channels) {
     if (channels == 1) return kTensorLanes;
-    return channels / std::gcd(channels, int64_t{8}) * 8;
+    const int64_t lanes = channels / std::gcd(channels, int64_t{8}) * 8;
+    return lanes <= (int64_t{1} << 16) ? lanes : channels;
 }
 
 }  // namespace
@@ -144,7 +146,7 @@ TensorStats computeTensorStats(const float* data, int64_t n, int64_t channels, i
     TensorStats out;
     out.channels = channels;
     std::vector<ChannelAcc> part(static_cast<size_t>(threads), ChannelAcc(static_cast<size_t>(lanes)));
-    const bool avx2 = kernels::activeIsa() != kernels::Isa::Portable;
+    const bool avx2 = lanes % 8 == 0 && kernels::activeIsa() != kernels::Isa::Portable;
     parallelRanges(n, threads, lanes, [&](int64_t b, int64_t e, int t) {
         ChannelAcc& a = part[static_cast<size_t>(t)];
         const int64_t rows = (e - b) / lanes;

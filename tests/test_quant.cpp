@@ -341,14 +341,15 @@ private slots:
     // channel counts that are and are not multiples of 8 (the latter accumulate in lcm(c, 8)
     // lanes folded back into channels), on every ISA.
     void tensorStatsPerChannelMatchReference() {
-        Tensor t = randomTensor({840, 24}, 21);  // 20,160 values: divisible by 3, 7, 10, 12, 24
+        Tensor t = randomTensor({840, 24}, 21);  // 20,160 values: divisible by 3, 7, 10, 12, 24; 1001 and
+        // 8193 (lanes beyond 2^16: one per channel) leave a partial last row
         t.data[10] = std::nanf(""), t.data[11] = INFINITY, t.data[500] = -INFINITY, t.data[501] = 0.0f, t.data[9001] = 0.0f;
         t.data[777] = 5.0f, t.data[778] = -6.0f;  // extremes in channels 777 % c and 778 % c
         const int64_t n = static_cast<int64_t>(t.data.size());
         for (kernels::Isa isa : {kernels::Isa::Portable, kernels::Isa::Avx2, kernels::Isa::Avx512}) {
             if (!kernels::isaSupported(isa)) continue;
             kernels::forceIsa(isa);
-            for (int64_t ch : {int64_t(3), int64_t(7), int64_t(10), int64_t(12), int64_t(24)}) {
+            for (int64_t ch : {int64_t(3), int64_t(7), int64_t(10), int64_t(12), int64_t(24), int64_t(1001), int64_t(8193)}) {
                 const TensorStats s = computeTensorStats(t.data.data(), n, ch, 2);
                 QCOMPARE(static_cast<int64_t>(s.per_channel.size()), ch);
                 for (int64_t c = 0; c < ch; ++c) {
