@@ -1,5 +1,7 @@
 // Benchmark: statistics passes on a 100M-value float32 tensor (400 MB) against a plain summing
 // pass over the same memory, in the same run (best of N each):
+//   0. the range pass (min, max, sums, counts) every analysis starts with, per tensor and with
+//      100 channels; no target, for reference
 //   1. all statistics of one candidate (no histograms)           target <= 1.5x
 //      and, for reference, a loop of nothing but its level-count increments (the floor
 //      exact level counts set on this machine)
@@ -79,6 +81,14 @@ int main(int argc, char** argv) {
     std::printf("plain sum, %d threads:  %.3f s  %.2f GB/s   (baseline: the faster of the two)\n", threads, t_sum2, gb / t_sum2);
 
     const TensorStats st = computeTensorStats(x.data(), n, 1, threads);
+    {
+        // The first pass every analysis makes (range, sums, counts): per tensor, and per channel
+        // with a channel count that is not a multiple of 8 (lcm lanes, tensor_stats.cpp).
+        const double tr = best(reps, [&] { sink = sink + computeTensorStats(x.data(), n, 1, threads).all.sum; });
+        const double tr100 = best(reps, [&] { sink = sink + computeTensorStats(x.data(), n, 100, threads).all.sum; });
+        std::printf("0. range pass, per tensor:                     %.3f s  %.2f GB/s  ratio %.2fx\n", tr, gb / tr, tr / t_sum);
+        std::printf("   range pass, 100 channels:                   %.3f s  %.2f GB/s  ratio %.2fx\n", tr100, gb / tr100, tr100 / t_sum);
+    }
     Candidate c;
     c.method = "max_abs";
     c.bits = 8;
