@@ -13,19 +13,19 @@
 #include <string>
 #include <vector>
 
-#include "analysis_report.h"
+#include "base/error.h"
 #include "cli_report.h"
-#include "exports.h"
-#include "quant_config.h"
-#include "quantized_model.h"
-#include "error.h"
-#include "float_engine.h"
-#include "array_dataset.h"
-#include "idx_dataset.h"
-#include "keras_config.h"
-#include "quantized_evaluation.h"
-#include "model_loader.h"
-#include "model_summary.h"
+#include "data/array_dataset.h"
+#include "data/idx_dataset.h"
+#include "engine/float_engine.h"
+#include "engine/quantized_model.h"
+#include "eval/quantized_evaluation.h"
+#include "export/exports.h"
+#include "formats/keras_config.h"
+#include "formats/model_loader.h"
+#include "model/model_summary.h"
+#include "quant/analysis_report.h"
+#include "quant/quant_config.h"
 
 namespace {
 

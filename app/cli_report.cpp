@@ -8,10 +8,10 @@
 #include <memory>
 #include <stdexcept>
 
-#include "array_dataset.h"
-#include "config_comparison.h"
-#include "model_loader.h"
-#include "quant_config.h"
+#include "data/array_dataset.h"
+#include "eval/config_comparison.h"
+#include "formats/model_loader.h"
+#include "quant/quant_config.h"
 #include "report_writer.h"
 
 namespace {

@@ -6,6 +6,6 @@
 #include <string>
 #include <vector>
 
-#include "progress.h"
+#include "base/progress.h"
 
 int reportCommand(const std::vector<std::string>& args, const qs::Progress& progress);

@@ -4,10 +4,10 @@
 #include <QThreadPool>
 #include <QtConcurrent/QtConcurrentRun>
 
-#include "array_dataset.h"
-#include "error.h"
-#include "quant_config.h"
-#include "tensor_stats.h"
+#include "base/error.h"
+#include "data/array_dataset.h"
+#include "quant/quant_config.h"
+#include "quant/tensor_stats.h"
 
 namespace {
 

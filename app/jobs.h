@@ -8,10 +8,10 @@
 #include <memory>
 #include <optional>
 
-#include "model.h"
-#include "model_loader.h"
-#include "quant_analysis.h"
-#include "quantized_evaluation.h"
+#include "eval/quantized_evaluation.h"
+#include "formats/model_loader.h"
+#include "model/model.h"
+#include "quant/quant_analysis.h"
 
 struct LoadResult {
     QString path;

@@ -24,12 +24,12 @@
 #include <QVBoxLayout>
 
 #include "candidate_panel.h"
-#include "comparison_panel.h"
-#include "report_writer.h"
 #include "choice_delegate.h"
+#include "comparison_panel.h"
 #include "evaluation_panel.h"
 #include "histogram_plot.h"
 #include "layer_table_model.h"
+#include "report_writer.h"
 
 namespace {
 

@@ -2,9 +2,9 @@
 
 #include <QDir>
 
-#include "atomic_file.h"
+#include "base/atomic_file.h"
+#include "base/error.h"
 #include "comparison_charts.h"
-#include "error.h"
 #include "plot_export.h"
 
 QString writeComparisonReport(const QString& dir_path, const std::vector<qs::ConfigRun>& runs, qs::ReportInfo info) {

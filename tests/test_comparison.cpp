@@ -19,7 +19,7 @@
 #include <fstream>
 
 #include "comparison_charts.h"
-#include "config_comparison.h"
+#include "eval/config_comparison.h"
 #include "plot_export.h"
 
 namespace fs = std::filesystem;

@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "error.h"
-#include "model_loader.h"
+#include "base/error.h"
+#include "formats/model_loader.h"
 
 using nlohmann::json;
 namespace fs = std::filesystem;

@@ -13,9 +13,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "error.h"
-#include "model_loader.h"
-#include "tensor_stats.h"
+#include "base/error.h"
+#include "formats/model_loader.h"
+#include "quant/tensor_stats.h"
 
 namespace fs = std::filesystem;
 

@@ -14,12 +14,12 @@
 #include <cstring>
 #include <fstream>
 
-#include "array_dataset.h"
-#include "error.h"
-#include "evaluation.h"
-#include "idx_dataset.h"
-#include "float_engine.h"
-#include "model_loader.h"
+#include "base/error.h"
+#include "data/array_dataset.h"
+#include "data/idx_dataset.h"
+#include "engine/float_engine.h"
+#include "eval/evaluation.h"
+#include "formats/model_loader.h"
 
 namespace {
 

@@ -20,15 +20,15 @@
 #include <fstream>
 #include <sstream>
 
-#include "error.h"
-#include "evaluation.h"
-#include "exports.h"
-#include "idx_dataset.h"
-#include "model_loader.h"
-#include "quant_config.h"
-#include "quant_params.h"
-#include "quantized_model.h"
-#include "tensor_stats.h"
+#include "base/error.h"
+#include "data/idx_dataset.h"
+#include "engine/quantized_model.h"
+#include "eval/evaluation.h"
+#include "export/exports.h"
+#include "formats/model_loader.h"
+#include "quant/quant_config.h"
+#include "quant/quant_params.h"
+#include "quant/tensor_stats.h"
 
 namespace fs = std::filesystem;
 

@@ -10,13 +10,13 @@
 #include <fstream>
 #include <random>
 
-#include "error.h"
-#include "float_engine.h"
-#include "idx_dataset.h"
-#include "kernels/float_gemm.h"
-#include "kernels/quant_error_kernel.h"
-#include "model_loader.h"
-#include "quantized_evaluation.h"
+#include "base/error.h"
+#include "data/idx_dataset.h"
+#include "engine/float_engine.h"
+#include "engine/kernels/float_gemm.h"
+#include "eval/quantized_evaluation.h"
+#include "formats/model_loader.h"
+#include "quant/kernels/quant_error_kernel.h"
 
 using nlohmann::json;
 namespace fs = std::filesystem;

@@ -28,15 +28,15 @@
 
 #include "comparison_charts.h"
 #include "comparison_panel.h"
-#include "config_comparison.h"
+#include "eval/config_comparison.h"
 #include "evaluation_panel.h"
+#include "formats/model_loader.h"
 #include "histogram_plot.h"
 #include "keras_h5_writer.h"
 #include "layer_table_model.h"
 #include "main_window.h"
-#include "model_loader.h"
-#include "quant_analysis.h"
-#include "quant_config.h"
+#include "quant/quant_analysis.h"
+#include "quant/quant_config.h"
 
 namespace fs = std::filesystem;
 

@@ -8,13 +8,13 @@
 #include <filesystem>
 #include <fstream>
 
-#include "architecture_file.h"
-#include "error.h"
-#include "keras_config.h"
+#include "base/error.h"
+#include "formats/architecture_file.h"
+#include "formats/keras_config.h"
+#include "formats/model_loader.h"
+#include "formats/weight_binding.h"
 #include "keras_h5_writer.h"
-#include "model_loader.h"
-#include "shape_inference.h"
-#include "weight_binding.h"
+#include "model/shape_inference.h"
 
 using nlohmann::json;
 using qs::testing::LayerSpec;

@@ -7,9 +7,9 @@
 
 #include <filesystem>
 
+#include "formats/model_loader.h"
 #include "layer_table_model.h"
 #include "main_window.h"
-#include "model_loader.h"
 
 namespace fs = std::filesystem;
 

@@ -8,10 +8,10 @@
 #include <numeric>
 #include <random>
 
-#include "calibration.h"
-#include "kernels/quant_error_kernel.h"
-#include "quant_analysis.h"
-#include "quant_params.h"
+#include "quant/calibration.h"
+#include "quant/kernels/quant_error_kernel.h"
+#include "quant/quant_analysis.h"
+#include "quant/quant_params.h"
 
 using namespace qs;
 

@@ -14,16 +14,16 @@
 #include <filesystem>
 #include <random>
 
-#include "error.h"
-#include "float_engine.h"
-#include "int8_gemm.h"
+#include "base/error.h"
+#include "engine/float_engine.h"
+#include "engine/int8_gemm.h"
 #ifdef QUANTSCOPE_HAVE_SIMDE
 #include "int8_gemm_vnni_emulated.h"
 #endif
-#include "model_loader.h"
-#include "quantized_engine.h"
-#include "quantized_evaluation.h"
-#include "requantize.h"
+#include "engine/quantized_engine.h"
+#include "eval/quantized_evaluation.h"
+#include "formats/model_loader.h"
+#include "quant/requantize.h"
 
 using nlohmann::json;
 namespace fs = std::filesystem;

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "model_loader.h"
+#include "formats/model_loader.h"
 
 using nlohmann::json;
 namespace fs = std::filesystem;

@@ -6,7 +6,7 @@
 
 #include <memory>
 
-#include "quant_analysis.h"
+#include "quant/quant_analysis.h"
 
 class QCustomPlot;
 class QTableWidget;

@@ -8,7 +8,7 @@
 
 #include <vector>
 
-#include "config_comparison.h"
+#include "eval/config_comparison.h"
 
 class QCustomPlot;
 

@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "config_comparison.h"
+#include "eval/config_comparison.h"
 
 class ComparisonCharts;
 class QListWidget;

@@ -7,9 +7,9 @@
 
 #include <optional>
 
-#include "evaluation.h"
-#include "quant_config.h"
-#include "quantized_evaluation.h"
+#include "eval/evaluation.h"
+#include "eval/quantized_evaluation.h"
+#include "quant/quant_config.h"
 
 class QComboBox;
 class QCustomPlot;

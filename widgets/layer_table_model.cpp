@@ -5,7 +5,7 @@
 #include <QFont>
 #include <QLocale>
 
-#include "shape_inference.h"
+#include "model/shape_inference.h"
 
 namespace {
 

@@ -9,9 +9,9 @@
 #include <memory>
 #include <vector>
 
-#include "model.h"
-#include "quant_analysis.h"
-#include "quant_config.h"
+#include "model/model.h"
+#include "quant/quant_analysis.h"
+#include "quant/quant_config.h"
 
 class LayerTableModel : public QAbstractTableModel {
     Q_OBJECT

@@ -14,11 +14,11 @@
 #include <thread>
 #include <vector>
 
-#include "float_engine.h"
-#include "int8_gemm.h"
-#include "kernels/float_gemm.h"
-#include "model_loader.h"
-#include "quantized_engine.h"
+#include "engine/float_engine.h"
+#include "engine/int8_gemm.h"
+#include "engine/kernels/float_gemm.h"
+#include "engine/quantized_engine.h"
+#include "formats/model_loader.h"
 
 #include "bench_timing.h"
 

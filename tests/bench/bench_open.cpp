@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "formats/model_loader.h"
 #include "keras_h5_writer.h"
-#include "model_loader.h"
 
 using qs::testing::LayerSpec;
 using qs::testing::WeightSpec;

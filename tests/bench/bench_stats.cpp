@@ -21,10 +21,10 @@
 #include <thread>
 #include <vector>
 
-#include "histogram.h"
-#include "kernels/quant_error_kernel.h"
-#include "parallel.h"
-#include "quant_analysis.h"
+#include "base/parallel.h"
+#include "quant/histogram.h"
+#include "quant/kernels/quant_error_kernel.h"
+#include "quant/quant_analysis.h"
 
 #include "bench_timing.h"
 

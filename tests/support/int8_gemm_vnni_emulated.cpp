@@ -9,4 +9,4 @@
 
 #define QS_VNNI_TILE_NAME gemmTileVnniEmulated
 #define QS_VNNI_ROW_NAME gemmRowVnniEmulated
-#include "kernels/int8_gemm_kernel_vnni.inc"
+#include "engine/kernels/int8_gemm_kernel_vnni.inc"

@@ -1,7 +1,7 @@
 #pragma once
-// The VNNI GEMM kernels (core/kernels/int8_gemm_kernel_vnni.inc) compiled against SIMDe's
+// The VNNI GEMM kernels (core/engine/kernels/int8_gemm_kernel_vnni.inc) compiled against SIMDe's
 // portable AVX-512 VNNI, so tests check their integers on CPUs without VNNI. Test-only.
-#include "kernels/int8_gemm_kernel.h"
+#include "engine/kernels/int8_gemm_kernel.h"
 
 namespace qs::kernels {
 void gemmTileVnniEmulated(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, const int32_t* init,

@@ -1,0 +1,325 @@
+#include "engine/float_ops.h"
+
+#include <Eigen/Dense>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <tuple>
+
+#include "base/error.h"
+#include "engine/kernels/float_gemm.h"
+
+namespace qs {
+
+using nlohmann::json;
+
+int64_t prod(const Shape& s) {
+    int64_t n = 1;
+    for (int64_t d : s) n *= d;
+    return n;
+}
+
+std::pair<int64_t, int64_t> pair2(const json& c, const char* key, int64_t fallback) {
+    if (!c.contains(key) || c[key].is_null()) return {fallback, fallback};
+    const json& v = c[key];
+    if (v.is_number_integer()) return {v.get<int64_t>(), v.get<int64_t>()};
+    return {v[0].get<int64_t>(), v[1].get<int64_t>()};
+}
+
+std::string str(const json& c, const char* key, const std::string& fallback) {
+    return c.contains(key) && c[key].is_string() ? c[key].get<std::string>() : fallback;
+}
+
+// Keras' 'same' padding: total = max((out - 1) * stride + effective_kernel - in, 0), extra at the end.
+int64_t padBefore(int64_t in, int64_t k, int64_t s, int64_t d, bool same, int64_t* out) {
+    const int64_t ek = (k - 1) * d + 1;
+    if (!same) {
+        *out = (in - ek) / s + 1;
+        return 0;
+    }
+    *out = (in + s - 1) / s;
+    return std::max<int64_t>((*out - 1) * s + ek - in, 0) / 2;
+}
+
+// Softmax over the last axis of any shape (rows hold whole samples).
+void softmaxLastAxis(Act& a) {
+    const int64_t c = a.shape.empty() ? 1 : a.shape.back();
+    Eigen::Map<RowMatrix> v(a.x.data(), a.x.size() / c, c);
+    for (Eigen::Index r = 0; r < v.rows(); ++r) {
+        auto row = v.row(r);
+        row = (row.array() - row.maxCoeff()).exp();
+        row /= row.sum();
+    }
+}
+
+ScalarFn activationFunction(const std::string& fn, bool keras3) {
+    if (fn.empty() || fn == "linear") return {};
+    if (fn == "relu") return [](float v) { return v > 0 ? v : 0.0f; };
+    if (fn == "relu6") return [](float v) { return std::clamp(v, 0.0f, 6.0f); };
+    if (fn == "sigmoid") return [](float v) { return 1.0f / (1.0f + std::exp(-v)); };
+    if (fn == "tanh") return [](float v) { return std::tanh(v); };
+    if (fn == "elu") return [](float v) { return v > 0 ? v : std::expm1(v); };
+    if (fn == "selu") return [](float v) { return 1.0507009873554805f * (v > 0 ? v : 1.6732632423543772f * std::expm1(v)); };
+    if (fn == "swish" || fn == "silu") return [](float v) { return v / (1.0f + std::exp(-v)); };
+    if (fn == "gelu") return [](float v) { return 0.5f * v * (1.0f + std::erf(v / std::sqrt(2.0f))); };
+    if (fn == "softplus") return [](float v) { return std::log1p(std::exp(-std::fabs(v))) + std::max(v, 0.0f); };
+    if (fn == "softsign") return [](float v) { return v / (1.0f + std::fabs(v)); };
+    if (fn == "exponential") return [](float v) { return std::exp(v); };
+    if (fn == "hard_sigmoid") {
+        // Keras 2: clip(0.2 x + 0.5, 0, 1); Keras 3: relu6(x + 3) / 6.
+        if (keras3) return [](float v) { return std::clamp(v + 3.0f, 0.0f, 6.0f) / 6.0f; };
+        return [](float v) { return std::clamp(0.2f * v + 0.5f, 0.0f, 1.0f); };
+    }
+    throw std::invalid_argument("unsupported activation '" + fn + "'");
+}
+
+void applyActivation(Act& a, const std::string& fn, const Model& m, const std::string& layer) {
+    if (fn == "softmax") return softmaxLastAxis(a);
+    ScalarFn f;
+    try {
+        f = activationFunction(fn, !m.keras_version.empty() && m.keras_version[0] == '3');
+    } catch (const std::invalid_argument& e) {
+        throw Error(m.source_path, "layer " + layer, e.what());
+    }
+    if (f) a.x = a.x.unaryExpr(f);
+}
+
+// Dense on the last axis with a (k, u) row-major kernel; also SeparableConv2D's pointwise
+// (1, 1, k, u) kernel, which is the same matrix.
+Act dense(const Act& in, const Tensor& kernel, const Tensor* bias) {
+    const int64_t u = kernel.shape.back(), k = kernel.size() / u;
+    const int64_t outer = prod(in.shape) / k;
+    Act out;
+    out.x.resize(in.x.rows(), outer * u);
+    kernels::floatGemm(in.x.data(), in.x.rows() * outer, k, kernel.data.data(), u, out.x.data());
+    if (bias) Eigen::Map<RowMatrix>(out.x.data(), in.x.rows() * outer, u).rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias->data.data(), u);
+    out.shape = in.shape;
+    out.shape.back() = u;
+    return out;
+}
+
+// Sizes, strides, dilation and padding of a 2-D convolution over an (H, W, C) input.
+ConvGeometry convGeometry(const Shape& in, const Shape& kernel, const json& c) {
+    ConvGeometry g;
+    g.H = in[0], g.W = in[1], g.C = in[2];
+    g.KH = kernel[0], g.KW = kernel[1];
+    std::tie(g.sh, g.sw) = pair2(c, "strides", 1);
+    std::tie(g.dh, g.dw) = pair2(c, "dilation_rate", 1);
+    const bool same = str(c, "padding", "valid") == "same";
+    g.pt = padBefore(g.H, g.KH, g.sh, g.dh, same, &g.OH);
+    g.pl = padBefore(g.W, g.KW, g.sw, g.dw, same, &g.OW);
+    return g;
+}
+
+Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const json& c) {
+    const auto [H, W, C, KH, KW, sh, sw, dh, dw, OH, OW, pt, pl] = convGeometry(in.shape, kernel.shape, c);
+    const int64_t OC = kernel.shape[3];
+    Act out;
+    out.shape = {OH, OW, OC};
+    out.x.resize(in.x.rows(), OH * OW * OC);
+    RowMatrix patches(OH * OW, KH * KW * C);
+    for (Eigen::Index n = 0; n < in.x.rows(); ++n) {
+        const float* src = in.x.row(n).data();
+        for (int64_t oy = 0; oy < OH; ++oy)
+            for (int64_t ox = 0; ox < OW; ++ox) {
+                float* dst = patches.row(oy * OW + ox).data();
+                for (int64_t ky = 0; ky < KH; ++ky) {
+                    const int64_t iy = oy * sh - pt + ky * dh;
+                    for (int64_t kx = 0; kx < KW; ++kx) {
+                        const int64_t ix = ox * sw - pl + kx * dw;
+                        float* d = dst + (ky * KW + kx) * C;
+                        if (iy < 0 || iy >= H || ix < 0 || ix >= W) std::fill(d, d + C, 0.0f);
+                        else std::copy(src + (iy * W + ix) * C, src + (iy * W + ix + 1) * C, d);
+                    }
+                }
+            }
+        kernels::floatGemm(patches.data(), OH * OW, KH * KW * C, kernel.data.data(), OC, out.x.row(n).data());
+        if (bias) Eigen::Map<RowMatrix>(out.x.row(n).data(), OH * OW, OC).rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias->data.data(), OC);
+    }
+    return out;
+}
+
+Act depthwise(const Act& in, const Tensor& kernel, const Tensor* bias, const json& c) {
+    const auto [H, W, C, KH, KW, sh, sw, dh, dw, OH, OW, pt, pl] = convGeometry(in.shape, kernel.shape, c);
+    const int64_t M = kernel.shape[3];
+    Act out;
+    out.shape = {OH, OW, C * M};
+    out.x.setZero(in.x.rows(), OH * OW * C * M);
+    for (Eigen::Index n = 0; n < in.x.rows(); ++n) {
+        const float* src = in.x.row(n).data();
+        float* dst = out.x.row(n).data();
+        for (int64_t oy = 0; oy < OH; ++oy)
+            for (int64_t ox = 0; ox < OW; ++ox) {
+                float* o = dst + (oy * OW + ox) * C * M;
+                for (int64_t ky = 0; ky < KH; ++ky) {
+                    const int64_t iy = oy * sh - pt + ky * dh;
+                    if (iy < 0 || iy >= H) continue;
+                    for (int64_t kx = 0; kx < KW; ++kx) {
+                        const int64_t ix = ox * sw - pl + kx * dw;
+                        if (ix < 0 || ix >= W) continue;
+                        const float* xin = src + (iy * W + ix) * C;
+                        const float* k = kernel.data.data() + (ky * KW + kx) * C * M;  // (kh, kw, c, m)
+                        for (int64_t ch = 0; ch < C * M; ++ch) o[ch] += xin[ch / M] * k[ch];
+                    }
+                }
+                if (bias)
+                    for (int64_t ch = 0; ch < C * M; ++ch) o[ch] += bias->data[static_cast<size_t>(ch)];
+            }
+    }
+    return out;
+}
+
+PoolGeometry poolGeometry(const Shape& in, const json& c) {
+    PoolGeometry g;
+    g.H = in[0], g.W = in[1], g.C = in[2];
+    std::tie(g.ph, g.pw) = pair2(c, "pool_size", 2);
+    std::tie(g.sh, g.sw) = pair2(c, "strides", g.ph);
+    if (!c.contains("strides") || c["strides"].is_null()) g.sh = g.ph, g.sw = g.pw;
+    const bool same = str(c, "padding", "valid") == "same";
+    g.pt = padBefore(g.H, g.ph, g.sh, 1, same, &g.OH);
+    g.pl = padBefore(g.W, g.pw, g.sw, 1, same, &g.OW);
+    return g;
+}
+
+Act pool2d(const Act& in, const json& c, bool is_max) {
+    const auto [H, W, C, ph, pw, sh, sw, OH, OW, pt, pl] = poolGeometry(in.shape, c);
+    Act out;
+    out.shape = {OH, OW, C};
+    out.chw_logical = in.chw_logical;
+    out.x.resize(in.x.rows(), OH * OW * C);
+    for (Eigen::Index n = 0; n < in.x.rows(); ++n) {
+        const float* src = in.x.row(n).data();
+        float* dst = out.x.row(n).data();
+        for (int64_t oy = 0; oy < OH; ++oy)
+            for (int64_t ox = 0; ox < OW; ++ox)
+                for (int64_t ch = 0; ch < C; ++ch) {
+                    float acc = is_max ? -INFINITY : 0.0f;
+                    int cnt = 0;  // Keras averages over the window's valid cells only
+                    for (int64_t ky = 0; ky < ph; ++ky) {
+                        const int64_t iy = oy * sh - pt + ky;
+                        if (iy < 0 || iy >= H) continue;
+                        for (int64_t kx = 0; kx < pw; ++kx) {
+                            const int64_t ix = ox * sw - pl + kx;
+                            if (ix < 0 || ix >= W) continue;
+                            const float v = src[(iy * W + ix) * C + ch];
+                            acc = is_max ? std::max(acc, v) : acc + v;
+                            ++cnt;
+                        }
+                    }
+                    dst[(oy * OW + ox) * C + ch] = is_max ? acc : acc / static_cast<float>(std::max(cnt, 1));
+                }
+    }
+    return out;
+}
+
+
+Act globalPool(const Act& in, bool is_max) {
+    const int64_t ch = in.shape[2], hw = in.shape[0] * in.shape[1];
+    Act y;
+    y.shape = {ch};
+    y.x.resize(in.x.rows(), ch);
+    for (Eigen::Index n = 0; n < in.x.rows(); ++n) {
+        Eigen::Map<const RowMatrix> v(in.x.row(n).data(), hw, ch);
+        if (is_max) y.x.row(n) = v.colwise().maxCoeff();
+        else y.x.row(n) = v.colwise().mean();
+    }
+    return y;
+}
+
+ChannelAffine batchNormAffine(const std::vector<Tensor>& w, const json& c, int64_t channels) {
+    const bool scale = c.value("scale", true), center = c.value("center", true);
+    size_t wi = 0;
+    const Tensor* gamma = scale ? &w.at(wi++) : nullptr;
+    const Tensor* beta = center ? &w.at(wi++) : nullptr;
+    const Tensor& mean = w.at(wi++);
+    const Tensor& var = w.at(wi++);
+    const double eps = c.value("epsilon", 1e-3);
+    ChannelAffine a;
+    a.mul.resize(static_cast<size_t>(channels));
+    a.add.resize(static_cast<size_t>(channels));
+    for (size_t j = 0; j < static_cast<size_t>(channels); ++j) {
+        const double g = gamma ? gamma->data[j] : 1.0;
+        const double inv = g / std::sqrt(static_cast<double>(var.data[j]) + eps);
+        a.mul[j] = inv;
+        a.add[j] = (beta ? beta->data[j] : 0.0) - mean.data[j] * inv;
+    }
+    return a;
+}
+
+Act channelAffine(const Act& in, const ChannelAffine& a) {
+    const int64_t ch = static_cast<int64_t>(a.mul.size());
+    Eigen::RowVectorXf mul(ch), add(ch);
+    for (int64_t j = 0; j < ch; ++j) mul[j] = static_cast<float>(a.mul[static_cast<size_t>(j)]), add[j] = static_cast<float>(a.add[static_cast<size_t>(j)]);
+    Act y = in;
+    Eigen::Map<RowMatrix> v(y.x.data(), y.x.size() / ch, ch);
+    v.array().rowwise() *= mul.array();
+    v.rowwise() += add;
+    return y;
+}
+
+Act batchNorm(const Act& in, const std::vector<Tensor>& weights, const json& c) {
+    return channelAffine(in, batchNormAffine(weights, c, in.shape.back()));
+}
+
+Act flatten(const Act& x, bool chw_order) {
+    Act y;
+    y.shape = {prod(x.shape)};
+    if (chw_order && x.shape.size() == 3) {
+        const int64_t H = x.shape[0], W = x.shape[1], C = x.shape[2];
+        y.x.resize(x.x.rows(), H * W * C);
+        for (Eigen::Index n = 0; n < x.x.rows(); ++n)
+            for (int64_t p = 0; p < H * W; ++p)
+                for (int64_t ch = 0; ch < C; ++ch) y.x(n, ch * H * W + p) = x.x(n, p * C + ch);
+    } else {
+        y.x = x.x;
+    }
+    return y;
+}
+
+std::pair<int64_t, int64_t> zeroPadding(const json& c) {
+    int64_t top = 1, left = 1;
+    const json& p = c.value("padding", json(1));
+    if (p.is_number_integer()) top = left = p.get<int64_t>();
+    else if (p.is_array() && p[0].is_number_integer()) top = p[0].get<int64_t>(), left = p[1].get<int64_t>();
+    else if (p.is_array()) top = p[0][0].get<int64_t>(), left = p[1][0].get<int64_t>();
+    return {top, left};
+}
+
+Act zeroPad2d(const Act& x, const json& c, int64_t OH, int64_t OW) {
+    const int64_t H = x.shape[0], W = x.shape[1], C = x.shape[2];
+    const auto [top, left] = zeroPadding(c);
+    Act y;
+    y.shape = {OH, OW, C};
+    y.chw_logical = x.chw_logical;
+    y.x.setZero(x.x.rows(), OH * OW * C);
+    for (Eigen::Index n = 0; n < x.x.rows(); ++n)
+        for (int64_t r = 0; r < H; ++r)
+            for (int64_t q = 0; q < W; ++q)
+                for (int64_t ch = 0; ch < C; ++ch) y.x(n, ((r + top) * OW + q + left) * C + ch) = x.x(n, (r * W + q) * C + ch);
+    return y;
+}
+
+Act concatChannels(const std::vector<const Act*>& parts) {
+    const Act& x = *parts.front();
+    const int64_t outer = prod(x.shape) / x.shape.back();
+    int64_t total = 0;
+    for (const Act* a : parts) total += a->shape.back();
+    Act y;
+    y.shape = x.shape;
+    y.shape.back() = total;
+    y.chw_logical = x.chw_logical;
+    y.x.resize(x.x.rows(), outer * total);
+    for (Eigen::Index n = 0; n < x.x.rows(); ++n)
+        for (int64_t p = 0; p < outer; ++p) {
+            int64_t off = 0;
+            for (const Act* a : parts) {
+                const int64_t cj = a->shape.back();
+                std::copy(a->x.row(n).data() + p * cj, a->x.row(n).data() + (p + 1) * cj, y.x.row(n).data() + p * total + off);
+                off += cj;
+            }
+        }
+    return y;
+}
+
+}  // namespace qs

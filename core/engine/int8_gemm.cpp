@@ -1,0 +1,211 @@
+#include "engine/int8_gemm.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <emmintrin.h>
+
+namespace qs {
+
+using kernels::kGemmMR;
+using kernels::kGemmNR;
+
+PackedWeights packWeights(const int8_t* w, int64_t K, int64_t N) { return packWeights(w, K, N, kernels::vnniSupported()); }
+
+PackedWeights packWeights(const int8_t* w, int64_t K, int64_t N, bool vnni_layout) {
+    PackedWeights p;
+    p.K = K, p.N = N;
+    p.pairs = (K + 1) / 2;
+    p.panels = (N + kGemmNR - 1) / kGemmNR;
+    p.data.assign(static_cast<size_t>(p.panels * p.pairs * kGemmNR * 2), 0);
+    for (int64_t panel = 0; panel < p.panels; ++panel)
+        for (int64_t k = 0; k < K; ++k)
+            for (int64_t n = 0; n < kGemmNR; ++n) {
+                const int64_t col = panel * kGemmNR + n;
+                if (col >= N) break;
+                p.data[static_cast<size_t>(((panel * p.pairs + k / 2) * kGemmNR + n) * 2 + k % 2)] = w[k * N + col];
+            }
+    if (!vnni_layout) return p;
+    p.quads = (K + 3) / 4;
+    p.quad_data.assign(static_cast<size_t>(p.panels * p.quads * kGemmNR * 4), 0);
+    p.col_sums.assign(static_cast<size_t>(p.panels * kGemmNR), 0);
+    for (int64_t k = 0; k < K; ++k)
+        for (int64_t col = 0; col < N; ++col) {
+            const int64_t panel = col / kGemmNR, n = col % kGemmNR;
+            const int8_t v = w[k * N + col];
+            p.quad_data[static_cast<size_t>(((panel * p.quads + k / 4) * kGemmNR + n) * 4 + k % 4)] = v;
+            p.col_sums[static_cast<size_t>(col)] += v;
+        }
+    return p;
+}
+
+namespace {
+
+// Rows m0 .. m0 + 5 of A, minus the zero point, as int16 pairs; missing rows and the odd
+// k are zero so they add nothing.
+void packA(const int8_t* A, int64_t lda, int64_t rows, int64_t K, int32_t a_zero, int64_t pairs, int16_t* out) {
+    if (rows < kGemmMR || K % 2) std::fill(out, out + pairs * kGemmMR * 2, int16_t(0));
+    for (int64_t r = 0; r < rows; ++r) {
+        const int8_t* row = A + r * lda;
+        int16_t* o = out + r * 2;
+        int64_t k = 0;
+        for (; k + 1 < K; k += 2, o += kGemmMR * 2) {
+            o[0] = static_cast<int16_t>(row[k] - a_zero);
+            o[1] = static_cast<int16_t>(row[k + 1] - a_zero);
+        }
+        if (k < K) o[0] = static_cast<int16_t>(row[k] - a_zero);
+    }
+}
+
+// Quad q of a row, int8 + 128 as uint8 (the sign bit flipped), to out[0..3].
+void packQuad(const int8_t* row, int64_t q, uint8_t* out) {
+    uint32_t v;
+    std::memcpy(&v, row + 4 * q, 4);
+    v ^= 0x80808080u;
+    std::memcpy(out, &v, 4);
+}
+
+// Rows of A as the VNNI kernels read them: int8 + 128 as uint8 (flipping the sign bit), quads
+// along K, `stride` rows interleaved per quad (kVnniMR for a tile, 1 for one row); missing
+// rows and k past K are zero. Quads move as 32-bit words, four rows by four quads at a time
+// through an SSE2 (baseline x86-64) 4 x 4 transpose: byte by byte, this packing took longer
+// than the tiles' multiply-adds (256x784x256 to int32 on a Xeon with VNNI: 0.63 ms, the tiles
+// alone 0.27 ms).
+void packAQuads(const int8_t* A, int64_t lda, int64_t rows, int64_t stride, int64_t K, int64_t quads, uint8_t* out) {
+    if (rows < stride || K % 4) std::fill(out, out + quads * stride * 4, uint8_t(0));
+    const int64_t full = K / 4;
+    const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const int8_t* row = A + r * lda;
+        int64_t q = 0;
+        for (; q + 4 <= full; q += 4) {
+            __m128i v[4];
+            for (int i = 0; i < 4; ++i)
+                v[i] = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i * lda + 4 * q)), flip);
+            const __m128i t0 = _mm_unpacklo_epi32(v[0], v[1]), t1 = _mm_unpacklo_epi32(v[2], v[3]);
+            const __m128i t2 = _mm_unpackhi_epi32(v[0], v[1]), t3 = _mm_unpackhi_epi32(v[2], v[3]);
+            const __m128i o[4] = {_mm_unpacklo_epi64(t0, t1), _mm_unpackhi_epi64(t0, t1), _mm_unpacklo_epi64(t2, t3),
+                                  _mm_unpackhi_epi64(t2, t3)};  // o[j]: quad q + j of rows r .. r + 3
+            for (int j = 0; j < 4; ++j) _mm_storeu_si128(reinterpret_cast<__m128i*>(out + ((q + j) * stride + r) * 4), o[j]);
+        }
+        for (; q < full; ++q)
+            for (int i = 0; i < 4; ++i) packQuad(row + i * lda, q, out + (q * stride + r + i) * 4);
+    }
+    for (; r < rows; ++r)
+        for (int64_t q = 0; q < full; ++q) packQuad(A + r * lda, q, out + (q * stride + r) * 4);
+    for (int64_t i = 0; i < rows; ++i)  // the last, partial quad
+        for (int64_t k = 4 * full; k < K; ++k)
+            out[(k / 4 * stride + i) * 4 + k % 4] = static_cast<uint8_t>(static_cast<uint8_t>(A[i * lda + k]) ^ 0x80u);
+}
+
+template <class Store>
+void gemmTilesVnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
+                   const kernels::VnniKernels& k, Store store) {
+    using kernels::kVnniAccStride;
+    using kernels::kVnniMR;
+    // What the kernels add to each column's sums: -(a_zero + 128) * colsum, in wrapping uint32
+    // like the int32 sums themselves (see int8_gemm_kernel.h).
+    s.correction.resize(W.col_sums.size());
+    const uint32_t offset = static_cast<uint32_t>(a_zero + 128);
+    for (size_t j = 0; j < W.col_sums.size(); ++j)
+        s.correction[j] = static_cast<int32_t>(0u - static_cast<uint32_t>(W.col_sums[j]) * offset);
+    s.a_quads.resize(static_cast<size_t>(W.quads * kVnniMR * 4));
+    const int64_t panel_bytes = W.quads * kGemmNR * 4;
+    int32_t row_acc[kGemmNR];
+    // A tile costs about as much as kVnniMR / 2 single-row passes: fewer leftover rows go one
+    // at a time (batch 1), more go through a zero-padded tile.
+    const int64_t rest = M % kVnniMR, tiled = rest >= kVnniMR / 2 ? M : M - rest;
+    for (int64_t m = tiled; m < M; ++m) {
+        packAQuads(A + m * lda, lda, 1, 1, W.K, W.quads, s.a_quads.data());
+        for (int64_t panel = 0; panel < W.panels; ++panel) {
+            const int64_t n0 = panel * kGemmNR, cols = std::min<int64_t>(kGemmNR, W.N - n0);
+            k.row(s.a_quads.data(), W.quad_data.data() + panel * panel_bytes, W.quads, s.correction.data() + n0, row_acc);
+            store(m, n0, cols, row_acc);
+        }
+    }
+    for (int64_t m0 = 0; m0 < tiled; m0 += kVnniMR) {
+        const int64_t rows = std::min<int64_t>(kVnniMR, tiled - m0);
+        packAQuads(A + m0 * lda, lda, rows, kVnniMR, W.K, W.quads, s.a_quads.data());
+        for (int64_t panel = 0; panel < W.panels; panel += 2) {
+            const int8_t* b0 = W.quad_data.data() + panel * panel_bytes;
+            const int8_t* b1 = panel + 1 < W.panels ? b0 + panel_bytes : nullptr;
+            const int64_t n0 = panel * kGemmNR, cols = std::min<int64_t>(2 * kGemmNR, W.N - n0);
+            k.tile(s.a_quads.data(), b0, b1, W.quads, s.correction.data() + n0, s.acc_vnni);
+            for (int64_t r = 0; r < rows; ++r)  // both panels' columns at once: acc rows are contiguous
+                store(m0 + r, n0, cols, s.acc_vnni + r * kVnniAccStride);
+        }
+    }
+}
+
+template <class Store>
+void gemmTiles(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s, Store store) {
+    if (kernels::activeIsa() == kernels::Isa::Avx512 && !W.quad_data.empty() && kernels::vnniSupported())
+        return gemmTilesVnni(A, lda, M, a_zero, W, s, {kernels::gemmTileVnni, kernels::gemmRowVnni}, store);
+    const kernels::GemmTileKernel tile = kernels::gemmTileKernel(kernels::activeIsa());
+    const kernels::GemmRowKernel row_kernel = kernels::gemmRowKernel(kernels::activeIsa());
+    s.a.resize(static_cast<size_t>(W.pairs * kGemmMR * 2));
+    const int64_t full = M / kGemmMR * kGemmMR;
+    // Rows past the last full tile go one at a time (batch 1 would otherwise compute 6 rows).
+    for (int64_t m = full; m < M; ++m) {
+        const int8_t* row = A + m * lda;
+        for (int64_t k = 0; k < W.pairs * 2; ++k) s.a[static_cast<size_t>(k)] = k < W.K ? static_cast<int16_t>(row[k] - a_zero) : 0;
+        for (int64_t panel = 0; panel < W.panels; ++panel) {
+            row_kernel(s.a.data(), W.data.data() + panel * W.pairs * kGemmNR * 2, W.pairs, s.acc);
+            const int64_t n0 = panel * kGemmNR;
+            store(m, n0, std::min<int64_t>(kGemmNR, W.N - n0), s.acc);
+        }
+    }
+    for (int64_t m0 = 0; m0 < full; m0 += kGemmMR) {
+        const int64_t rows = kGemmMR;
+        packA(A + m0 * lda, lda, rows, W.K, a_zero, W.pairs, s.a.data());
+        for (int64_t panel = 0; panel < W.panels; ++panel) {
+            tile(s.a.data(), W.data.data() + panel * W.pairs * kGemmNR * 2, W.pairs, s.acc);
+            const int64_t n0 = panel * kGemmNR, cols = std::min<int64_t>(kGemmNR, W.N - n0);
+            for (int64_t r = 0; r < rows; ++r) store(m0 + r, n0, cols, s.acc + r * kGemmNR);
+        }
+    }
+}
+
+}  // namespace
+
+bool splitMultipliers(const std::vector<FixedMultiplier>& mult, std::vector<int32_t>& m, std::vector<int32_t>& rshift) {
+    m.clear();
+    rshift.clear();
+    for (const FixedMultiplier& f : mult)
+        if (f.shift > 0) return false;
+    for (const FixedMultiplier& f : mult) m.push_back(f.multiplier), rshift.push_back(-f.shift);
+    return true;
+}
+
+void gemmRequant(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
+                 int8_t* C, int64_t ldc, GemmScratch& scratch) {
+    if (rq.m && rq.rshift) {
+        const kernels::RequantRowKernel row = kernels::requantRowKernel(kernels::activeIsa());
+        gemmTiles(A, lda, M, a_zero, W, scratch, [&](int64_t m, int64_t n0, int64_t cols, const int32_t* acc) {
+            row(acc, rq.bias + n0, rq.m + n0, rq.rshift + n0, rq.zero_point, rq.lo, rq.hi, cols, C + m * ldc + n0);
+        });
+        return;
+    }
+    gemmTiles(A, lda, M, a_zero, W, scratch, [&](int64_t m, int64_t n0, int64_t cols, const int32_t* acc) {
+        int8_t* out = C + m * ldc + n0;
+        for (int64_t j = 0; j < cols; ++j)
+            out[j] = static_cast<int8_t>(requantize(acc[j] + rq.bias[n0 + j], rq.mult[n0 + j], rq.zero_point, rq.lo, rq.hi));
+    });
+}
+
+void gemmInt32(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C, int64_t ldc,
+               GemmScratch& scratch) {
+    gemmTiles(A, lda, M, a_zero, W, scratch, [&](int64_t m, int64_t n0, int64_t cols, const int32_t* acc) {
+        std::copy(acc, acc + cols, C + m * ldc + n0);
+    });
+}
+
+void detail::gemmInt32Vnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C,
+                           int64_t ldc, GemmScratch& scratch, const kernels::VnniKernels& k) {
+    gemmTilesVnni(A, lda, M, a_zero, W, scratch, k, [&](int64_t m, int64_t n0, int64_t cols, const int32_t* acc) {
+        std::copy(acc, acc + cols, C + m * ldc + n0);
+    });
+}
+
+}  // namespace qs

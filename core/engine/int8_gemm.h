@@ -1,0 +1,75 @@
+#pragma once
+// Integer matrix product for quantized Dense and Conv2D (im2col) layers:
+//     C[m][n] = requantize(sum_k (A[m][k] - a_zero) * W[k][n] + bias[n])
+// A: int8 activations (asymmetric, zero point a_zero); W: int8 weights (symmetric; 4- and
+// 2-bit weights arrive as int8 values in [-7, 7] / [-1, 1]); int32 accumulation; the output
+// stage applies TFLite's fixed-point multiplier per output channel, adds the output zero
+// point and clamps (ReLU/ReLU6 fused as the clamp bounds). The tile kernel is chosen at run
+// time (kernels/int8_gemm_kernel.h); every path gives the same integers.
+#include <cstdint>
+#include <vector>
+
+#include "engine/kernels/int8_gemm_kernel.h"
+#include "quant/requantize.h"
+
+namespace qs {
+
+// W packed once (at model preparation) into 16-column panels of int8 pairs along K, and on
+// CPUs with AVX-512 VNNI also into panels of int8 quads with the column sums the VNNI path
+// needs (layouts in kernels/int8_gemm_kernel.h).
+struct PackedWeights {
+    int64_t K = 0, N = 0, pairs = 0, panels = 0;
+    std::vector<int8_t> data;
+    int64_t quads = 0;                // VNNI layout; empty vectors when not packed for it
+    std::vector<int8_t> quad_data;
+    std::vector<int32_t> col_sums;    // panels * 16 (zero past N)
+};
+// w: (K, N) row-major. The VNNI layout is added when `vnni_layout` (default: the CPU has VNNI).
+PackedWeights packWeights(const int8_t* w, int64_t K, int64_t N, bool vnni_layout);
+PackedWeights packWeights(const int8_t* w, int64_t K, int64_t N);
+
+struct Requant {
+    const int32_t* bias = nullptr;           // N, at scale in_scale * w_scale[n]
+    const FixedMultiplier* mult = nullptr;   // N
+    int32_t zero_point = 0, lo = -128, hi = 127;
+    // The same multipliers split into arrays when none shifts left (all <= 1, the usual case):
+    // the output stage then runs vectorised (kernels::RequantRowKernel).
+    const int32_t* m = nullptr;
+    const int32_t* rshift = nullptr;
+};
+
+// Fills m / rshift from multipliers; false (arrays left empty) when one shifts left.
+bool splitMultipliers(const std::vector<FixedMultiplier>& mult, std::vector<int32_t>& m, std::vector<int32_t>& rshift);
+
+// Scratch memory reused between calls by one thread.
+struct GemmScratch {
+    std::vector<int16_t> a;
+    alignas(32) int32_t acc[kernels::kGemmMR * kernels::kGemmNR];
+    std::vector<uint8_t> a_quads;     // the VNNI path's packed rows
+    std::vector<int32_t> correction;  // -(a_zero + 128) * col_sums: the VNNI kernels add it to their sums
+    alignas(64) int32_t acc_vnni[kernels::kVnniMR * kernels::kVnniAccStride];
+};
+
+void gemmRequant(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
+                 int8_t* C, int64_t ldc, GemmScratch& scratch);
+
+// The raw int32 products (hybrid mode rescales them in float).
+void gemmInt32(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C, int64_t ldc,
+               GemmScratch& scratch);
+
+namespace detail {
+// gemmInt32 through the VNNI driver with the given kernels, whatever the CPU: lets a test run
+// the driver and packing with the kernels compiled against an AVX-512 emulation. W must have
+// the VNNI layout.
+void gemmInt32Vnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C,
+                   int64_t ldc, GemmScratch& scratch, const kernels::VnniKernels& k);
+}  // namespace detail
+
+// One requantized value: clamp(zero_point + acc * M, lo, hi) (the output stage, also used by
+// the depthwise and element-wise integer ops).
+inline int32_t requantize(int32_t acc, FixedMultiplier m, int32_t zero_point, int32_t lo, int32_t hi) {
+    const int32_t v = multiplyByQuantizedMultiplier(acc, m) + zero_point;
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+}  // namespace qs

@@ -1,0 +1,18 @@
+// Eigen's GEMM for baseline x86-64; the dispatch lives here too.
+#define QS_FLOAT_GEMM_NAME floatGemmBaseline
+#include "engine/kernels/float_gemm.inc"
+
+#include "quant/kernels/quant_error_kernel.h"  // Isa, activeIsa
+
+namespace qs::kernels {
+
+void floatGemm(const float* A, int64_t M, int64_t K, const float* B, int64_t N, float* C) {
+    static const bool fma = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }();
+    if (fma && activeIsa() != Isa::Portable) floatGemmAvx2(A, M, K, B, N, C);
+    else floatGemmBaseline(A, M, K, B, N, C);
+}
+
+}  // namespace qs::kernels

@@ -1,0 +1,75 @@
+#pragma once
+// The inner kernels of the integer GEMM. Portable and AVX2: a 6 x 16 tile of int32
+// accumulators over K, from operands packed as pairs along K (activation minus its zero point
+// as int16; weights kept as int8, sign-extended to int16 in the kernel so a batch-1 pass reads
+// half the bytes), so that one AVX2 vpmaddwd does 16 exact multiply-adds. int8 x int8
+// products widened this way cannot saturate (unlike vpmaddubsw's int16 pair sums), so every
+// ISA gives the same integers. AVX-512 VNNI: see below.
+//
+// Packed layouts (k pairs p = 0 .. Kp/2 - 1, zero-padded to full tiles):
+//   A block (6 rows):    a[p][r][0..1] = (A[r][2p], A[r][2p+1])          12 int16 per p
+//   B panel (16 columns): b[p][n][0..1] = (B[2p][n], B[2p+1][n])          32 int8 per p
+#include <cstdint>
+
+#include "quant/kernels/quant_error_kernel.h"  // Isa
+
+namespace qs::kernels {
+
+constexpr int kGemmMR = 6;
+constexpr int kGemmNR = 16;
+
+// acc[r * kGemmNR + n] = sum over k of A[r][k] * B[k][n], for k pairs 0 .. pairs - 1.
+using GemmTileKernel = void (*)(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc);
+
+void gemmTilePortable(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc);
+void gemmTileAvx2(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc);
+
+GemmTileKernel gemmTileKernel(Isa isa);
+
+// One row against one panel (batch 1, and the last rows of a batch): acc[n], n < 16; `a` is the
+// row's k pairs, contiguous.
+using GemmRowKernel = void (*)(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc);
+void gemmRowPortable(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc);
+void gemmRowAvx2(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc);
+GemmRowKernel gemmRowKernel(Isa isa);
+
+// AVX-512 VNNI: vpdpbusd adds four uint8 x int8 products into each int32 lane, exactly (no
+// int16 step), 64 multiply-adds per instruction against vpmaddwd's 16. Its unsigned operand
+// is the raw int8 activation plus 128, so
+//     sum_k (A + 128) * B = sum_k (A - zp) * B + (zp + 128) * colsum(B)
+// and the kernels add minus the second term, per column (`init`), to their sums before storing
+// them (in wrapping int32: exact whenever the true sum fits in int32, as on every other path).
+// Adding it in registers rather than in the driver afterwards spares the output stage a read
+// of freshly stored, re-stored sums (a store-forwarding stall that cost a quarter of its time).
+// Packed layouts (k quads q = 0 .. quads - 1, zero-padded):
+//   A block (kVnniMR rows): a[q][r][0..3] = A[r][4q .. 4q+3] + 128 as uint8   32 bytes per q
+//   B panel (16 columns):   b[q][n][0..3] = B[4q .. 4q+3][n]                  64 int8 per q
+constexpr int kVnniMR = 8;
+constexpr int kVnniAccStride = 2 * kGemmNR;  // the tile's acc rows: 32 columns (two panels)
+// acc[r * kVnniAccStride + n]: kVnniMR rows against panel b0 (n < 16) and b1 (n >= 16); b1
+// null: one panel only.
+// init: added to each of the 32 columns' sums (16 when b1 is null), the same for every row.
+using VnniTileKernel = void (*)(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, const int32_t* init,
+                                int32_t* acc);
+// One row (its quads contiguous) against one panel: acc[n], n < 16.
+using VnniRowKernel = void (*)(const uint8_t* a, const int8_t* b, int64_t quads, const int32_t* init, int32_t* acc);
+struct VnniKernels {
+    VnniTileKernel tile;
+    VnniRowKernel row;
+};
+void gemmTileVnni(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, const int32_t* init, int32_t* acc);
+void gemmRowVnni(const uint8_t* a, const int8_t* b, int64_t quads, const int32_t* init, int32_t* acc);
+bool vnniSupported();  // AVX-512 F/BW/DQ/VL and VNNI
+
+// The output stage for one row of n int32 sums: out = clamp(zp + (acc + bias) * M), with
+// M = m * 2^-(31 + rshift) per column (multipliers <= 1, no left shift; see requantize.h).
+// The AVX2 and AVX-512 versions do 8 and 16 columns at a time with the same integer steps, so
+// results match.
+using RequantRowKernel = void (*)(const int32_t* acc, const int32_t* bias, const int32_t* m, const int32_t* rshift, int32_t zp,
+                                  int32_t lo, int32_t hi, int64_t n, int8_t* out);
+void requantRowPortable(const int32_t*, const int32_t*, const int32_t*, const int32_t*, int32_t, int32_t, int32_t, int64_t, int8_t*);
+void requantRowAvx2(const int32_t*, const int32_t*, const int32_t*, const int32_t*, int32_t, int32_t, int32_t, int64_t, int8_t*);
+void requantRowAvx512(const int32_t*, const int32_t*, const int32_t*, const int32_t*, int32_t, int32_t, int32_t, int64_t, int8_t*);
+RequantRowKernel requantRowKernel(Isa isa);
+
+}  // namespace qs::kernels

@@ -1,0 +1,420 @@
+#include "engine/quantized_model.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <mutex>
+#include <thread>
+
+#include "base/error.h"
+#include "base/parallel.h"
+#include "quant/calibration.h"
+#include "quant/quant_analysis.h"
+
+namespace qs {
+
+const char* domainName(Domain d) {
+    switch (d) {
+        case Domain::Float: return "float";
+        case Domain::Int8: return "int8";
+        case Domain::Int16: return "int16";
+    }
+    return "?";
+}
+
+void quantizeArray(const float* x, int64_t n, const QuantParams& p, int16_t* q) {
+    for (int64_t i = 0; i < n; ++i) q[i] = static_cast<int16_t>(quantize(x[i], p));
+}
+
+namespace {
+
+bool isPassthrough(OpKind k) {
+    return k == OpKind::MaxPool || k == OpKind::AvgPool || k == OpKind::GlobalAvgPool || k == OpKind::GlobalMaxPool ||
+           k == OpKind::Flatten || k == OpKind::Reshape || k == OpKind::Pad;
+}
+
+QuantParams activationParams(double lo, double hi, Domain d) {
+    if (d == Domain::Int16) return symmetricParams(std::max(std::fabs(lo), std::fabs(hi)), 16);
+    return asymmetricParams(lo, hi, quantRange(8, Scheme::Asymmetric));
+}
+
+struct Calibration {
+    std::vector<float> lo, hi;
+    std::vector<Histogram> abs_hist;  // only where an activation method needs one
+    std::vector<Shape> shapes;
+};
+
+constexpr int kCalibrationBins = 2048;  // TensorRT's entropy calibration uses 2048 bins
+
+// Runs the folded float graph over the calibration rows on all threads, in batches; `visit`
+// gets (thread, op outputs) and must only touch that thread's state.
+template <class Visit>
+void forEachCalibrationBatch(const OpGraph& g, const RowMatrix& rows, int threads, const Progress& progress, int64_t pass,
+                             int64_t passes, Visit visit) {
+    const int64_t n = rows.rows();
+    parallelBatches(n, 64, threads, progress, pass * n, passes * n,
+                    [&](int t, int64_t b0, int64_t bn) { visit(t, runFloatGraph(g, rows.middleRows(b0, bn), true)); });
+}
+
+Calibration calibrate(const OpGraph& g, const RowMatrix& rows, const std::vector<bool>& needs_hist, int threads,
+                      const Progress& progress) {
+    const size_t n_ops = g.ops.size();
+    Calibration c;
+    const float inf = std::numeric_limits<float>::infinity();
+    std::vector<std::vector<float>> lo(static_cast<size_t>(threads), std::vector<float>(n_ops, inf));
+    std::vector<std::vector<float>> hi(static_cast<size_t>(threads), std::vector<float>(n_ops, -inf));
+    c.shapes.resize(n_ops);
+    std::mutex shape_mutex;
+    const bool any_hist = std::find(needs_hist.begin(), needs_hist.end(), true) != needs_hist.end();
+    const int64_t passes = any_hist ? 2 : 1;
+    forEachCalibrationBatch(g, rows, threads, progress, 0, passes, [&](int t, const std::vector<Act>& acts) {
+        for (size_t i = 0; i < n_ops; ++i) {
+            const RowMatrix& x = acts[i].x;
+            for (Eigen::Index k = 0; k < x.size(); ++k) {
+                const float v = x.data()[k];
+                if (!std::isfinite(v)) continue;
+                lo[static_cast<size_t>(t)][i] = std::min(lo[static_cast<size_t>(t)][i], v);
+                hi[static_cast<size_t>(t)][i] = std::max(hi[static_cast<size_t>(t)][i], v);
+            }
+        }
+        if (t == 0 && c.shapes[0].empty()) {
+            std::lock_guard<std::mutex> lock(shape_mutex);
+            for (size_t i = 0; i < n_ops; ++i) c.shapes[i] = acts[i].shape;
+        }
+    });
+    c.lo.assign(n_ops, inf);
+    c.hi.assign(n_ops, -inf);
+    for (int t = 0; t < threads; ++t)
+        for (size_t i = 0; i < n_ops; ++i) {
+            c.lo[i] = std::min(c.lo[i], lo[static_cast<size_t>(t)][i]);
+            c.hi[i] = std::max(c.hi[i], hi[static_cast<size_t>(t)][i]);
+        }
+    for (size_t i = 0; i < n_ops; ++i)
+        if (c.lo[i] > c.hi[i]) c.lo[i] = c.hi[i] = 0;  // no finite value seen
+    if (!any_hist) return c;
+    // Second pass: |x| histograms over [0, max |x|] for the clipping methods.
+    std::vector<std::vector<Histogram>> hists(static_cast<size_t>(threads), std::vector<Histogram>(n_ops));
+    forEachCalibrationBatch(g, rows, threads, progress, 1, 2, [&](int t, const std::vector<Act>& acts) {
+        for (size_t i = 0; i < n_ops; ++i) {
+            if (!needs_hist[i]) continue;
+            const double max_abs = std::max(std::fabs(c.lo[i]), std::fabs(c.hi[i]));
+            Histogram h = absHistogram(acts[i].x.data(), acts[i].x.size(), max_abs > 0 ? max_abs : 1.0, kCalibrationBins, 1);
+            Histogram& acc = hists[static_cast<size_t>(t)][i];
+            if (acc.counts.empty()) acc = std::move(h);
+            else
+                for (size_t b = 0; b < h.counts.size(); ++b) acc.counts[b] += h.counts[b];
+        }
+    });
+    c.abs_hist.resize(n_ops);
+    for (size_t i = 0; i < n_ops; ++i) {
+        for (int t = 0; t < threads; ++t) {
+            Histogram& h = hists[static_cast<size_t>(t)][i];
+            if (h.counts.empty()) continue;
+            if (c.abs_hist[i].counts.empty()) c.abs_hist[i] = std::move(h);
+            else
+                for (size_t b = 0; b < h.counts.size(); ++b) c.abs_hist[i].counts[b] += h.counts[b];
+        }
+    }
+    return c;
+}
+
+// The activation method's clip of |x| (min_max: none).
+double activationClip(const std::string& method, const Histogram& h, int bits) {
+    if (method == "percentile_99.9") return percentileClip(h, 99.9);
+    if (method == "percentile_99.99") return percentileClip(h, 99.99);
+    if (method == "kl") return klClip(h, bits);
+    if (method == "mse") return mseClipFinalists(h, bits, 1).at(0);
+    return std::numeric_limits<double>::infinity();
+}
+
+Tensor affineKernel(const Op& op) {
+    Tensor t;
+    t.name = op.name + "/multiplier";
+    for (double m : op.affine.mul) t.data.push_back(static_cast<float>(m));
+    t.shape = {static_cast<int64_t>(t.data.size())};
+    return t;
+}
+
+std::vector<float> affineBias(const Op& op) {
+    std::vector<float> b;
+    for (double a : op.affine.add) b.push_back(static_cast<float>(a));
+    return b;
+}
+
+void roundTensorToFloat16(std::vector<float>& v) {
+    for (float& x : v) x = roundToFloat16(x);
+}
+
+int64_t floatWeightBytes(const Model& m) {
+    int64_t n = 0;
+    for (const Layer& l : m.layers)
+        for (const Tensor& t : l.weights) n += 4 * t.size();
+    return n;
+}
+
+class Quantizer {
+public:
+    Quantizer(const Model& m, const QuantConfig& cfg, int threads) : m_(m), cfg_(cfg), threads_(threads) {}
+
+    QuantizedModel run(const RowMatrix& calib, const Shape& fallback, const Progress& progress) {
+        QuantizedModel q;
+        q.graph = lowerModel(m_, fallback, /*fold_batch_norm=*/true);
+        q.config = cfg_;
+        q.notes = q.graph.notes;
+        if (calib.rows() == 0) throw Error(m_.source_path, "", "calibration needs at least one sample");
+        if (calib.cols() != prod(q.graph.input_shape))
+            throw Error(m_.source_path, "", "calibration samples have " + std::to_string(calib.cols()) +
+                                                " values but the model's input takes " + std::to_string(prod(q.graph.input_shape)));
+        const OpGraph& g = q.graph;
+        q.ops.resize(g.ops.size());
+        for (size_t i = 0; i < g.ops.size(); ++i) assignDomain(q, i);
+        std::vector<bool> needs_hist(g.ops.size(), false);
+        for (size_t i = 0; i < g.ops.size(); ++i)
+            needs_hist[i] = q.ops[i].domain != Domain::Float && !q.ops[i].passthrough &&
+                            cfg_.forLayer(g.ops[i].layer).activation_method != "min_max";
+        const Calibration cal = calibrate(g, calib, needs_hist, threads_, progress);
+        q.calibration_samples = calib.rows();
+        q.shapes = cal.shapes;
+        for (size_t i = 0; i < g.ops.size(); ++i) {
+            progress.checkCancelled();
+            prepare(q, i, cal);
+        }
+        q.float_weight_bytes = floatWeightBytes(m_);
+        for (const QuantizedOp& o : q.ops) q.quantized_weight_bytes += o.weight_bytes;
+        peakActivations(q);
+        return q;
+    }
+
+private:
+    const Model& m_;
+    const QuantConfig& cfg_;
+    int threads_;
+
+    [[noreturn]] void fail(const Op& op, const std::string& msg) const { throw Error(m_.source_path, "layer " + op.layer, msg); }
+
+    void assignDomain(QuantizedModel& q, size_t i) {
+        const Op& op = q.graph.ops[i];
+        QuantizedOp& o = q.ops[i];
+        const LayerQuant& lq = cfg_.forLayer(op.layer);
+        o.precision = lq.precision;
+        o.granularity = lq.granularity;
+        if (isPassthrough(op.kind)) {
+            const QuantizedOp& src = q.ops[static_cast<size_t>(op.inputs.at(0))];
+            o.passthrough = true;
+            o.domain = src.domain;
+            o.precision = src.precision;
+            return;
+        }
+        if (cfg_.mode == QuantMode::Float16) {
+            o.precision = Precision::Float16;
+            o.domain = Domain::Float;
+            return;
+        }
+        if (op.kind == OpKind::Softmax || cfg_.mode == QuantMode::Hybrid || !isInteger(lq.precision) ||
+            (op.kind == OpKind::Multiply && op.inputs.size() != 2)) {
+            o.domain = Domain::Float;
+            o.hybrid = cfg_.mode == QuantMode::Hybrid && op.hasWeights() && isInteger(lq.precision);
+            if (op.kind == OpKind::Softmax || (!o.hybrid && isInteger(o.precision))) o.precision = Precision::Float32;
+            return;
+        }
+        o.domain = lq.precision == Precision::Int16 ? Domain::Int16 : Domain::Int8;
+    }
+
+    void prepare(QuantizedModel& q, size_t i, const Calibration& cal) {
+        const Op& op = q.graph.ops[i];
+        QuantizedOp& o = q.ops[i];
+        o.sim = op;
+        o.seen_lo = cal.lo[i], o.seen_hi = cal.hi[i];
+        o.range_lo = cal.lo[i], o.range_hi = cal.hi[i];
+        for (int j : op.inputs) {
+            const QuantizedOp& src = q.ops[static_cast<size_t>(j)];
+            o.in.push_back(o.domain == Domain::Float ? QuantParams{}
+                           : src.domain == o.domain ? src.out
+                                                   : activationParams(src.range_lo, src.range_hi, o.domain));
+        }
+        if (o.domain == Domain::Float) {
+            if (o.hybrid) quantizeWeights(op, o, false);
+            else if (o.precision == Precision::Float16) floatWeights(op, o, 2);
+            else floatWeights(op, o, 4);
+            return;
+        }
+        if (o.passthrough) {
+            const QuantizedOp& src = q.ops[static_cast<size_t>(op.inputs[0])];
+            o.out = src.out;
+            o.range_lo = src.range_lo, o.range_hi = src.range_hi;
+            o.qlo = o.out.qmin, o.qhi = o.out.qmax;
+            o.weight_bytes = 0;
+            return;
+        }
+        const LayerQuant& lq = cfg_.forLayer(op.layer);
+        if (!cal.abs_hist.empty() && !cal.abs_hist[i].counts.empty()) {
+            const double clip = activationClip(lq.activation_method, cal.abs_hist[i], o.domain == Domain::Int16 ? 16 : 8);
+            o.range_lo = static_cast<float>(std::max<double>(o.range_lo, -clip));
+            o.range_hi = static_cast<float>(std::min<double>(o.range_hi, clip));
+        }
+        o.out = activationParams(o.range_lo, o.range_hi, o.domain);
+        o.qlo = o.out.qmin, o.qhi = o.out.qmax;
+        if (std::isfinite(op.clamp_lo)) o.qlo = std::max(o.qlo, quantize(op.clamp_lo, o.out));
+        if (std::isfinite(op.clamp_hi)) o.qhi = std::min(o.qhi, quantize(op.clamp_hi, o.out));
+        o.weight_bytes = 8;  // output scale and zero point
+        if (op.hasWeights()) quantizeWeights(op, o, true);
+        switch (op.kind) {
+            case OpKind::Add: prepareAdd(op, o); break;
+            case OpKind::Multiply:
+                o.out_mult = quantizeMultiplier(o.in[0].scale * o.in[1].scale / o.out.scale);
+                break;
+            case OpKind::Maximum:
+            case OpKind::Minimum:
+            case OpKind::Concat:
+                for (const QuantParams& p : o.in) o.in_mult.push_back(quantizeMultiplier(p.scale / o.out.scale));
+                break;
+            case OpKind::Elementwise: prepareLut(op, o); break;
+            case OpKind::Input: o.in = {o.out}; break;
+            default: break;
+        }
+    }
+
+    void floatWeights(const Op& op, QuantizedOp& o, int bytes) {
+        int64_t n = 0;
+        if (op.kind == OpKind::ChannelAffine) n = 2 * static_cast<int64_t>(op.affine.mul.size());
+        else if (op.hasWeights()) n = op.kernel.size() + static_cast<int64_t>(op.bias.size());
+        o.weight_bytes = n * bytes;
+        if (bytes == 2 && op.hasWeights()) {
+            if (op.kind == OpKind::ChannelAffine) {
+                for (double& v : o.sim.affine.mul) v = roundToFloat16(static_cast<float>(v));
+                for (double& v : o.sim.affine.add) v = roundToFloat16(static_cast<float>(v));
+            } else {
+                roundTensorToFloat16(o.sim.kernel.data);
+                roundTensorToFloat16(o.sim.bias);
+            }
+        }
+    }
+
+    // Weights, biases and per-channel multipliers. `integer`: int8/int16 activations (biases
+    // in integers); else hybrid (float activations and biases).
+    void quantizeWeights(const Op& op, QuantizedOp& o, bool integer) {
+        const LayerQuant& lq = cfg_.forLayer(op.layer);
+        if (std::find(weightMethods().begin(), weightMethods().end(), lq.weight_method) == weightMethods().end())
+            fail(op, "weight method '" + lq.weight_method + "' is not symmetric; the integer engine needs zero-point-0 weights");
+        const bool affine = op.kind == OpKind::ChannelAffine;
+        const Tensor kernel = affine ? affineKernel(op) : op.kernel;
+        const std::vector<float> bias = affine ? affineBias(op) : op.bias;
+        const int64_t channels = affine ? static_cast<int64_t>(bias.size()) : op.outChannels();
+        o.weight_bits = weightBits(o.precision);
+        o.w_params = weightCandidate(kernel, channels, lq, 1).params;
+        auto wp = [&](int64_t c) -> const QuantParams& { return o.w_params.size() == 1 ? o.w_params[0] : o.w_params[static_cast<size_t>(c)]; };
+        o.wq.resize(static_cast<size_t>(kernel.size()));
+        std::vector<float> deq(static_cast<size_t>(kernel.size()));
+        for (int64_t k = 0; k < kernel.size(); ++k) {
+            const QuantParams& p = wp(k % channels);
+            o.wq[static_cast<size_t>(k)] = static_cast<int16_t>(quantize(kernel.data[static_cast<size_t>(k)], p));
+            deq[static_cast<size_t>(k)] = dequantize(o.wq[static_cast<size_t>(k)], p);
+        }
+        const int64_t n = kernel.size();
+        const int64_t scale_bytes = 4 * static_cast<int64_t>(o.w_params.size());
+        std::vector<float> sim_bias = bias;
+        if (integer) {
+            const double s_in = o.in.at(0).scale;
+            const bool wide = o.domain == Domain::Int16;
+            o.bias_q.resize(static_cast<size_t>(channels));
+            o.mult.resize(static_cast<size_t>(channels));
+            for (int64_t c = 0; c < channels; ++c) {
+                const double s = s_in * wp(c).scale;
+                double b = std::round(static_cast<double>(bias[static_cast<size_t>(c)]) / s);
+                const double lim = wide ? 9.0e18 : 2147483647.0;
+                b = std::clamp(b, -lim, lim);
+                o.bias_q[static_cast<size_t>(c)] = static_cast<int64_t>(b);
+                sim_bias[static_cast<size_t>(c)] = static_cast<float>(b * s);
+                o.mult[static_cast<size_t>(c)] = quantizeMultiplier(s / o.out.scale);
+            }
+            o.weight_bytes += (n * o.weight_bits + 7) / 8 + scale_bytes + channels * (wide ? 8 : 4);
+            for (int64_t b : o.bias_q) o.bias32.push_back(static_cast<int32_t>(std::clamp<int64_t>(b, INT32_MIN, INT32_MAX)));
+            splitMultipliers(o.mult, o.mult_m, o.mult_rshift);
+        } else {
+            o.weight_bytes = (n * o.weight_bits + 7) / 8 + scale_bytes + channels * 4;
+        }
+        if (affine) {
+            for (int64_t c = 0; c < channels; ++c) {
+                o.sim.affine.mul[static_cast<size_t>(c)] = deq[static_cast<size_t>(c)];
+                o.sim.affine.add[static_cast<size_t>(c)] = sim_bias[static_cast<size_t>(c)];
+            }
+        } else {
+            o.sim.kernel.data = std::move(deq);
+            o.sim.bias = std::move(sim_bias);
+        }
+        const bool gemm = (op.kind == OpKind::Dense || op.kind == OpKind::Conv2D) && o.weight_bits <= 8;
+        if (gemm && (o.domain == Domain::Int8 || o.hybrid)) {
+            std::vector<int8_t> w8(o.wq.begin(), o.wq.end());
+            o.gemm = packWeights(w8.data(), n / channels, channels);
+        }
+    }
+
+    // TFLite's integer Add: inputs brought to a common scale 2 * max(s_i) with 20 bits of
+    // headroom (15 for int16), summed, then scaled to the output (TFLite reference add.h).
+    void prepareAdd(const Op& op, QuantizedOp& o) {
+        double max_s = 0;
+        for (const QuantParams& p : o.in) max_s = std::max(max_s, p.scale);
+        const double twice = 2 * max_s;
+        o.left_shift = o.domain == Domain::Int16 ? 15 : 20;
+        for (size_t j = 0; j < o.in.size(); ++j) {
+            o.in_mult.push_back(quantizeMultiplier(std::fabs(op.coeffs[j]) * o.in[j].scale / twice));
+            o.in_negate.push_back(op.coeffs[j] < 0);
+        }
+        o.out_mult = quantizeMultiplier(twice / (std::ldexp(1.0, o.left_shift) * o.out.scale));
+    }
+
+    // Every input level mapped through the float function once: the op is a table lookup.
+    void prepareLut(const Op& op, QuantizedOp& o) {
+        const QuantParams& in = o.in.at(0);
+        o.lut.resize(static_cast<size_t>(in.qmax - in.qmin + 1));
+        for (int32_t qv = in.qmin; qv <= in.qmax; ++qv) {
+            const float y = op.fn(dequantize(qv, in));
+            o.lut[static_cast<size_t>(qv - in.qmin)] = std::clamp(quantize(y, o.out), o.qlo, o.qhi);
+        }
+    }
+
+    // The largest set of activations alive at once for one sample, as a microcontroller
+    // arena holds them: an op's inputs and output are alive together, each tensor until its
+    // last reader has run. Flatten (channels_last) and Reshape alias their input.
+    static void peakActivations(QuantizedModel& q) {
+        const OpGraph& g = q.graph;
+        const size_t n = g.ops.size();
+        std::vector<size_t> root(n), last(n, 0);
+        for (size_t i = 0; i < n; ++i) {
+            const Op& op = g.ops[i];
+            const bool alias = (op.kind == OpKind::Reshape || (op.kind == OpKind::Flatten && !op.chw_flatten)) && !op.inputs.empty();
+            root[i] = alias ? root[static_cast<size_t>(op.inputs[0])] : i;
+            last[root[i]] = std::max(last[root[i]], i);
+            for (int j : op.inputs) last[root[static_cast<size_t>(j)]] = std::max(last[root[static_cast<size_t>(j)]], i);
+        }
+        last[root[static_cast<size_t>(g.output)]] = n;
+        auto bytesPer = [&](size_t i, bool quantized) -> int64_t {
+            if (!quantized) return 4;
+            const QuantizedOp& o = q.ops[i];
+            if (o.domain == Domain::Int8) return 1;
+            if (o.domain == Domain::Int16 || o.precision == Precision::Float16) return 2;
+            return 4;
+        };
+        for (bool quantized : {false, true}) {
+            int64_t peak = 0;
+            for (size_t i = 0; i < n; ++i) {
+                int64_t live = 0;
+                for (size_t j = 0; j <= i; ++j)
+                    if (root[j] == j && last[j] >= i) live += prod(q.shapes[j]) * bytesPer(j, quantized);
+                peak = std::max(peak, live);
+            }
+            (quantized ? q.quantized_peak_activation_bytes : q.float_peak_activation_bytes) = peak;
+        }
+    }
+};
+
+}  // namespace
+
+QuantizedModel quantizeModel(const Model& model, const QuantConfig& config, const RowMatrix& calibration, const Shape& fallback_input,
+                             const Progress& progress, int threads) {
+    if (threads <= 0) threads = defaultThreadCount();
+    return Quantizer(model, config, threads).run(calibration, fallback_input, progress);
+}
+
+}  // namespace qs

@@ -1,0 +1,278 @@
+#include "formats/hdf5_util.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <mutex>
+
+#include "base/error.h"
+
+namespace qs::h5 {
+
+void silenceErrorStack() {
+    static std::once_flag once;
+    std::call_once(once, [] { H5::Exception::dontPrint(); });
+}
+
+namespace {
+
+herr_t collectErrorMessage(unsigned, const H5E_error2_t* err, void* data) {
+    auto* out = static_cast<std::vector<std::string>*>(data);
+    if (err->desc && *err->desc) out->push_back(err->desc);
+    return 0;
+}
+
+}  // namespace
+
+std::string innermostErrorMessage() {
+    std::vector<std::string> messages;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, collectErrorMessage, &messages);
+    return messages.empty() ? std::string() : messages.front();
+}
+
+H5::H5File openReadOnly(const std::string& path) {
+    silenceErrorStack();
+    try {
+        return H5::H5File(path, H5F_ACC_RDONLY);
+    } catch (const H5::Exception& e) {
+        const std::string why = innermostErrorMessage();
+        std::string msg = "cannot open as HDF5: ";
+        if (why.find("truncated") != std::string::npos) msg += "the file is truncated (" + why + ")";
+        else msg += (why.empty() ? e.getDetailMsg() : why) + "; the file may be damaged";
+        throw Error(path, "", msg);
+    }
+}
+
+namespace {
+
+// File-image callbacks that lend HDF5 our buffer instead of letting it copy: the core driver
+// "allocates" by returning the buffer, "copies" onto itself, and frees nothing. (HDF5 1.10's
+// H5LTopen_file_image does the same but leaks its bookkeeping with DONT_RELEASE.)
+void* imageMalloc(size_t size, H5FD_file_image_op_t, void* udata) {
+    auto* image = static_cast<std::vector<char>*>(udata);
+    return size == image->size() ? image->data() : nullptr;
+}
+void* imageMemcpy(void* dest, const void* src, size_t size, H5FD_file_image_op_t, void*) {
+    if (dest != src) std::memcpy(dest, src, size);
+    return dest;
+}
+void* imageRealloc(void*, size_t, H5FD_file_image_op_t, void*) { return nullptr; }  // read-only
+herr_t imageFree(void*, H5FD_file_image_op_t, void*) { return 0; }
+void* udataCopy(void* udata) { return udata; }
+herr_t udataFree(void*) { return 0; }
+
+}  // namespace
+
+H5::H5File openImageReadOnly(std::vector<char>& image, const std::string& display_name) {
+    silenceErrorStack();
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5FD_file_image_callbacks_t cb = {imageMalloc, imageMemcpy, imageRealloc, imageFree, udataCopy, udataFree, &image};
+    hid_t fid = -1;
+    if (fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 20, false) >= 0 && H5Pset_file_image_callbacks(fapl, &cb) >= 0 &&
+        H5Pset_file_image(fapl, image.data(), image.size()) >= 0)
+        fid = H5Fopen("in-memory.h5", H5F_ACC_RDONLY, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (fid < 0) {
+        const std::string why = innermostErrorMessage();
+        throw Error(display_name, "", "not a readable HDF5 file" + (why.empty() ? std::string() : " (" + why + ")"));
+    }
+    H5::H5File file;
+    file.setId(fid);   // takes its own reference
+    H5Idec_ref(fid);
+    return file;
+}
+
+bool hasAttr(const H5::H5Object& obj, const std::string& name) {
+    return H5Aexists(obj.getId(), name.c_str()) > 0;
+}
+
+bool hasListAttr(const H5::H5Object& obj, const std::string& name) {
+    return hasAttr(obj, name) || hasAttr(obj, name + "0");
+}
+
+bool hasChild(const H5::Group& group, const std::string& name) {
+    // H5Lexists on a path with '/' checks intermediate links; we only ask for direct children.
+    return H5Lexists(group.getId(), name.c_str(), H5P_DEFAULT) > 0;
+}
+
+namespace {
+
+// Strip the NUL (or, from numpy 'S' arrays, trailing space) padding of fixed-length strings.
+std::string trimFixed(const char* p, size_t n) {
+    size_t len = 0;
+    while (len < n && p[len] != '\0') ++len;
+    while (len > 0 && p[len - 1] == ' ') --len;
+    return std::string(p, len);
+}
+
+std::vector<std::string> readStrings(const H5::Attribute& attr, const std::string& file,
+                                     const std::string& where) {
+    H5::DataSpace space = attr.getSpace();
+    const hssize_t n = space.getSimpleExtentNpoints();
+    if (n < 0 || n > (1 << 24)) throw Error(file, where, "string attribute has an invalid element count");
+    if (n == 0) return {};
+    // Read with the attribute's own type: HDF5 1.10 does not convert between fixed- and
+    // variable-length strings, and a longer memory type overflows the heap in the wrapper.
+    H5::StrType st = attr.getStrType();
+    std::vector<std::string> out;
+    out.reserve(static_cast<size_t>(n));
+    if (st.isVariableStr()) {
+        std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
+        attr.read(st, ptrs.data());
+        for (char* p : ptrs) out.emplace_back(p ? p : "");
+        H5Dvlen_reclaim(st.getId(), space.getId(), H5P_DEFAULT, ptrs.data());
+    } else {
+        const size_t width = st.getSize();
+        if (width == 0 || width > (1u << 20)) throw Error(file, where, "string attribute has an invalid width");
+        std::vector<char> buf(static_cast<size_t>(n) * width);
+        attr.read(st, buf.data());
+        for (hssize_t i = 0; i < n; ++i) out.push_back(trimFixed(buf.data() + i * width, width));
+    }
+    return out;
+}
+
+}  // namespace
+
+std::optional<std::string> readStringAttr(const H5::H5Object& obj, const std::string& name,
+                                          const std::string& file, const std::string& obj_path) {
+    if (!hasAttr(obj, name)) return std::nullopt;
+    const std::string where = obj_path + "@" + name;
+    try {
+        H5::Attribute attr = obj.openAttribute(name);
+        if (attr.getTypeClass() != H5T_STRING) return std::nullopt;
+        std::vector<std::string> v = readStrings(attr, file, where);
+        if (v.empty()) return std::string();
+        return v.front();
+    } catch (const H5::Exception& e) {
+        throw Error(file, where, "cannot read attribute (" + e.getDetailMsg() + ")");
+    }
+}
+
+std::vector<std::string> readStringArrayAttr(const H5::H5Object& obj, const std::string& name,
+                                             const std::string& file, const std::string& obj_path) {
+    auto readOne = [&](const std::string& attr_name) -> std::vector<std::string> {
+        const std::string where = obj_path + "@" + attr_name;
+        try {
+            H5::Attribute attr = obj.openAttribute(attr_name);
+            if (attr.getTypeClass() != H5T_STRING) {
+                if (attr.getSpace().getSimpleExtentNpoints() == 0) return {};
+                throw Error(file, where, "expected a list of strings");
+            }
+            return readStrings(attr, file, where);
+        } catch (const H5::Exception& e) {
+            throw Error(file, where, "cannot read attribute (" + e.getDetailMsg() + ")");
+        }
+    };
+    if (hasAttr(obj, name)) return readOne(name);
+    // Keras splits attributes over 64 KiB into name0, name1, ... (hdf5_format.save_attributes_to_hdf5_group).
+    std::vector<std::string> all;
+    for (int chunk = 0; hasAttr(obj, name + std::to_string(chunk)); ++chunk) {
+        std::vector<std::string> part = readOne(name + std::to_string(chunk));
+        all.insert(all.end(), part.begin(), part.end());
+    }
+    return all;
+}
+
+std::optional<int64_t> readIntAttr(const H5::H5Object& obj, const std::string& name) {
+    if (!hasAttr(obj, name)) return std::nullopt;
+    try {
+        H5::Attribute attr = obj.openAttribute(name);
+        if (attr.getTypeClass() != H5T_INTEGER || attr.getSpace().getSimpleExtentNpoints() != 1)
+            return std::nullopt;
+        int64_t v = 0;
+        attr.read(H5::PredType::NATIVE_INT64, &v);
+        return v;
+    } catch (const H5::Exception&) {
+        return std::nullopt;
+    }
+}
+
+std::vector<std::string> childNames(const H5::Group& group) {
+    std::vector<std::string> names;
+    H5G_info_t info;
+    if (H5Gget_info(group.getId(), &info) < 0) return names;
+    if (info.nlinks > (1u << 24)) return names;
+    // Creation order when the file tracks it (h5py does not by default), else name order.
+    H5_index_t index = H5_INDEX_NAME;
+    hid_t gcpl = H5Gget_create_plist(group.getId());
+    if (gcpl >= 0) {
+        unsigned flags = 0;
+        if (H5Pget_link_creation_order(gcpl, &flags) >= 0 && (flags & H5P_CRT_ORDER_INDEXED)) index = H5_INDEX_CRT_ORDER;
+        H5Pclose(gcpl);
+    }
+    for (hsize_t i = 0; i < info.nlinks; ++i) {
+        ssize_t len = H5Lget_name_by_idx(group.getId(), ".", index, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+        if (len < 0) continue;
+        std::string name(static_cast<size_t>(len), '\0');
+        H5Lget_name_by_idx(group.getId(), ".", index, H5_ITER_INC, i, name.data(), name.size() + 1, H5P_DEFAULT);
+        names.push_back(std::move(name));
+    }
+    return names;
+}
+
+int64_t maxTensorBytes() {
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return int64_t(8) << 30;
+    return static_cast<int64_t>(pages) * page / 10 * 8;  // 80% of physical memory
+}
+
+bool isFloatDataset(const H5::DataSet& ds) {
+    return ds.getTypeClass() == H5T_FLOAT;
+}
+
+namespace {
+
+DType dtypeOf(const H5::DataSet& ds) {
+    if (ds.getTypeClass() != H5T_FLOAT) return DType::Other;
+    switch (ds.getFloatType().getSize()) {
+        case 2: return DType::Float16;
+        case 4: return DType::Float32;
+        case 8: return DType::Float64;
+        default: return DType::Other;
+    }
+}
+
+}  // namespace
+
+Tensor readFloatTensor(const H5::DataSet& ds, const std::string& file, const std::string& h5_path,
+                       const std::string& tensor_name) {
+    Tensor t;
+    t.name = tensor_name;
+    t.h5_path = h5_path;
+    try {
+        if (isQuantizedDataset(ds)) return readQuantizedTensor(ds, file, h5_path, tensor_name);
+        if (ds.getTypeClass() != H5T_FLOAT)
+            throw Error(file, h5_path, "weight tensor is not floating point");
+        t.stored_dtype = dtypeOf(ds);
+        H5::DataSpace space = ds.getSpace();
+        const int rank = space.getSimpleExtentNdims();
+        if (rank < 0 || rank > 32) throw Error(file, h5_path, "dataset has an invalid rank");
+        std::vector<hsize_t> dims(static_cast<size_t>(rank));
+        if (rank > 0) space.getSimpleExtentDims(dims.data());
+        // Multiply with an overflow check before anything is allocated.
+        int64_t count = 1;
+        for (hsize_t d : dims) {
+            if (d > static_cast<hsize_t>(std::numeric_limits<int64_t>::max()) ||
+                (d != 0 && count > std::numeric_limits<int64_t>::max() / static_cast<int64_t>(d)))
+                throw Error(file, h5_path, "dataset dimensions multiply past 2^63 elements");
+            count *= static_cast<int64_t>(d);
+            t.shape.push_back(static_cast<int64_t>(d));
+        }
+        t.stored_shape = t.shape;
+        const int64_t limit = maxTensorBytes();
+        if (count > limit / int64_t(sizeof(float)))
+            throw Error(file, h5_path,
+                        "dataset needs " + std::to_string(count) + " floats (" +
+                            std::to_string(count / (1 << 20) * 4) + " MiB), more than this machine's memory allows");
+        t.data.resize(static_cast<size_t>(count));
+        if (count > 0) ds.read(t.data.data(), H5::PredType::NATIVE_FLOAT);
+    } catch (const H5::Exception& e) {
+        throw Error(file, h5_path, "cannot read dataset (" + e.getDetailMsg() + ")");
+    }
+    return t;
+}
+
+}  // namespace qs::h5

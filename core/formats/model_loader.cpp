@@ -1,0 +1,210 @@
+#include "formats/model_loader.h"
+
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "base/error.h"
+#include "formats/architecture_file.h"
+#include "formats/hdf5_util.h"
+#include "formats/keras_config.h"
+#include "formats/keras_h5_loader.h"
+#include "formats/weight_binding.h"
+#include "formats/zip_reader.h"
+#include "model/shape_inference.h"
+
+namespace qs {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr unsigned char kHdf5Signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+
+std::string hexBytes(const std::string& path, size_t n) {
+    std::ifstream in(path, std::ios::binary);
+    std::string buf(n, '\0');
+    in.read(buf.data(), static_cast<std::streamsize>(n));
+    buf.resize(static_cast<size_t>(in.gcount()));
+    static const char* digits = "0123456789abcdef";
+    std::string hex;
+    for (unsigned char c : buf) {
+        if (!hex.empty()) hex += ' ';
+        hex += digits[c >> 4];
+        hex += digits[c & 15];
+    }
+    return hex;
+}
+
+bool hasHdf5SignatureAnywhere(const std::string& path) {
+    // Mangled files (a text-mode round trip turns 0x89 into ef bf bd) keep "HDF\r\n" near the start.
+    std::ifstream in(path, std::ios::binary);
+    std::string head(64, '\0');
+    in.read(head.data(), 64);
+    head.resize(static_cast<size_t>(in.gcount()));
+    return head.find("HDF\r\n") != std::string::npos;
+}
+
+void checkReadableFile(const std::string& path) {
+    std::error_code ec;
+    const fs::file_status st = fs::status(path, ec);
+    if (ec || !fs::exists(st)) throw Error(path, "", "no such file");
+    if (fs::is_directory(st)) throw Error(path, "", "is a directory, not a model file");
+    if (!fs::is_regular_file(st)) throw Error(path, "", "is not a regular file");
+    const auto size = fs::file_size(path, ec);
+    if (ec) throw Error(path, "", "cannot read its size");
+    if (size == 0) throw Error(path, "", "file is empty");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(path, "", "cannot open for reading (permission?)");
+}
+
+std::optional<std::string> rootString(const H5::Group& root, const char* name, const std::string& path) {
+    return h5::readStringAttr(root, name, path, "/");
+}
+
+struct ArchSource {
+    json config;
+    std::string source;
+};
+
+std::optional<ArchSource> architectureFor(const std::string& path, const LoadOptions& options) {
+    std::string arch_path = options.arch_path;
+    if (arch_path.empty() && options.find_sidecar) {
+        if (auto found = findSidecarArchitecture(path)) arch_path = *found;
+    }
+    if (arch_path.empty()) return std::nullopt;
+    return ArchSource{readArchitectureFile(arch_path), arch_path};
+}
+
+// Keras 0.3 layers have no names: they take the weights file's group names, layer_<i>.
+void nameUnnamedLayers(Architecture& arch) {
+    for (size_t i = 0; i < arch.tree.size(); ++i)
+        if (arch.tree[i].layer.name.empty()) arch.tree[i].layer.name = "layer_" + std::to_string(i);
+    for (size_t i = 0; i < arch.layers.size(); ++i)
+        if (arch.layers[i].name.empty()) arch.layers[i].name = "layer_" + std::to_string(i);
+    for (size_t i = 1; i < arch.layers.size(); ++i)
+        if (arch.layers[i].inbound.empty() && arch.layers[i].kind != "InputLayer")
+            arch.layers[i].inbound = {InboundRef{arch.layers[i - 1].name, 0, 0}};
+    if (!arch.layers.empty()) {
+        arch.inputs = {InboundRef{arch.layers.front().name, 0, 0}};
+        arch.outputs = {InboundRef{arch.layers.back().name, 0, 0}};
+    }
+}
+
+// Adopts `arch` into the model and binds the file's weight groups to its layers.
+void adoptAndBind(Model& m, Architecture arch, std::vector<WeightGroup> groups, const std::string& source, bool order_fallback) {
+    Architecture tree_only;  // binding needs the nesting; the flat layers move into the model
+    tree_only.tree = arch.tree;
+    adoptArchitecture(m, std::move(arch), source);
+    bindWeights(m, tree_only, std::move(groups), order_fallback);
+}
+
+// Weights-only files: bind to the architecture when one is given or found beside the file.
+void bindWeightsOnly(Model& m, std::vector<WeightGroup> groups, const std::optional<ArchSource>& src) {
+    if (!src) {
+        adoptGroupsWithoutArchitecture(m, std::move(groups));
+        m.warnings.push_back("weights-only file without an architecture: analysis only (give --arch FILE to run it)");
+        return;
+    }
+    Architecture arch = parseKerasArchitecture(src->config, src->source, "");
+    nameUnnamedLayers(arch);
+    adoptAndBind(m, std::move(arch), std::move(groups), src->source, /*order_fallback=*/true);
+}
+
+Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOptions& options, const Progress& progress,
+                 const std::optional<ArchSource>& archive_config) {
+    Model m;
+    m.source_path = path;
+    H5::Group root = file.openGroup("/");
+    m.keras_version = rootString(root, "keras_version", path).value_or("");
+    m.backend = rootString(root, "backend", path).value_or("");
+
+    if (archive_config) {  // inside a .keras archive: the config comes from config.json
+        m.format = ModelFormat::Keras3Archive;
+        Architecture arch = parseKerasArchitecture(archive_config->config, path, archive_config->source);
+        std::vector<WeightGroup> groups = readKeras3WeightGroups(root, path, &arch, progress);
+        adoptAndBind(m, std::move(arch), std::move(groups), archive_config->source, false);
+    } else if (auto config_text = rootString(root, "model_config", path)) {
+        m.format = ModelFormat::Keras2FullH5;
+        Architecture arch = parseKerasArchitecture(parseJsonText(*config_text, path, "/@model_config"), path, "/@model_config");
+        if (!h5::hasChild(root, "model_weights")) throw Error(path, "/model_weights", "the file has a model_config but no model_weights group");
+        H5::Group mw = root.openGroup("model_weights");
+        if (m.keras_version.empty()) m.keras_version = h5::readStringAttr(mw, "keras_version", path, "/model_weights").value_or("");
+        if (m.backend.empty()) m.backend = h5::readStringAttr(mw, "backend", path, "/model_weights").value_or("");
+        adoptAndBind(m, std::move(arch), readLegacyWeightGroups(mw, path, "/model_weights", progress), "model_config", false);
+    } else if (h5::hasListAttr(root, "layer_names")) {
+        m.format = ModelFormat::KerasWeightsH5;
+        bindWeightsOnly(m, readLegacyWeightGroups(root, path, "/", progress), architectureFor(path, options));
+        // Keras 1 (no keras_version attribute, or 1.x) stored 'th' kernels in Theano layout.
+        if (m.keras_version.empty() || m.keras_version.rfind("1.", 0) == 0) convertTheanoKernels(m, m.backend != "tensorflow");
+    } else if (h5::hasAttr(root, "nb_layers")) {
+        m.format = ModelFormat::Keras0WeightsH5;
+        bindWeightsOnly(m, readKeras0WeightGroups(root, path, progress), architectureFor(path, options));
+        convertTheanoKernels(m, /*flip=*/true);  // Keras 0.x ran on Theano, which convolves
+    } else if (hasKeras3Layout(root)) {
+        m.format = ModelFormat::Keras3WeightsH5;
+        std::optional<ArchSource> src = architectureFor(path, options);
+        if (src) {
+            Architecture arch = parseKerasArchitecture(src->config, src->source, "");
+            std::vector<WeightGroup> groups = readKeras3WeightGroups(root, path, &arch, progress);
+            adoptAndBind(m, std::move(arch), std::move(groups), src->source, false);
+        } else {
+            adoptGroupsWithoutArchitecture(m, readKeras3WeightGroups(root, path, nullptr, progress));
+            m.warnings.push_back("weights-only file without an architecture: analysis only (give --arch FILE to run it)");
+        }
+    } else {
+        m.format = ModelFormat::GenericH5;
+        adoptGroupsWithoutArchitecture(m, readGenericFloatDatasets(file, path, progress));
+        if (m.layers.empty()) throw Error(path, "/", "HDF5 file without Keras metadata and without floating-point datasets");
+        m.warnings.push_back("not a Keras file: every floating-point dataset is shown as a tensor; inference needs an architecture");
+    }
+    inferShapes(m);
+    return m;
+}
+
+Model loadArchive(const std::string& path, const LoadOptions& options, const Progress& progress) {
+    ZipArchive zip(path);
+    if (!zip.contains("model.weights.h5")) throw Error(path, "model.weights.h5", "the .keras archive has no model.weights.h5");
+    ArchSource config{parseJsonText(zip.readText("config.json"), path, "config.json"), "config.json"};
+    std::string keras_version;
+    if (zip.contains("metadata.json")) {
+        try {
+            json meta = json::parse(zip.readText("metadata.json"));
+            if (meta.contains("keras_version") && meta["keras_version"].is_string()) keras_version = meta["keras_version"];
+        } catch (const json::exception&) {
+        }
+    }
+    std::vector<char> image = zip.read("model.weights.h5", static_cast<size_t>(h5::maxTensorBytes()));
+    H5::H5File file = h5::openImageReadOnly(image, path + ":model.weights.h5");
+    Model m = loadFromH5(file, path, options, progress, config);
+    m.keras_version = keras_version;
+    m.format = ModelFormat::Keras3Archive;
+    return m;
+}
+
+}  // namespace
+
+Model loadModel(const std::string& path, const LoadOptions& options, const Progress& progress) {
+    checkReadableFile(path);
+    h5::silenceErrorStack();
+    if (looksLikeZip(path)) return loadArchive(path, options, progress);
+    const htri_t is_h5 = H5Fis_hdf5(path.c_str());
+    if (is_h5 <= 0) {
+        std::string msg = "not an HDF5 file or a .keras zip archive (first bytes: " + hexBytes(path, 8) + ")";
+        if (hasHdf5SignatureAnywhere(path))
+            msg += "; it looks like an HDF5 file damaged by a text-mode transfer (bytes >= 0x80 replaced)";
+        throw Error(path, "", msg);
+    }
+    try {
+        H5::H5File file = h5::openReadOnly(path);
+        return loadFromH5(file, path, options, progress, std::nullopt);
+    } catch (const H5::Exception& e) {
+        throw Error(path, "", "HDF5 error (" + e.getDetailMsg() + "); is the file truncated or damaged?");
+    } catch (const json::exception& e) {
+        throw Error(path, "", std::string("unexpected JSON content: ") + e.what());
+    }
+}
+
+}  // namespace qs

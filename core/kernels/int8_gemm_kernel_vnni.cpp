@@ -1,6 +1,0 @@
-// The VNNI kernels for CPUs with AVX-512 VNNI; compile flags in core/CMakeLists.txt.
-#include <immintrin.h>
-
-#define QS_VNNI_TILE_NAME gemmTileVnni
-#define QS_VNNI_ROW_NAME gemmRowVnni
-#include "int8_gemm_kernel_vnni.inc"

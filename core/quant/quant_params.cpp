@@ -1,0 +1,99 @@
+#include "quant/quant_params.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace qs {
+
+QuantRange quantRange(int bits, Scheme scheme) {
+    const int32_t half = int32_t(1) << (bits - 1);
+    if (scheme == Scheme::Symmetric) return {-(half - 1), half - 1};
+    return {-half, half - 1};
+}
+
+QuantParams symmetricParams(double clip, int bits) {
+    const QuantRange r = quantRange(bits, Scheme::Symmetric);
+    QuantParams p;
+    p.qmin = r.qmin;
+    p.qmax = r.qmax;
+    p.zero_point = 0;
+    p.scale = clip > 0 && std::isfinite(clip) ? clip / r.qmax : 1.0;
+    return p;
+}
+
+QuantParams asymmetricParams(double lo, double hi, QuantRange range) {
+    QuantParams p;
+    p.qmin = range.qmin;
+    p.qmax = range.qmax;
+    lo = std::min(lo, 0.0);  // the range must contain real 0 so that padding and ReLU are exact
+    hi = std::max(hi, 0.0);
+    if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi)) {
+        p.scale = 1.0;
+        p.zero_point = 0;
+        return p;
+    }
+    p.scale = (hi - lo) / (static_cast<double>(range.qmax) - range.qmin);
+    // TFLite: pick the zero point from whichever end has the smaller rounding error, then nudge.
+    const double zp_from_min = range.qmin - lo / p.scale;
+    const double zp_from_max = range.qmax - hi / p.scale;
+    const double err_min = std::abs(range.qmin) + std::abs(lo / p.scale);
+    const double err_max = std::abs(range.qmax) + std::abs(hi / p.scale);
+    const double zp = err_min < err_max ? zp_from_min : zp_from_max;
+    p.zero_point = static_cast<int32_t>(std::clamp(roundHalfAway(zp), double(range.qmin), double(range.qmax)));
+    return p;
+}
+
+int bestPrecisionFractionLength(double max_abs, int bits) {
+    const double qmax = quantRange(bits, Scheme::Symmetric).qmax;
+    if (!(max_abs > 0) || !std::isfinite(max_abs)) return bits - 1;
+    int f = static_cast<int>(std::floor(std::log2(qmax / max_abs)));
+    // Guard log2's rounding at exact powers: the largest f with max_abs * 2^f <= qmax.
+    while (std::ldexp(max_abs, f + 1) <= qmax) ++f;
+    while (std::ldexp(max_abs, f) > qmax) --f;
+    return f;
+}
+
+QuantParams powerOfTwoParams(int fraction_length, int bits) {
+    const QuantRange r = quantRange(bits, Scheme::Symmetric);
+    QuantParams p;
+    p.qmin = r.qmin;
+    p.qmax = r.qmax;
+    p.scale = std::ldexp(1.0, -fraction_length);
+    return p;
+}
+
+float dequantize(int32_t q, const QuantParams& p) {
+    return static_cast<float>(q - p.zero_point) * static_cast<float>(p.scale);
+}
+
+float roundToFloat16(float x) {
+    if (!std::isfinite(x)) return x;
+    uint32_t bits;
+    std::memcpy(&bits, &x, 4);
+    const uint32_t sign = bits & 0x80000000u;
+    const float a = std::fabs(x);
+    float out;
+    if (a >= 65520.0f) {
+        out = std::numeric_limits<float>::infinity();  // rounds past half's max 65504
+    } else if (a < 6.103515625e-05f) {
+        // Subnormal half: multiples of 2^-24, round to nearest even.
+        out = std::nearbyint(a * 16777216.0f) / 16777216.0f;
+    } else {
+        // Keep 10 mantissa bits, round to nearest even on the dropped 13.
+        uint32_t m;
+        std::memcpy(&m, &a, 4);
+        const uint32_t lsb = (m >> 13) & 1u;
+        m += 0x0FFFu + lsb;
+        m &= ~0x1FFFu;
+        std::memcpy(&out, &m, 4);
+    }
+    uint32_t ob;
+    std::memcpy(&ob, &out, 4);
+    ob |= sign;
+    std::memcpy(&out, &ob, 4);
+    return out;
+}
+
+}  // namespace qs
