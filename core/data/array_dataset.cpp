@@ -13,6 +13,7 @@
 
 #include "base/error.h"
 #include "data/image_folder_dataset.h"
+#include "formats/h5_preflight.h"
 #include "formats/hdf5_util.h"
 #include "formats/zip_reader.h"
 
@@ -250,7 +251,11 @@ ImageDataset readDataset(const std::string& path, const ArrayDatasetOptions& o) 
         return b;
     }();
     if (std::memcmp(head.data(), "PK", 2) == 0) return readNpzDataset(path, o);
-    if (std::memcmp(head.data(), "\x89HDF", 4) == 0) return readHdf5Dataset(path, o);
+    if (std::memcmp(head.data(), "\x89HDF", 4) == 0) {
+        // libhdf5 can crash on a damaged file: read it in a child first (h5_preflight.h).
+        h5::preflight([&] { readHdf5Dataset(path, o); }, static_cast<int64_t>(fs::file_size(path)), path);
+        return readHdf5Dataset(path, o);
+    }
     if (std::memcmp(head.data(), "\x93NUMPY", 6) == 0) {
         std::string labels = path;
         for (auto [from, to] : {std::pair{"x_", "y_"}, std::pair{"images", "labels"}, std::pair{"X_", "y_"}}) {

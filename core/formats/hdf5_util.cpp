@@ -26,6 +26,24 @@ herr_t collectErrorMessage(unsigned, const H5E_error2_t* err, void* data) {
 
 }  // namespace
 
+namespace {
+int step_fd = -1;  // >= 0 only in a preflight child
+}
+
+void setMetadataOnly(int fd) { step_fd = fd; }
+bool metadataOnly() { return step_fd >= 0; }
+
+void noteStep(const std::string& where) {
+    if (step_fd < 0) return;
+    const std::string line = where + "\n";
+    size_t done = 0;
+    while (done < line.size()) {
+        const ssize_t n = write(step_fd, line.data() + done, line.size() - done);
+        if (n <= 0) return;
+        done += static_cast<size_t>(n);
+    }
+}
+
 std::string innermostErrorMessage() {
     std::vector<std::string> messages;
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, collectErrorMessage, &messages);
@@ -139,6 +157,7 @@ std::optional<std::string> readStringAttr(const H5::H5Object& obj, const std::st
                                           const std::string& file, const std::string& obj_path) {
     if (!hasAttr(obj, name)) return std::nullopt;
     const std::string where = obj_path + "@" + name;
+    noteStep(where);
     try {
         H5::Attribute attr = obj.openAttribute(name);
         if (attr.getTypeClass() != H5T_STRING) return std::nullopt;
@@ -154,6 +173,7 @@ std::vector<std::string> readStringArrayAttr(const H5::H5Object& obj, const std:
                                              const std::string& file, const std::string& obj_path) {
     auto readOne = [&](const std::string& attr_name) -> std::vector<std::string> {
         const std::string where = obj_path + "@" + attr_name;
+        noteStep(where);
         try {
             H5::Attribute attr = obj.openAttribute(attr_name);
             if (attr.getTypeClass() != H5T_STRING) {
@@ -242,11 +262,18 @@ Tensor readFloatTensor(const H5::DataSet& ds, const std::string& file, const std
     Tensor t;
     t.name = tensor_name;
     t.h5_path = h5_path;
+    noteStep(h5_path);
     try {
         if (isQuantizedDataset(ds)) return readQuantizedTensor(ds, file, h5_path, tensor_name);
         if (ds.getTypeClass() != H5T_FLOAT)
             throw Error(file, h5_path, "weight tensor is not floating point");
         t.stored_dtype = dtypeOf(ds);
+        // A damaged header can declare a float of any width; libhdf5 then converts through a
+        // buffer of that width per element (seconds of calloc for gigabytes). Keras writes 2, 4, 8.
+        if (t.stored_dtype == DType::Other)
+            throw Error(file, h5_path,
+                        "floating-point dataset " + std::to_string(ds.getFloatType().getSize()) +
+                            " bytes wide (float16, float32 and float64 are read); the file may be damaged");
         H5::DataSpace space = ds.getSpace();
         const int rank = space.getSimpleExtentNdims();
         if (rank < 0 || rank > 32) throw Error(file, h5_path, "dataset has an invalid rank");
@@ -267,6 +294,7 @@ Tensor readFloatTensor(const H5::DataSet& ds, const std::string& file, const std
             throw Error(file, h5_path,
                         "dataset needs " + std::to_string(count) + " floats (" +
                             std::to_string(count / (1 << 20) * 4) + " MiB), more than this machine's memory allows");
+        if (metadataOnly()) return t;  // the values are read in-process, after the preflight
         t.data.resize(static_cast<size_t>(count));
         if (count > 0) ds.read(t.data.data(), H5::PredType::NATIVE_FLOAT);
     } catch (const H5::Exception& e) {

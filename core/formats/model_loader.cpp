@@ -1,12 +1,12 @@
 #include "formats/model_loader.h"
 
-
 #include <filesystem>
 #include <fstream>
 #include <optional>
 
 #include "base/error.h"
 #include "formats/architecture_file.h"
+#include "formats/h5_preflight.h"
 #include "formats/hdf5_util.h"
 #include "formats/keras_config.h"
 #include "formats/keras_h5_loader.h"
@@ -177,6 +177,12 @@ Model loadArchive(const std::string& path, const LoadOptions& options, const Pro
         }
     }
     std::vector<char> image = zip.read("model.weights.h5", static_cast<size_t>(h5::maxTensorBytes()));
+    h5::preflight(
+        [&] {
+            H5::H5File file = h5::openImageReadOnly(image, path + ":model.weights.h5");
+            loadFromH5(file, path, options, Progress::none(), config);
+        },
+        static_cast<int64_t>(image.size()), path + ":model.weights.h5");
     H5::H5File file = h5::openImageReadOnly(image, path + ":model.weights.h5");
     Model m = loadFromH5(file, path, options, progress, config);
     m.keras_version = keras_version;
@@ -198,6 +204,9 @@ Model loadModel(const std::string& path, const LoadOptions& options, const Progr
         throw Error(path, "", msg);
     }
     try {
+        // A file that crashes libhdf5 crashes a child that reads its metadata first, not us.
+        h5::preflight([&] { loadFromH5(h5::openReadOnly(path), path, options, Progress::none(), std::nullopt); },
+                      static_cast<int64_t>(fs::file_size(path)), path);
         H5::H5File file = h5::openReadOnly(path);
         return loadFromH5(file, path, options, progress, std::nullopt);
     } catch (const H5::Exception& e) {
