@@ -30,6 +30,7 @@
 #include "comparison_panel.h"
 #include "eval/config_comparison.h"
 #include "evaluation_panel.h"
+#include "file_corruption.h"
 #include "formats/model_loader.h"
 #include "histogram_plot.h"
 #include "keras_h5_writer.h"
@@ -189,6 +190,40 @@ private slots:
         QTest::keyClick(w.tableView(), Qt::Key_Z, Qt::ControlModifier | Qt::ShiftModifier);
         QCOMPARE(cell(t, row, LayerTableModel::Bits), QString("int4"));
         QCOMPARE(raw(t, t.totalsRow(), LayerTableModel::QuantSize), total8 - size8 + size4);
+    }
+
+    // A file that crashes libhdf5 (a corrupted global-heap reference in a vlen string
+    // attribute: tests/bench/sweep_corruption --raw found it) is refused with a message; the
+    // model, its per-layer choices and the undo stack stay as they were.
+    void crashingFileKeepsSession() {
+        const fs::path source = fs::path(QUANTSCOPE_SHARED_DIR) / "corpus" / "k3_14_mnist_mlp.weights.h5";
+        if (!fs::exists(source)) QSKIP("../shared/corpus is absent");
+        std::ifstream in(source, std::ios::binary);
+        const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+        const std::string damaged = tmp_.filePath("crashes_libhdf5.weights.h5").toStdString();
+        std::ofstream(damaged, std::ios::binary) << qs::testing::corrupt(bytes, qs::testing::findCorruptionTargets(source.string(), bytes), 97).bytes;
+
+        MainWindow w;
+        w.show();
+        QVERIFY(openAndSettle(w, kSamples / "fmnist_cnn.h5"));
+        LayerTableModel& t = *w.layerTable();
+        const int row = firstQuantizable(t);
+        QVERIFY(t.setData(t.index(row, LayerTableModel::Bits), "int4", Qt::EditRole));
+        QVERIFY(waitFor(w, &MainWindow::analysesSettled, 30000));
+        const int steps = w.undoStack()->count();
+        const std::string model_path = w.model()->source_path;
+
+        QSignalSpy bad(&w, &MainWindow::loadFailed);
+        w.openModel(QString::fromStdString(damaged));
+        QTRY_COMPARE_WITH_TIMEOUT(bad.size(), 1, 20000);
+        const QString message = bad.first().first().toString();
+        QVERIFY2(message.contains("crashes_libhdf5.weights.h5") && message.contains("damaged"), qPrintable(message));
+        if (auto* box = w.findChild<QMessageBox*>("loadErrorBox")) box->close();
+        QCOMPARE(w.model()->source_path, model_path);
+        QCOMPARE(cell(t, row, LayerTableModel::Bits), QString("int4"));
+        QCOMPARE(w.undoStack()->count(), steps);
+        w.undoStack()->undo();
+        QCOMPARE(cell(t, row, LayerTableModel::Bits), QString("int8"));
     }
 
     void editsEverySelectedRowInOneStep() {
