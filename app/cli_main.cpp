@@ -140,7 +140,15 @@ int analyze(const std::vector<std::string>& args) {
     }
     if (model_path.empty()) return usage("analyze needs a MODEL");
     const qs::Model m = qs::loadModel(model_path, load);
+    // A file without a Keras architecture has no kernels to pick out: its tensors are the thing
+    // to analyse, 1-D ones included.
+    if (m.format == qs::ModelFormat::GenericH5) all_tensors = true;
     const auto result = qs::analyzeModel(m, options, all_tensors);
+    if (result.empty())
+        std::cerr << "quantscope-cli: " << model_path << ": no tensor analysed: "
+                  << (m.paramCount() == 0 ? "the file holds no floating-point weights"
+                                          : "no kernel (rank >= 2); --all-tensors also analyses 1-D tensors (biases, BatchNorm vectors)")
+                  << "\n";
     if (format == "json") std::cout << qs::analysisJson(result, options).dump(2) << "\n";
     else if (format == "csv") std::cout << qs::analysisCsv(result);
     else std::cout << qs::analysisText(result, /*only_chosen=*/!list_all);

@@ -1,7 +1,9 @@
 // `quantscope-cli analyze` on a real third-party model: the JSON has the documented fields,
 // every candidate per kernel, per-channel scales per output channel (DepthwiseConv2D:
 // in * depth_multiplier), and marks the requested method as chosen.
+#include <H5Cpp.h>
 #include <QProcess>
+#include <QTemporaryDir>
 #include <QtTest>
 
 #include <filesystem>
@@ -67,6 +69,68 @@ private slots:
         const QStringList lines = QString::fromUtf8(p.readAllStandardOutput()).trimmed().split('\n');
         QCOMPARE(lines.size(), 1 + 2 * 12);  // header + conv2d and dense kernels x 12 candidates
         QVERIFY(lines[0].startsWith("layer,tensor,method,chosen"));
+    }
+
+    // A quantization-aware-trained tf.keras 2.13 file (tests/fixtures/make_qat_fixture.py): the
+    // integer and boolean tensors are listed with their dtype and left out of the analysis; the
+    // trained bit widths come from the QKeras configs and HGQ's bits/integers tensors.
+    void qatFileInspectAndAnalyze() {
+        const QString file = QUANTSCOPE_SOURCE_DIR "/tests/fixtures/qat_hgq_qkeras.h5";
+        int code = -1;
+        const json inspect = run({"inspect", file, "--json"}, &code);
+        QCOMPARE(code, 0);
+        const json& fpq = inspect["layers"][1];
+        QCOMPARE(fpq["class_name"].get<std::string>(), std::string("FixedPointQuantizer"));
+        QCOMPARE(fpq["weights"].size(), size_t(0));
+        QCOMPARE(fpq["other_tensors"].size(), size_t(3));
+        QCOMPARE(fpq["other_tensors"][0]["dtype"].get<std::string>(), std::string("bool"));
+        QCOMPARE(fpq["other_tensors"][1]["dtype"].get<std::string>(), std::string("int32"));
+        QCOMPARE(fpq["other_tensors"][1]["shape"], json::array({8}));
+        QCOMPARE(fpq["trained_quantization"]["bits"].get<int>(), 6);
+        QCOMPARE(fpq["trained_quantization"]["integer_bits"].get<int>(), 2);
+        QCOMPARE(fpq["trained_quantization"]["keep_negative"].get<bool>(), true);
+        QCOMPARE(fpq["output_shape"], json::array({-1, 8}));  // an element-wise quantizer
+        QCOMPARE(inspect["layers"][2]["trained_quantization"]["bits"].get<int>(), 4);   // quantized_bits(4,0,1)
+        QCOMPARE(inspect["layers"][3]["trained_quantization"]["bits"].get<int>(), 6);   // quantized_relu(6,2)
+        QCOMPARE(inspect["layers"][3]["trained_quantization"]["keep_negative"].get<bool>(), false);
+        QVERIFY(inspect["layers"][4]["trained_quantization"].is_null());  // a plain Dense
+        QCOMPARE(inspect["total_params"].get<int>(), 8 * 4 + 4 + 4 * 3 + 3);  // float weights only
+
+        const json analysis = run({"analyze", file, "--json"}, &code);
+        QCOMPARE(code, 0);
+        std::vector<std::string> tensors;
+        for (const json& l : analysis["layers"])
+            for (const json& t : l["tensors"]) tensors.push_back(t["name"].get<std::string>());
+        QCOMPARE(tensors, (std::vector<std::string>{"q_dense/kernel:0", "dense/kernel:0"}));
+
+        // Evaluation refuses the one layer the engines cannot run, by name.
+        QProcess p;
+        p.start(QUANTSCOPE_CLI, {"eval", file, "--data", "/usr/share/datasets/fashion-mnist", "--limit", "10"});
+        QVERIFY(p.waitForFinished(60000));
+        QVERIFY(p.exitCode() != 0);
+        const QString err = QString::fromUtf8(p.readAllStandardError());
+        if (!err.contains("no such file")) QVERIFY2(err.contains("fixed_point_quantizer") && err.contains("FixedPointQuantizer"), qPrintable(err));
+    }
+
+    // An HDF5 file without a Keras architecture whose tensors are all 1-D: analysed anyway
+    // (there is no kernel to pick out), not an empty list.
+    void plainHdf5IsAnalysed() {
+        QTemporaryDir tmp;
+        const std::string path = tmp.filePath("plain.h5").toStdString();
+        {
+            H5::H5File f(path, H5F_ACC_TRUNC);
+            const hsize_t n = 64;
+            H5::DataSpace space(1, &n);
+            std::vector<float> v(n);
+            for (hsize_t i = 0; i < n; ++i) v[i] = static_cast<float>(i) / 8.0f - 4.0f;
+            f.createGroup("block").createDataSet("gamma", H5::PredType::IEEE_F32LE, space).write(v.data(), H5::PredType::NATIVE_FLOAT);
+        }
+        int code = -1;
+        const json analysis = run({"analyze", QString::fromStdString(path), "--json"}, &code);
+        QCOMPARE(code, 0);
+        QCOMPARE(analysis["layers"].size(), size_t(1));
+        QCOMPARE(analysis["layers"][0]["name"].get<std::string>(), std::string("block"));
+        QCOMPARE(analysis["layers"][0]["tensors"][0]["shape"], json::array({64}));
     }
 
     void badArguments() {

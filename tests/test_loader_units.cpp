@@ -12,6 +12,7 @@
 #include "formats/architecture_file.h"
 #include "formats/keras_config.h"
 #include "formats/model_loader.h"
+#include "formats/qat_layers.h"
 #include "formats/weight_binding.h"
 #include "keras_h5_writer.h"
 #include "model/shape_inference.h"
@@ -26,6 +27,39 @@ class LoaderUnitsTest : public QObject {
     std::string path(const char* n) const { return tmp_.filePath(n).toStdString(); }
 
 private slots:
+    // QKeras quantizer specs, worked out from QKeras' signatures: quantized_bits(bits=8,
+    // integer=0, symmetric=0, keep_negative=True, ...), quantized_relu(bits=8, integer=0, ...).
+    void qkerasQuantizer_data() {
+        QTest::addColumn<QString>("spec");
+        QTest::addColumn<int>("bits");      // -1: not a quantizer
+        QTest::addColumn<int>("integer");   // -1: not given
+        QTest::addColumn<int>("negative");  // -1: not known, 0 / 1
+        QTest::newRow("bits positional") << "quantized_bits(4,0,1)" << 4 << 0 << 1;
+        QTest::newRow("bits keywords") << "quantized_bits(bits=3, integer=1, keep_negative=False)" << 3 << 1 << 0;
+        QTest::newRow("keep_negative 4th positional") << "quantized_bits(6, 2, 0, 0)" << 6 << 2 << 0;
+        QTest::newRow("relu, width only") << "quantized_relu(8)" << 8 << -1 << 0;
+        QTest::newRow("relu with integer") << "quantized_relu(6,2)" << 6 << 2 << 0;
+        QTest::newRow("default width") << "quantized_bits()" << 8 << -1 << 1;
+        QTest::newRow("po2") << "quantized_po2(4)" << 4 << -1 << -1;
+        QTest::newRow("dict") << R"({"class_name": "quantized_bits", "config": {"bits": 5, "integer": 1, "keep_negative": true}})" << 5 << 1 << 1;
+        QTest::newRow("plain activation") << "\"relu\"" << -1 << -1 << -1;
+        QTest::newRow("not a call") << "\"quantized_bits(4\"" << -1 << -1 << -1;
+        QTest::newRow("absurd width") << "quantized_bits(400)" << -1 << -1 << -1;
+    }
+    void qkerasQuantizer() {
+        QFETCH(QString, spec);
+        QFETCH(int, bits);
+        QFETCH(int, integer);
+        QFETCH(int, negative);
+        const json q = spec.startsWith('{') || spec.startsWith('"') ? json::parse(spec.toStdString()) : json(spec.toStdString());
+        const auto t = qs::parseQKerasQuantizer(q, "kernel_quantizer");
+        QCOMPARE(t.has_value(), bits >= 0);
+        if (!t) return;
+        QCOMPARE(t->bits, bits);
+        QCOMPARE(t->integer_bits.value_or(-1), integer);
+        QCOMPARE(t->keep_negative ? int(*t->keep_negative) : -1, negative);
+    }
+
     void snakeCase_data() {
         QTest::addColumn<QString>("cls");
         QTest::addColumn<QString>("key");

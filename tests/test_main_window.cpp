@@ -70,6 +70,25 @@ private slots:
         QCOMPARE(w.layerTable()->layerCount(), 17);
     }
 
+    // A quantization-aware-trained file (tests/fixtures/make_qat_fixture.py) opens: custom
+    // classes as the file names them with the width they were trained for, integer tensors
+    // listed with their dtype, only the float kernels quantizable.
+    void opensQuantizationAwareTrainedFile() {
+        MainWindow w;
+        w.show();
+        w.openModel(QUANTSCOPE_SOURCE_DIR "/tests/fixtures/qat_hgq_qkeras.h5");
+        QVERIFY(waitLoaded(w));
+        LayerTableModel* t = w.layerTable();
+        QCOMPARE(t->layerCount(), 5);
+        QCOMPARE(t->index(1, LayerTableModel::Class).data().toString(), QString("FixedPointQuantizer (trained 6-bit)"));
+        QCOMPARE(t->index(1, LayerTableModel::Weights).data().toString(), QString("(8,) bool  (8,) int32  (8,) int32"));
+        QVERIFY(t->index(1, LayerTableModel::Weights).data(Qt::ToolTipRole).toString().contains("bits:0  (8,)  int32 (not analysed)"));
+        QCOMPARE(t->index(2, LayerTableModel::Class).data().toString(), QString("QDense (trained 4-bit)"));
+        QVERIFY(!t->quantizable(1));
+        QVERIFY(t->quantizable(2));
+        QVERIFY(t->quantizable(4));
+    }
+
     void newerOpenReplacesOlder() {
         MainWindow w;
         w.openModel(QString::fromStdString((corpus_ / "k2_1_mnist_mlp_weights.h5").string()));

@@ -141,7 +141,11 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
     if (role == Qt::DisplayRole || role == Qt::EditRole) {
         switch (col) {
             case Name: return QString::fromStdString(l.name);
-            case Class: return l.class_name ? QString::fromStdString(*l.class_name) : QStringLiteral("?");
+            case Class: {
+                const QString cls = l.class_name ? QString::fromStdString(*l.class_name) : QStringLiteral("?");
+                // The width a quantization-aware-trained layer was trained for (QKeras, HGQ).
+                return l.trained ? cls + tr(" (trained %1-bit)").arg(l.trained->bits) : cls;
+            }
             case OutputShape: return l.output_shape ? QString::fromStdString(qs::shapeToString(*l.output_shape)) : QString();
             case Params: return loc.toString(static_cast<qlonglong>(l.paramCount()));
             case Bits: return quant ? QString::fromLatin1(qs::precisionName(q.precision)) : QString();
@@ -161,6 +165,9 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
             case Weights: {
                 QStringList parts;
                 for (const qs::Tensor& t : l.weights) parts << QString::fromStdString(qs::shapeToString(t.shape));
+                // Integer and boolean tensors (QAT state) are listed with their dtype, not analysed.
+                for (const qs::Tensor& t : l.other_tensors)
+                    parts << QString::fromStdString(qs::shapeToString(t.shape)) + ' ' + QString::fromLatin1(qs::dtypeName(t.stored_dtype));
                 return parts.join(QStringLiteral("  "));
             }
         }
@@ -181,8 +188,12 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
             for (const qs::Tensor& t : l.weights)
                 lines << QStringLiteral("%1  %2  %3").arg(QString::fromStdString(t.name), QString::fromStdString(qs::shapeToString(t.shape)),
                                                           QString::fromLatin1(qs::dtypeName(t.stored_dtype)));
+            for (const qs::Tensor& t : l.other_tensors)
+                lines << tr("%1  %2  %3 (not analysed)").arg(QString::fromStdString(t.name), QString::fromStdString(qs::shapeToString(t.shape)),
+                                                            QString::fromLatin1(qs::dtypeName(t.stored_dtype)));
             return lines.isEmpty() ? QVariant() : QVariant(lines.join('\n'));
         }
+        if (col == Class && l.trained) return tr("Trained for %1").arg(QString::fromStdString(qs::describeTrained(*l.trained)));
         return headerData(col, Qt::Horizontal, Qt::ToolTipRole);
     } else if (role == SortRole) {
         switch (col) {

@@ -257,6 +257,108 @@ DType dtypeOf(const H5::DataSet& ds) {
 
 }  // namespace
 
+namespace {
+
+// The integer type behind a dataset's type: itself, or an enum's base type.
+hid_t integerBase(hid_t type) {
+    if (H5Tget_class(type) == H5T_ENUM) return H5Tget_super(type);
+    return H5Tcopy(type);
+}
+
+DType integerDType(hid_t type, bool is_bool) {
+    if (is_bool) return DType::Bool;
+    const bool is_signed = H5Tget_sign(type) == H5T_SGN_2;
+    switch (H5Tget_size(type)) {
+        case 1: return is_signed ? DType::Int8 : DType::UInt8;
+        case 2: return is_signed ? DType::Int16 : DType::UInt16;
+        case 4: return is_signed ? DType::Int32 : DType::UInt32;
+        case 8: return is_signed ? DType::Int64 : DType::UInt64;
+        default: return DType::Other;
+    }
+}
+
+// h5py writes numpy bool as an enum over int8 with exactly the members FALSE and TRUE.
+bool isBoolEnum(hid_t type) {
+    if (H5Tget_class(type) != H5T_ENUM || H5Tget_nmembers(type) != 2) return false;
+    for (unsigned i = 0; i < 2; ++i) {
+        char* name = H5Tget_member_name(type, i);
+        const bool ok = name && (std::strcmp(name, "FALSE") == 0 || std::strcmp(name, "TRUE") == 0);
+        H5free_memory(name);
+        if (!ok) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+bool isIntegerDataset(const H5::DataSet& ds) {
+    const H5T_class_t c = ds.getTypeClass();
+    if (c == H5T_INTEGER) return true;
+    if (c != H5T_ENUM) return false;
+    const hid_t type = H5Dget_type(ds.getId());
+    const hid_t base = integerBase(type);
+    const bool ok = base >= 0 && H5Tget_class(base) == H5T_INTEGER;
+    if (base >= 0) H5Tclose(base);
+    H5Tclose(type);
+    return ok;
+}
+
+Tensor readIntegerTensor(const H5::DataSet& ds, const std::string& file, const std::string& h5_path, const std::string& name) {
+    Tensor t;
+    t.name = name;
+    t.h5_path = h5_path;
+    noteStep(h5_path);
+    const hid_t type = H5Dget_type(ds.getId());
+    const hid_t base = type >= 0 ? integerBase(type) : -1;
+    try {
+        if (base < 0) throw Error(file, h5_path, "cannot read the integer dataset's type");
+        const bool is_bool = isBoolEnum(type);
+        t.stored_dtype = integerDType(base, is_bool);
+        H5::DataSpace space = ds.getSpace();
+        const int rank = space.getSimpleExtentNdims();
+        if (rank < 0 || rank > 32) throw Error(file, h5_path, "dataset has an invalid rank");
+        std::vector<hsize_t> dims(static_cast<size_t>(rank));
+        if (rank > 0) space.getSimpleExtentDims(dims.data());
+        for (hsize_t d : dims) t.shape.push_back(static_cast<int64_t>(std::min<hsize_t>(d, hsize_t(1) << 62)));
+        t.stored_shape = t.shape;
+        const int64_t n = t.size();
+        const size_t width = H5Tget_size(base);
+        if (!metadataOnly() && n > 0 && n <= Tensor::kMaxIntValues && t.stored_dtype != DType::Other) {
+            // Read in the file's own type (an enum converts only to an enum), then widen by hand.
+            const hid_t mem = H5Tget_class(type) == H5T_ENUM ? H5Tcopy(type) : H5Tget_native_type(type, H5T_DIR_ASCEND);
+            std::vector<unsigned char> raw(static_cast<size_t>(n) * width);
+            const bool native_order = H5Tget_order(base) == H5T_ORDER_LE;
+            if (mem >= 0 && native_order && H5Tget_size(mem) == width && H5Dread(ds.getId(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()) >= 0) {
+                const bool is_signed = H5Tget_sign(base) == H5T_SGN_2;
+                for (int64_t i = 0; i < n; ++i) {
+                    const unsigned char* p = raw.data() + static_cast<size_t>(i) * width;
+                    uint64_t u = 0;
+                    std::memcpy(&u, p, width);  // little-endian host
+                    if (is_signed && width < 8 && (u >> (8 * width - 1)) & 1) u |= ~uint64_t(0) << (8 * width);
+                    t.int_values.push_back(static_cast<int64_t>(u));
+                }
+            }
+            if (mem >= 0) H5Tclose(mem);
+        }
+    } catch (...) {
+        if (base >= 0) H5Tclose(base);
+        if (type >= 0) H5Tclose(type);
+        throw;
+    }
+    H5Tclose(base);
+    H5Tclose(type);
+    return t;
+}
+
+Tensor readWeightTensor(const H5::DataSet& ds, const std::string& file, const std::string& h5_path, const std::string& name) {
+    try {
+        if (isIntegerDataset(ds) && !isQuantizedDataset(ds)) return readIntegerTensor(ds, file, h5_path, name);
+    } catch (const H5::Exception& e) {
+        throw Error(file, h5_path, "cannot read dataset (" + e.getDetailMsg() + ")");
+    }
+    return readFloatTensor(ds, file, h5_path, name);
+}
+
 Tensor readFloatTensor(const H5::DataSet& ds, const std::string& file, const std::string& h5_path,
                        const std::string& tensor_name) {
     Tensor t;
@@ -266,7 +368,8 @@ Tensor readFloatTensor(const H5::DataSet& ds, const std::string& file, const std
     try {
         if (isQuantizedDataset(ds)) return readQuantizedTensor(ds, file, h5_path, tensor_name);
         if (ds.getTypeClass() != H5T_FLOAT)
-            throw Error(file, h5_path, "weight tensor is not floating point");
+            throw Error(file, h5_path, "weight tensor is neither a number nor a boolean (HDF5 type class " +
+                                           std::to_string(static_cast<int>(ds.getTypeClass())) + ")");
         t.stored_dtype = dtypeOf(ds);
         // A damaged header can declare a float of any width; libhdf5 then converts through a
         // buffer of that width per element (seconds of calloc for gigabytes). Keras writes 2, 4, 8.

@@ -52,6 +52,14 @@ Tensor readFloatTensor(const H5::DataSet& ds, const std::string& file, const std
 
 bool isFloatDataset(const H5::DataSet& ds);
 
+// Integer datasets, and h5py's booleans (an enum of int8 with FALSE = 0, TRUE = 1).
+bool isIntegerDataset(const H5::DataSet& ds);
+// Shape and dtype of an integer or boolean dataset, and its values when it has at most
+// Tensor::kMaxIntValues (as int64, for display); `data` stays empty: never converted to float.
+Tensor readIntegerTensor(const H5::DataSet& ds, const std::string& file, const std::string& h5_path, const std::string& name);
+// readIntegerTensor for integer and boolean datasets, readFloatTensor for the rest.
+Tensor readWeightTensor(const H5::DataSet& ds, const std::string& file, const std::string& h5_path, const std::string& name);
+
 // Integer datasets written by exportQuantizedWeightsH5 (exports.h): read dequantized.
 bool isQuantizedDataset(const H5::DataSet& ds);
 Tensor readQuantizedTensor(const H5::DataSet& ds, const std::string& file, const std::string& h5_path, const std::string& name);

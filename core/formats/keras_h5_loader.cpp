@@ -74,7 +74,7 @@ std::vector<WeightGroup> readLegacyWeightGroups(const H5::Group& group, const st
         for (const std::string& wn : h5::readStringArrayAttr(lg, "weight_names", file, lpath)) {
             const std::string wpath = join(lpath, wn);
             H5::DataSet ds = openDatasetHardLinksOnly(lg, wn, file, wpath);
-            wg.tensors.push_back(h5::readFloatTensor(ds, file, wpath, wn));
+            wg.tensors.push_back(h5::readWeightTensor(ds, file, wpath, wn));
         }
         out.push_back(std::move(wg));
         progress.report(static_cast<int64_t>(i + 1), static_cast<int64_t>(layer_names.size()));
@@ -96,7 +96,7 @@ std::vector<WeightGroup> readKeras0WeightGroups(const H5::Group& root, const std
         for (int64_t j = 0; j < *nb_params; ++j) {
             const std::string pn = "param_" + std::to_string(j);
             const std::string wpath = "/" + name + "/" + pn;
-            wg.tensors.push_back(h5::readFloatTensor(openDatasetHardLinksOnly(lg, pn, file, wpath), file, wpath, name + "/" + pn));
+            wg.tensors.push_back(h5::readWeightTensor(openDatasetHardLinksOnly(lg, pn, file, wpath), file, wpath, name + "/" + pn));
         }
         out.push_back(std::move(wg));
         progress.report(i + 1, *nb_layers);
@@ -166,7 +166,7 @@ std::vector<Tensor> readVars(const H5::Group& root, const KeyGroup& k, const std
     std::sort(idx.begin(), idx.end());
     for (const auto& [i, c] : idx) {
         const std::string rel = k.path + "/vars/" + c;
-        tensors.push_back(h5::readFloatTensor(openDatasetHardLinksOnly(vars, c, file, "/" + rel), file, "/" + rel, rel));
+        tensors.push_back(h5::readWeightTensor(openDatasetHardLinksOnly(vars, c, file, "/" + rel), file, "/" + rel, rel));
     }
     return tensors;
 }

@@ -10,6 +10,7 @@
 #include "formats/hdf5_util.h"
 #include "formats/keras_config.h"
 #include "formats/keras_h5_loader.h"
+#include "formats/qat_layers.h"
 #include "formats/weight_binding.h"
 #include "formats/zip_reader.h"
 #include "model/shape_inference.h"
@@ -160,6 +161,8 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
         if (m.layers.empty()) throw Error(path, "/", "HDF5 file without Keras metadata and without floating-point datasets");
         m.warnings.push_back("not a Keras file: every floating-point dataset is shown as a tensor; inference needs an architecture");
     }
+    separateIntegerTensors(m);  // QAT state (bits, keep_negative): listed, never analysed
+    readTrainedQuantization(m);
     inferShapes(m);
     return m;
 }

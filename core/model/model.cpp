@@ -7,9 +7,25 @@ const char* dtypeName(DType t) {
         case DType::Float16: return "float16";
         case DType::Float32: return "float32";
         case DType::Float64: return "float64";
+        case DType::Int8: return "int8";
+        case DType::Int16: return "int16";
+        case DType::Int32: return "int32";
+        case DType::Int64: return "int64";
+        case DType::UInt8: return "uint8";
+        case DType::UInt16: return "uint16";
+        case DType::UInt32: return "uint32";
+        case DType::UInt64: return "uint64";
+        case DType::Bool: return "bool";
         case DType::Other: break;
     }
     return "other";
+}
+
+std::string describeTrained(const TrainedQuantization& t) {
+    std::string s = std::to_string(t.bits) + "-bit";
+    if (t.integer_bits) s += ", " + std::to_string(*t.integer_bits) + " integer";
+    if (t.keep_negative) s += *t.keep_negative ? ", signed" : ", unsigned";
+    return s + " (" + t.source + ")";
 }
 
 const char* formatName(ModelFormat f) {

@@ -23,13 +23,28 @@ struct InboundRef {
 // A shape with unknown (batch or free) dimensions as -1.
 using Shape = std::vector<int64_t>;
 
+// The quantization a layer was trained with, read from a quantization-aware-training library's
+// config (QKeras quantizers) or state tensors (HGQ's FixedPointQuantizer: bits, integers,
+// keep_negative).
+struct TrainedQuantization {
+    int bits = 0;                          // the widest, for per-element bit widths
+    std::optional<int> integer_bits;
+    std::optional<bool> keep_negative;
+    std::string source;                    // "kernel_quantizer quantized_bits(4,0,1)", "bits:0 tensor"
+};
+
+// "int4 (quantized_bits, 0 integer bits)"-style one-line description.
+std::string describeTrained(const TrainedQuantization& t);
+
 struct Layer {
     std::string name;
     std::optional<std::string> class_name;  // as the file says; empty for weights-only files
     std::string kind;                        // canonical Keras 2 class (Convolution2D -> Conv2D)
     nlohmann::json config = nlohmann::json::object();  // normalised to Keras 2 argument names
     std::vector<InboundRef> inbound;         // first call only (shared layers are not supported)
-    std::vector<Tensor> weights;             // in the order of the layer's weight_names
+    std::vector<Tensor> weights;             // float tensors, in the order of the layer's weight_names
+    std::vector<Tensor> other_tensors;       // integer and boolean tensors: listed, never analysed or run
+    std::optional<TrainedQuantization> trained;
     std::optional<Shape> output_shape;       // without batch dimension is NOT stripped: [-1, ...]
 
     int64_t paramCount() const {

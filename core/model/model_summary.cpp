@@ -15,6 +15,15 @@ json modelSummaryJson(const Model& m) {
         json weights = json::array();
         for (const Tensor& t : l.weights)
             weights.push_back({{"name", t.name}, {"shape", t.shape}, {"stored_shape", t.stored_shape}, {"dtype", dtypeName(t.stored_dtype)}});
+        json others = json::array();
+        for (const Tensor& t : l.other_tensors)
+            others.push_back({{"name", t.name}, {"shape", t.shape}, {"dtype", dtypeName(t.stored_dtype)}, {"analysed", false}});
+        json trained = nullptr;
+        if (l.trained)
+            trained = {{"bits", l.trained->bits},
+                       {"integer_bits", l.trained->integer_bits ? json(*l.trained->integer_bits) : json(nullptr)},
+                       {"keep_negative", l.trained->keep_negative ? json(*l.trained->keep_negative) : json(nullptr)},
+                       {"source", l.trained->source}};
         json inbound = json::array();
         for (const InboundRef& r : l.inbound) inbound.push_back(r.layer);
         layers.push_back({{"name", l.name},
@@ -22,7 +31,9 @@ json modelSummaryJson(const Model& m) {
                           {"output_shape", l.output_shape ? json(*l.output_shape) : json(nullptr)},
                           {"params", l.paramCount()},
                           {"inbound", inbound},
-                          {"weights", weights}});
+                          {"weights", weights},
+                          {"other_tensors", others},
+                          {"trained_quantization", trained}});
     }
     return {{"file", m.source_path},
             {"format", formatName(m.format)},
@@ -61,6 +72,11 @@ std::string modelSummaryText(const Model& m) {
             ws_text += t.name + " " + shapeToString(t.shape);
             if (t.stored_dtype != DType::Float32) ws_text += std::string(" ") + dtypeName(t.stored_dtype);
         }
+        for (const Tensor& t : l.other_tensors) {
+            if (!ws_text.empty()) ws_text += "  ";
+            ws_text += t.name + " " + shapeToString(t.shape) + " " + dtypeName(t.stored_dtype) + " (not analysed)";
+        }
+        if (l.trained) ws_text += (ws_text.empty() ? "" : "  ") + std::string("trained: ") + describeTrained(*l.trained);
         std::snprintf(line, sizeof line, "%-*s  %-*s  %-*s  %10lld  ", iwn, l.name.c_str(), iwc, l.class_name.value_or("?").c_str(), iws,
                       l.output_shape ? shapeToString(*l.output_shape).c_str() : "?", static_cast<long long>(l.paramCount()));
         out += line + ws_text + "\n";

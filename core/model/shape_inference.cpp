@@ -91,7 +91,7 @@ std::optional<Shape> infer(const Model& m, const Layer& l, const std::vector<Sha
     if (k == "Dropout" || k == "Activation" || k == "ReLU" || k == "LeakyReLU" || k == "Softmax" || k == "ELU" ||
         k == "PReLU" || k == "ActivityRegularization" || k == "GaussianNoise" || k == "GaussianDropout" ||
         k == "SpatialDropout2D" || k == "Rescaling" || k == "Normalization" || k == "ThresholdedReLU" ||
-        k == "AlphaDropout" || k == "QActivation" || k == "Lambda" || k == "TFOpLambda")
+        k == "AlphaDropout" || k == "QActivation" || k == "FixedPointQuantizer" || k == "Lambda" || k == "TFOpLambda")
         return x;
     if (k == "BatchNormalization") {
         const int64_t ch = x.empty() ? -1 : (channelsFirst(c) || intOr(c, "axis", -1) == 1 ? x[1] : x.back());

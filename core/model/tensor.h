@@ -7,7 +7,9 @@
 
 namespace qs {
 
-enum class DType { Float16, Float32, Float64, Other };
+enum class DType { Float16, Float32, Float64, Int8, Int16, Int32, Int64, UInt8, UInt16, UInt32, UInt64, Bool, Other };
+
+inline bool isFloat(DType t) { return t == DType::Float16 || t == DType::Float32 || t == DType::Float64; }
 
 const char* dtypeName(DType t);
 
@@ -17,7 +19,11 @@ struct Tensor {
     std::vector<int64_t> shape;       // the layout the engine uses (Keras 2 channels_last kernels)
     std::vector<int64_t> stored_shape;  // the shape on disk (differs for Theano-ordered kernels)
     DType stored_dtype = DType::Float32;
-    std::vector<float> data;          // row-major, `shape`
+    std::vector<float> data;          // row-major, `shape`; empty for integer and boolean tensors
+    // Integer and boolean tensors (quantization-aware training state: bits, keep_negative) are
+    // never converted to float; up to kMaxIntValues of their values are kept, for display.
+    std::vector<int64_t> int_values;
+    static constexpr int64_t kMaxIntValues = 65536;
 
     int64_t size() const {
         int64_t n = 1;
