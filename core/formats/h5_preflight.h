@@ -9,24 +9,33 @@
 // needs more memory than allowed makes the file refused with one line saying so and where (the
 // last object the child named).
 #include <cstdint>
-#include <functional>
 #include <string>
+#include <vector>
 
 namespace qs::h5 {
 
 struct PreflightLimits {
-    double seconds = 1.5;                       // wall time for the whole metadata walk (a file is refused within 2 s)
+    double seconds = 1.5;                       // wall time for the metadata-only load
     int64_t extra_bytes = int64_t(512) << 20;   // memory the child may take beyond the file's size
 };
 
-// The limits in force: the defaults, or QUANTSCOPE_PREFLIGHT_SECONDS; sanitizer builds allow 5x
-// the time (the walk runs instrumented) and no address-space limit (ASan reserves terabytes).
-PreflightLimits preflightLimits();
+// The limits for a file of `file_bytes`: 1.5 s, plus 1 s per 64 MiB of file since a large file
+// may legitimately hold large metadata (libhdf5 takes about 2 s to read a 100 MB model_config),
+// at most 10 s; so every file up to 32 MiB (the whole corpus) is refused within 2 s.
+// QUANTSCOPE_PREFLIGHT_SECONDS overrides the time; sanitizer builds allow 5x (the load runs
+// instrumented) and no address-space limit (ASan reserves terabytes).
+PreflightLimits preflightLimits(int64_t file_bytes);
 
-// Runs `metadata_load` in a child under the limits. Throws qs::Error(display_name, object,
-// "the file is damaged: ...") when it crashes, hangs or runs out of memory; returns quietly
-// otherwise, also when the load throws (the in-process load then gives its own message).
-// QUANTSCOPE_PREFLIGHT=0 skips the child (for debugging).
-void preflight(const std::function<void()>& metadata_load, int64_t data_bytes, const std::string& display_name);
+// A metadata-only load to run in the child: a plain function of this program (it is called in a
+// forked copy of the process), given `args`.
+using PreflightJob = void (*)(const std::vector<std::string>& args);
+
+// Runs `job(args)` in a child under the limits, in metadata-only mode. Throws
+// qs::Error(display_name, object, "the file is damaged: ...") when it crashes, hangs or runs out
+// of memory; returns quietly otherwise, also when the job throws (the in-process load then gives
+// its own message). The children are forked by a helper process started at the first call, while
+// this process is small (see h5_preflight.cpp). Does nothing inside a child, or with
+// QUANTSCOPE_PREFLIGHT=0 (for debugging).
+void preflight(PreflightJob job, const std::vector<std::string>& args, int64_t data_bytes, const std::string& display_name);
 
 }  // namespace qs::h5

@@ -291,6 +291,28 @@ bool isBoolEnum(hid_t type) {
 
 }  // namespace
 
+namespace {
+
+// A damaged header can declare billions of elements: allocating them alone takes seconds and
+// gigabytes. A contiguous dataset must have its bytes in the file; a chunked one (compressed
+// perhaps) may not expand more than 1024x what the file stores for it.
+void checkStoredBytes(const H5::DataSet& ds, int64_t count, const std::string& file, const std::string& h5_path) {
+    constexpr int64_t kSmall = int64_t(64) << 20;  // below this, allocating is cheap anyway
+    const int64_t needed = count * static_cast<int64_t>(ds.getDataType().getSize());
+    if (needed <= kSmall) return;
+    const hid_t dcpl = H5Dget_create_plist(ds.getId());
+    const bool chunked = dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED;
+    if (dcpl >= 0) H5Pclose(dcpl);
+    const int64_t stored = static_cast<int64_t>(H5Dget_storage_size(ds.getId()));
+    const bool plausible = chunked ? needed / 1024 <= stored : needed <= stored;
+    if (!plausible)
+        throw Error(file, h5_path,
+                    "dataset declares " + std::to_string(needed) + " bytes but the file stores " + std::to_string(stored) +
+                        " for it; the file is damaged or truncated");
+}
+
+}  // namespace
+
 bool isIntegerDataset(const H5::DataSet& ds) {
     const H5T_class_t c = ds.getTypeClass();
     if (c == H5T_INTEGER) return true;
@@ -397,6 +419,7 @@ Tensor readFloatTensor(const H5::DataSet& ds, const std::string& file, const std
             throw Error(file, h5_path,
                         "dataset needs " + std::to_string(count) + " floats (" +
                             std::to_string(count / (1 << 20) * 4) + " MiB), more than this machine's memory allows");
+        checkStoredBytes(ds, count, file, h5_path);
         if (metadataOnly()) return t;  // the values are read in-process, after the preflight
         t.data.resize(static_cast<size_t>(count));
         if (count > 0) ds.read(t.data.data(), H5::PredType::NATIVE_FLOAT);

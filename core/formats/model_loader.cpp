@@ -129,12 +129,15 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
         adoptAndBind(m, std::move(arch), std::move(groups), archive_config->source, false);
     } else if (auto config_text = rootString(root, "model_config", path)) {
         m.format = ModelFormat::Keras2FullH5;
-        Architecture arch = parseKerasArchitecture(parseJsonText(*config_text, path, "/@model_config"), path, "/@model_config");
         if (!h5::hasChild(root, "model_weights")) throw Error(path, "/model_weights", "the file has a model_config but no model_weights group");
         H5::Group mw = root.openGroup("model_weights");
         if (m.keras_version.empty()) m.keras_version = h5::readStringAttr(mw, "keras_version", path, "/model_weights").value_or("");
         if (m.backend.empty()) m.backend = h5::readStringAttr(mw, "backend", path, "/model_weights").value_or("");
-        adoptAndBind(m, std::move(arch), readLegacyWeightGroups(mw, path, "/model_weights", progress), "model_config", false);
+        std::vector<WeightGroup> groups = readLegacyWeightGroups(mw, path, "/model_weights", progress);
+        // The preflight child exercises libhdf5 only: parsing the JSON and binding are ours, in-process.
+        if (h5::metadataOnly()) return m;
+        Architecture arch = parseKerasArchitecture(parseJsonText(*config_text, path, "/@model_config"), path, "/@model_config");
+        adoptAndBind(m, std::move(arch), std::move(groups), "model_config", false);
     } else if (h5::hasListAttr(root, "layer_names")) {
         m.format = ModelFormat::KerasWeightsH5;
         bindWeightsOnly(m, readLegacyWeightGroups(root, path, "/", progress), architectureFor(path, options));
@@ -161,6 +164,7 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
         if (m.layers.empty()) throw Error(path, "/", "HDF5 file without Keras metadata and without floating-point datasets");
         m.warnings.push_back("not a Keras file: every floating-point dataset is shown as a tensor; inference needs an architecture");
     }
+    if (h5::metadataOnly()) return m;  // the preflight child has done all libhdf5 does here
     separateIntegerTensors(m);  // QAT state (bits, keep_negative): listed, never analysed
     readTrainedQuantization(m);
     inferShapes(m);
@@ -180,12 +184,6 @@ Model loadArchive(const std::string& path, const LoadOptions& options, const Pro
         }
     }
     std::vector<char> image = zip.read("model.weights.h5", static_cast<size_t>(h5::maxTensorBytes()));
-    h5::preflight(
-        [&] {
-            H5::H5File file = h5::openImageReadOnly(image, path + ":model.weights.h5");
-            loadFromH5(file, path, options, Progress::none(), config);
-        },
-        static_cast<int64_t>(image.size()), path + ":model.weights.h5");
     H5::H5File file = h5::openImageReadOnly(image, path + ":model.weights.h5");
     Model m = loadFromH5(file, path, options, progress, config);
     m.keras_version = keras_version;
@@ -193,10 +191,16 @@ Model loadArchive(const std::string& path, const LoadOptions& options, const Pro
     return m;
 }
 
+// The preflight's job: the same load in a child, in metadata-only mode (h5_preflight.h).
+void metadataOnlyLoad(const std::vector<std::string>& a) { loadModel(a.at(0), LoadOptions{a.at(1), a.at(2) == "1"}); }
+
 }  // namespace
 
 Model loadModel(const std::string& path, const LoadOptions& options, const Progress& progress) {
     checkReadableFile(path);
+    // A file that crashes libhdf5 crashes a child that reads its metadata first, not us.
+    h5::preflight(&metadataOnlyLoad, {path, options.arch_path, options.find_sidecar ? "1" : "0"},
+                  static_cast<int64_t>(fs::file_size(path)), path);
     h5::silenceErrorStack();
     if (looksLikeZip(path)) return loadArchive(path, options, progress);
     const htri_t is_h5 = H5Fis_hdf5(path.c_str());
@@ -207,9 +211,6 @@ Model loadModel(const std::string& path, const LoadOptions& options, const Progr
         throw Error(path, "", msg);
     }
     try {
-        // A file that crashes libhdf5 crashes a child that reads its metadata first, not us.
-        h5::preflight([&] { loadFromH5(h5::openReadOnly(path), path, options, Progress::none(), std::nullopt); },
-                      static_cast<int64_t>(fs::file_size(path)), path);
         H5::H5File file = h5::openReadOnly(path);
         return loadFromH5(file, path, options, progress, std::nullopt);
     } catch (const H5::Exception& e) {

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -92,6 +93,42 @@ double loadAll(const std::string& path, int64_t* params) {
     return t;
 }
 
+// Opening with and without the metadata preflight (h5_preflight.h; QUANTSCOPE_PREFLIGHT=0 turns
+// it off), alternating, best of 7 each: the VGG16-shaped file and every model file of the corpus
+// (summed), so the ratio is measured in one run.
+void preflightCost(const std::string& vgg) {
+    std::vector<std::string> corpus;
+    const std::filesystem::path dir = std::filesystem::path(QUANTSCOPE_SHARED_DIR) / "corpus";
+    if (std::filesystem::exists(dir))
+        for (const auto& e : std::filesystem::directory_iterator(dir)) {
+            const std::string ext = e.path().extension().string();
+            if ((ext == ".h5" || ext == ".keras") && e.path().filename() != "bad_utf8_mangled.h5") corpus.push_back(e.path().string());
+        }
+    auto openAll = [&](const std::vector<std::string>& files) {
+        const double t0 = now();
+        for (const std::string& f : files) {
+            try {
+                qs::loadModel(f);
+            } catch (const std::exception&) {
+            }
+        }
+        return now() - t0;
+    };
+    for (const auto& [what, files] : {std::pair<const char*, std::vector<std::string>>{"VGG16-shaped file", {vgg}},
+                                      std::pair<const char*, std::vector<std::string>>{"corpus model files", corpus}}) {
+        if (files.empty()) continue;
+        double with = 1e9, without = 1e9;
+        for (int rep = 0; rep < 7; ++rep) {
+            setenv("QUANTSCOPE_PREFLIGHT", "0", 1);
+            without = std::min(without, openAll(files));
+            unsetenv("QUANTSCOPE_PREFLIGHT");
+            with = std::min(with, openAll(files));
+        }
+        std::printf("open with preflight / without, %s (%zu): %.3f s / %.3f s = %.3fx  (target <= 1.10x)\n", what, files.size(), with,
+                    without, with / without);
+    }
+}
+
 // Peak resident memory (bytes) of `fn` run in a child process.
 template <class Fn>
 long peakRssOfChild(Fn fn) {
@@ -141,5 +178,6 @@ int main(int argc, char** argv) {
     std::printf("time ratio load/fread:          %.2fx  (target <= 1.2x)\n", best_load / best_read);
     std::printf("time ratio load/fread-touched:  %.2fx  (stricter: no allocation in the baseline)\n", best_load / best_touched);
     std::printf("peak memory / float32 weights:  %.2fx  (target <= 1.2x)\n", rss_load / weights_bytes);
+    preflightCost(path);
     return 0;
 }
