@@ -15,32 +15,12 @@
 #include <filesystem>
 #include <fstream>
 
-#include "base/error.h"
+#include "corruption_case.h"
 #include "file_corruption.h"
-#include "formats/model_loader.h"
-#include "quant/tensor_stats.h"
 
 namespace fs = std::filesystem;
 
 namespace {
-
-enum Outcome { Loaded = 0, Refused = 3, RefusedWithoutName = 4, BadStats = 5, OtherException = 6 };
-
-int runCase(const std::string& path) {
-    try {
-        const qs::Model m = qs::loadModel(path, qs::LoadOptions{"", false});
-        for (const qs::Layer& l : m.layers)
-            for (const qs::Tensor& t : l.weights) {
-                const qs::TensorStats s = qs::computeTensorStats(t.data.data(), static_cast<int64_t>(t.data.size()), 1, 1);
-                if (s.all.finite + s.all.nan + s.all.inf != static_cast<int64_t>(t.data.size())) return BadStats;
-            }
-        return Loaded;
-    } catch (const qs::Error& e) {
-        return std::string(e.what()).find(path) != std::string::npos ? Refused : RefusedWithoutName;
-    } catch (...) {
-        return OtherException;
-    }
-}
 
 // Offset k of n spread over the file, with the first few inside the first 4 KiB (superblock,
 // root object header), where small files keep most of their structure.
@@ -59,14 +39,14 @@ QString runIsolated(const std::string& path, double max_seconds) {
     const pid_t pid = fork();
     if (pid == 0) {
         alarm(10);
-        _exit(runCase(path));
+        _exit(qs::testing::loadCorruptedCase(path));
     }
     int status = 0;
     waitpid(pid, &status, 0);
     const double secs = timer.elapsed() / 1000.0;
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) return "hang";
     if (!WIFEXITED(status)) return QString("crash (signal %1)").arg(WTERMSIG(status));
-    if (WEXITSTATUS(status) != Loaded && WEXITSTATUS(status) != Refused) return QString("outcome %1").arg(WEXITSTATUS(status));
+    if (WEXITSTATUS(status) != qs::testing::kLoaded && WEXITSTATUS(status) != qs::testing::kRefused) return QString("outcome %1").arg(WEXITSTATUS(status));
     if (secs > max_seconds) return QString("took %1 s").arg(secs);
     return {};
 }
@@ -105,7 +85,7 @@ private slots:
                 const pid_t pid = fork();
                 if (pid == 0) {
                     alarm(10);
-                    _exit(runCase(target));
+                    _exit(qs::testing::loadCorruptedCase(target));
                 }
                 int status = 0;
                 waitpid(pid, &status, 0);
@@ -119,12 +99,12 @@ private slots:
                 } else {
                     const int code = WEXITSTATUS(status);
                     ++counts[std::min(code, 7)];
-                    if (code != Loaded && code != Refused) failures << QString("outcome %1: ").arg(code) + what;
+                    if (code != qs::testing::kLoaded && code != qs::testing::kRefused) failures << QString("outcome %1: ").arg(code) + what;
                 }
             }
         }
         qInfo("corruption sweep: %d cases over %d files: %d loaded, %d refused with a message naming the file, %d crashed, %d hung",
-              cases, static_cast<int>(files.size()), counts[Loaded], counts[Refused], crashed, hung);
+              cases, static_cast<int>(files.size()), counts[qs::testing::kLoaded], counts[qs::testing::kRefused], crashed, hung);
         QVERIFY2(failures.isEmpty(), qPrintable(failures.mid(0, 20).join('\n')));
     }
 

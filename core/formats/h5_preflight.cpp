@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <mutex>
 #include <new>
 
@@ -158,7 +159,14 @@ struct Request {
 constexpr char kStatusMark = '\x01';  // the helper's status line starts with it, after the steps
 enum JobEnd { kClean = 0, kThrew = 1, kMemory = 2 };
 
+// A crash in the child must just end it: the host program's crash handlers (Qt Test's runs gdb
+// for a backtrace, 2 s) are not for a child that exists to crash in its place.
+void defaultCrashSignals() {
+    for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTRAP}) signal(sig, SIG_DFL);
+}
+
 [[noreturn]] void helperLoop(int sock) {
+    defaultCrashSignals();
     setMetadataOnly(sock);
     silenceErrorStack();
     H5Eset_auto2(H5E_DEFAULT, exitIfOutOfMemory, nullptr);
@@ -302,6 +310,7 @@ void runDirect(PreflightJob job, const std::vector<std::string>& args, int64_t d
     const pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
+        defaultCrashSignals();
         runWorker(job, args, fds[1], address_limit);
     }
     close(fds[1]);

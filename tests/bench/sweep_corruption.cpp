@@ -23,33 +23,13 @@
 #include <string>
 #include <vector>
 
-#include "base/error.h"
+#include "corruption_case.h"
 #include "file_corruption.h"
-#include "formats/model_loader.h"
-#include "quant/tensor_stats.h"
 
 namespace fs = std::filesystem;
 using namespace qs::testing;
 
 namespace {
-
-enum Outcome { kLoaded = 0, kRefused = 3, kRefusedWithoutName = 4, kBadStats = 5, kOtherException = 6 };
-
-int loadCase(const std::string& path) {
-    try {
-        const qs::Model m = qs::loadModel(path, qs::LoadOptions{"", false});
-        for (const qs::Layer& l : m.layers)
-            for (const qs::Tensor& t : l.weights) {
-                const qs::TensorStats s = qs::computeTensorStats(t.data.data(), static_cast<int64_t>(t.data.size()), 1, 1);
-                if (s.all.finite + s.all.nan + s.all.inf != static_cast<int64_t>(t.data.size())) return kBadStats;
-            }
-        return kLoaded;
-    } catch (const qs::Error& e) {
-        return std::string(e.what()).find(path) != std::string::npos ? kRefused : kRefusedWithoutName;
-    } catch (...) {
-        return kOtherException;
-    }
-}
 
 std::vector<fs::path> defaultFiles() {
     std::vector<fs::path> files;
@@ -140,7 +120,7 @@ int main(int argc, char** argv) {
             const pid_t pid = fork();
             if (pid == 0) {
                 alarm(10);
-                _exit(loadCase(target));
+                _exit(loadCorruptedCase(target));
             }
             running[pid] = {what, std::chrono::steady_clock::now()};
         }
