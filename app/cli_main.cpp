@@ -21,6 +21,7 @@
 #include "engine/quantized_model.h"
 #include "eval/quantized_evaluation.h"
 #include "export/exports.h"
+#include "formats/h5_preflight.h"
 #include "formats/keras_config.h"
 #include "formats/model_loader.h"
 #include "model/model_summary.h"
@@ -379,6 +380,7 @@ int exportCommand(const std::vector<std::string>& args) {
 
 int main(int argc, char** argv) {
     if (argc < 2) return usage("");
+    qs::h5::startPreflightHelper();  // forked while we have one thread (h5_preflight.h)
     const std::string cmd = argv[1];
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
         std::fputs(kUsage, stdout);

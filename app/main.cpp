@@ -2,9 +2,12 @@
 #include <QApplication>
 #include <QCommandLineParser>
 
+#include "formats/h5_preflight.h"
 #include "main_window.h"
 
 int main(int argc, char** argv) {
+    // The process that reads HDF5 metadata first (h5_preflight.h), forked while we have one thread.
+    qs::h5::startPreflightHelper();
     QApplication app(argc, argv);
     QApplication::setOrganizationName("Quantscope");
     QApplication::setApplicationName("Quantscope");

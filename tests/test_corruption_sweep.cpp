@@ -128,7 +128,9 @@ private slots:
         // 6 s and gigabytes before libhdf5 refused it.
         plan.push_back({"tfk2_14_mnist_cnn.h5", {117, 205}});
         plan.push_back({"k3_14_mnist_mlp.weights.h5", {97, 122, 71}});
-        plan.push_back({"k2_1_mnist_mlp_weights.h5", {177, 379}});
+        plan.push_back({"k2_1_mnist_mlp_weights.h5", {177}});
+        // The memory bound is an address-space limit, which the sanitizers' shadow memory rules out.
+        if (!qEnvironmentVariableIsSet("QUANTSCOPE_TEST_SUBSET")) plan.push_back({"k2_1_mnist_mlp_weights.h5", {379}});
         plan.push_back({"k3_11_mnist_resnet_add.keras", {173}});
         // Headers that declare billions of elements (the child skips values, so these passed it
         // and then allocated 3-12 GB in-process for 10 s before checkStoredBytes).

@@ -31,6 +31,7 @@
 #include "eval/config_comparison.h"
 #include "evaluation_panel.h"
 #include "file_corruption.h"
+#include "formats/h5_preflight.h"
 #include "formats/model_loader.h"
 #include "histogram_plot.h"
 #include "keras_h5_writer.h"
@@ -118,6 +119,7 @@ class GuiWorkflowTest : public QObject {
 
 private slots:
     void initTestCase() {
+        qs::h5::startPreflightHelper();  // before Qt starts threads (h5_preflight.h)
         QCoreApplication::setOrganizationName("QuantscopeTest");  // keep the user's settings untouched
         QVERIFY(tmp_.isValid());
     }

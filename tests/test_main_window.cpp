@@ -7,6 +7,7 @@
 
 #include <filesystem>
 
+#include "formats/h5_preflight.h"
 #include "formats/model_loader.h"
 #include "layer_table_model.h"
 #include "main_window.h"
@@ -25,6 +26,7 @@ class MainWindowTest : public QObject {
 
 private slots:
     void initTestCase() {
+        qs::h5::startPreflightHelper();  // before Qt starts threads (h5_preflight.h)
         QCoreApplication::setOrganizationName("QuantscopeTest");  // keep the user's settings untouched
         if (!fs::exists(corpus_ / "manifest.json")) QSKIP("../shared/corpus is absent");
     }

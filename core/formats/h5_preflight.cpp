@@ -145,9 +145,13 @@ bool readAll(int fd, void* data, size_t n) {
 // copy-on-write fault on its first write (0.28 s for the VGG16-shaped file in bench_open), and a
 // fresh child pays its lazy symbol binding and page faults again (about 10 ms here). So one
 // helper, forked at the first check while the process is small, runs every metadata-only load
-// itself and stays warm. A load that does not end cleanly (an error thrown, a crash, a timeout,
-// memory exhausted) ends the helper, so no damaged file's leftovers can touch the next check; the
-// next call starts a new one.
+// itself and stays warm. A load that crashes, times out or exhausts memory ends the helper, so
+// no such file's leftovers touch the next check; the next call starts a new one. A load that
+// libhdf5 or our checks refuse with an error keeps it (libhdf5 unwinds its state on errors).
+// Programs start the helper first thing (startPreflightHelper), while they have one thread:
+// forking a process whose other threads may hold a lock (GCC 12's ASan allocator has no fork
+// handlers) can leave the child waiting on that lock forever; a restart later forks from
+// wherever it is (the deadline bounds the harm to a refused file).
 
 struct Request {
     PreflightJob job;       // a function of this same program: valid in the forked helper
@@ -198,7 +202,7 @@ void defaultCrashSignals() {
         setrlimit(RLIMIT_AS, &as);
         char line[16];
         const int n = std::snprintf(line, sizeof line, "\n%c%d\n", kStatusMark, end);
-        if (!writeAll(sock, line, static_cast<size_t>(n)) || end != kClean) _exit(0);
+        if (!writeAll(sock, line, static_cast<size_t>(n)) || end == kMemory) _exit(0);
     }
 }
 
@@ -247,6 +251,17 @@ Helper& helper() {
     return *h;
 }
 
+}  // namespace
+
+void startPreflightHelper() {
+    if (disabled()) return;
+    Helper& h = helper();
+    std::lock_guard<std::mutex> lock(h.mutex);
+    if (h.pid < 0) h.start();
+}
+
+namespace {
+
 // Runs the job in the helper; false when no helper could be started or spoken to (then the
 // caller forks a child of its own).
 bool runInHelper(PreflightJob job, const std::vector<std::string>& args, int64_t data_bytes, const PreflightLimits& limits, Outcome& out) {
@@ -273,7 +288,7 @@ bool runInHelper(PreflightJob job, const std::vector<std::string>& args, int64_t
             const int end = std::atoi(log.c_str() + mark + 2);
             out.where = lastLine(log.substr(0, mark));
             out.status = end == kMemory ? (kOutOfMemory << 8) : 0;  // as waitpid would say exit(kOutOfMemory)
-            if (end != kClean) h.stop(false);  // it exits after such a load
+            if (end == kMemory) h.stop(false);  // it exits after such a load
             return true;
         }
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();

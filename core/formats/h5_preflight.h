@@ -38,4 +38,7 @@ using PreflightJob = void (*)(const std::vector<std::string>& args);
 // QUANTSCOPE_PREFLIGHT=0 (for debugging).
 void preflight(PreflightJob job, const std::vector<std::string>& args, int64_t data_bytes, const std::string& display_name);
 
+// Starts the helper now; programs call it first thing in main(), while they have one thread.
+void startPreflightHelper();
+
 }  // namespace qs::h5
