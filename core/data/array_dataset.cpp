@@ -194,7 +194,7 @@ ImageDataset readNpyPair(const std::string& images_path, const std::string& labe
 }
 
 namespace {
-// The preflight's job (h5_preflight.h): the same read in a child.
+// The preflight's job (h5_preflight.h): the same read in the helper.
 void readHdf5Job(const std::vector<std::string>& a) { readHdf5Dataset(a.at(0), ArrayDatasetOptions{a.at(1), a.at(2)}); }
 }  // namespace
 
@@ -257,7 +257,7 @@ ImageDataset readDataset(const std::string& path, const ArrayDatasetOptions& o) 
     }();
     if (std::memcmp(head.data(), "PK", 2) == 0) return readNpzDataset(path, o);
     if (std::memcmp(head.data(), "\x89HDF", 4) == 0) {
-        // libhdf5 can crash on a damaged file: read it in a child first (h5_preflight.h).
+        // libhdf5 can crash on a damaged file: read it in the helper first (h5_preflight.h).
         h5::preflight(&readHdf5Job, {path, o.x_name, o.y_name}, static_cast<int64_t>(fs::file_size(path)), path);
         return readHdf5Dataset(path, o);
     }

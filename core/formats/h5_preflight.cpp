@@ -1,7 +1,6 @@
 #include "formats/h5_preflight.h"
 
 #include <H5Cpp.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -25,23 +24,55 @@
 
 namespace qs::h5 {
 
+// ---- metadata-only mode (set only in the helper) ------------------------------------------------
+
 namespace {
 
-// Exit codes of the child; a signal means libhdf5 crashed.
-enum ChildExit { kWalked = 0, kOutOfMemory = 3 };
+int step_fd = -1;  // the helper's socket; -1 in every other process
 
-// A failed read in the child is fine (the in-process load reports it), but one that failed
-// because libhdf5 could not allocate means loading would need more than the limit. libhdf5
-// calls this when an API call fails, with the reason still on its error stack.
-herr_t exitIfOutOfMemory(hid_t stack, void*) {
-    const std::string why = innermostErrorMessage();
-    (void)stack;
-    if (why.find("memory allocation failed") != std::string::npos || why.find("out of memory") != std::string::npos)
-        _exit(kOutOfMemory);
-    return 0;
+bool writeAll(int fd, const void* data, size_t n) {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+        const ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return false;
+        p += w, n -= static_cast<size_t>(w);
+    }
+    return true;
 }
 
-// ---- the parent: run the child under limits ------------------------------------------------
+bool readAll(int fd, void* data, size_t n) {
+    char* p = static_cast<char*>(data);
+    while (n > 0) {
+        const ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        p += r, n -= static_cast<size_t>(r);
+    }
+    return true;
+}
+
+}  // namespace
+
+bool metadataOnly() { return step_fd >= 0; }
+
+void noteStep(const std::string& where) {
+    if (step_fd >= 0) writeAll(step_fd, (where + "\n").data(), where.size() + 1);
+}
+
+namespace {
+
+constexpr int kOutOfMemoryExit = 3;  // the helper's exit code when libhdf5 could not allocate
+
+// A failed read in the helper is fine (the in-process load reports it), but one that failed
+// because libhdf5 could not allocate means loading would need more than the limit. libhdf5
+// calls this when an API call fails, with the reason still on its error stack.
+herr_t exitIfOutOfMemory(hid_t, void*) {
+    const std::string why = innermostErrorMessage();
+    if (why.find("memory allocation failed") != std::string::npos || why.find("out of memory") != std::string::npos)
+        _exit(kOutOfMemoryExit);
+    return 0;
+}
 
 int64_t currentAddressSpace() {
     std::ifstream statm("/proc/self/statm");
@@ -73,70 +104,8 @@ std::string lastLine(const std::string& log) {
     size_t end = log.size();
     while (end > 0 && log[end - 1] == '\n') --end;
     const size_t start = log.rfind('\n', end == 0 ? 0 : end - 1);
-    return log.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1));
-}
-
-// ---- the worker: one metadata-only load, in a process of its own -----------------------------
-
-[[noreturn]] void runWorker(PreflightJob job, const std::vector<std::string>& args, int step_fd, int64_t address_limit) {
-    if (!sanitized()) {
-        const rlimit as{static_cast<rlim_t>(address_limit), static_cast<rlim_t>(address_limit)};
-        setrlimit(RLIMIT_AS, &as);
-    }
-    setMetadataOnly(step_fd);
-    silenceErrorStack();  // first, so the loader's own call does not replace the handler
-    H5Eset_auto2(H5E_DEFAULT, exitIfOutOfMemory, nullptr);
-    int code = kWalked;
-    try {
-        job(args);
-    } catch (const std::bad_alloc&) {
-        code = kOutOfMemory;
-    } catch (...) {
-    }
-    _exit(code);
-}
-
-struct Outcome {
-    bool timed_out = false;
-    int status = 0;  // waitpid's
-    std::string where;
-};
-
-// Waits for `pid` until `deadline`, then kills it. Polls: the worker usually ends in milliseconds.
-bool waitUntil(pid_t pid, std::chrono::steady_clock::time_point deadline, int* status) {
-    for (;;) {
-        const pid_t r = waitpid(pid, status, WNOHANG);
-        if (r == pid || (r < 0 && errno != EINTR)) return true;
-        if (std::chrono::steady_clock::now() >= deadline) {
-            kill(pid, SIGKILL);
-            while (waitpid(pid, status, 0) < 0 && errno == EINTR) {
-            }
-            return false;
-        }
-        usleep(500);
-    }
-}
-
-bool writeAll(int fd, const void* data, size_t n) {
-    const char* p = static_cast<const char*>(data);
-    while (n > 0) {
-        const ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return false;
-        p += w, n -= static_cast<size_t>(w);
-    }
-    return true;
-}
-
-bool readAll(int fd, void* data, size_t n) {
-    char* p = static_cast<char*>(data);
-    while (n > 0) {
-        const ssize_t r = read(fd, p, n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return false;
-        p += r, n -= static_cast<size_t>(r);
-    }
-    return true;
+    const size_t from = start == std::string::npos ? 0 : start + 1;
+    return log.substr(from, end - from);
 }
 
 // ---- the helper: one long-lived child that runs the loads --------------------------------------
@@ -144,46 +113,51 @@ bool readAll(int fd, void* data, size_t n) {
 // large model reuses those heap pages for the next one, and after a fork each such page takes a
 // copy-on-write fault on its first write (0.28 s for the VGG16-shaped file in bench_open), and a
 // fresh child pays its lazy symbol binding and page faults again (about 10 ms here). So one
-// helper, forked at the first check while the process is small, runs every metadata-only load
-// itself and stays warm. A load that crashes, times out or exhausts memory ends the helper, so
-// no such file's leftovers touch the next check; the next call starts a new one. A load that
-// libhdf5 or our checks refuse with an error keeps it (libhdf5 unwinds its state on errors).
-// Programs start the helper first thing (startPreflightHelper), while they have one thread:
-// forking a process whose other threads may hold a lock (GCC 12's ASan allocator has no fork
-// handlers) can leave the child waiting on that lock forever; a restart later forks from
-// wherever it is (the deadline bounds the harm to a refused file).
+// helper runs every metadata-only load itself and stays warm. A load that crashes, times out or
+// exhausts memory ends the helper, so no such file's leftovers touch the next check; the next
+// call starts a new one. A load that libhdf5 or our checks refuse with an error keeps it
+// (libhdf5 unwinds its state on errors). Programs start the helper first thing
+// (startPreflightHelper), while they have one thread: forking a process whose other threads may
+// hold a lock (GCC 12's ASan allocator has no fork handlers) can leave the child waiting on that
+// lock forever; a restart later forks from wherever it is (the deadline bounds the harm to a
+// refused file).
 
 struct Request {
-    PreflightJob job;       // a function of this same program: valid in the forked helper
+    PreflightJob job;  // a function of this same program: valid in the forked helper
     int64_t data_bytes;
     int64_t extra_bytes;
     uint32_t nargs;
 };
 
 constexpr char kStatusMark = '\x01';  // the helper's status line starts with it, after the steps
-enum JobEnd { kClean = 0, kThrew = 1, kMemory = 2 };
+enum JobEnd { kClean = 0, kOutOfMemory = 1 };
 
-// A crash in the child must just end it: the host program's crash handlers (Qt Test's runs gdb
-// for a backtrace, 2 s) are not for a child that exists to crash in its place.
+// A crash in the helper must just end it: the host program's crash handlers (Qt Test's runs gdb
+// for a backtrace, 2 s) are not for a process that exists to crash in its place.
 void defaultCrashSignals() {
     for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL, SIGTRAP}) signal(sig, SIG_DFL);
 }
 
+bool readRequest(int sock, Request& r, std::vector<std::string>& args) {
+    if (!readAll(sock, &r, sizeof r) || r.nargs > 16) return false;
+    args.assign(r.nargs, {});
+    for (std::string& a : args) {
+        uint32_t len = 0;
+        if (!readAll(sock, &len, sizeof len) || len > (1u << 20)) return false;
+        a.resize(len);
+        if (len > 0 && !readAll(sock, a.data(), len)) return false;
+    }
+    return true;
+}
+
 [[noreturn]] void helperLoop(int sock) {
     defaultCrashSignals();
-    setMetadataOnly(sock);
-    silenceErrorStack();
+    step_fd = sock;
+    silenceErrorStack();  // first, so the loader's own call does not replace the handler
     H5Eset_auto2(H5E_DEFAULT, exitIfOutOfMemory, nullptr);
-    for (;;) {
-        Request r{};
-        if (!readAll(sock, &r, sizeof r) || r.nargs > 16) _exit(0);  // the main process has gone
-        std::vector<std::string> args(r.nargs);
-        for (std::string& a : args) {
-            uint32_t len = 0;
-            if (!readAll(sock, &len, sizeof len) || len > (1u << 20)) _exit(0);
-            a.resize(len);
-            if (len > 0 && !readAll(sock, a.data(), len)) _exit(0);
-        }
+    Request r{};
+    std::vector<std::string> args;
+    while (readRequest(sock, r, args)) {
         rlimit as{};
         getrlimit(RLIMIT_AS, &as);
         if (!sanitized()) {  // this load may take the file's size and the margin, no more
@@ -195,15 +169,14 @@ void defaultCrashSignals() {
         try {
             r.job(args);
         } catch (const std::bad_alloc&) {
-            end = kMemory;
-        } catch (...) {
-            end = kThrew;
+            end = kOutOfMemory;
+        } catch (...) {  // refused with an error: the in-process load will say why
         }
         setrlimit(RLIMIT_AS, &as);
-        char line[16];
-        const int n = std::snprintf(line, sizeof line, "\n%c%d\n", kStatusMark, end);
-        if (!writeAll(sock, line, static_cast<size_t>(n)) || end == kMemory) _exit(0);
+        const char line[] = {'\n', kStatusMark, static_cast<char>('0' + end), '\n'};
+        if (!writeAll(sock, line, sizeof line) || end == kOutOfMemory) break;
     }
+    _exit(0);  // the main process has gone, or this helper must not run another load
 }
 
 struct Helper {
@@ -211,7 +184,7 @@ struct Helper {
     pid_t pid = -1;
     int sock = -1;
 
-    // Ends the helper; its wait status when it had already ended by itself (else 0).
+    // Ends the helper (killing it first when asked); its wait status.
     int stop(bool kill_it) {
         int status = 0;
         if (sock >= 0) close(sock);
@@ -244,11 +217,73 @@ struct Helper {
         pid = p, sock = fds[0];
         return true;
     }
+    bool send(const Request& r, const std::vector<std::string>& args) {
+        std::string msg(reinterpret_cast<const char*>(&r), sizeof r);
+        for (const std::string& a : args) {
+            const uint32_t len = static_cast<uint32_t>(a.size());
+            msg.append(reinterpret_cast<const char*>(&len), sizeof len);
+            msg += a;
+        }
+        return writeAll(sock, msg.data(), msg.size());
+    }
 };
 
 Helper& helper() {
     static Helper* h = new Helper;  // never destroyed: the helper ends when our socket closes at exit
     return *h;
+}
+
+struct Verdict {
+    enum Kind { Clean, TimedOut, Crashed, OutOfMemory, Unchecked } kind = Clean;
+    int signal = 0;
+    std::string where;  // the last object the helper named
+};
+
+// Waits for the helper's status line after its steps; ends the helper when the load did not end
+// cleanly.
+Verdict awaitVerdict(Helper& h, double seconds) {
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
+    std::string log;
+    for (;;) {
+        const size_t mark = log.find(std::string("\n") + kStatusMark);
+        if (mark != std::string::npos && mark + 3 < log.size()) {
+            const bool memory = log[mark + 2] - '0' == kOutOfMemory;
+            if (memory) h.stop(false);  // it exits after such a load
+            return {memory ? Verdict::OutOfMemory : Verdict::Clean, 0, lastLine(log.substr(0, mark))};
+        }
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        if (left <= 0) {
+            h.stop(true);
+            return {Verdict::TimedOut, 0, lastLine(log)};
+        }
+        pollfd p{h.sock, POLLIN, 0};
+        if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;  // EINTR or time: checked above
+        char buf[4096];
+        const ssize_t n = read(h.sock, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {  // the helper died in the load: crashed, or exited for lack of memory
+            const int status = h.stop(false);
+            if (WIFSIGNALED(status)) return {Verdict::Crashed, WTERMSIG(status), lastLine(log)};
+            return {Verdict::OutOfMemory, 0, lastLine(log)};
+        }
+        log.append(buf, static_cast<size_t>(n));
+        if (log.size() > (1u << 16)) log.erase(0, log.size() - 4096);  // only the last step matters
+    }
+}
+
+// Runs the job in the helper, starting one when there is none or the last one has gone. A
+// helper that cannot be started leaves the file unchecked (loaded as before the preflight).
+Verdict runInHelper(PreflightJob job, const std::vector<std::string>& args, int64_t data_bytes, const PreflightLimits& limits) {
+    Helper& h = helper();
+    std::lock_guard<std::mutex> lock(h.mutex);
+    const Request r{job, data_bytes, limits.extra_bytes, static_cast<uint32_t>(args.size())};
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        if (h.pid < 0 && !h.start()) break;
+        if (h.send(r, args)) return awaitVerdict(h, limits.seconds);
+        h.stop(true);  // a helper that has gone away since the last file
+    }
+    return {Verdict::Unchecked, 0, {}};
 }
 
 }  // namespace
@@ -259,100 +294,6 @@ void startPreflightHelper() {
     std::lock_guard<std::mutex> lock(h.mutex);
     if (h.pid < 0) h.start();
 }
-
-namespace {
-
-// Runs the job in the helper; false when no helper could be started or spoken to (then the
-// caller forks a child of its own).
-bool runInHelper(PreflightJob job, const std::vector<std::string>& args, int64_t data_bytes, const PreflightLimits& limits, Outcome& out) {
-    Helper& h = helper();
-    std::lock_guard<std::mutex> lock(h.mutex);
-    if (h.pid < 0 && !h.start()) return false;
-    Request r{job, data_bytes, limits.extra_bytes, static_cast<uint32_t>(args.size())};
-    std::string msg(reinterpret_cast<const char*>(&r), sizeof r);
-    for (const std::string& a : args) {
-        const uint32_t len = static_cast<uint32_t>(a.size());
-        msg.append(reinterpret_cast<const char*>(&len), sizeof len);
-        msg += a;
-    }
-    if (!writeAll(h.sock, msg.data(), msg.size())) {
-        h.stop(true);
-        return false;
-    }
-    const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(limits.seconds));
-    std::string log;
-    for (;;) {
-        const size_t mark = log.find(std::string("\n") + kStatusMark);
-        if (mark != std::string::npos && log.find('\n', mark + 2) != std::string::npos) {
-            const int end = std::atoi(log.c_str() + mark + 2);
-            out.where = lastLine(log.substr(0, mark));
-            out.status = end == kMemory ? (kOutOfMemory << 8) : 0;  // as waitpid would say exit(kOutOfMemory)
-            if (end == kMemory) h.stop(false);  // it exits after such a load
-            return true;
-        }
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-        if (left <= 0) {
-            out.timed_out = true;
-            out.where = lastLine(log);
-            h.stop(true);
-            return true;
-        }
-        pollfd p{h.sock, POLLIN, 0};
-        const int ready = poll(&p, 1, static_cast<int>(left));
-        if (ready < 0 && errno == EINTR) continue;
-        if (ready == 0) continue;
-        char buf[4096];
-        const ssize_t n = read(h.sock, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {  // the helper died in the load: crashed, or exited for lack of memory
-            out.where = lastLine(log);
-            out.status = h.stop(false);
-            return true;
-        }
-        log.append(buf, static_cast<size_t>(n));
-        if (log.size() > (1u << 16)) log.erase(0, log.size() - 4096);  // only the last step matters
-    }
-}
-
-// Without a helper: fork the worker from here, steps on a pipe.
-void runDirect(PreflightJob job, const std::vector<std::string>& args, int64_t data_bytes, const PreflightLimits& limits, Outcome& out) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) return;  // no pipe, no check: load as before rather than refuse
-    const int64_t address_limit = currentAddressSpace() + data_bytes + limits.extra_bytes;
-    const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(limits.seconds));
-    const pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        defaultCrashSignals();
-        runWorker(job, args, fds[1], address_limit);
-    }
-    close(fds[1]);
-    if (pid < 0) {
-        close(fds[0]);
-        return;
-    }
-    std::string log;
-    for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-        if (left <= 0) break;
-        pollfd p{fds[0], POLLIN, 0};
-        const int ready = poll(&p, 1, static_cast<int>(left));
-        if (ready <= 0) continue;
-        char buf[4096];
-        const ssize_t n = read(fds[0], buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;  // EOF: the worker has exited
-        log.append(buf, static_cast<size_t>(n));
-        if (log.size() > (1u << 16)) log.erase(0, log.size() - 4096);
-    }
-    close(fds[0]);
-    out.timed_out = !waitUntil(pid, deadline, &out.status);
-    out.where = lastLine(log);
-}
-
-}  // namespace
 
 PreflightLimits preflightLimits(int64_t file_bytes) {
     PreflightLimits l;
@@ -368,19 +309,22 @@ PreflightLimits preflightLimits(int64_t file_bytes) {
 void preflight(PreflightJob job, const std::vector<std::string>& args, int64_t data_bytes, const std::string& display_name) {
     if (disabled() || metadataOnly()) return;
     const PreflightLimits limits = preflightLimits(data_bytes);
-    Outcome o;
-    if (!runInHelper(job, args, data_bytes, limits, o)) runDirect(job, args, data_bytes, limits, o);
-    if (o.timed_out)
-        throw Error(display_name, o.where,
-                    "the file is damaged: libhdf5 spent more than " + secondsText(limits.seconds) + " s reading its metadata; refused");
-    if (WIFSIGNALED(o.status))
-        throw Error(display_name, o.where,
-                    "the file is damaged: libhdf5 crashed reading its metadata (signal " + std::to_string(WTERMSIG(o.status)) + ", " +
-                        strsignal(WTERMSIG(o.status)) + "); refused");
-    if (WIFEXITED(o.status) && WEXITSTATUS(o.status) == kOutOfMemory)
-        throw Error(display_name, o.where,
-                    "the file is damaged: libhdf5 needed more than " + std::to_string(limits.extra_bytes >> 20) +
-                        " MiB beyond the file's size to read its metadata; refused");
+    const Verdict v = runInHelper(job, args, data_bytes, limits);
+    switch (v.kind) {
+        case Verdict::Clean:
+        case Verdict::Unchecked: return;
+        case Verdict::TimedOut:
+            throw Error(display_name, v.where,
+                        "the file is damaged: libhdf5 spent more than " + secondsText(limits.seconds) + " s reading its metadata; refused");
+        case Verdict::Crashed:
+            throw Error(display_name, v.where,
+                        "the file is damaged: libhdf5 crashed reading its metadata (signal " + std::to_string(v.signal) + ", " +
+                            strsignal(v.signal) + "); refused");
+        case Verdict::OutOfMemory:
+            throw Error(display_name, v.where,
+                        "the file is damaged: libhdf5 needed more than " + std::to_string(limits.extra_bytes >> 20) +
+                            " MiB beyond the file's size to read its metadata; refused");
+    }
 }
 
 }  // namespace qs::h5

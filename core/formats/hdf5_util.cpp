@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "base/error.h"
+#include "formats/h5_preflight.h"
 
 namespace qs::h5 {
 
@@ -25,24 +26,6 @@ herr_t collectErrorMessage(unsigned, const H5E_error2_t* err, void* data) {
 }
 
 }  // namespace
-
-namespace {
-int step_fd = -1;  // >= 0 only in a preflight child
-}
-
-void setMetadataOnly(int fd) { step_fd = fd; }
-bool metadataOnly() { return step_fd >= 0; }
-
-void noteStep(const std::string& where) {
-    if (step_fd < 0) return;
-    const std::string line = where + "\n";
-    size_t done = 0;
-    while (done < line.size()) {
-        const ssize_t n = write(step_fd, line.data() + done, line.size() - done);
-        if (n <= 0) return;
-        done += static_cast<size_t>(n);
-    }
-}
 
 std::string innermostErrorMessage() {
     std::vector<std::string> messages;

@@ -64,13 +64,6 @@ Tensor readWeightTensor(const H5::DataSet& ds, const std::string& file, const st
 bool isQuantizedDataset(const H5::DataSet& ds);
 Tensor readQuantizedTensor(const H5::DataSet& ds, const std::string& file, const std::string& h5_path, const std::string& name);
 
-// Metadata-only mode, set only in the preflight child (h5_preflight.h): tensors are checked
-// (type, shape, size) but their values are not read, and each object about to be read is named
-// on `step_fd`, so a crash inside libhdf5 can be placed.
-void setMetadataOnly(int step_fd);
-bool metadataOnly();
-void noteStep(const std::string& where);
-
 // The most bytes one tensor may take: a share of physical memory, so that a hostile header
 // cannot make us allocate past what the machine has.
 int64_t maxTensorBytes();

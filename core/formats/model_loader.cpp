@@ -121,6 +121,7 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
     H5::Group root = file.openGroup("/");
     m.keras_version = rootString(root, "keras_version", path).value_or("");
     m.backend = rootString(root, "backend", path).value_or("");
+    std::optional<bool> theano_flip;  // set for Theano-era weights files: convert their kernels
 
     if (archive_config) {  // inside a .keras archive: the config comes from config.json
         m.format = ModelFormat::Keras3Archive;
@@ -134,7 +135,7 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
         if (m.keras_version.empty()) m.keras_version = h5::readStringAttr(mw, "keras_version", path, "/model_weights").value_or("");
         if (m.backend.empty()) m.backend = h5::readStringAttr(mw, "backend", path, "/model_weights").value_or("");
         std::vector<WeightGroup> groups = readLegacyWeightGroups(mw, path, "/model_weights", progress);
-        // The preflight child exercises libhdf5 only: parsing the JSON and binding are ours, in-process.
+        // The preflight exercises libhdf5 only: parsing the JSON and binding are ours, in-process.
         if (h5::metadataOnly()) return m;
         Architecture arch = parseKerasArchitecture(parseJsonText(*config_text, path, "/@model_config"), path, "/@model_config");
         adoptAndBind(m, std::move(arch), std::move(groups), "model_config", false);
@@ -142,11 +143,11 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
         m.format = ModelFormat::KerasWeightsH5;
         bindWeightsOnly(m, readLegacyWeightGroups(root, path, "/", progress), architectureFor(path, options));
         // Keras 1 (no keras_version attribute, or 1.x) stored 'th' kernels in Theano layout.
-        if (m.keras_version.empty() || m.keras_version.rfind("1.", 0) == 0) convertTheanoKernels(m, m.backend != "tensorflow");
+        if (m.keras_version.empty() || m.keras_version.rfind("1.", 0) == 0) theano_flip = m.backend != "tensorflow";
     } else if (h5::hasAttr(root, "nb_layers")) {
         m.format = ModelFormat::Keras0WeightsH5;
         bindWeightsOnly(m, readKeras0WeightGroups(root, path, progress), architectureFor(path, options));
-        convertTheanoKernels(m, /*flip=*/true);  // Keras 0.x ran on Theano, which convolves
+        theano_flip = true;  // Keras 0.x ran on Theano, which convolves
     } else if (hasKeras3Layout(root)) {
         m.format = ModelFormat::Keras3WeightsH5;
         std::optional<ArchSource> src = architectureFor(path, options);
@@ -164,7 +165,8 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
         if (m.layers.empty()) throw Error(path, "/", "HDF5 file without Keras metadata and without floating-point datasets");
         m.warnings.push_back("not a Keras file: every floating-point dataset is shown as a tensor; inference needs an architecture");
     }
-    if (h5::metadataOnly()) return m;  // the preflight child has done all libhdf5 does here
+    if (h5::metadataOnly()) return m;  // the preflight has done all libhdf5 does here; no values to convert
+    if (theano_flip) convertTheanoKernels(m, *theano_flip);
     separateIntegerTensors(m);  // QAT state (bits, keep_negative): listed, never analysed
     readTrainedQuantization(m);
     inferShapes(m);
@@ -191,7 +193,7 @@ Model loadArchive(const std::string& path, const LoadOptions& options, const Pro
     return m;
 }
 
-// The preflight's job: the same load in a child, in metadata-only mode (h5_preflight.h).
+// The preflight's job: the same load in the helper, in metadata-only mode (h5_preflight.h).
 void metadataOnlyLoad(const std::vector<std::string>& a) { loadModel(a.at(0), LoadOptions{a.at(1), a.at(2) == "1"}); }
 
 }  // namespace
