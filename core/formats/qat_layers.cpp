@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <map>
-#include <regex>
 #include <vector>
 
 namespace qs {
@@ -21,97 +19,87 @@ void separateIntegerTensors(Model& model) {
 
 namespace {
 
-// The arguments of "name(a, b, c)" in order; keyword arguments ("bits=4") by name.
-struct CallText {
-    std::string name;
-    std::vector<std::string> positional;
-    std::map<std::string, std::string> keyword;
-};
-
-std::optional<CallText> parseCall(const std::string& text) {
-    static const std::regex call(R"(^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*$)");
-    std::smatch m;
-    if (!std::regex_match(text, m, call)) {
-        if (std::regex_match(text, std::regex(R"(^\s*[A-Za-z_][A-Za-z0-9_]*\s*$)"))) return CallText{text, {}, {}};
-        return std::nullopt;
-    }
-    CallText c{m[1], {}, {}};
-    std::string args = m[2];
-    size_t start = 0;
-    for (size_t i = 0; i <= args.size(); ++i) {
-        if (i < args.size() && args[i] != ',') continue;
-        std::string a = args.substr(start, i - start);
-        a.erase(0, a.find_first_not_of(" \t"));
-        a.erase(a.find_last_not_of(" \t") + 1);
-        if (!a.empty()) {
-            const size_t eq = a.find('=');
-            if (eq == std::string::npos) c.positional.push_back(a);
-            else c.keyword[a.substr(0, eq)] = a.substr(eq + 1);
-        }
-        start = i + 1;
-    }
-    return c;
+std::string trim(const std::string& s) {
+    const size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
+    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
 }
 
-std::optional<int> toInt(const std::string& s) {
+// A Python literal as JSON: True/False, a number, else the text.
+json literal(const std::string& text) {
+    if (text == "True" || text == "False") return text == "True";
     char* end = nullptr;
-    const double v = std::strtod(s.c_str(), &end);
-    if (end == s.c_str() || *end != '\0' || v < 0 || v > 64) return std::nullopt;
-    return static_cast<int>(v);
+    const double v = std::strtod(text.c_str(), &end);
+    if (!text.empty() && *end == '\0') return v;
+    return text;
 }
 
-std::optional<bool> toBool(const std::string& s) {
-    if (s == "True" || s == "true" || s == "1") return true;
-    if (s == "False" || s == "false" || s == "0") return false;
-    return std::nullopt;
+// QKeras' positional parameters (qkeras/quantizers.py): quantized_bits(bits=8, integer=0,
+// symmetric=0, keep_negative=True, ...), quantized_relu(bits=8, integer=0, ...), the others
+// (quantized_tanh, quantized_po2, ...) start with bits.
+std::vector<std::string> positionalNames(const std::string& cls) {
+    if (cls == "quantized_bits") return {"bits", "integer", "symmetric", "keep_negative"};
+    if (cls == "quantized_relu") return {"bits", "integer"};
+    return {"bits"};
 }
 
-// QKeras' quantizer signatures: quantized_bits(bits=8, integer=0, symmetric=0, keep_negative=True,
-// ...), quantized_relu(bits=8, integer=0, ...), quantized_tanh / quantized_sigmoid(bits=8, ...).
-std::optional<TrainedQuantization> fromCall(const CallText& c, const std::string& where) {
-    if (c.name.rfind("quantized_", 0) != 0) return std::nullopt;
-    auto arg = [&](size_t pos, const char* key) -> std::optional<std::string> {
-        if (auto it = c.keyword.find(key); it != c.keyword.end()) return it->second;
-        if (pos < c.positional.size()) return c.positional[pos];
-        return std::nullopt;
-    };
+// "quantized_bits(4, 0, keep_negative=False)" -> the dict form QKeras serialises:
+// {"class_name": "quantized_bits", "config": {"bits": 4, "integer": 0, "keep_negative": false}}.
+std::optional<json> callAsConfig(const std::string& text) {
+    const std::string t = trim(text);
+    const size_t open = t.find('(');
+    if (t.rfind("quantized_", 0) != 0 || (open != std::string::npos && t.back() != ')')) return std::nullopt;
+    const std::string cls = trim(t.substr(0, open));
+    json config = json::object();
+    if (open != std::string::npos) {
+        const std::string args = t.substr(open + 1, t.size() - open - 2);
+        const std::vector<std::string> names = positionalNames(cls);
+        size_t start = 0, position = 0;
+        for (size_t i = 0; i <= args.size(); ++i) {
+            if (i < args.size() && args[i] != ',') continue;
+            const std::string arg = trim(args.substr(start, i - start));
+            start = i + 1;
+            if (arg.empty()) continue;
+            const size_t eq = arg.find('=');
+            if (eq != std::string::npos) config[trim(arg.substr(0, eq))] = literal(trim(arg.substr(eq + 1)));
+            else if (position < names.size()) config[names[position++]] = literal(arg);
+        }
+    }
+    return json{{"class_name", cls}, {"config", config}};
+}
+
+// A whole number of bits in 0..64, as QKeras' configs hold them.
+std::optional<int> bitCount(const json& v) {
+    if (!v.is_number() || v.get<double>() < 0 || v.get<double>() > 64) return std::nullopt;
+    return static_cast<int>(v.get<double>());
+}
+
+std::optional<TrainedQuantization> fromConfig(const std::string& cls, const json& c, const std::string& where) {
+    if (cls.rfind("quantized_", 0) != 0) return std::nullopt;
     TrainedQuantization t;
     t.bits = 8;  // QKeras' default width
-    if (auto b = arg(0, "bits")) {
-        if (auto v = toInt(*b)) t.bits = *v;
-        else return std::nullopt;
+    if (c.contains("bits")) {
+        const auto b = bitCount(c["bits"]);
+        if (!b) return std::nullopt;
+        t.bits = *b;
     }
-    if (c.name == "quantized_bits" || c.name == "quantized_relu") {
-        if (auto i = arg(1, "integer")) t.integer_bits = toInt(*i);
-    }
-    if (c.name == "quantized_bits") {
-        t.keep_negative = true;
-        if (auto k = arg(3, "keep_negative")) t.keep_negative = toBool(*k).value_or(true);
-    } else if (c.name == "quantized_relu") {
+    if ((cls == "quantized_bits" || cls == "quantized_relu") && c.contains("integer")) t.integer_bits = bitCount(c["integer"]);
+    if (cls == "quantized_bits") {
+        const json k = c.value("keep_negative", json(true));
+        t.keep_negative = k.is_boolean() ? k.get<bool>() : k.is_number() ? k.get<double>() != 0 : true;
+    } else if (cls == "quantized_relu") {
         t.keep_negative = false;
     }
-    t.source = where + " " + c.name;
+    t.source = where + " " + cls;
     return t;
 }
 
 }  // namespace
 
 std::optional<TrainedQuantization> parseQKerasQuantizer(const json& q, const std::string& where) {
-    if (q.is_string()) {
-        const auto c = parseCall(q.get<std::string>());
-        return c ? fromCall(*c, where) : std::nullopt;
-    }
-    if (q.is_object() && q.contains("class_name") && q["class_name"].is_string()) {
-        CallText c{q["class_name"].get<std::string>(), {}, {}};
-        if (q.contains("config") && q["config"].is_object())
-            for (const auto& [k, v] : q["config"].items()) {
-                if (v.is_number()) c.keyword[k] = std::to_string(v.get<double>());
-                else if (v.is_boolean()) c.keyword[k] = v.get<bool>() ? "True" : "False";
-            }
-        // std::to_string(double) gives "4.000000": toInt reads it.
-        return fromCall(c, where);
-    }
-    return std::nullopt;
+    std::optional<json> dict = q.is_string() ? callAsConfig(q.get<std::string>()) : std::optional<json>(q);
+    if (!dict || !dict->is_object() || !dict->contains("class_name") || !(*dict)["class_name"].is_string()) return std::nullopt;
+    const json& config = dict->contains("config") && (*dict)["config"].is_object() ? (*dict)["config"] : json::object();
+    return fromConfig((*dict)["class_name"].get<std::string>(), config, where);
 }
 
 namespace {
