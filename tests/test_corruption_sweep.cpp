@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "corruption_case.h"
 #include "file_corruption.h"
@@ -31,9 +32,13 @@ size_t offsetAt(size_t size, int k, int n) {
 
 }  // namespace
 
-// Runs one case in a child (a crash or hang is counted, not fatal); returns "" when it loaded
-// or was refused naming the file within `max_seconds`, else what went wrong.
-QString runIsolated(const std::string& path, double max_seconds) {
+// One case run in a child, so a crash or hang is counted, not fatal.
+struct CaseRun {
+    QString problem;  // empty when it loaded or was refused naming the file within the time allowed
+    int code = -1;    // the child's exit code (qs::testing::CaseOutcome), -1 when it did not exit
+};
+
+CaseRun runIsolated(const std::string& path, double max_seconds) {
     QElapsedTimer timer;
     timer.start();
     const pid_t pid = fork();
@@ -44,11 +49,12 @@ QString runIsolated(const std::string& path, double max_seconds) {
     int status = 0;
     waitpid(pid, &status, 0);
     const double secs = timer.elapsed() / 1000.0;
-    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) return "hang";
-    if (!WIFEXITED(status)) return QString("crash (signal %1)").arg(WTERMSIG(status));
-    if (WEXITSTATUS(status) != qs::testing::kLoaded && WEXITSTATUS(status) != qs::testing::kRefused) return QString("outcome %1").arg(WEXITSTATUS(status));
-    if (secs > max_seconds) return QString("took %1 s").arg(secs);
-    return {};
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) return {"hang"};
+    if (!WIFEXITED(status)) return {QString("crash (signal %1)").arg(WTERMSIG(status))};
+    const int code = WEXITSTATUS(status);
+    if (code != qs::testing::kLoaded && code != qs::testing::kRefused) return {QString("outcome %1").arg(code), code};
+    if (secs > max_seconds) return {QString("took %1 s").arg(secs), code};
+    return {{}, code};
 }
 
 class CorruptionSweepTest : public QObject {
@@ -82,25 +88,12 @@ private slots:
                 else mutated[offsetAt(bytes.size(), k - per_kind, per_kind)] ^= static_cast<char>(0x5a);
                 std::ofstream(target, std::ios::binary | std::ios::trunc) << mutated;
                 ++cases;
-                const pid_t pid = fork();
-                if (pid == 0) {
-                    alarm(10);
-                    _exit(qs::testing::loadCorruptedCase(target));
-                }
-                int status = 0;
-                waitpid(pid, &status, 0);
+                const CaseRun run = runIsolated(target, std::numeric_limits<double>::infinity());
                 const QString what = QString("%1 %2 at case %3").arg(QString::fromStdString(f.filename().string())).arg(k < per_kind ? "truncated" : "flipped").arg(k);
-                if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
-                    ++hung;
-                    failures << "hang: " + what;
-                } else if (!WIFEXITED(status)) {
-                    ++crashed;
-                    failures << QString("crash (signal %1): ").arg(WTERMSIG(status)) + what;
-                } else {
-                    const int code = WEXITSTATUS(status);
-                    ++counts[std::min(code, 7)];
-                    if (code != qs::testing::kLoaded && code != qs::testing::kRefused) failures << QString("outcome %1: ").arg(code) + what;
-                }
+                if (run.code >= 0) ++counts[std::min(run.code, 7)];
+                else if (run.problem == "hang") ++hung;
+                else ++crashed;
+                if (!run.problem.isEmpty()) failures << run.problem + ": " + what;
             }
         }
         qInfo("corruption sweep: %d cases over %d files: %d loaded, %d refused with a message naming the file, %d crashed, %d hung",
@@ -150,7 +143,7 @@ private slots:
                 const qs::testing::Corruption c = qs::testing::corrupt(bytes, targets, seed);
                 std::ofstream(target, std::ios::binary | std::ios::trunc) << c.bytes;
                 ++cases;
-                const QString problem = runIsolated(target, max_seconds);
+                const QString problem = runIsolated(target, max_seconds).problem;
                 if (!problem.isEmpty())
                     failures << QString("%1: %2 seed %3 (%4 at %5)").arg(problem, QString::fromStdString(name)).arg(seed)
                                     .arg(qs::testing::corruptionKindName(c.kind)).arg(c.offset);
