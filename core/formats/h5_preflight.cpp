@@ -33,7 +33,7 @@ int step_fd = -1;  // the helper's socket; -1 in every other process
 bool writeAll(int fd, const void* data, size_t n) {
     const char* p = static_cast<const char*>(data);
     while (n > 0) {
-        const ssize_t w = write(fd, p, n);
+        const ssize_t w = send(fd, p, n, MSG_NOSIGNAL);  // a peer that has gone is an error, not SIGPIPE
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) return false;
         p += w, n -= static_cast<size_t>(w);
@@ -116,11 +116,7 @@ std::string lastLine(const std::string& log) {
 // helper runs every metadata-only load itself and stays warm. A load that crashes, times out or
 // exhausts memory ends the helper, so no such file's leftovers touch the next check; the next
 // call starts a new one. A load that libhdf5 or our checks refuse with an error keeps it
-// (libhdf5 unwinds its state on errors). Programs start the helper first thing
-// (startPreflightHelper), while they have one thread: forking a process whose other threads may
-// hold a lock (GCC 12's ASan allocator has no fork handlers) can leave the child waiting on that
-// lock forever; a restart later forks from wherever it is (the deadline bounds the harm to a
-// refused file).
+// (libhdf5 unwinds its state on errors). Helpers are forked by the zygote below.
 
 struct Request {
     PreflightJob job;  // a function of this same program: valid in the forked helper
@@ -179,25 +175,108 @@ bool readRequest(int sock, Request& r, std::vector<std::string>& args) {
     _exit(0);  // the main process has gone, or this helper must not run another load
 }
 
+// Sends one message with an optional file descriptor attached (SCM_RIGHTS).
+bool sendWithFd(int sock, const void* data, size_t n, int fd) {
+    iovec iov{const_cast<void*>(data), n};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    if (fd >= 0) {
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    }
+    for (;;) {
+        const ssize_t w = sendmsg(sock, &msg, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        return w == static_cast<ssize_t>(n);
+    }
+}
+
+// Receives one fixed-size message and the descriptor sent with it (-1 when none).
+bool receiveWithFd(int sock, void* data, size_t n, int& fd) {
+    fd = -1;
+    iovec iov{data, n};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t r;
+    while ((r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+    }
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); r > 0 && c; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    return r == static_cast<ssize_t>(n);
+}
+
+// ---- the zygote: forks helpers from a process that has one thread ------------------------------
+// A helper that crashed must be replaced, but by then the GUI has many threads, and forking a
+// process whose other threads may hold a lock (GCC 12's ASan allocator has no fork handlers;
+// libhdf5 in a worker thread) can leave the child waiting on that lock forever. So the first fork,
+// at program start, makes a small process that does nothing but fork helpers on request and reap
+// them: every helper starts from that clean single-threaded state.
+
+struct ZygoteCall {
+    enum Op : int32_t { Spawn, Reap } op;
+    int32_t pid = 0;   // Reap: the helper to wait for
+    int32_t kill = 0;  // Reap: SIGKILL it first
+};
+
+[[noreturn]] void zygoteLoop(int ctl) {
+    defaultCrashSignals();
+    ZygoteCall call{};
+    int fd = -1;
+    while (receiveWithFd(ctl, &call, sizeof call, fd)) {
+        int64_t reply = -1;
+        if (call.op == ZygoteCall::Spawn && fd >= 0) {
+            const pid_t p = fork();
+            if (p == 0) {
+                close(ctl);
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                helperLoop(fd);
+            }
+            reply = p;
+        } else if (call.op == ZygoteCall::Reap && call.pid > 0) {
+            if (call.kill) ::kill(call.pid, SIGKILL);
+            int status = 0;
+            while (waitpid(call.pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            reply = status;
+        }
+        if (fd >= 0) close(fd);
+        if (!writeAll(ctl, &reply, sizeof reply)) break;
+    }
+    _exit(0);  // the main process has gone; our helpers follow (PR_SET_PDEATHSIG)
+}
+
 struct Helper {
     std::mutex mutex;
-    pid_t pid = -1;
-    int sock = -1;
+    pid_t zygote = -1;
+    int ctl = -1;   // to the zygote
+    pid_t pid = -1; // the helper
+    int sock = -1;  // to the helper
 
-    // Ends the helper (killing it first when asked); its wait status.
-    int stop(bool kill_it) {
-        int status = 0;
-        if (sock >= 0) close(sock);
-        if (pid > 0) {
-            if (kill_it) kill(pid, SIGKILL);
-            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    bool call(const ZygoteCall& c, int fd, int64_t& reply) {
+        return ctl >= 0 && sendWithFd(ctl, &c, sizeof c, fd) && readAll(ctl, &reply, sizeof reply);
+    }
+    void stopZygote() {
+        if (ctl >= 0) close(ctl);
+        if (zygote > 0) {
+            kill(zygote, SIGKILL);
+            while (waitpid(zygote, nullptr, 0) < 0 && errno == EINTR) {
             }
         }
-        pid = -1, sock = -1;
-        return status;
+        zygote = -1, ctl = -1;
     }
-    bool start() {
-        H5open();  // the helper starts from a ready library
+    bool startZygote() {
+        H5open();  // helpers start from a ready library
         silenceErrorStack();
         int fds[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return false;
@@ -211,11 +290,40 @@ struct Helper {
             close(fds[0]);
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             signal(SIGINT, SIG_IGN);  // Ctrl-C is for the main process; it ends us by closing the socket
-            helperLoop(fds[1]);
+            zygoteLoop(fds[1]);
         }
         close(fds[1]);
-        pid = p, sock = fds[0];
+        zygote = p, ctl = fds[0];
         return true;
+    }
+
+    // Ends the helper (killing it first when asked); its wait status.
+    int stop(bool kill_it) {
+        if (sock >= 0) close(sock);
+        int64_t status = 0;
+        if (pid > 0 && !call({ZygoteCall::Reap, pid, kill_it ? 1 : 0}, -1, status)) {
+            kill(pid, SIGKILL);  // the zygote has gone, and the helper with it
+            stopZygote();
+        }
+        pid = -1, sock = -1;
+        return static_cast<int>(status);
+    }
+    bool start() {
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            if (zygote < 0 && !startZygote()) return false;
+            int fds[2];
+            if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return false;
+            int64_t p = -1;
+            const bool ok = call({ZygoteCall::Spawn}, fds[1], p);
+            close(fds[1]);
+            if (ok && p > 0) {
+                pid = static_cast<pid_t>(p), sock = fds[0];
+                return true;
+            }
+            close(fds[0]);
+            stopZygote();  // gone or unable to fork: the second attempt forks a new one from here
+        }
+        return false;
     }
     bool send(const Request& r, const std::vector<std::string>& args) {
         std::string msg(reinterpret_cast<const char*>(&r), sizeof r);
