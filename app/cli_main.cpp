@@ -15,6 +15,7 @@
 
 #include "base/error.h"
 #include "cli_report.h"
+#include "cli_suggest.h"
 #include "data/array_dataset.h"
 #include "data/idx_dataset.h"
 #include "engine/float_engine.h"
@@ -77,7 +78,26 @@ const char* kUsage =
     "      accuracy_vs_size, layer_sqnr and layer_size (.png and .svg), report.html (the\n"
     "      charts and tables of the numbers) and report.json. A config is named after its\n"
     "      file (a.json -> a). Every config is checked against the model before the first\n"
-    "      evaluation starts.\n";
+    "      evaluation starts.\n"
+    "\n"
+    "  sensitivity MODEL --data PATH [--baseline int8|float] [--shard K/N] [--json|--csv]\n"
+    "              [--search-images N] [--calib N] [--limit N] [--arch FILE]\n"
+    "      Per quantizable layer and setting (weights 8/4/2 bits with int8 or int16\n"
+    "      activations, 16 bits, per channel and per tensor, float16, float32), that layer\n"
+    "      alone changed on the baseline (other layers int8, or float32), run by the integer\n"
+    "      engine on the search images (the first half of the test set, or N):\n"
+    "      top-1, agreement with float, output SQNR and KL divergence, model bytes.\n"
+    "      --shard K/N measures every N-th layer from the K-th; merge the shards' JSON\n"
+    "      tables with: sensitivity --merge a.json b.json ... [--json|--csv].\n"
+    "\n"
+    "  suggest MODEL --data PATH (--max-drop PTS | --bits-per-weight B | --max-bytes N)\n"
+    "          --out cfg.json [--pareto pareto.json] [--sensitivity table.json]\n"
+    "          [--max-evals N] [--baseline int8|float] [--search-images N] [--json]\n"
+    "      Mixed precision: the sensitivity table (measured, or read), a greedy search\n"
+    "      over it, every config on its path evaluated for real on the search images;\n"
+    "      prints the Pareto front (bytes, bits per weight, search and held-out top-1,\n"
+    "      agreement) and writes the budget's pick as a config for eval/export/report.\n"
+    "      Held-out images (the rest of the test set) are never seen by the search.\n";
 
 int usage(const std::string& msg) {
     if (!msg.empty()) std::fprintf(stderr, "quantscope-cli: %s\n", msg.c_str());
@@ -394,6 +414,8 @@ int main(int argc, char** argv) {
         if (cmd == "config") return config(args);
         if (cmd == "export") return exportCommand(args);
         if (cmd == "report") return reportCommand(args, interruptibleProgress());
+        if (cmd == "sensitivity") return sensitivityCommand(args, interruptibleProgress());
+        if (cmd == "suggest") return suggestCommand(args, interruptibleProgress());
         return usage("unknown command '" + cmd + "'");
     } catch (const qs::Error& e) {
         std::fprintf(stderr, "quantscope-cli: %s\n", e.what());

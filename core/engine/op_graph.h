@@ -111,4 +111,35 @@ std::vector<Value> walkGraph(const OpGraph& g, Value input, bool keep_all, Run r
     return vals;
 }
 
+// The same walk started at op `first`: the ops before it are not run, their outputs are read
+// from `before` (an earlier keep_all walk over an identical prefix of the graph; never moved).
+// Returns the output op's value.
+template <class Value, class Run>
+Value walkGraphFrom(const OpGraph& g, const Value& input, const std::vector<Value>& before, size_t first, Run run) {
+    const size_t n = g.ops.size();
+    const size_t out = static_cast<size_t>(g.output);
+    if (out < first) return before[out];
+    std::vector<size_t> last_use(n, 0);
+    for (size_t i = first; i < n; ++i)
+        for (int j : g.ops[i].inputs) last_use[static_cast<size_t>(j)] = i;
+    last_use[out] = n;
+    std::vector<Value> vals(n);
+    for (size_t i = first; i < n; ++i) {
+        const Op& op = g.ops[i];
+        std::vector<const Value*> ins;
+        std::vector<Value*> spare;
+        if (op.kind == OpKind::Input) ins.push_back(&input), spare.push_back(nullptr);
+        for (int j : op.inputs) {
+            const size_t k = static_cast<size_t>(j);
+            const bool mine = k >= first && std::count(op.inputs.begin(), op.inputs.end(), j) == 1 && last_use[k] == i;
+            ins.push_back(k < first ? &before[k] : &vals[k]);
+            spare.push_back(mine ? &vals[k] : nullptr);
+        }
+        vals[i] = run(i, op, ins, spare);
+        for (int j : op.inputs)
+            if (static_cast<size_t>(j) >= first && last_use[static_cast<size_t>(j)] == i) vals[static_cast<size_t>(j)] = Value();
+    }
+    return std::move(vals[out]);
+}
+
 }  // namespace qs

@@ -205,8 +205,23 @@ void im2col(const T* src, const ConvGeometry& g, T pad, std::vector<T>& out) {
         }
 }
 
-// Dense / 1x1 products for 16-bit layers: int16 x int16 in int64, requantized per channel.
+// Products of int16-activation layers: int16 x (up to) int16 in 64 bits, requantized per channel.
+// Done as a double GEMM, which is exact here: each product is below 2^31 in magnitude and K of
+// them sum below 2^53 while K < 2^22, so every partial sum is an integer a double holds exactly
+// (and Eigen's GEMM runs at SIMD speed, where the int64 loop ran about 1 multiply-add per cycle).
 void matmulWide(const int16_t* a, int64_t M, int64_t K, int32_t a_zero, const QuantizedOp& o, int64_t N, int16_t* c) {
+    using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    if (K < (int64_t(1) << 22) && static_cast<int64_t>(o.w_wide.size()) == K * N) {
+        thread_local Mat A, C;
+        A.resize(M, K);
+        for (int64_t i = 0; i < M * K; ++i) A.data()[i] = static_cast<double>(a[i] - a_zero);
+        C.noalias() = A * Eigen::Map<const Mat>(o.w_wide.data(), K, N);
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n)
+                c[m * N + n] = static_cast<int16_t>(requant64(static_cast<int64_t>(C(m, n)) + o.bias_q[static_cast<size_t>(n)],
+                                                              o.mult[static_cast<size_t>(n)], o.out.zero_point, o.qlo, o.qhi));
+        return;
+    }
     std::vector<int64_t> acc(static_cast<size_t>(N));
     for (int64_t m = 0; m < M; ++m) {
         std::copy(o.bias_q.begin(), o.bias_q.end(), acc.begin());
@@ -675,7 +690,48 @@ QValue startValue(const QuantizedModel& m, const RowMatrix& input) {
     return q;
 }
 
+// One op of the integer engine, its inputs brought to its domain and quantization first.
+QValue integerStep(const Op& op, const QuantizedOp& o, const std::vector<const QValue*>& ins, const std::vector<QValue*>& spare) {
+    if (o.domain == Domain::Float) return runFloatSide(op, o, ins, spare);
+    std::vector<QValue> conv(ins.size());  // only inputs in another domain or quantization are converted
+    std::vector<const QValue*> use(ins);
+    for (size_t j = 0; j < ins.size(); ++j) {
+        const QValue& v = *ins[j];
+        if (v.domain == o.domain && sameParams(v.p, o.in.at(j))) continue;
+        conv[j] = converted(v, o.domain, o.in.at(j));
+        use[j] = &conv[j];
+    }
+    // The first input when nothing else reads it (converted here, or walkGraph's spare):
+    // Input, Flatten and Reshape then pass its values on without a copy.
+    QValue* own = use[0] == &conv[0] ? &conv[0] : spare[0];
+    return runIntegerOp(op, o, use, own);
+}
+
 }  // namespace
+
+struct QuantizedTrace::Values {
+    QValue input;
+    std::vector<QValue> ops;
+};
+QuantizedTrace::QuantizedTrace() = default;
+QuantizedTrace::QuantizedTrace(QuantizedTrace&&) noexcept = default;
+QuantizedTrace& QuantizedTrace::operator=(QuantizedTrace&&) noexcept = default;
+QuantizedTrace::~QuantizedTrace() = default;
+
+QuantizedTrace traceQuantized(const QuantizedModel& m, const RowMatrix& input) {
+    QuantizedTrace t;
+    t.values = std::make_unique<QuantizedTrace::Values>();
+    t.values->input = startValue(m, input);
+    t.values->ops = runGraph<QValue>(m, t.values->input, true, integerStep);
+    return t;
+}
+
+RowMatrix runQuantizedFrom(const QuantizedModel& m, const QuantizedTrace& trace, size_t first) {
+    QValue out = walkGraphFrom<QValue>(m.graph, trace.values->input, trace.values->ops, first,
+                                       [&](size_t i, const Op& op, const std::vector<const QValue*>& ins,
+                                           const std::vector<QValue*>& spare) { return integerStep(op, m.ops[i], ins, spare); });
+    return toFloat(out, &out).x;
+}
 
 std::vector<RowMatrix> runQuantized(const QuantizedModel& m, QuantizedRun how, const RowMatrix& input, bool keep_all) {
     std::vector<RowMatrix> out(m.graph.ops.size());
@@ -690,23 +746,7 @@ std::vector<RowMatrix> runQuantized(const QuantizedModel& m, QuantizedRun how, c
         for (size_t i = 0; i < acts.size(); ++i) out[i] = std::move(acts[i].x);
         return out;
     }
-    std::vector<QValue> vals = runGraph<QValue>(m, startValue(m, input), keep_all,
-                                                [](const Op& op, const QuantizedOp& o, const std::vector<const QValue*>& ins,
-                                                   const std::vector<QValue*>& spare) {
-        if (o.domain == Domain::Float) return runFloatSide(op, o, ins, spare);
-        std::vector<QValue> conv(ins.size());  // only inputs in another domain or quantization are converted
-        std::vector<const QValue*> use(ins);
-        for (size_t j = 0; j < ins.size(); ++j) {
-            const QValue& v = *ins[j];
-            if (v.domain == o.domain && sameParams(v.p, o.in.at(j))) continue;
-            conv[j] = converted(v, o.domain, o.in.at(j));
-            use[j] = &conv[j];
-        }
-        // The first input when nothing else reads it (converted here, or walkGraph's spare):
-        // Input, Flatten and Reshape then pass its values on without a copy.
-        QValue* own = use[0] == &conv[0] ? &conv[0] : spare[0];
-        return runIntegerOp(op, o, use, own);
-    });
+    std::vector<QValue> vals = runGraph<QValue>(m, startValue(m, input), keep_all, integerStep);
     for (size_t i = 0; i < vals.size(); ++i)
         if (keep_all || static_cast<int>(i) == m.graph.output) out[i] = toFloat(vals[i], &vals[i]).x;
     return out;

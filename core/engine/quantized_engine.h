@@ -9,6 +9,7 @@
 //    rounded to its quantization grid (quantize then dequantize), as TensorFlow's
 //    FakeQuant ops and AIMET's QuantSim do. It predicts what the integer engine computes.
 // Both return float outputs (dequantized), one row per sample.
+#include <memory>
 #include <vector>
 
 #include "engine/quantized_model.h"
@@ -24,5 +25,25 @@ inline RowMatrix runQuantizedOutput(const QuantizedModel& model, QuantizedRun ho
     std::vector<RowMatrix> all = runQuantized(model, how, input, false);
     return std::move(all[static_cast<size_t>(model.graph.output)]);
 }
+
+// Every op's output of one integer-engine run, kept so that a model differing from it only from
+// some op on can start there (sensitivity analysis: changing one layer leaves the ops before it
+// as they were, so they are run once for all the settings tried on that layer).
+class QuantizedTrace {
+public:
+    QuantizedTrace();
+    QuantizedTrace(QuantizedTrace&&) noexcept;
+    QuantizedTrace& operator=(QuantizedTrace&&) noexcept;
+    ~QuantizedTrace();
+    struct Values;
+    std::unique_ptr<Values> values;
+};
+
+QuantizedTrace traceQuantized(const QuantizedModel& model, const RowMatrix& input);
+
+// The model output of `model` on the traced input, running its ops from `first` on. The ops
+// before `first` must be quantized exactly as in the traced model (same graph and settings);
+// the result then equals runQuantizedOutput(model, Integer, input).
+RowMatrix runQuantizedFrom(const QuantizedModel& model, const QuantizedTrace& trace, size_t first);
 
 }  // namespace qs

@@ -39,11 +39,7 @@ QuantParams activationParams(double lo, double hi, Domain d) {
     return asymmetricParams(lo, hi, quantRange(8, Scheme::Asymmetric));
 }
 
-struct Calibration {
-    std::vector<float> lo, hi;
-    std::vector<Histogram> abs_hist;  // only where an activation method needs one
-    std::vector<Shape> shapes;
-};
+using Calibration = GraphCalibration;  // graph and samples filled by the caller
 
 constexpr int kCalibrationBins = 2048;  // TensorRT's entropy calibration uses 2048 bins
 
@@ -160,12 +156,7 @@ public:
     QuantizedModel run(const RowMatrix& calib, const Shape& fallback, const Progress& progress) {
         QuantizedModel q;
         q.graph = lowerModel(m_, fallback, /*fold_batch_norm=*/true);
-        q.config = cfg_;
-        q.notes = q.graph.notes;
-        if (calib.rows() == 0) throw Error(m_.source_path, "", "calibration needs at least one sample");
-        if (calib.cols() != prod(q.graph.input_shape))
-            throw Error(m_.source_path, "", "calibration samples have " + std::to_string(calib.cols()) +
-                                                " values but the model's input takes " + std::to_string(prod(q.graph.input_shape)));
+        checkCalibrationRows(q.graph, calib);
         const OpGraph& g = q.graph;
         q.ops.resize(g.ops.size());
         for (size_t i = 0; i < g.ops.size(); ++i) assignDomain(q, i);
@@ -173,16 +164,31 @@ public:
         for (size_t i = 0; i < g.ops.size(); ++i)
             needs_hist[i] = q.ops[i].domain != Domain::Float && !q.ops[i].passthrough &&
                             cfg_.forLayer(g.ops[i].layer).activation_method != "min_max";
-        const Calibration cal = calibrate(g, calib, needs_hist, threads_, progress);
-        q.calibration_samples = calib.rows();
-        q.shapes = cal.shapes;
-        for (size_t i = 0; i < g.ops.size(); ++i) {
-            progress.checkCancelled();
-            prepare(q, i, cal);
-        }
-        q.float_weight_bytes = floatWeightBytes(m_);
-        for (const QuantizedOp& o : q.ops) q.quantized_weight_bytes += o.weight_bytes;
-        peakActivations(q);
+        Calibration cal = calibrate(g, calib, needs_hist, threads_, progress);
+        cal.samples = calib.rows();
+        finish(q, cal, progress);
+        return q;
+    }
+
+    // Every op's range and histogram (any config may then be quantized from it).
+    Calibration calibrateAll(const RowMatrix& calib, const Shape& fallback, const Progress& progress) {
+        OpGraph g = lowerModel(m_, fallback, /*fold_batch_norm=*/true);
+        checkCalibrationRows(g, calib);
+        std::vector<bool> needs_hist(g.ops.size(), false);
+        for (size_t i = 0; i < g.ops.size(); ++i)
+            needs_hist[i] = !isPassthrough(g.ops[i].kind) && g.ops[i].kind != OpKind::Softmax;
+        Calibration cal = calibrate(g, calib, needs_hist, threads_, progress);
+        cal.graph = std::move(g);
+        cal.samples = calib.rows();
+        return cal;
+    }
+
+    QuantizedModel fromCalibration(const Calibration& cal) {
+        QuantizedModel q;
+        q.graph = cal.graph;
+        q.ops.resize(q.graph.ops.size());
+        for (size_t i = 0; i < q.graph.ops.size(); ++i) assignDomain(q, i);
+        finish(q, cal, Progress::none());
         return q;
     }
 
@@ -192,6 +198,28 @@ private:
     int threads_;
 
     [[noreturn]] void fail(const Op& op, const std::string& msg) const { throw Error(m_.source_path, "layer " + op.layer, msg); }
+
+    void checkCalibrationRows(const OpGraph& g, const RowMatrix& calib) const {
+        if (calib.rows() == 0) throw Error(m_.source_path, "", "calibration needs at least one sample");
+        if (calib.cols() != prod(g.input_shape))
+            throw Error(m_.source_path, "", "calibration samples have " + std::to_string(calib.cols()) +
+                                                " values but the model's input takes " + std::to_string(prod(g.input_shape)));
+    }
+
+    // Domains assigned: the weights, multipliers and sizes from the calibration.
+    void finish(QuantizedModel& q, const Calibration& cal, const Progress& progress) {
+        q.config = cfg_;
+        q.notes = q.graph.notes;
+        q.calibration_samples = cal.samples;
+        q.shapes = cal.shapes;
+        for (size_t i = 0; i < q.graph.ops.size(); ++i) {
+            progress.checkCancelled();
+            prepare(q, i, cal);
+        }
+        q.float_weight_bytes = floatWeightBytes(m_);
+        for (const QuantizedOp& o : q.ops) q.quantized_weight_bytes += o.weight_bytes;
+        peakActivations(q);
+    }
 
     void assignDomain(QuantizedModel& q, size_t i) {
         const Op& op = q.graph.ops[i];
@@ -218,7 +246,7 @@ private:
             if (op.kind == OpKind::Softmax || (!o.hybrid && isInteger(o.precision))) o.precision = Precision::Float32;
             return;
         }
-        o.domain = lq.precision == Precision::Int16 ? Domain::Int16 : Domain::Int8;
+        o.domain = activationBits(lq) == 16 ? Domain::Int16 : Domain::Int8;
     }
 
     void prepare(QuantizedModel& q, size_t i, const Calibration& cal) {
@@ -248,7 +276,7 @@ private:
             return;
         }
         const LayerQuant& lq = cfg_.forLayer(op.layer);
-        if (!cal.abs_hist.empty() && !cal.abs_hist[i].counts.empty()) {
+        if (lq.activation_method != "min_max" && !cal.abs_hist.empty() && !cal.abs_hist[i].counts.empty()) {
             const double clip = activationClip(lq.activation_method, cal.abs_hist[i], o.domain == Domain::Int16 ? 16 : 8);
             o.range_lo = static_cast<float>(std::max<double>(o.range_lo, -clip));
             o.range_hi = static_cast<float>(std::min<double>(o.range_hi, clip));
@@ -344,6 +372,8 @@ private:
             o.sim.bias = std::move(sim_bias);
         }
         const bool gemm = (op.kind == OpKind::Dense || op.kind == OpKind::Conv2D) && o.weight_bits <= 8;
+        if ((op.kind == OpKind::Dense || op.kind == OpKind::Conv2D) && o.domain == Domain::Int16)
+            o.w_wide.assign(o.wq.begin(), o.wq.end());
         if (gemm && (o.domain == Domain::Int8 || o.hybrid)) {
             std::vector<int8_t> w8(o.wq.begin(), o.wq.end());
             o.gemm = packWeights(w8.data(), n / channels, channels);
@@ -415,6 +445,16 @@ QuantizedModel quantizeModel(const Model& model, const QuantConfig& config, cons
                              const Progress& progress, int threads) {
     if (threads <= 0) threads = defaultThreadCount();
     return Quantizer(model, config, threads).run(calibration, fallback_input, progress);
+}
+
+GraphCalibration calibrateModel(const Model& model, const RowMatrix& calibration, const Shape& fallback_input, const Progress& progress,
+                                int threads) {
+    if (threads <= 0) threads = defaultThreadCount();
+    return Quantizer(model, QuantConfig{}, threads).calibrateAll(calibration, fallback_input, progress);
+}
+
+QuantizedModel quantizeCalibrated(const Model& model, const GraphCalibration& calibration, const QuantConfig& config) {
+    return Quantizer(model, config, 1).fromCalibration(calibration);
 }
 
 }  // namespace qs

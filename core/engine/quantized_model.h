@@ -20,6 +20,7 @@
 #include "base/progress.h"
 #include "engine/int8_gemm.h"
 #include "engine/op_graph.h"
+#include "quant/histogram.h"
 #include "quant/quant_config.h"
 #include "quant/quant_params.h"
 
@@ -51,6 +52,7 @@ struct QuantizedOp {
     // Prepared for the integer engine.
     PackedWeights gemm;                 // Dense/Conv2D, int8 domain and hybrid
     std::vector<int32_t> bias32;
+    std::vector<double> w_wide;         // Dense/Conv2D with int16 activations: wq as doubles (an exact GEMM)
     std::vector<int32_t> mult_m, mult_rshift;  // the multipliers as arrays (empty if one shifts left)
     std::vector<FixedMultiplier> in_mult;  // Add / Concat / Maximum / Minimum: per input
     std::vector<int8_t> in_negate;      // Add: input enters with a minus sign (Subtract)
@@ -79,6 +81,21 @@ struct QuantizedModel {
 // qs::Error (unsupported layer, asymmetric weight method, ...) or Cancelled.
 QuantizedModel quantizeModel(const Model& model, const QuantConfig& config, const RowMatrix& calibration,
                              const Shape& fallback_input = {}, const Progress& progress = Progress::none(), int threads = 0);
+
+// The calibration pass on its own: the folded graph run in float on the calibration rows, every
+// op's output range and |x| histogram (for the clipping activation methods). Several configs of
+// one model then quantize without running the float graph again (sensitivity, the search);
+// quantizeCalibrated(m, calibrateModel(m, rows), c) equals quantizeModel(m, c, rows).
+struct GraphCalibration {
+    OpGraph graph;                   // BatchNormalization folded
+    std::vector<float> lo, hi;       // per op, finite values seen
+    std::vector<Histogram> abs_hist; // per op (empty where no integer op could use one)
+    std::vector<Shape> shapes;       // per op output shape (per sample)
+    int64_t samples = 0;
+};
+GraphCalibration calibrateModel(const Model& model, const RowMatrix& calibration, const Shape& fallback_input = {},
+                                const Progress& progress = Progress::none(), int threads = 0);
+QuantizedModel quantizeCalibrated(const Model& model, const GraphCalibration& calibration, const QuantConfig& config);
 
 // Quantize / dequantize helpers with TFLite's rounding (quant_params.h), on whole arrays.
 void quantizeArray(const float* x, int64_t n, const QuantParams& p, int16_t* q);

@@ -66,6 +66,11 @@ std::optional<QuantMode> parseQuantMode(const std::string& s) {
     return std::nullopt;
 }
 
+int activationBits(const LayerQuant& q) {
+    if (q.activation_bits == 8 || q.activation_bits == 16) return q.activation_bits;
+    return q.precision == Precision::Int16 ? 16 : 8;
+}
+
 const std::vector<std::string>& weightMethods() {
     static const std::vector<std::string> m = {"max_abs", "pow2", "pow2_m1", "pow2_p1", "pow2_m2", "pow2_p2",
                                                "percentile_99.9", "percentile_99.99", "mse", "kl"};
@@ -117,8 +122,10 @@ LayerScales scalesFromJson(const json& j, const std::string& source, const std::
     return r;
 }
 
-LayerQuant layerFromJson(const json& j, const LayerQuant& base, const std::string& source, const std::string& where,
-                         bool allow_scales) {
+}  // namespace
+
+LayerQuant layerQuantFromJson(const json& j, const LayerQuant& base, const std::string& source, const std::string& where,
+                              bool allow_scales) {
     if (!j.is_object()) throw Error(source, where, "must be an object");
     LayerQuant l = base;
     for (auto it = j.begin(); it != j.end(); ++it) {
@@ -142,21 +149,29 @@ LayerQuant layerFromJson(const json& j, const LayerQuant& base, const std::strin
             if (!contains(activationMethods(), v))
                 throw Error(source, field, "'" + v + "' is not one of " + joined(activationMethods()));
             l.activation_method = v;
+        } else if (key == "activations") {
+            if (v == "int8") l.activation_bits = 8;
+            else if (v == "int16") l.activation_bits = 16;
+            else throw Error(source, field, "'" + v + "' is not int8 or int16");
         } else {
             throw Error(source, field, "unknown field");
         }
     }
+    if (l.precision == Precision::Int16 && l.activation_bits == 8) {
+        if (j.contains("activations")) throw Error(source, where + ".activations", "int16 weights run with int16 activations only");
+        l.activation_bits = 0;  // inherited from the defaults
+    }
     return l;
 }
 
-json layerToJson(const LayerQuant& l) {
-    return {{"precision", precisionName(l.precision)},
-            {"granularity", l.granularity == Granularity::PerChannel ? "per_channel" : "per_tensor"},
-            {"weight_method", l.weight_method},
-            {"activation_method", l.activation_method}};
+json layerQuantToJson(const LayerQuant& l) {
+    json j = {{"precision", precisionName(l.precision)},
+              {"granularity", l.granularity == Granularity::PerChannel ? "per_channel" : "per_tensor"},
+              {"weight_method", l.weight_method},
+              {"activation_method", l.activation_method}};
+    if (l.activation_bits != 0) j["activations"] = l.activation_bits == 16 ? "int16" : "int8";  // only when stated
+    return j;
 }
-
-}  // namespace
 
 QuantConfig quantConfigFromJson(const json& j, const std::string& source) {
     if (!j.is_object()) throw Error(source, "", "a quantization config must be a JSON object");
@@ -179,12 +194,12 @@ QuantConfig quantConfigFromJson(const json& j, const std::string& source) {
         if (!j["calibration_dataset"].is_string()) throw Error(source, "calibration_dataset", "must be a string (a path)");
         c.calibration_dataset = j["calibration_dataset"].get<std::string>();
     }
-    if (j.contains("defaults")) c.defaults = layerFromJson(j["defaults"], c.defaults, source, "defaults", false);
+    if (j.contains("defaults")) c.defaults = layerQuantFromJson(j["defaults"], c.defaults, source, "defaults", false);
     if (j.contains("layers")) {
         if (!j["layers"].is_object()) throw Error(source, "layers", "must be an object keyed by layer name");
         for (auto it = j["layers"].begin(); it != j["layers"].end(); ++it) {
             const std::string where = "layers." + it.key();
-            const LayerQuant l = layerFromJson(*it, c.defaults, source, where, true);
+            const LayerQuant l = layerQuantFromJson(*it, c.defaults, source, where, true);
             c.layers[it.key()] = l;
             LayerScales s = scalesFromJson(*it, source, where);
             if (!s.scales.empty()) c.scales[it.key()] = std::move(s);
@@ -203,13 +218,13 @@ json quantConfigToJson(const QuantConfig& c) {
               {"version", 1},
               {"mode", quantModeName(c.mode)},
               {"calibration_samples", c.calibration_samples},
-              {"defaults", layerToJson(c.defaults)},
+              {"defaults", layerQuantToJson(c.defaults)},
               {"layers", json::object()}};
     if (!c.calibration_dataset.empty()) j["calibration_dataset"] = c.calibration_dataset;
-    for (const auto& [name, l] : c.layers) j["layers"][name] = layerToJson(l);
+    for (const auto& [name, l] : c.layers) j["layers"][name] = layerQuantToJson(l);
     for (const auto& [name, s] : c.scales) {
         json& entry = j["layers"][name];
-        if (entry.is_null()) entry = layerToJson(c.forLayer(name));
+        if (entry.is_null()) entry = layerQuantToJson(c.forLayer(name));
         entry["scales"] = s.scales;
         if (!s.zero_points.empty()) entry["zero_points"] = s.zero_points;
     }
@@ -281,7 +296,8 @@ LayerQuant parseLayerSpec(const std::string& spec, const LayerQuant& base) {
     std::vector<std::string> parts;
     std::stringstream ss(spec);
     for (std::string part; std::getline(ss, part, ':');) parts.push_back(part);
-    if (parts.empty() || parts.size() > 3) throw Error("--layer", spec, "expected BITS[:GRANULARITY][:METHOD], e.g. 8:per-tensor:pow2");
+    if (parts.empty() || parts.size() > 4)
+        throw Error("--layer", spec, "expected BITS[:GRANULARITY][:METHOD][:a16|:a8], e.g. 8:per-tensor:pow2");
     const auto p = parsePrecision(parts[0]);
     if (!p) throw Error("--layer", spec, "'" + parts[0] + "' is not 16, 8, 4, 2, float16 or float32");
     l.precision = *p;
@@ -290,7 +306,13 @@ LayerQuant parseLayerSpec(const std::string& spec, const LayerQuant& base) {
         if (v == "per-tensor" || v == "per_tensor") l.granularity = Granularity::PerTensor;
         else if (v == "per-channel" || v == "per_channel") l.granularity = Granularity::PerChannel;
         else if (contains(weightMethods(), v)) l.weight_method = v;
-        else throw Error("--layer", spec, "'" + v + "' is neither per-tensor/per-channel nor one of " + joined(weightMethods()));
+        else if (v == "a16" || v == "a8") l.activation_bits = v == "a16" ? 16 : 8;
+        else throw Error("--layer", spec, "'" + v + "' is neither per-tensor/per-channel, a16/a8 nor one of " + joined(weightMethods()));
+    }
+    if (l.precision == Precision::Int16 && l.activation_bits == 8) {
+        if (std::find(parts.begin(), parts.end(), "a8") != parts.end())
+            throw Error("--layer", spec, "int16 weights run with int16 activations only");
+        l.activation_bits = 0;  // inherited from the defaults
     }
     return l;
 }

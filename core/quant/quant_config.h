@@ -28,8 +28,14 @@ struct LayerQuant {
     Granularity granularity = Granularity::PerChannel;
     std::string weight_method = "max_abs";     // a symmetric candidate of the analysis core
     std::string activation_method = "min_max"; // min_max, percentile_99.9, percentile_99.99, mse, kl
+    // Output activations of an integer layer: 8 or 16 bits (int16 with 8-bit or narrower weights
+    // is TFLite's 16x8 mode); 0 = implied by the precision (16 for int16, else 8).
+    int activation_bits = 0;
     bool operator==(const LayerQuant&) const = default;
 };
+
+// The activation width an integer layer runs at (8 or 16).
+int activationBits(const LayerQuant& q);
 
 // Weight methods the integer engine takes (symmetric: zero point 0) and activation methods.
 const std::vector<std::string>& weightMethods();
@@ -64,6 +70,12 @@ struct QuantConfig {
 QuantConfig quantConfigFromJson(const nlohmann::json& j, const std::string& source);
 nlohmann::json quantConfigToJson(const QuantConfig& c);
 
+// One layer's settings as the config stores them ("precision", "granularity", ...), read over
+// `base` (fields it leaves out); `allow_scales` skips the "scales"/"zero_points" record.
+LayerQuant layerQuantFromJson(const nlohmann::json& j, const LayerQuant& base, const std::string& source, const std::string& where,
+                              bool allow_scales = false);
+nlohmann::json layerQuantToJson(const LayerQuant& l);
+
 // Files: parse errors and bad fields name the file and the field; a save is atomic
 // (atomic_file.h) and ends with a newline, so save -> load -> save gives identical bytes.
 QuantConfig loadQuantConfig(const std::string& path);
@@ -87,7 +99,8 @@ Candidate weightCandidate(const Tensor& kernel, int64_t channels, const LayerQua
 void recordScales(QuantConfig& c, const Model& model);
 
 // One --layer SPEC of the CLI: "8", "4", "16", "2", "float16", "float32", optionally followed
-// by ":per-tensor" / ":per-channel" and ":METHOD" (e.g. "8:per-tensor:pow2"), applied over
+// by ":per-tensor" / ":per-channel", ":METHOD" and ":a16" / ":a8" (activation width), e.g.
+// "8:per-tensor:pow2" or "4:a16", applied over
 // `base`. Throws qs::Error (file "--layer") naming the bad part.
 LayerQuant parseLayerSpec(const std::string& spec, const LayerQuant& base);
 

@@ -1,0 +1,67 @@
+#pragma once
+// Automatic mixed precision: from a sensitivity table (sensitivity.h), the configs that trade
+// accuracy for size best, each evaluated for real with the integer engine.
+//
+// The search: every layer starts at its most accurate setting of the grid; a greedy descent then
+// repeatedly makes the one change (any layer, any cheaper setting) that loses the least
+// estimated accuracy per byte saved, until every layer sits at its smallest setting. The
+// estimate adds the layers' measured losses (top-1 points lost against the baseline, plus
+// KL divergence x 10 as a tie-breaker where top-1 does not move on the search images). Losses
+// do not add up exactly, so every config on the path (up to max_evaluations, thinned evenly,
+// the all-int8 baseline always among them) is quantized and run on the search images, and the
+// Pareto front is built from those real results; the budget picks from it. The front's points
+// and the pick are then scored on the held-out images, which the search never saw.
+#include <string>
+#include <vector>
+
+#include "eval/sensitivity.h"
+
+namespace qs {
+
+// The test set split for a search: images [0, search) for the search, [search, n) held out, so
+// the reported accuracy is measured on images the search never saw. `search_images` 0: half.
+struct TestSplit {
+    int64_t search_begin = 0, search_count = 0, heldout_begin = 0, heldout_count = 0;
+};
+TestSplit splitForSearch(int64_t n, int64_t search_images = 0);
+
+struct SearchBudget {
+    enum Kind { MaxDrop, BitsPerWeight, MaxBytes } kind = MaxDrop;
+    double value = 1.0;  // points of top-1; bits per weight; bytes
+};
+
+struct SearchPoint {
+    std::string origin;                   // "int8 baseline", "path 7", ...
+    QuantConfig config;
+    std::vector<std::string> settings;    // per table layer, its grid label
+    int64_t bytes = 0;                    // the quantized model, exact
+    double bits_per_weight = 0;           // kernel weights' average width
+    double estimated_drop = 0;            // points of top-1 against float, from the table
+    OutputScore search, heldout;          // heldout.n == 0 when not scored there
+};
+
+struct SearchResult {
+    double float_search_top1 = 0, float_heldout_top1 = 0;
+    std::vector<SearchPoint> points;      // every config evaluated, in path order
+    std::vector<size_t> front;            // Pareto front on the search images, smallest first
+    int chosen = -1;                      // index into points; -1 when nothing meets the budget
+    std::string note;                     // why the choice (or none) was made
+};
+
+struct SearchOptions {
+    int max_evaluations = 48;
+    int threads = 0;
+};
+
+// Bits per weight of a config: the kernel weights of the table's layers, each at its layer's
+// width (float32 32, float16 16), averaged.
+double bitsPerWeight(const SensitivityTable& table, const QuantConfig& config);
+
+// `search` and `heldout` must be disjoint image sets (the caller splits the test set).
+SearchResult searchMixedPrecision(const Model& model, const GraphCalibration& calibration, const SensitivityTable& table,
+                                  const ReferenceOutputs& search, const ReferenceOutputs& heldout, const SearchBudget& budget,
+                                  const SearchOptions& options = {}, const Progress& progress = Progress::none());
+
+nlohmann::json searchJson(const SearchResult& r, const SensitivityTable& table);
+
+}  // namespace qs
