@@ -1,0 +1,265 @@
+// Sensitivity analysis and the mixed-precision search (core/eval/sensitivity.h,
+// mixed_precision.h): a hand-made model whose sensitivities are worked out below, the reuse of
+// the baseline's activations against full runs, the front, the split, shards against one run.
+#include <QtTest>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "data/array_dataset.h"
+#include "data/preprocessing.h"
+#include "engine/quantized_engine.h"
+#include "eval/mixed_precision.h"
+#include "formats/model_loader.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+qs::Tensor tensor(qs::Shape shape, std::vector<float> data) {
+    qs::Tensor t;
+    t.shape = std::move(shape);
+    t.data = std::move(data);
+    return t;
+}
+
+// Input(2) -> Dense(2, linear) with kernel [[1 0] [0 0.3]] (in x out), no bias: y = (x0, 0.3 x1).
+qs::Model handModel() {
+    qs::Model m;
+    m.has_architecture = true;
+    m.source_path = "hand.h5";
+    qs::Layer in, dense;
+    in.name = in.kind = "InputLayer";
+    in.output_shape = qs::Shape{-1, 2};
+    dense.name = "d";
+    dense.kind = "Dense";
+    dense.inbound = {{"InputLayer"}};
+    dense.weights = {tensor({2, 2}, {1, 0, 0, 0.3f}), tensor({2}, {0, 0})};
+    m.layers = {in, dense};
+    return m;
+}
+
+double softmaxKl(double a0, double a1, double b0, double b1) {
+    const double pa0 = 1 / (1 + std::exp(a1 - a0)), pa1 = 1 - pa0;
+    const double pb0 = 1 / (1 + std::exp(b1 - b0)), pb1 = 1 - pb0;
+    return pa0 * std::log(pa0 / pb0) + pa1 * std::log(pa1 / pb1);
+}
+
+fs::path samples() { return fs::path(QUANTSCOPE_SOURCE_DIR) / "sample_models"; }
+const char* kFashion = "/usr/share/datasets/fashion-mnist";
+
+QByteArray runCli(const QStringList& args, int* status = nullptr) {
+    QProcess p;
+    p.start(QUANTSCOPE_CLI, args);
+    p.waitForFinished(600000);
+    if (status) *status = p.exitCode();
+    return p.readAllStandardOutput();
+}
+
+}  // namespace
+
+class SensitivityTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void handModelSensitivities() {
+        // Samples and their float outputs y = (x0, 0.3 x1); labels are the float predictions.
+        //   (1, 2)    -> (1, 0.6)    class 0
+        //   (0.5, 3)  -> (0.5, 0.9)  class 1
+        //   (-1, 1)   -> (-1, 0.3)   class 1
+        //   (0.2, 0.5)-> (0.2, 0.15) class 0
+        // Weights at 2 bits symmetric have levels {-1, 0, 1} x scale. Per tensor the lowest-MSE
+        // scale is max |w| = 1 (0.3 rounds to 0: MSE 0.09 / 4; a scale of 0.3 would clip 1 to
+        // 0.3: 0.49 / 4), so y = (x0, 0): sample 2 flips to class 0, top-1 = agreement = 3/4.
+        // Per channel each column has its own scale (1 and 0.3): exact, top-1 1.
+        const qs::Model m = handModel();
+        qs::RowMatrix x(4, 2);
+        x << 1, 2, 0.5f, 3, -1, 1, 0.2f, 0.5f;
+        const qs::ReferenceOutputs ref = qs::referenceOutputs(m, x, {0, 1, 1, 0});
+        const qs::GraphCalibration cal = qs::calibrateModel(m, x);
+        const qs::SensitivityTable t = qs::measureSensitivity(m, cal, ref, {});
+        QCOMPARE(t.layers, std::vector<std::string>{"d"});
+        QCOMPARE(t.layer_weights, std::vector<int64_t>{4});
+        QCOMPARE(t.float_top1, 1.0);
+        QCOMPARE(t.cells.size(), qs::sensitivityGrid({}).size());
+        const qs::SensitivityCell* pt = t.find("d", "w2/pt/a8");
+        const qs::SensitivityCell* pc = t.find("d", "w2/pc/a8");
+        QVERIFY(pt && pc);
+        QCOMPARE(pt->quant.weight_method, std::string("max_abs"));
+        QCOMPARE(pt->score.top1, 0.75);
+        QCOMPARE(pt->score.agreement, 0.75);
+        QCOMPARE(pc->score.top1, 1.0);
+        // SQNR of (x0, 0) against (x0, 0.3 x1): sum y^2 = 3.5725, sum err^2 = (0.3 x1)^2 summed
+        // = 1.2825, 10 log10(3.5725 / 1.2825) = 4.449 dB; int8 output rounding (scale 2/255)
+        // moves it by well under 0.1 dB.
+        QVERIFY2(std::fabs(pt->score.sqnr_db - 4.449) < 0.1, qPrintable(QString::number(pt->score.sqnr_db)));
+        // KL of the softmaxes of the float and the 2-bit outputs, averaged over the samples.
+        const double kl = (softmaxKl(1, 0.6, 1, 0) + softmaxKl(0.5, 0.9, 0.5, 0) + softmaxKl(-1, 0.3, -1, 0) +
+                           softmaxKl(0.2, 0.15, 0.2, 0)) / 4;
+        QVERIFY2(std::fabs(pt->score.kl - kl) < 3e-3, qPrintable(QString("%1 vs %2").arg(pt->score.kl).arg(kl)));
+        // Bytes, as eval counts them: the Input op's output scale and zero point (8); the Dense
+        // layer's 4 weights at 2 bits (1 byte), one float32 scale per tensor (4) or channel (8),
+        // two int32 biases (8) and its output scale and zero point (8).
+        QCOMPARE(pt->model_bytes, int64_t(8 + 1 + 4 + 8 + 8));
+        QCOMPARE(pc->model_bytes, int64_t(8 + 1 + 8 + 8 + 8));
+        // int16 activations: biases as int64.
+        QCOMPARE(t.find("d", "w2/pc/a16")->model_bytes, int64_t(8 + 1 + 8 + 16 + 8));
+        // The bits per weight of a config: here one layer of 4 weights.
+        qs::QuantConfig c = qs::baselineConfig(t);
+        c.layers["d"] = pt->quant;
+        QCOMPARE(qs::bitsPerWeight(t, c), 2.0);
+    }
+
+    void bitsPerWeightAveragesOverWeights() {
+        qs::SensitivityTable t;
+        t.layers = {"a", "b"};
+        t.layer_weights = {100, 300};
+        qs::QuantConfig c;
+        c.layers["a"].precision = qs::Precision::Int4;
+        c.layers["b"].precision = qs::Precision::Int8;
+        QCOMPARE(qs::bitsPerWeight(t, c), (100 * 4 + 300 * 8) / 400.0);
+        c.layers["a"].precision = qs::Precision::Float16;
+        QCOMPARE(qs::bitsPerWeight(t, c), (100 * 16 + 300 * 8) / 400.0);
+    }
+
+    void traceRestartEqualsFullRun() {
+        // Restarting the integer engine at a changed layer from the baseline's activations gives
+        // exactly the outputs of running the changed model from its input.
+        const qs::Model m = qs::loadModel((samples() / "fmnist_cnn.h5").string());
+        const qs::ImageDataset data = qs::readDataset(kFashion);
+        const qs::Preprocessing pre = qs::inferPreprocessing(data);
+        const qs::RowMatrix calib = qs::preprocessSpread(data, pre, 200);
+        const qs::RowMatrix x = qs::preprocessRows(data, pre, 0, 64);
+        const qs::GraphCalibration cal = qs::calibrateModel(m, calib);
+        const qs::QuantizedModel base = qs::quantizeCalibrated(m, cal, {});
+        const qs::QuantizedTrace trace = qs::traceQuantized(base, x);
+        QCOMPARE(qs::runQuantizedFrom(base, trace, base.graph.ops.size()), qs::runQuantizedOutput(base, qs::QuantizedRun::Integer, x));
+        for (const char* spec : {"4:per-tensor", "2:a16", "16", "float16"}) {
+            qs::QuantConfig c;
+            c.layers["conv2d_1"] = qs::parseLayerSpec(spec, c.defaults);
+            const qs::QuantizedModel changed = qs::quantizeCalibrated(m, cal, c);
+            size_t first = 0;
+            while (changed.graph.ops[first].layer != "conv2d_1") ++first;
+            QVERIFY(first > 0);
+            QVERIFY2(qs::runQuantizedFrom(changed, trace, first) == qs::runQuantizedOutput(changed, qs::QuantizedRun::Integer, x), spec);
+        }
+        // One calibration for many configs equals calibrating each (mse clipping needs the histograms).
+        qs::QuantConfig c;
+        c.defaults.activation_method = "mse";
+        c.layers["dense"] = qs::parseLayerSpec("4:a16", c.defaults);
+        const qs::QuantizedModel once = qs::quantizeCalibrated(m, cal, c), each = qs::quantizeModel(m, c, calib);
+        QVERIFY(qs::runQuantizedOutput(once, qs::QuantizedRun::Integer, x) == qs::runQuantizedOutput(each, qs::QuantizedRun::Integer, x));
+        QCOMPARE(once.quantized_weight_bytes, each.quantized_weight_bytes);
+    }
+
+    void wideProductsExact() {
+        // int16-activation layers multiply as a double GEMM; the int64 loop is the reference.
+        const qs::Model m = qs::loadModel((samples() / "fmnist_cnn.h5").string());
+        const qs::ImageDataset data = qs::readDataset(kFashion);
+        const qs::Preprocessing pre = qs::inferPreprocessing(data);
+        const qs::RowMatrix x = qs::preprocessRows(data, pre, 0, 16);
+        for (const char* spec : {"16", "4:a16"}) {
+            qs::QuantConfig c;
+            c.defaults = qs::parseLayerSpec(spec, c.defaults);
+            qs::QuantizedModel qm = qs::quantizeModel(m, c, qs::preprocessSpread(data, pre, 100));
+            const qs::RowMatrix fast = qs::runQuantizedOutput(qm, qs::QuantizedRun::Integer, x);
+            int wide = 0;
+            for (qs::QuantizedOp& o : qm.ops) wide += !o.w_wide.empty(), o.w_wide.clear();
+            QVERIFY(wide >= 3);
+            QVERIFY2(fast == qs::runQuantizedOutput(qm, qs::QuantizedRun::Integer, x), spec);
+        }
+    }
+
+    void splitIsDisjoint() {
+        for (auto [n, want] : {std::pair<int64_t, int64_t>{10000, 0}, {10000, 2000}, {7, 0}, {5, 100}}) {
+            const qs::TestSplit s = qs::splitForSearch(n, want);
+            QCOMPARE(s.search_begin, int64_t(0));
+            QCOMPARE(s.heldout_begin, s.search_begin + s.search_count);  // no image in both
+            QCOMPARE(s.heldout_begin + s.heldout_count, n);              // every image in one
+            QVERIFY(s.search_count >= 1 && s.heldout_count >= 1);
+            if (want == 0) QCOMPARE(s.search_count, n / 2);
+        }
+        QVERIFY_THROWS_EXCEPTION(qs::Error, qs::splitForSearch(1));
+    }
+
+    void shardsMergeToOneRun() {
+        const QString model = QString::fromStdString((samples() / "fmnist_mlp.h5").string());
+        const QStringList common = {"--data", kFashion, "--limit", "600", "--calib", "100", "--json"};
+        int status = -1;
+        const json whole = json::parse(runCli(QStringList{"sensitivity", model} + common, &status).toStdString());
+        QCOMPARE(status, 0);
+        QTemporaryDir dir;
+        QStringList merge = {"sensitivity", "--merge", "--json"};
+        for (int k = 0; k < 2; ++k) {
+            const QByteArray part = runCli(QStringList{"sensitivity", model, "--shard", QString("%1/2").arg(k)} + common, &status);
+            QCOMPARE(status, 0);
+            const QString path = dir.filePath(QString("part%1.json").arg(k));
+            QFile f(path);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(part);
+            f.close();
+            merge << path;
+        }
+        const json merged = json::parse(runCli(merge, &status).toStdString());
+        QCOMPARE(status, 0);
+        QCOMPARE(merged["cells"].size(), whole["cells"].size());
+        QVERIFY(whole["cells"].size() >= 2 * qs::sensitivityGrid({}).size());
+        for (size_t i = 0; i < whole["cells"].size(); ++i) {
+            const json &a = whole["cells"][i], &b = merged["cells"][i];
+            QCOMPARE(a["layer"], b["layer"]);
+            QCOMPARE(a["setting"], b["setting"]);
+            QCOMPARE(a["quant"], b["quant"]);
+            QCOMPARE(a["model_bytes"], b["model_bytes"]);
+            QCOMPARE(a["score"]["top1"], b["score"]["top1"]);
+            QCOMPARE(a["score"]["agreement"], b["score"]["agreement"]);
+            // Sums over batches on two threads: the order of additions may differ.
+            QVERIFY(std::fabs(a["score"]["kl"].get<double>() - b["score"]["kl"].get<double>()) <= 1e-9 * (1 + a["score"]["kl"].get<double>()));
+        }
+        // A shard missing is refused.
+        merge.removeLast();
+        runCli(merge, &status);
+        QCOMPARE(status, 1);
+    }
+
+    void suggestFrontAndBudget() {
+        const QString model = QString::fromStdString((samples() / "fmnist_mlp.h5").string());
+        QTemporaryDir dir;
+        const QString cfg = dir.filePath("cfg.json"), pareto = dir.filePath("pareto.json");
+        int status = -1;
+        runCli({"suggest", model, "--data", kFashion, "--limit", "2000", "--calib", "200", "--bits-per-weight", "4.5", "--out", cfg,
+                "--pareto", pareto},
+               &status);
+        QCOMPARE(status, 0);
+        std::ifstream in(pareto.toStdString());
+        const json p = json::parse(in);
+        const json& points = p["points"];
+        // The front: sorted by size, each point more accurate on the search images than every
+        // smaller one (bigger is never less accurate), and no evaluated point dominates it.
+        const json& front = p["front"];
+        QVERIFY(front.size() >= 2);
+        for (size_t k = 1; k < front.size(); ++k) {
+            const json &a = points[front[k - 1].get<size_t>()], &b = points[front[k].get<size_t>()];
+            QVERIFY(a["bytes"].get<int64_t>() <= b["bytes"].get<int64_t>());
+            QVERIFY(a["search"]["top1"].get<double>() < b["search"]["top1"].get<double>());
+        }
+        for (const json& q : points)
+            for (const json& f : front) {
+                const json& fp = points[f.get<size_t>()];
+                QVERIFY(!(q["bytes"].get<int64_t>() < fp["bytes"].get<int64_t>() && q["search"]["top1"].get<double>() > fp["search"]["top1"].get<double>()));
+            }
+        const json& chosen = points[p["chosen"].get<size_t>()];
+        QVERIFY(chosen["bits_per_weight"].get<double>() <= 4.5);
+        QVERIFY(!chosen["heldout"].is_null());
+        QCOMPARE(chosen["heldout"]["n"].get<int64_t>(), int64_t(1000));
+        // The written config is an ordinary config: eval takes it, and its size is the point's.
+        const json ev = json::parse(runCli({"eval", model, "--data", kFashion, "--limit", "200", "--config", cfg, "--json"}, &status).toStdString());
+        QCOMPARE(status, 0);
+        QCOMPARE(ev["quantized"]["size_bytes"].get<int64_t>(), chosen["bytes"].get<int64_t>());
+    }
+};
+
+QTEST_GUILESS_MAIN(SensitivityTest)
+#include "test_sensitivity.moc"
