@@ -105,8 +105,19 @@ private slots:
         // two int32 biases (8) and its output scale and zero point (8).
         QCOMPARE(pt->model_bytes, int64_t(8 + 1 + 4 + 8 + 8));
         QCOMPARE(pc->model_bytes, int64_t(8 + 1 + 8 + 8 + 8));
-        // int16 activations: biases as int64.
-        QCOMPARE(t.find("d", "w2/pc/a16")->model_bytes, int64_t(8 + 1 + 8 + 16 + 8));
+        // int16 activations: biases as int64 (4 weights at 4 bits: 2 bytes).
+        QCOMPARE(t.find("d", "w4/pc/a16")->model_bytes, int64_t(8 + 2 + 8 + 16 + 8));
+        // Bias correction at 2 bits per tensor: the rounding error of the kernel is
+        // [[0 0] [0 -0.3]], the calibration inputs' means are (0.175, 1.625), so the second
+        // output's mean moves by -0.3 x 1.625 = -0.4875 and its bias becomes +0.4875.
+        const qs::SensitivityCell* bc = t.find("d", "w2/pt/a8/bc");
+        QVERIFY(bc && bc->quant.bias_correction);
+        qs::QuantConfig with_bc;
+        with_bc.layers["d"] = bc->quant;
+        const qs::QuantizedModel qm = qs::quantizeCalibrated(m, cal, with_bc);
+        const qs::QuantizedOp& dense_op = qm.ops.at(1);
+        QVERIFY2(std::fabs(dense_op.sim.bias.at(1) - 0.4875f) < 0.005f, qPrintable(QString::number(dense_op.sim.bias.at(1))));
+        QVERIFY(std::fabs(dense_op.sim.bias.at(0)) < 0.005f);  // the first column is exact
         // The bits per weight of a config: here one layer of 4 weights.
         qs::QuantConfig c = qs::baselineConfig(t);
         c.layers["d"] = pt->quant;
@@ -171,6 +182,49 @@ private slots:
             QVERIFY(wide >= 3);
             QVERIFY2(fast == qs::runQuantizedOutput(qm, qs::QuantizedRun::Integer, x), spec);
         }
+    }
+
+    void maxDropBudget() {
+        // fmnist_mlp as trained: all-int8 per-channel is within 1 point of float, so the search
+        // under --max-drop 1 never returns anything larger than it.
+        qs::Model m = qs::loadModel((samples() / "fmnist_mlp.h5").string());
+        const qs::ImageDataset data = qs::readDataset(kFashion);
+        const qs::Preprocessing pre = qs::inferPreprocessing(data);
+        const qs::RowMatrix calib = qs::preprocessSpread(data, pre, 200);
+        auto refOf = [&](const qs::Model& model, int64_t b, int64_t c) {
+            return qs::referenceOutputs(model, qs::preprocessRows(data, pre, b, c),
+                                        std::vector<int32_t>(data.labels.begin() + b, data.labels.begin() + b + c));
+        };
+        const qs::SearchBudget one_point{qs::SearchBudget::MaxDrop, 1.0};
+        {
+            const qs::GraphCalibration cal = qs::calibrateModel(m, calib);
+            const qs::ReferenceOutputs search = refOf(m, 0, 1500), heldout = refOf(m, 1500, 1500);
+            const qs::SensitivityTable t = qs::measureSensitivity(m, cal, search, {});
+            const qs::SearchResult r = qs::searchMixedPrecision(m, cal, t, search, heldout, one_point);
+            QVERIFY(100 * (r.float_search_top1 - t.baseline_score.top1) <= 1.0);
+            QVERIFY(r.chosen >= 0);
+            QVERIFY(r.points[static_cast<size_t>(r.chosen)].bytes <= t.baseline_bytes);
+        }
+        // The same function with logits of a huge range: 1000 added to every class's bias.
+        // Softmax does not change when one constant is added to all its inputs, so the float
+        // model predicts the same; but int8 logits must now span [0, ~1010] (the range holds
+        // zero), a step of about 4 where the top classes differ by a few units, so all-int8
+        // loses more than a point. The search must find a config within a point at no more
+        // than 1.25x the int8 size (int16 activations on the last layer, say).
+        qs::Layer& d2 = *m.findLayer("dense_2");
+        for (float& b : d2.weights[1].data) b += 1000;
+        const qs::GraphCalibration cal = qs::calibrateModel(m, calib);
+        const qs::ReferenceOutputs search = refOf(m, 0, 1500), heldout = refOf(m, 1500, 1500);
+        const qs::SensitivityTable t = qs::measureSensitivity(m, cal, search, {});
+        QVERIFY2(100 * (t.float_top1 - t.baseline_score.top1) > 1.0, qPrintable(QString::number(t.baseline_score.top1)));
+        const qs::SearchResult r = qs::searchMixedPrecision(m, cal, t, search, heldout, one_point);
+        QVERIFY(r.chosen >= 0);
+        const qs::SearchPoint& c = r.points[static_cast<size_t>(r.chosen)];
+        qInfo("outlier model: float %.4f, int8 %.4f; chosen %lld bytes (int8 %lld), search %.4f, held-out %.4f (float %.4f)",
+              r.float_search_top1, t.baseline_score.top1, static_cast<long long>(c.bytes), static_cast<long long>(t.baseline_bytes),
+              c.search.top1, c.heldout.top1, r.float_heldout_top1);
+        QVERIFY(100 * (r.float_search_top1 - c.search.top1) <= 1.0);
+        QVERIFY(static_cast<double>(c.bytes) <= 1.25 * static_cast<double>(t.baseline_bytes));
     }
 
     void splitIsDisjoint() {

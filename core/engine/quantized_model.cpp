@@ -64,15 +64,23 @@ Calibration calibrate(const OpGraph& g, const RowMatrix& rows, const std::vector
     std::mutex shape_mutex;
     const bool any_hist = std::find(needs_hist.begin(), needs_hist.end(), true) != needs_hist.end();
     const int64_t passes = any_hist ? 2 : 1;
+    // Per op, per channel (the last dimension): sums of the finite values and their counts.
+    std::vector<std::vector<std::vector<double>>> sums(static_cast<size_t>(threads), std::vector<std::vector<double>>(n_ops));
+    std::vector<std::vector<int64_t>> rows_seen(static_cast<size_t>(threads), std::vector<int64_t>(n_ops, 0));
     forEachCalibrationBatch(g, rows, threads, progress, 0, passes, [&](int t, const std::vector<Act>& acts) {
         for (size_t i = 0; i < n_ops; ++i) {
             const RowMatrix& x = acts[i].x;
+            const int64_t channels = acts[i].shape.empty() ? 1 : std::max<int64_t>(1, acts[i].shape.back());
+            std::vector<double>& sum = sums[static_cast<size_t>(t)][i];
+            sum.resize(static_cast<size_t>(channels), 0.0);
             for (Eigen::Index k = 0; k < x.size(); ++k) {
                 const float v = x.data()[k];
                 if (!std::isfinite(v)) continue;
                 lo[static_cast<size_t>(t)][i] = std::min(lo[static_cast<size_t>(t)][i], v);
                 hi[static_cast<size_t>(t)][i] = std::max(hi[static_cast<size_t>(t)][i], v);
+                sum[static_cast<size_t>(k % channels)] += v;
             }
+            rows_seen[static_cast<size_t>(t)][i] += x.size() / channels;
         }
         if (t == 0 && c.shapes[0].empty()) {
             std::lock_guard<std::mutex> lock(shape_mutex);
@@ -88,6 +96,17 @@ Calibration calibrate(const OpGraph& g, const RowMatrix& rows, const std::vector
         }
     for (size_t i = 0; i < n_ops; ++i)
         if (c.lo[i] > c.hi[i]) c.lo[i] = c.hi[i] = 0;  // no finite value seen
+    c.channel_mean.assign(n_ops, {});
+    for (size_t i = 0; i < n_ops; ++i) {
+        int64_t count = 0;
+        for (int t = 0; t < threads; ++t) {
+            const std::vector<double>& sum = sums[static_cast<size_t>(t)][i];
+            if (c.channel_mean[i].size() < sum.size()) c.channel_mean[i].resize(sum.size(), 0.0);
+            for (size_t ch = 0; ch < sum.size(); ++ch) c.channel_mean[i][ch] += sum[ch];
+            count += rows_seen[static_cast<size_t>(t)][i];
+        }
+        for (double& m : c.channel_mean[i]) m = count > 0 ? m / static_cast<double>(count) : 0.0;
+    }
     if (!any_hist) return c;
     // Second pass: |x| histograms over [0, max |x|] for the clipping methods.
     std::vector<std::vector<Histogram>> hists(static_cast<size_t>(threads), std::vector<Histogram>(n_ops));
@@ -140,6 +159,29 @@ std::vector<float> affineBias(const Op& op) {
 
 void roundTensorToFloat16(std::vector<float>& v) {
     for (float& x : v) x = roundToFloat16(x);
+}
+
+// Bias correction (Nagel et al., "Data-Free Quantization Through Weight Equalization and Bias
+// Correction", 2019; AIMET's bias correction): quantizing the weights moves each output
+// channel's mean by sum_k (w_q - w)[k] E[x_k]; that expected shift, from the per-channel means of
+// the op's input over the calibration samples, is taken off the bias. (Zero padding at the
+// borders is not counted: the correction is for the interior, where nearly all outputs are.)
+std::vector<float> correctedBias(const Op& op, const Tensor& kernel, const std::vector<float>& deq, std::vector<float> bias,
+                                 int64_t channels, const std::vector<double>& mean_in) {
+    const int64_t in_channels = kernel.shape.size() >= 2 ? kernel.shape[kernel.shape.size() - 2] : 0;
+    if (mean_in.empty() || static_cast<int64_t>(mean_in.size()) != in_channels || channels <= 0) return bias;
+    std::vector<double> shift(static_cast<size_t>(channels), 0.0);
+    const int64_t multiplier = op.kind == OpKind::Depthwise ? kernel.shape.back() : 1;
+    for (int64_t k = 0; k < kernel.size(); ++k) {
+        const int64_t out = k % channels;
+        // Depthwise (kh, kw, in, multiplier): output channel c * multiplier + m reads input c.
+        // Dense (in, out) and Conv2D (kh, kw, in, out): row k / out, input channel fastest.
+        const int64_t in = op.kind == OpKind::Depthwise ? out / multiplier : (k / channels) % in_channels;
+        shift[static_cast<size_t>(out)] += (static_cast<double>(deq[static_cast<size_t>(k)]) - kernel.data[static_cast<size_t>(k)]) *
+                                           mean_in[static_cast<size_t>(in)];
+    }
+    for (int64_t c = 0; c < channels; ++c) bias[static_cast<size_t>(c)] -= static_cast<float>(shift[static_cast<size_t>(c)]);
+    return bias;
 }
 
 int64_t floatWeightBytes(const Model& m) {
@@ -262,7 +304,7 @@ private:
                                                    : activationParams(src.range_lo, src.range_hi, o.domain));
         }
         if (o.domain == Domain::Float) {
-            if (o.hybrid) quantizeWeights(op, o, false);
+            if (o.hybrid) quantizeWeights(op, o, false, inputMean(op, cal));
             else if (o.precision == Precision::Float16) floatWeights(op, o, 2);
             else floatWeights(op, o, 4);
             return;
@@ -286,7 +328,7 @@ private:
         if (std::isfinite(op.clamp_lo)) o.qlo = std::max(o.qlo, quantize(op.clamp_lo, o.out));
         if (std::isfinite(op.clamp_hi)) o.qhi = std::min(o.qhi, quantize(op.clamp_hi, o.out));
         o.weight_bytes = 8;  // output scale and zero point
-        if (op.hasWeights()) quantizeWeights(op, o, true);
+        if (op.hasWeights()) quantizeWeights(op, o, true, inputMean(op, cal));
         switch (op.kind) {
             case OpKind::Add: prepareAdd(op, o); break;
             case OpKind::Multiply:
@@ -321,13 +363,19 @@ private:
 
     // Weights, biases and per-channel multipliers. `integer`: int8/int16 activations (biases
     // in integers); else hybrid (float activations and biases).
-    void quantizeWeights(const Op& op, QuantizedOp& o, bool integer) {
+    static const std::vector<double>& inputMean(const Op& op, const Calibration& cal) {
+        static const std::vector<double> none;
+        if (op.inputs.empty() || cal.channel_mean.empty()) return none;
+        return cal.channel_mean[static_cast<size_t>(op.inputs[0])];
+    }
+
+    void quantizeWeights(const Op& op, QuantizedOp& o, bool integer, const std::vector<double>& mean_in) {
         const LayerQuant& lq = cfg_.forLayer(op.layer);
         if (std::find(weightMethods().begin(), weightMethods().end(), lq.weight_method) == weightMethods().end())
             fail(op, "weight method '" + lq.weight_method + "' is not symmetric; the integer engine needs zero-point-0 weights");
         const bool affine = op.kind == OpKind::ChannelAffine;
         const Tensor kernel = affine ? affineKernel(op) : op.kernel;
-        const std::vector<float> bias = affine ? affineBias(op) : op.bias;
+        std::vector<float> bias = affine ? affineBias(op) : op.bias;
         const int64_t channels = affine ? static_cast<int64_t>(bias.size()) : op.outChannels();
         o.weight_bits = weightBits(o.precision);
         o.w_params = weightCandidate(kernel, channels, lq, 1).params;
@@ -341,6 +389,7 @@ private:
         }
         const int64_t n = kernel.size();
         const int64_t scale_bytes = 4 * static_cast<int64_t>(o.w_params.size());
+        if (lq.bias_correction && !affine) bias = correctedBias(op, kernel, deq, bias, channels, mean_in);
         std::vector<float> sim_bias = bias;
         if (integer) {
             const double s_in = o.in.at(0).scale;

@@ -91,6 +91,7 @@ struct GraphCalibration {
     std::vector<float> lo, hi;       // per op, finite values seen
     std::vector<Histogram> abs_hist; // per op (empty where no integer op could use one)
     std::vector<Shape> shapes;       // per op output shape (per sample)
+    std::vector<std::vector<double>> channel_mean;  // per op, mean of each channel (last dimension)
     int64_t samples = 0;
 };
 GraphCalibration calibrateModel(const Model& model, const RowMatrix& calibration, const Shape& fallback_input = {},

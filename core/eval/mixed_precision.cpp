@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <set>
 #include <limits>
 
 #include "base/error.h"
@@ -40,34 +42,94 @@ QuantConfig configOf(const SensitivityTable& t, const std::vector<std::vector<Op
     return c;
 }
 
-// The greedy descent: from every layer's most accurate option to every layer's smallest, one
-// change at a time, cheapest loss per byte first. Each step's picks.
-std::vector<std::vector<size_t>> greedyPath(const std::vector<std::vector<Option>>& opts) {
-    std::vector<size_t> pick(opts.size());
-    for (size_t li = 0; li < opts.size(); ++li) {
-        const auto& o = opts[li];
-        pick[li] = static_cast<size_t>(std::min_element(o.begin(), o.end(), [](const Option& a, const Option& b) {
-                                           return a.loss != b.loss ? a.loss < b.loss : a.bytes < b.bytes;
-                                       }) - o.begin());
+// A layer's options on the lower convex hull of (bytes, loss), largest first: the options a
+// marginal-analysis descent passes through (one on the hull's far side of another is never the
+// cheapest way to save those bytes).
+std::vector<size_t> hull(const std::vector<Option>& o) {
+    std::vector<size_t> idx(o.size());
+    for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return o[a].bytes != o[b].bytes ? o[a].bytes > o[b].bytes : o[a].loss < o[b].loss; });
+    // Start at the most accurate option (ties: the smallest); larger, less accurate ones never pay.
+    size_t start = 0;
+    for (size_t i = 1; i < idx.size(); ++i)
+        if (o[idx[i]].loss <= o[idx[start]].loss) start = i;
+    std::vector<size_t> h{idx[start]};
+    for (size_t i = start + 1; i < idx.size(); ++i) {
+        const Option& c = o[idx[i]];
+        if (c.bytes == o[h.back()].bytes) continue;
+        // Drop hull points that the new one makes non-convex (loss per byte must rise along the hull).
+        while (h.size() >= 2) {
+            const Option &a = o[h[h.size() - 2]], &b = o[h.back()];
+            const double ab = (b.loss - a.loss) / static_cast<double>(a.bytes - b.bytes);
+            const double ac = (c.loss - a.loss) / static_cast<double>(a.bytes - c.bytes);
+            if (ac <= ab) h.pop_back();
+            else break;
+        }
+        h.push_back(idx[i]);
     }
+    return h;
+}
+
+// The greedy descent: every layer from its most accurate option down its hull, one step at a
+// time, the step losing least per byte saved first. Each step's picks.
+std::vector<std::vector<size_t>> greedyPath(const std::vector<std::vector<Option>>& opts) {
+    std::vector<std::vector<size_t>> hulls;
+    for (const auto& o : opts) hulls.push_back(hull(o));
+    std::vector<size_t> at(opts.size(), 0), pick(opts.size());
+    for (size_t li = 0; li < opts.size(); ++li) pick[li] = hulls[li][0];
     std::vector<std::vector<size_t>> path{pick};
     for (;;) {
         double best = std::numeric_limits<double>::infinity();
-        size_t best_layer = 0, best_option = 0;
+        size_t best_layer = 0;
         for (size_t li = 0; li < opts.size(); ++li) {
-            const Option& cur = opts[li][pick[li]];
-            for (size_t k = 0; k < opts[li].size(); ++k) {
-                const Option& o = opts[li][k];
-                if (o.bytes >= cur.bytes) continue;
-                const double ratio = (o.loss - cur.loss) / static_cast<double>(cur.bytes - o.bytes);
-                if (ratio < best) best = ratio, best_layer = li, best_option = k;
-            }
+            if (at[li] + 1 >= hulls[li].size()) continue;
+            const Option &cur = opts[li][hulls[li][at[li]]], &next = opts[li][hulls[li][at[li] + 1]];
+            const double ratio = (next.loss - cur.loss) / static_cast<double>(cur.bytes - next.bytes);
+            if (ratio < best) best = ratio, best_layer = li;
         }
         if (!std::isfinite(best)) break;
-        pick[best_layer] = best_option;
+        pick[best_layer] = hulls[best_layer][++at[best_layer]];
         path.push_back(pick);
     }
     return path;
+}
+
+// The exact programme over the measured losses (HAWQ-V3 solves the same with an integer linear
+// programme): per layer one option, total cost within `capacity`, least total loss; a dynamic
+// programme over the cost in `buckets` steps, each option's cost rounded up so the result
+// always fits. Empty when nothing fits.
+std::vector<size_t> knapsack(const std::vector<std::vector<Option>>& opts, const std::function<double(size_t, size_t)>& cost,
+                             double capacity, int buckets = 4000) {
+    if (capacity < 0) return {};
+    const double unit = std::max(capacity / buckets, 1e-12);
+    const size_t B = static_cast<size_t>(buckets);
+    const double inf = std::numeric_limits<double>::infinity();
+    std::vector<double> dp(B + 1, inf), next(B + 1);
+    dp[0] = 0;
+    std::vector<std::vector<int32_t>> choice(opts.size(), std::vector<int32_t>(B + 1, -1));
+    for (size_t li = 0; li < opts.size(); ++li) {
+        std::fill(next.begin(), next.end(), inf);
+        for (size_t k = 0; k < opts[li].size(); ++k) {
+            const double units = std::ceil(cost(li, k) / unit - 1e-9);
+            if (units > static_cast<double>(B)) continue;
+            const size_t c = static_cast<size_t>(std::max(0.0, units));
+            for (size_t b = 0; b + c <= B; ++b) {
+                if (dp[b] == inf) continue;
+                const double v = dp[b] + opts[li][k].loss;
+                if (v < next[b + c]) next[b + c] = v, choice[li][b + c] = static_cast<int32_t>(k);
+            }
+        }
+        dp.swap(next);
+    }
+    size_t end = static_cast<size_t>(std::min_element(dp.begin(), dp.end()) - dp.begin());
+    if (dp[end] == inf) return {};
+    std::vector<size_t> pick(opts.size());
+    for (size_t li = opts.size(); li-- > 0;) {
+        const size_t k = static_cast<size_t>(choice[li][end]);
+        pick[li] = k;
+        end -= static_cast<size_t>(std::max(0.0, std::ceil(cost(li, k) / unit - 1e-9)));  // the bucket before this layer
+    }
+    return pick;
 }
 
 // Which path steps to evaluate: all of them, or `cap` spread evenly (first and last included).
@@ -135,7 +197,9 @@ SearchResult searchMixedPrecision(const Model& model, const GraphCalibration& ca
     const std::vector<std::vector<size_t>> path = greedyPath(opts);
     const double base_drop = 100 * (r.float_search_top1 - table.baseline_score.top1);
 
-    // The configs to evaluate: the all-int8 baseline (the default eval config) and the path.
+    // The configs to evaluate: the all-int8 baseline (the default eval config); the exact
+    // programme's picks for the budget and for a ladder of sizes between the smallest and the
+    // largest model; then the greedy path, thinned, up to max_evaluations.
     std::vector<SearchPoint> todo;
     {
         SearchPoint p;
@@ -145,18 +209,43 @@ SearchResult searchMixedPrecision(const Model& model, const GraphCalibration& ca
         p.estimated_drop = base_drop;
         todo.push_back(std::move(p));
     }
-    for (size_t step : thinned(path.size(), std::max(2, options.max_evaluations - 1))) {
+    std::set<std::vector<size_t>> seen;
+    auto add = [&](const std::vector<size_t>& pick, const std::string& origin) {
+        if (pick.empty() || !seen.insert(pick).second) return;
         SearchPoint p;
-        p.origin = "path " + std::to_string(step);
-        p.config = configOf(table, opts, path[step]);
+        p.origin = origin;
+        p.config = configOf(table, opts, pick);
         p.estimated_drop = base_drop;
         for (size_t li = 0; li < opts.size(); ++li) {
-            const Option& o = opts[li][path[step][li]];
+            const Option& o = opts[li][pick[li]];
             p.settings.push_back(o.cell->setting);
             p.estimated_drop += o.loss;
         }
         todo.push_back(std::move(p));
+    };
+    int64_t min_total = table.baseline_bytes, max_total = table.baseline_bytes;
+    std::vector<int64_t> min_bytes(opts.size());
+    for (size_t li = 0; li < opts.size(); ++li) {
+        int64_t lo = opts[li][0].bytes, hi = lo;
+        for (const Option& o : opts[li]) lo = std::min(lo, o.bytes), hi = std::max(hi, o.bytes);
+        min_bytes[li] = lo;
+        min_total += lo - table.baseline_bytes, max_total += hi - table.baseline_bytes;
     }
+    const auto byte_cost = [&](size_t li, size_t k) { return static_cast<double>(opts[li][k].bytes - min_bytes[li]); };
+    double all_weights = 0;
+    for (int64_t w : table.layer_weights) all_weights += static_cast<double>(w);
+    const auto bit_cost = [&](size_t li, size_t k) {
+        return static_cast<double>(table.layer_weights[li]) * weightBits(opts[li][k].cell->quant.precision) / std::max(1.0, all_weights);
+    };
+    if (budget.kind == SearchBudget::BitsPerWeight) add(knapsack(opts, bit_cost, budget.value), "exact at the budget");
+    if (budget.kind == SearchBudget::MaxBytes) add(knapsack(opts, byte_cost, budget.value - static_cast<double>(min_total)), "exact at the budget");
+    constexpr int kLadder = 16;
+    for (int k = 0; k < kLadder; ++k) {
+        const double size = static_cast<double>(min_total) * std::pow(static_cast<double>(max_total) / static_cast<double>(min_total), k / (kLadder - 1.0));
+        add(knapsack(opts, byte_cost, size - static_cast<double>(min_total)), "exact " + std::to_string(static_cast<long long>(size)) + " B");
+    }
+    const int room = std::max(2, options.max_evaluations - static_cast<int>(todo.size()));
+    for (size_t step : thinned(path.size(), room)) add(path[step], "path " + std::to_string(step));
     const int64_t total = static_cast<int64_t>(todo.size()) + 8;
     int64_t done = 0;
     for (SearchPoint& p : todo) {

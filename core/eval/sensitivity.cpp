@@ -179,20 +179,30 @@ OutputScore scoreConfig(const Model& model, const GraphCalibration& calibration,
 }
 
 std::vector<GridSetting> sensitivityGrid(const LayerQuant& base) {
+    // Per weight width, the variants worth measuring: int16 activations where 8- or 4-bit
+    // weights leave the activations the larger error; bias correction where the weight rounding
+    // shifts the outputs' means (4 and 2 bits); at 2 bits int16 activations never pay.
+    struct Variant {
+        int bits;
+        Precision precision;
+        int act;
+        bool bc;
+    };
+    const Variant variants[] = {{8, Precision::Int8, 8, false},  {8, Precision::Int8, 16, false}, {4, Precision::Int4, 8, false},
+                                {4, Precision::Int4, 16, false}, {4, Precision::Int4, 8, true},   {2, Precision::Int2, 8, false},
+                                {2, Precision::Int2, 8, true},   {16, Precision::Int16, 16, false}};
     std::vector<GridSetting> grid;
-    const std::pair<int, Precision> widths[] = {{8, Precision::Int8}, {4, Precision::Int4}, {2, Precision::Int2}, {16, Precision::Int16}};
-    for (const auto& [bits, precision] : widths)
-        for (Granularity g : {Granularity::PerChannel, Granularity::PerTensor})
-            for (int act : {8, 16}) {
-                if (bits == 16 && act == 8) continue;  // the engine runs 16-bit weights with int16 activations
-                GridSetting s;
-                s.quant = base;
-                s.quant.precision = precision;
-                s.quant.granularity = g;
-                s.quant.activation_bits = bits == 16 ? 0 : act;
-                s.label = "w" + std::to_string(bits) + "/" + grainLabel(g) + "/a" + std::to_string(act);
-                grid.push_back(std::move(s));
-            }
+    for (const Variant& v : variants)
+        for (Granularity g : {Granularity::PerChannel, Granularity::PerTensor}) {
+            GridSetting s;
+            s.quant = base;
+            s.quant.precision = v.precision;
+            s.quant.granularity = g;
+            s.quant.activation_bits = v.bits == 16 ? 0 : v.act;
+            s.quant.bias_correction = v.bc;
+            s.label = "w" + std::to_string(v.bits) + "/" + grainLabel(g) + "/a" + std::to_string(v.act) + (v.bc ? "/bc" : "");
+            grid.push_back(std::move(s));
+        }
     // The float fall-back: float16 weights, float activations. float32 is not measured: it keeps
     // the accuracy of float16 to within noise at twice the size, so no search would choose it.
     GridSetting f;

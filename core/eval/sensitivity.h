@@ -2,9 +2,10 @@
 // Per-layer sensitivity: which layers can take fewer bits, and what each choice costs.
 //
 // For every quantizable layer (a Keras layer with a kernel: Dense, Conv2D, DepthwiseConv2D,
-// SeparableConv2D) and every setting of a grid — weights 8/4/2 bits with int8 or int16
-// activations, 16 bits (int16 activations), each per channel and per tensor, with the weight
-// method of lowest MSE at that width; float16 as the fall-back — that layer alone is
+// SeparableConv2D) and every setting of a grid — weights 8/4 bits with int8 or int16
+// activations, 4/2 bits with bias correction, 2 bits, 16 bits (int16 activations), each per
+// channel and per tensor, with the weight method of lowest MSE at that width; float16 as the
+// fall-back — that layer alone is
 // quantized on top of a baseline (every other layer at the default int8 config, or float32) and
 // the integer engine runs the search images. Measured per cell: top-1, agreement with the
 // float model's top-1, SQNR of the outputs against float and the KL divergence of the output
@@ -54,8 +55,8 @@ OutputScore scoreOutputs(const RowMatrix& out, const ReferenceOutputs& ref);
 OutputScore scoreConfig(const Model& model, const GraphCalibration& calibration, const QuantConfig& config, const ReferenceOutputs& ref,
                         int threads = 0, int64_t* bytes = nullptr, const Progress& progress = Progress::none());
 
-// A layer's settings in the grid, in a fixed order; labels such as "w4/pc/a8", "w16/pt/a16",
-// "float16". The weight method is left as in `base` (see bestWeightMethods).
+// A layer's settings in the grid, in a fixed order; labels such as "w4/pc/a8", "w4/pt/a8/bc"
+// (bias correction), "w16/pt/a16", "float16". The weight method is left as in `base` (see bestWeightMethods).
 struct GridSetting {
     std::string label;
     LayerQuant quant;

@@ -132,6 +132,11 @@ LayerQuant layerQuantFromJson(const json& j, const LayerQuant& base, const std::
         const std::string& key = it.key();
         const std::string field = where + "." + key;
         if (allow_scales && (key == "scales" || key == "zero_points")) continue;  // scalesFromJson
+        if (key == "bias_correction") {
+            if (!it->is_boolean()) throw Error(source, field, "must be true or false");
+            l.bias_correction = it->get<bool>();
+            continue;
+        }
         if (!it->is_string()) throw Error(source, field, "must be a string");
         const std::string v = it->get<std::string>();
         if (key == "precision") {
@@ -170,6 +175,7 @@ json layerQuantToJson(const LayerQuant& l) {
               {"weight_method", l.weight_method},
               {"activation_method", l.activation_method}};
     if (l.activation_bits != 0) j["activations"] = l.activation_bits == 16 ? "int16" : "int8";  // only when stated
+    if (l.bias_correction) j["bias_correction"] = true;
     return j;
 }
 
@@ -296,8 +302,8 @@ LayerQuant parseLayerSpec(const std::string& spec, const LayerQuant& base) {
     std::vector<std::string> parts;
     std::stringstream ss(spec);
     for (std::string part; std::getline(ss, part, ':');) parts.push_back(part);
-    if (parts.empty() || parts.size() > 4)
-        throw Error("--layer", spec, "expected BITS[:GRANULARITY][:METHOD][:a16|:a8], e.g. 8:per-tensor:pow2");
+    if (parts.empty() || parts.size() > 5)
+        throw Error("--layer", spec, "expected BITS[:GRANULARITY][:METHOD][:a16|:a8][:bc], e.g. 8:per-tensor:pow2");
     const auto p = parsePrecision(parts[0]);
     if (!p) throw Error("--layer", spec, "'" + parts[0] + "' is not 16, 8, 4, 2, float16 or float32");
     l.precision = *p;
@@ -307,7 +313,8 @@ LayerQuant parseLayerSpec(const std::string& spec, const LayerQuant& base) {
         else if (v == "per-channel" || v == "per_channel") l.granularity = Granularity::PerChannel;
         else if (contains(weightMethods(), v)) l.weight_method = v;
         else if (v == "a16" || v == "a8") l.activation_bits = v == "a16" ? 16 : 8;
-        else throw Error("--layer", spec, "'" + v + "' is neither per-tensor/per-channel, a16/a8 nor one of " + joined(weightMethods()));
+        else if (v == "bc") l.bias_correction = true;
+        else throw Error("--layer", spec, "'" + v + "' is neither per-tensor/per-channel, a16/a8, bc nor one of " + joined(weightMethods()));
     }
     if (l.precision == Precision::Int16 && l.activation_bits == 8) {
         if (std::find(parts.begin(), parts.end(), "a8") != parts.end())

@@ -31,6 +31,9 @@ struct LayerQuant {
     // Output activations of an integer layer: 8 or 16 bits (int16 with 8-bit or narrower weights
     // is TFLite's 16x8 mode); 0 = implied by the precision (16 for int16, else 8).
     int activation_bits = 0;
+    // Bias correction: the expected output shift the weight rounding causes, measured from the
+    // calibration inputs' channel means, is taken off the bias (helps at 4 and 2 bits).
+    bool bias_correction = false;
     bool operator==(const LayerQuant&) const = default;
 };
 
@@ -99,8 +102,8 @@ Candidate weightCandidate(const Tensor& kernel, int64_t channels, const LayerQua
 void recordScales(QuantConfig& c, const Model& model);
 
 // One --layer SPEC of the CLI: "8", "4", "16", "2", "float16", "float32", optionally followed
-// by ":per-tensor" / ":per-channel", ":METHOD" and ":a16" / ":a8" (activation width), e.g.
-// "8:per-tensor:pow2" or "4:a16", applied over
+// by ":per-tensor" / ":per-channel", ":METHOD", ":a16" / ":a8" (activation width) and ":bc"
+// (bias correction), e.g. "8:per-tensor:pow2" or "4:a16:bc", applied over
 // `base`. Throws qs::Error (file "--layer") naming the bad part.
 LayerQuant parseLayerSpec(const std::string& spec, const LayerQuant& base);
 
