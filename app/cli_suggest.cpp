@@ -76,15 +76,8 @@ Options parse(const std::vector<std::string>& args, Extra extra) {
 // The model, its calibration and the two halves of the test set, ready for a measurement.
 struct Setup {
     qs::Model model;
-    qs::GraphCalibration calibration;
-    qs::ReferenceOutputs search, heldout;
-    std::string calibration_source;
+    qs::SearchSetup run;
 };
-
-qs::ReferenceOutputs reference(const qs::Model& m, const qs::ImageDataset& data, const qs::Preprocessing& pre, int64_t begin, int64_t count) {
-    std::vector<int32_t> labels(data.labels.begin() + begin, data.labels.begin() + begin + count);
-    return qs::referenceOutputs(m, qs::preprocessRows(data, pre, begin, count), std::move(labels), {data.rows, data.cols, data.channels});
-}
 
 Setup prepare(const Options& o, const qs::Progress& progress) {
     if (o.data_path.empty()) throw std::invalid_argument("needs --data PATH (a labelled test set)");
@@ -92,20 +85,15 @@ Setup prepare(const Options& o, const qs::Progress& progress) {
     s.model = qs::loadModel(o.model_path, o.load);
     qs::ImageDataset data = qs::readDataset(o.data_path, o.data_options);
     if (o.limit > 0) qs::keepFirstImages(data, o.limit);
-    if (data.n < 2 || static_cast<int64_t>(data.labels.size()) != data.n)
-        throw qs::Error(o.data_path, "", "needs at least 2 labelled images (search and held-out)");
     std::string why;
     const qs::Preprocessing pre = qs::choosePreprocessing(data, o.scale, o.mean, o.sd, &why);
     std::fprintf(stderr, "preprocessing: x = (v / %g - %g) / %g (%s)\n", pre.scale, pre.mean, pre.std, why.c_str());
-    const qs::TestSplit split = qs::splitForSearch(data.n, o.search_images);
-    const int64_t n_search = split.search_count;
-    const qs::RowMatrix calib = qs::calibrationRows(o.data_path, data, pre, o.calib, &s.calibration_source);
-    s.calibration = qs::calibrateModel(s.model, calib, {data.rows, data.cols, data.channels}, progress);
-    s.search = reference(s.model, data, pre, split.search_begin, split.search_count);
-    s.heldout = reference(s.model, data, pre, split.heldout_begin, split.heldout_count);
-    std::fprintf(stderr, "images: %lld search (test 0..%lld), %lld held out; calibration: %lld from %s\n",
-                 static_cast<long long>(n_search), static_cast<long long>(n_search - 1), static_cast<long long>(data.n - n_search),
-                 static_cast<long long>(calib.rows()), s.calibration_source.c_str());
+    s.run = qs::prepareSearch(s.model, o.data_path, data, pre, o.calib, o.search_images, progress);
+    const qs::TestSplit& split = s.run.split;
+    std::fprintf(stderr, "\nimages: %lld search (test 0..%lld), %lld held out; calibration: %lld from %s\n",
+                 static_cast<long long>(split.search_count), static_cast<long long>(split.search_count - 1),
+                 static_cast<long long>(split.heldout_count), static_cast<long long>(s.run.calibration.samples),
+                 s.run.calibration_source.c_str());
     return s;
 }
 
@@ -157,7 +145,7 @@ int sensitivityCommand(const std::vector<std::string>& args, const qs::Progress&
         return false;
     });
     const Setup s = prepare(o, progress);
-    const qs::SensitivityTable t = qs::measureSensitivity(s.model, s.calibration, s.search, o.sens, progress);
+    const qs::SensitivityTable t = qs::measureSensitivity(s.model, s.run.calibration, s.run.search, o.sens, progress);
     std::fprintf(stderr, "\n");
     printTable(t, o.format);
     return 0;
@@ -188,20 +176,20 @@ int suggestCommand(const std::vector<std::string>& args, const qs::Progress& pro
     qs::SensitivityTable table;
     if (!o.table_path.empty()) {
         table = readTable(o.table_path);
-        if (table.samples != s.search.rows.rows())
+        if (table.samples != s.run.search.rows.rows())
             throw qs::Error(o.table_path, "samples", "measured on " + std::to_string(table.samples) + " search images, this run has " +
-                                                         std::to_string(s.search.rows.rows()));
+                                                         std::to_string(s.run.search.rows.rows()));
     } else {
         o.sens.shard = 0, o.sens.shards = 1;
-        table = qs::measureSensitivity(s.model, s.calibration, s.search, o.sens, progress);
+        table = qs::measureSensitivity(s.model, s.run.calibration, s.run.search, o.sens, progress);
     }
     qs::SearchOptions so;
     so.max_evaluations = o.max_evaluations;
-    const qs::SearchResult r = qs::searchMixedPrecision(s.model, s.calibration, table, s.search, s.heldout, *o.budget, so, progress);
+    const qs::SearchResult r = qs::searchMixedPrecision(s.model, s.run.calibration, table, s.run.search, s.run.heldout, *o.budget, so, progress);
     std::fprintf(stderr, "\n");
     json j = qs::searchJson(r, table);
     j["data"] = o.data_path;
-    j["calibration_source"] = s.calibration_source;
+    j["calibration_source"] = s.run.calibration_source;
     if (!o.pareto.empty()) qs::writeFileAtomically(o.pareto, j.dump(2) + "\n");
     if (r.chosen >= 0) {
         qs::QuantConfig cfg = r.points[static_cast<size_t>(r.chosen)].config;

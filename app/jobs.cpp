@@ -14,10 +14,10 @@ namespace {
 // Our jobs' own pool, not QThreadPool::globalInstance(): Qt's raster paint engine hands parts
 // of some fills to the global pool and waits for them, so jobs holding every global thread
 // froze repaints (measured: 580 ms with a 3.2M-weight analysis and an evaluation running).
-// One thread per job kind that can run at once: load, analyses, evaluation.
+// One thread per job kind that can run at once: load, analyses, evaluation, suggestion.
 QThreadPool* jobPool() {
     static QThreadPool pool;
-    pool.setMaxThreadCount(3);
+    pool.setMaxThreadCount(4);
     return &pool;
 }
 
@@ -101,6 +101,40 @@ QFuture<EvaluationResult> startEvaluation(std::shared_ptr<const qs::Model> model
             r.error = QString::fromStdString(e.what());
         } catch (const std::bad_alloc&) {
             r.error = data_path + QStringLiteral(": out of memory while evaluating");
+        } catch (const std::exception& e) {
+            r.error = data_path + QStringLiteral(": internal error: ") + QString::fromUtf8(e.what());
+        }
+        promise.addResult(r);
+    });
+}
+
+QFuture<SuggestResult> startSuggest(std::shared_ptr<const qs::Model> model, QString data_path, PreprocessingChoice choice,
+                                    qs::SearchBudget budget) {
+    return QtConcurrent::run(jobPool(), [model, data_path, choice, budget](QPromise<SuggestResult>& promise) {
+        SuggestResult r;
+        try {
+            const std::string path = data_path.toStdString();
+            const qs::ImageDataset test = qs::readDataset(path);
+            const qs::Preprocessing pre = qs::choosePreprocessing(test, choice.scale, choice.mean, choice.std);
+            const qs::Progress all = progressFor(promise);
+            // Stages on one bar: preparation 10%, sensitivity 60%, the search 30%.
+            auto stage = [&all](int from, int span) {
+                qs::Progress p;
+                p.is_cancelled = all.is_cancelled;
+                p.on_report = [&all, from, span](int64_t done, int64_t total) { all.report(from + (total > 0 ? done * span / total : 0), 1000); };
+                return p;
+            };
+            const qs::SearchSetup s = qs::prepareSearch(*model, path, test, pre, 500, 0, stage(0, 100));
+            auto table = std::make_shared<qs::SensitivityTable>(qs::measureSensitivity(*model, s.calibration, s.search, {}, stage(100, 600)));
+            r.search = std::make_shared<const qs::SearchResult>(
+                qs::searchMixedPrecision(*model, s.calibration, *table, s.search, s.heldout, budget, {}, stage(700, 300)));
+            r.table = std::move(table);
+        } catch (const qs::Cancelled&) {
+            r.cancelled = true;
+        } catch (const qs::Error& e) {
+            r.error = QString::fromStdString(e.what());
+        } catch (const std::bad_alloc&) {
+            r.error = data_path + QStringLiteral(": out of memory while searching");
         } catch (const std::exception& e) {
             r.error = data_path + QStringLiteral(": internal error: ") + QString::fromUtf8(e.what());
         }

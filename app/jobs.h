@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 
+#include "eval/mixed_precision.h"
 #include "eval/quantized_evaluation.h"
 #include "formats/model_loader.h"
 #include "model/model.h"
@@ -53,3 +54,14 @@ struct EvaluationResult {
 };
 QFuture<EvaluationResult> startEvaluation(std::shared_ptr<const qs::Model> model, qs::QuantConfig config, QString data_path,
                                           PreprocessingChoice pre = {});
+
+// Sensitivity of every layer over the grid, then the mixed-precision search under `budget`
+// (core/eval/mixed_precision.h), on the test set split into search and held-out halves.
+struct SuggestResult {
+    std::shared_ptr<const qs::SensitivityTable> table;  // null on failure or cancel
+    std::shared_ptr<const qs::SearchResult> search;
+    QString error;
+    bool cancelled = false;
+};
+QFuture<SuggestResult> startSuggest(std::shared_ptr<const qs::Model> model, QString data_path, PreprocessingChoice pre,
+                                    qs::SearchBudget budget);

@@ -30,6 +30,7 @@
 #include "histogram_plot.h"
 #include "layer_table_model.h"
 #include "report_writer.h"
+#include "suggest_panel.h"
 
 namespace {
 
@@ -101,6 +102,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     compare_dock->setWidget(compare_);
     addDockWidget(Qt::BottomDockWidgetArea, compare_dock);
     tabifyDockWidget(eval_dock, compare_dock);
+    suggest_ = new SuggestPanel(this);
+    auto* suggest_dock = new QDockWidget(tr("Suggest"), this);
+    suggest_dock->setObjectName("suggestDock");
+    suggest_dock->setWidget(suggest_);
+    addDockWidget(Qt::BottomDockWidgetArea, suggest_dock);
+    tabifyDockWidget(compare_dock, suggest_dock);
     eval_dock->raise();
 
     progress_ = new QProgressBar(this);
@@ -135,6 +142,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
         }
         changeLayers({selected_}, {q}, tr("Choose %1 for %2").arg(method, QString::fromStdString(model_->layers[static_cast<size_t>(selected_)].name)));
     });
+    connect(&suggest_watcher_, &QFutureWatcher<SuggestResult>::progressValueChanged, suggest_, &SuggestPanel::setProgress);
+    connect(&suggest_watcher_, &QFutureWatcher<SuggestResult>::finished, this, &MainWindow::onSuggestFinished);
+    connect(suggest_, &SuggestPanel::suggestRequested, this, &MainWindow::runSuggest);
+    connect(suggest_, &SuggestPanel::cancelRequested, this, [this] { suggest_watcher_.cancel(); });
+    connect(suggest_, &SuggestPanel::pointActivated, this, &MainWindow::applySuggestion);
     connect(evaluation_, &EvaluationPanel::runRequested, this, &MainWindow::runEvaluation);
     connect(evaluation_, &EvaluationPanel::cancelRequested, this, &MainWindow::cancelEvaluation);
     connect(compare_, &ComparisonPanel::keepRequested, this, &MainWindow::askSnapshotName);
@@ -160,7 +172,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 
 MainWindow::~MainWindow() {
     // Jobs still running are told to stop; waiting here keeps them from outliving the window.
-    for (QFutureWatcherBase* w : std::initializer_list<QFutureWatcherBase*>{&load_watcher_, &analysis_watcher_, &eval_watcher_}) {
+    for (QFutureWatcherBase* w : std::initializer_list<QFutureWatcherBase*>{&load_watcher_, &analysis_watcher_, &eval_watcher_, &suggest_watcher_}) {
         w->disconnect(this);
         w->cancel();
         w->waitForFinished();
@@ -246,10 +258,12 @@ void MainWindow::onLoadFinished() {
     // A new model: analyses and evaluations of the old one are void.
     analysis_watcher_.cancel();
     eval_watcher_.cancel();
+    suggest_watcher_.cancel();
     pending_.clear();
     cache_.clear();
     comparison_.reset();
     compare_->clear();  // snapshots belong to the model they were run on
+    suggest_->clear();  // so do suggestions
     compare_->setCanKeep(false);
     undo_->clear();
     model_ = r.model;
@@ -576,6 +590,51 @@ void MainWindow::onEvaluationFinished() {
     emit evaluationFinished(true);
 }
 
+void MainWindow::runSuggest(const qs::SearchBudget& budget) {
+    const QString path = evaluation_->dataPath();
+    if (!model_ || path.isEmpty()) {
+        suggest_->setMessage(model_ ? tr("Choose a test set in the Evaluation panel first.") : tr("Open a model first."));
+        return;
+    }
+    if (suggest_watcher_.isRunning()) {
+        suggest_watcher_.cancel();
+        suggest_watcher_.waitForFinished();
+    }
+    suggest_->setRunning(true);
+    suggest_->setMessage(tr("Measuring every layer's sensitivity on %1, then searching...").arg(path));
+    const PreprocessingChoice pre{evaluation_->scaleOverride(), evaluation_->mean(), evaluation_->stddev()};
+    suggest_watcher_.setFuture(startSuggest(model_, path, pre, budget));
+}
+
+void MainWindow::onSuggestFinished() {
+    suggest_->setRunning(false);
+    const bool got = suggest_watcher_.future().resultCount() > 0;
+    const SuggestResult r = got ? suggest_watcher_.result() : SuggestResult{};
+    if (!got || r.cancelled || !r.search) {
+        suggest_->setMessage(!got || r.cancelled ? tr("Suggestion cancelled.") : r.error);
+        emit suggestFinished(false);
+        return;
+    }
+    suggest_->setResult(r.table, r.search);
+    table_model_->clearSensitivity();
+    for (int row = 0; row < table_model_->layerCount(); ++row) {
+        const std::string& name = model_->layers[static_cast<size_t>(row)].name;
+        QStringList lines;
+        for (const qs::SensitivityCell& c : r.table->cells)
+            if (c.layer == name)
+                lines << tr("%1: top-1 %2%, KL %3").arg(QString::fromStdString(c.setting)).arg(100 * c.score.top1, 0, 'f', 2).arg(c.score.kl, 0, 'g', 3);
+        if (!lines.isEmpty()) table_model_->setSensitivity(row, qs::bestDropAt(*r.table, name, 4), lines.join('\n'));
+    }
+    emit suggestFinished(true);
+}
+
+void MainWindow::applySuggestion(int index) {
+    const qs::SearchResult* r = suggest_->result();
+    if (!model_ || !r || index < 0 || index >= static_cast<int>(r->points.size())) return;
+    const qs::SearchPoint& p = r->points[static_cast<size_t>(index)];
+    applyConfig(p.config, tr("Apply suggestion (%1, %2 bits/weight)").arg(QString::fromStdString(p.origin)).arg(p.bits_per_weight, 0, 'f', 2));
+}
+
 void MainWindow::updateSummary() {
     const qs::Model& m = *model_;
     QString text = tr("<b>%1</b> &nbsp; format: %2 &nbsp; Keras: %3 &nbsp; %4 &nbsp; %5 layers, %6 parameters, %7 as float32")
@@ -621,5 +680,6 @@ void MainWindow::closeEvent(QCloseEvent* event) {
     load_watcher_.cancel();
     analysis_watcher_.cancel();
     eval_watcher_.cancel();
+    suggest_watcher_.cancel();
     event->accept();
 }

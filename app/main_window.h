@@ -25,6 +25,7 @@ class QProgressBar;
 class QPushButton;
 class QTableView;
 class QTabWidget;
+class SuggestPanel;
 class QUndoStack;
 
 class MainWindow : public QMainWindow {
@@ -44,6 +45,8 @@ public:
     CandidatePanel* candidates() const { return candidates_; }
     EvaluationPanel* evaluation() const { return evaluation_; }
     ComparisonPanel* comparisonPanel() const { return compare_; }
+    SuggestPanel* suggestPanel() const { return suggest_; }
+    bool isSuggesting() const { return suggest_watcher_.isRunning(); }
     QUndoStack* undoStack() const { return undo_; }
     bool isLoading() const { return load_watcher_.isRunning(); }
     bool isAnalyzing() const { return analysis_watcher_.isRunning() || !pending_.empty(); }
@@ -57,6 +60,11 @@ public:
     void selectLayer(int row);
     void runEvaluation();
     void cancelEvaluation();
+    // Sensitivity and the mixed-precision search on the evaluation panel's test set; the
+    // result fills the Suggest panel and the table's sensitivity column.
+    void runSuggest(const qs::SearchBudget& budget);
+    // Puts the search's point `index` in the table as one undo step.
+    void applySuggestion(int index);
     // Quantization configs (quant_config.h): save records each layer's weight scales and the
     // test set; open checks the file against the model and applies it as one undo step.
     // Both return false and show the reason (message box and status bar) on failure.
@@ -80,6 +88,7 @@ signals:
     void loadFailed(const QString& message);
     void analysesSettled();
     void evaluationFinished(bool ok);
+    void suggestFinished(bool ok);
 
 protected:
     void dragEnterEvent(QDragEnterEvent* event) override;
@@ -95,6 +104,7 @@ private:
     void onAnalysisResult(int index);
     void onAnalysisFinished();
     void onEvaluationFinished();
+    void onSuggestFinished();
     void askSnapshotName();
     void onEditRequested(int row, int column, const QString& value);
     void requestAnalysis(int row);
@@ -115,11 +125,13 @@ private:
     CandidatePanel* candidates_ = nullptr;
     EvaluationPanel* evaluation_ = nullptr;
     ComparisonPanel* compare_ = nullptr;
+    SuggestPanel* suggest_ = nullptr;
     QTabWidget* layer_tabs_ = nullptr;
     QUndoStack* undo_ = nullptr;
     QFutureWatcher<LoadResult> load_watcher_;
     QFutureWatcher<AnalysisResult> analysis_watcher_;
     QFutureWatcher<EvaluationResult> eval_watcher_;
+    QFutureWatcher<SuggestResult> suggest_watcher_;
     std::shared_ptr<const qs::Model> model_;
     std::map<AnalysisKey, std::shared_ptr<const qs::TensorAnalysis>> cache_;
     std::vector<AnalysisRequest> pending_;

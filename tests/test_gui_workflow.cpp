@@ -39,6 +39,7 @@
 #include "main_window.h"
 #include "quant/quant_analysis.h"
 #include "quant/quant_config.h"
+#include "suggest_panel.h"
 
 namespace fs = std::filesystem;
 
@@ -370,6 +371,50 @@ private slots:
         // The confusion heat map and SQNR bars have data.
         QVERIFY(w.evaluation()->confusionPlot()->plottableCount() > 0);
         QVERIFY(w.evaluation()->sqnrPlot()->plottableCount() > 0);
+    }
+
+    void suggestAppliesFrontPointAndUndoes() {
+        if (!QFileInfo::exists(kFashion)) QSKIP("dataset-fashion-mnist missing");
+        MainWindow w;
+        w.resize(1500, 1000);
+        w.show();
+        QVERIFY(openAndSettle(w, kSamples / "fmnist_mlp.h5"));
+        w.setDataPath(kFashion);
+        QSignalSpy finished(&w, &MainWindow::suggestFinished);
+        w.runSuggest({qs::SearchBudget::BitsPerWeight, 4.5});
+        QVERIFY(w.isSuggesting());
+        QVERIFY(finished.wait(300000));
+        QVERIFY(finished.first().first().toBool());
+        const qs::SearchResult* r = w.suggestPanel()->result();
+        QVERIFY(r && r->chosen >= 0);
+        QCOMPARE(w.suggestPanel()->selectedPoint(), r->chosen);
+        QVERIFY(w.suggestPanel()->table()->rowCount() == static_cast<int>(r->front.size()));
+        const qs::SearchPoint& p = r->points[static_cast<size_t>(r->chosen)];
+        QVERIFY(p.bits_per_weight <= 4.5);
+        // The sensitivity column is filled for the Dense layers, empty for the others.
+        LayerTableModel& t = *w.layerTable();
+        const int dense = firstQuantizable(t);
+        QVERIFY(t.index(dense, LayerTableModel::Sensitivity).data(LayerTableModel::SortRole).isValid());
+        QVERIFY(t.index(dense, LayerTableModel::Sensitivity).data(Qt::ToolTipRole).toString().contains("w4/pc/a8"));
+        QVERIFY(!t.index(0, LayerTableModel::Sensitivity).data(LayerTableModel::SortRole).isValid());
+        // Apply the pick: the table holds its config, in one undo step; undo restores int8.
+        const int steps = w.undoStack()->count();
+        const std::vector<qs::LayerQuant> before = [&] {
+            std::vector<qs::LayerQuant> v;
+            for (int row = 0; row < t.layerCount(); ++row) v.push_back(t.layerQuant(row));
+            return v;
+        }();
+        w.applySuggestion(r->chosen);
+        QCOMPARE(w.undoStack()->count(), steps + 1);
+        for (int row = 0; row < t.layerCount(); ++row)
+            if (t.quantizable(row)) {
+                const qs::LayerQuant want = p.config.forLayer(w.model()->layers[static_cast<size_t>(row)].name);
+                QCOMPARE(t.layerQuant(row).precision, want.precision);
+                QCOMPARE(t.layerQuant(row).activation_bits, want.activation_bits);
+                QCOMPARE(t.layerQuant(row).weight_method, want.weight_method);
+            }
+        w.undoStack()->undo();
+        for (int row = 0; row < t.layerCount(); ++row) QVERIFY(t.layerQuant(row) == before[static_cast<size_t>(row)]);
     }
 
     void snapshotsCompareAndRestore() {

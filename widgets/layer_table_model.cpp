@@ -5,6 +5,9 @@
 #include <QFont>
 #include <QLocale>
 
+#include <cmath>
+#include <limits>
+
 #include "model/shape_inference.h"
 
 namespace {
@@ -26,6 +29,7 @@ void LayerTableModel::setModel(std::shared_ptr<const qs::Model> model) {
     model_ = std::move(model);
     quant_.assign(model_ ? model_->layers.size() : 0, qs::LayerQuant{});
     analysis_.assign(quant_.size(), nullptr);
+    sensitivity_.clear();
     endResetModel();
 }
 
@@ -81,6 +85,23 @@ qint64 LayerTableModel::totalQuantizedBytes() const {
     qint64 n = 0;
     for (int r = 0; r < layerCount(); ++r) n += quantizedBytes(r);
     return n;
+}
+
+std::pair<double, QString> LayerTableModel::sensitivityAt(int row) const {
+    if (row < 0 || static_cast<size_t>(row) >= sensitivity_.size()) return {std::numeric_limits<double>::quiet_NaN(), QString()};
+    return sensitivity_[static_cast<size_t>(row)];
+}
+
+void LayerTableModel::setSensitivity(int row, double drop_at_4_bits, const QString& detail) {
+    if (row < 0 || row >= layerCount()) return;
+    sensitivity_.resize(static_cast<size_t>(layerCount()), {std::numeric_limits<double>::quiet_NaN(), QString()});
+    sensitivity_[static_cast<size_t>(row)] = {drop_at_4_bits, detail};
+    emit dataChanged(index(row, Sensitivity), index(row, Sensitivity));
+}
+
+void LayerTableModel::clearSensitivity() {
+    sensitivity_.clear();
+    if (layerCount() > 0) emit dataChanged(index(0, Sensitivity), index(layerCount() - 1, Sensitivity));
 }
 
 int LayerTableModel::rowCount(const QModelIndex& parent) const {
@@ -148,7 +169,14 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
             }
             case OutputShape: return l.output_shape ? QString::fromStdString(qs::shapeToString(*l.output_shape)) : QString();
             case Params: return loc.toString(static_cast<qlonglong>(l.paramCount()));
-            case Bits: return quant ? QString::fromLatin1(qs::precisionName(q.precision)) : QString();
+            case Bits: {
+                if (!quant) return QString();
+                QString text = QString::fromLatin1(qs::precisionName(q.precision));
+                if (role == Qt::DisplayRole && qs::isInteger(q.precision) && q.precision != qs::Precision::Int16 && qs::activationBits(q) == 16)
+                    text += tr(" a16");  // int16 activations (16x8)
+                if (role == Qt::DisplayRole && q.bias_correction && qs::isInteger(q.precision)) text += tr(" bc");
+                return text;
+            }
             case Granularity: return quant ? QString::fromLatin1(qs::granularityName(q.granularity)) : QString();
             case Method: return quant ? QString::fromStdString(q.weight_method) : QString();
             case Scale: {
@@ -162,6 +190,10 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
             case Sqnr: return c ? QString::number(c->stats.sqnr_db, 'f', 1) : (quant && q.precision != qs::Precision::Float32 ? QStringLiteral("...") : QString());
             case PctBelow: return c ? QString::number(c->stats.pct_below_precision, 'f', 2) : QString();
             case PctBeyond: return c ? QString::number(c->stats.pct_beyond_range, 'f', 3) : QString();
+            case Sensitivity: {
+                const double d = sensitivityAt(row).first;
+                return std::isnan(d) ? QString() : tr("%1 pts").arg(-d, 0, 'f', 2);
+            }
             case Weights: {
                 QStringList parts;
                 for (const qs::Tensor& t : l.weights) parts << QString::fromStdString(qs::shapeToString(t.shape));
@@ -176,7 +208,8 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
         if (col == Granularity) return QStringList{qs::granularityName(qs::Granularity::PerChannel), qs::granularityName(qs::Granularity::PerTensor)};
         if (col == Method) return methodChoices();
     } else if (role == Qt::TextAlignmentRole) {
-        if (col == Params || col == Float32Size || col == QuantSize || col == Sqnr || col == PctBelow || col == PctBeyond || col == Scale)
+        if (col == Params || col == Float32Size || col == QuantSize || col == Sqnr || col == PctBelow || col == PctBeyond || col == Scale ||
+            col == Sensitivity)
             return int(Qt::AlignRight | Qt::AlignVCenter);
     } else if (role == Qt::BackgroundRole) {
         // Severity of the weight error: red under 15 dB SQNR, amber under 25 dB.
@@ -193,6 +226,7 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
                                                             QString::fromLatin1(qs::dtypeName(t.stored_dtype)));
             return lines.isEmpty() ? QVariant() : QVariant(lines.join('\n'));
         }
+        if (col == Sensitivity && !sensitivityAt(row).second.isEmpty()) return sensitivityAt(row).second;
         if (col == Class && l.trained) return tr("Trained for %1").arg(QString::fromStdString(qs::describeTrained(*l.trained)));
         return headerData(col, Qt::Horizontal, Qt::ToolTipRole);
     } else if (role == SortRole) {
@@ -200,6 +234,7 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
             case Params: return static_cast<qlonglong>(l.paramCount());
             case QuantSize: return quantizedBytes(row);
             case Sqnr: return c ? c->stats.sqnr_db : QVariant();
+            case Sensitivity: return std::isnan(sensitivityAt(row).first) ? QVariant() : QVariant(sensitivityAt(row).first);
         }
     }
     return {};
@@ -222,6 +257,7 @@ QVariant LayerTableModel::headerData(int section, Qt::Orientation orientation, i
             case Sqnr: return tr("SQNR dB");
             case PctBelow: return tr("% below");
             case PctBeyond: return tr("% beyond");
+            case Sensitivity: return tr("At 4 bits");
             case Weights: return tr("Weights");
         }
     } else if (role == Qt::ToolTipRole) {
@@ -239,6 +275,8 @@ QVariant LayerTableModel::headerData(int section, Qt::Orientation orientation, i
             case Sqnr: return tr("Weight signal-to-quantization-noise ratio in dB: higher is better; red under 15, amber under 25");
             case PctBelow: return tr("Non-zero weights that quantize to 0");
             case PctBeyond: return tr("Weights clipped at the largest representable value");
+            case Sensitivity: return tr("Top-1 points this layer alone loses at its best 4-bit setting, the other layers at int8 (Suggest "
+                                        "measures it); hover a cell for every setting");
             case Weights: return tr("Shapes of the layer's weight tensors (Keras channels_last layout)");
         }
     }

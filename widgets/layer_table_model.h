@@ -1,7 +1,8 @@
 #pragma once
 // Table model over a loaded qs::Model and its per-layer quantization settings: one row per
 // layer (name, class, output shape, parameters, bits, granularity, method, scale, float and
-// quantized size, SQNR, % below precision, % beyond range, weight shapes) and a totals row.
+// quantized size, SQNR, % below precision, % beyond range, sensitivity, weight shapes) and a
+// totals row.
 // Bits, granularity and method are editable; an edit is not applied here but announced with
 // editRequested, so the app can apply it to several rows at once through its undo stack.
 #include <QAbstractTableModel>
@@ -18,7 +19,7 @@ class LayerTableModel : public QAbstractTableModel {
 public:
     enum Column {
         Name, Class, OutputShape, Params, Bits, Granularity, Method, Scale, Float32Size, QuantSize, Sqnr, PctBelow, PctBeyond,
-        Weights, ColumnCount
+        Sensitivity, Weights, ColumnCount
     };
     static constexpr int ChoicesRole = Qt::UserRole + 1;  // QStringList of values an editable cell takes
     static constexpr int SortRole = Qt::UserRole;         // raw numbers (parameters, bytes, dB)
@@ -39,6 +40,11 @@ public:
     int layerCount() const { return model_ ? static_cast<int>(model_->layers.size()) : 0; }
     int totalsRow() const { return layerCount(); }
 
+    // The Sensitivity column: points of top-1 the layer loses at its best 4-bit setting (sort
+    // key and text), with the whole grid in the tooltip; from the last sensitivity measurement.
+    void setSensitivity(int row, double drop_at_4_bits, const QString& detail);
+    void clearSensitivity();
+
     // Bytes before and after quantization (weights as stored), over every layer.
     qint64 totalFloatBytes() const;
     qint64 totalQuantizedBytes() const;
@@ -58,7 +64,9 @@ signals:
 
 private:
     void rowChanged(int row);
+    std::pair<double, QString> sensitivityAt(int row) const;
     std::shared_ptr<const qs::Model> model_;
     std::vector<qs::LayerQuant> quant_;
     std::vector<std::shared_ptr<const qs::TensorAnalysis>> analysis_;
+    std::vector<std::pair<double, QString>> sensitivity_;  // per row; NaN: not measured
 };

@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "base/parallel.h"
+#include "data/array_dataset.h"
 
 namespace qs {
 
@@ -173,6 +174,23 @@ TestSplit splitForSearch(int64_t n, int64_t search_images) {
     s.search_count = search_images > 0 ? std::min(search_images, n - 1) : n / 2;
     s.heldout_begin = s.search_count;
     s.heldout_count = n - s.search_count;
+    return s;
+}
+
+SearchSetup prepareSearch(const Model& model, const std::string& data_path, const ImageDataset& test, const Preprocessing& pre,
+                          int64_t calibration_samples, int64_t search_images, const Progress& progress) {
+    if (static_cast<int64_t>(test.labels.size()) != test.n) throw Error(test.source, "", "the test set has no labels");
+    SearchSetup s;
+    s.split = splitForSearch(test.n, search_images);
+    const Shape shape{test.rows, test.cols, test.channels};
+    const RowMatrix calib = calibrationRows(data_path, test, pre, calibration_samples, &s.calibration_source);
+    s.calibration = calibrateModel(model, calib, shape, progress);
+    auto reference = [&](int64_t begin, int64_t count) {
+        std::vector<int32_t> labels(test.labels.begin() + begin, test.labels.begin() + begin + count);
+        return referenceOutputs(model, preprocessRows(test, pre, begin, count), std::move(labels), shape);
+    };
+    s.search = reference(s.split.search_begin, s.split.search_count);
+    s.heldout = reference(s.split.heldout_begin, s.split.heldout_count);
     return s;
 }
 

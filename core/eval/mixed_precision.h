@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "data/idx_dataset.h"
+#include "data/preprocessing.h"
 #include "eval/sensitivity.h"
 
 namespace qs {
@@ -24,6 +26,18 @@ struct TestSplit {
     int64_t search_begin = 0, search_count = 0, heldout_begin = 0, heldout_count = 0;
 };
 TestSplit splitForSearch(int64_t n, int64_t search_images = 0);
+
+// What a sensitivity measurement and a search run on: the model calibrated once (on
+// `calibration_samples` images of the training split beside `data_path` when there is one, as
+// eval does), and the float references of the search and held-out parts of `test`.
+struct SearchSetup {
+    GraphCalibration calibration;
+    ReferenceOutputs search, heldout;
+    TestSplit split;
+    std::string calibration_source;
+};
+SearchSetup prepareSearch(const Model& model, const std::string& data_path, const ImageDataset& test, const Preprocessing& pre,
+                          int64_t calibration_samples = 500, int64_t search_images = 0, const Progress& progress = Progress::none());
 
 struct SearchBudget {
     enum Kind { MaxDrop, BitsPerWeight, MaxBytes } kind = MaxDrop;

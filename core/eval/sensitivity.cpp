@@ -244,6 +244,16 @@ const SensitivityCell* SensitivityTable::find(const std::string& layer, const st
     return nullptr;
 }
 
+double bestDropAt(const SensitivityTable& t, const std::string& layer, int bits) {
+    double best = std::numeric_limits<double>::quiet_NaN();
+    for (const SensitivityCell& c : t.cells)
+        if (c.layer == layer && isInteger(c.quant.precision) && weightBits(c.quant.precision) == bits) {
+            const double drop = 100 * (t.baseline_score.top1 - c.score.top1);
+            if (!(drop >= best)) best = drop;
+        }
+    return best;
+}
+
 QuantConfig baselineConfig(const SensitivityTable& t) {
     QuantConfig c;
     c.defaults = t.defaults;

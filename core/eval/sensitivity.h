@@ -107,6 +107,10 @@ std::vector<std::string> quantizableLayers(const Model& model, const OpGraph& gr
 SensitivityTable measureSensitivity(const Model& model, const GraphCalibration& calibration, const ReferenceOutputs& search,
                                     const SensitivityOptions& options, const Progress& progress = Progress::none());
 
+// Points of top-1 the layer loses against the baseline at its best setting with `bits`-bit
+// weights (NaN when the table has no such cell): the one-number summary the GUI's column shows.
+double bestDropAt(const SensitivityTable& t, const std::string& layer, int bits);
+
 // The baseline config of a table (every layer at its defaults, or float32).
 QuantConfig baselineConfig(const SensitivityTable& t);
 

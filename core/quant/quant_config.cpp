@@ -67,6 +67,7 @@ std::optional<QuantMode> parseQuantMode(const std::string& s) {
 }
 
 int activationBits(const LayerQuant& q) {
+    if (q.precision == Precision::Int16) return 16;  // the engine runs 16-bit weights with int16 activations only
     if (q.activation_bits == 8 || q.activation_bits == 16) return q.activation_bits;
     return q.precision == Precision::Int16 ? 16 : 8;
 }
