@@ -52,6 +52,7 @@ Options parse(const std::vector<std::string>& args, Extra extra) {
         else if (a == "--limit") o.limit = std::stoll(value("a number of images"));
         else if (a == "--search-images") o.search_images = std::stoll(value("a number of images"));
         else if (a == "--calib") o.calib = std::stoll(value("a number of samples"));
+        else if (a == "--sensitivity-images") o.sens.max_images = std::stoll(value("a number of images"));
         else if (a == "--scale") o.scale = std::stod(value("a number"));
         else if (a == "--mean") o.mean = std::stod(value("a number"));
         else if (a == "--std") o.sd = std::stod(value("a number"));
@@ -176,8 +177,8 @@ int suggestCommand(const std::vector<std::string>& args, const qs::Progress& pro
     qs::SensitivityTable table;
     if (!o.table_path.empty()) {
         table = readTable(o.table_path);
-        if (table.samples != s.run.search.rows.rows())
-            throw qs::Error(o.table_path, "samples", "measured on " + std::to_string(table.samples) + " search images, this run has " +
+        if (table.samples > s.run.search.rows.rows())
+            throw qs::Error(o.table_path, "samples", "measured on " + std::to_string(table.samples) + " search images, this run has only " +
                                                          std::to_string(s.run.search.rows.rows()));
     } else {
         o.sens.shard = 0, o.sens.shards = 1;

@@ -13,6 +13,7 @@
 #include "engine/quantized_engine.h"
 #include "eval/mixed_precision.h"
 #include "formats/model_loader.h"
+#include "quant/gptq.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -122,6 +123,23 @@ private slots:
         qs::QuantConfig c = qs::baselineConfig(t);
         c.layers["d"] = pt->quant;
         QCOMPARE(qs::bitsPerWeight(t, c), 2.0);
+    }
+
+    void gptqByHand() {
+        // Two inputs that are always equal (x0 = x1 = x) and weights (0.3, 0.3) for one output,
+        // levels {-1, 0, 1} at scale 1. Rounding to nearest gives (0, 0): output error 0.6 x.
+        // GPTQ rounds w0 to 0 and moves its error (0.3) onto w1 through H^-1 (H = [[1 1] [1 1]]
+        // plus 1% damping: nearly all of it), so w1 ~ 0.6 rounds to 1: output x, error 0.4 x.
+        const float w[] = {0.3f, 0.3f};
+        Eigen::MatrixXd h(2, 2);
+        h << 1, 1, 1, 1;
+        const qs::QuantParams unit = qs::symmetricParams(1.0, 2);
+        QCOMPARE(unit.scale, 1.0);
+        const std::vector<int32_t> q = qs::gptqLevels(w, 2, 1, {unit}, h);
+        QCOMPARE(q, (std::vector<int32_t>{0, 1}));
+        // Independent inputs (H = I): nothing to compensate, nearest rounding.
+        const std::vector<int32_t> q_id = qs::gptqLevels(w, 2, 1, {unit}, Eigen::MatrixXd::Identity(2, 2));
+        QCOMPARE(q_id, (std::vector<int32_t>{0, 0}));
     }
 
     void bitsPerWeightAveragesOverWeights() {

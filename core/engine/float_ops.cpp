@@ -112,6 +112,23 @@ ConvGeometry convGeometry(const Shape& in, const Shape& kernel, const json& c) {
     return g;
 }
 
+void convPatches(const float* src, const ConvGeometry& g, RowMatrix& patches) {
+    const auto [H, W, C, KH, KW, sh, sw, dh, dw, OH, OW, pt, pl] = g;
+    for (int64_t oy = 0; oy < OH; ++oy)
+        for (int64_t ox = 0; ox < OW; ++ox) {
+            float* dst = patches.row(oy * OW + ox).data();
+            for (int64_t ky = 0; ky < KH; ++ky) {
+                const int64_t iy = oy * sh - pt + ky * dh;
+                for (int64_t kx = 0; kx < KW; ++kx) {
+                    const int64_t ix = ox * sw - pl + kx * dw;
+                    float* d = dst + (ky * KW + kx) * C;
+                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) std::fill(d, d + C, 0.0f);
+                    else std::copy(src + (iy * W + ix) * C, src + (iy * W + ix + 1) * C, d);
+                }
+            }
+        }
+}
+
 Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const json& c) {
     const auto [H, W, C, KH, KW, sh, sw, dh, dw, OH, OW, pt, pl] = convGeometry(in.shape, kernel.shape, c);
     const int64_t OC = kernel.shape[3];
@@ -119,21 +136,9 @@ Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const json& 
     out.shape = {OH, OW, OC};
     out.x.resize(in.x.rows(), OH * OW * OC);
     RowMatrix patches(OH * OW, KH * KW * C);
+    const ConvGeometry g = convGeometry(in.shape, kernel.shape, c);
     for (Eigen::Index n = 0; n < in.x.rows(); ++n) {
-        const float* src = in.x.row(n).data();
-        for (int64_t oy = 0; oy < OH; ++oy)
-            for (int64_t ox = 0; ox < OW; ++ox) {
-                float* dst = patches.row(oy * OW + ox).data();
-                for (int64_t ky = 0; ky < KH; ++ky) {
-                    const int64_t iy = oy * sh - pt + ky * dh;
-                    for (int64_t kx = 0; kx < KW; ++kx) {
-                        const int64_t ix = ox * sw - pl + kx * dw;
-                        float* d = dst + (ky * KW + kx) * C;
-                        if (iy < 0 || iy >= H || ix < 0 || ix >= W) std::fill(d, d + C, 0.0f);
-                        else std::copy(src + (iy * W + ix) * C, src + (iy * W + ix + 1) * C, d);
-                    }
-                }
-            }
+        convPatches(in.x.row(n).data(), g, patches);
         kernels::floatGemm(patches.data(), OH * OW, KH * KW * C, kernel.data.data(), OC, out.x.row(n).data());
         if (bias) Eigen::Map<RowMatrix>(out.x.row(n).data(), OH * OW, OC).rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias->data.data(), OC);
     }

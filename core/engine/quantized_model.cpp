@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "base/parallel.h"
 #include "quant/calibration.h"
+#include "quant/gptq.h"
 #include "quant/quant_analysis.h"
 
 namespace qs {
@@ -44,17 +45,44 @@ using Calibration = GraphCalibration;  // graph and samples filled by the caller
 constexpr int kCalibrationBins = 2048;  // TensorRT's entropy calibration uses 2048 bins
 
 // Runs the folded float graph over the calibration rows on all threads, in batches; `visit`
-// gets (thread, op outputs) and must only touch that thread's state.
+// gets (thread, first row, op outputs) and must only touch that thread's state.
 template <class Visit>
 void forEachCalibrationBatch(const OpGraph& g, const RowMatrix& rows, int threads, const Progress& progress, int64_t pass,
                              int64_t passes, Visit visit) {
     const int64_t n = rows.rows();
     parallelBatches(n, 64, threads, progress, pass * n, passes * n,
-                    [&](int t, int64_t b0, int64_t bn) { visit(t, runFloatGraph(g, rows.middleRows(b0, bn), true)); });
+                    [&](int t, int64_t b0, int64_t bn) { visit(t, b0, runFloatGraph(g, rows.middleRows(b0, bn), true)); });
+}
+
+// The rows of a weighted op's GEMM input for a batch: the input itself for Dense (one row per
+// sample and leading position), im2col patches for Conv2D.
+RowMatrix gemmInputRows(const Op& op, const Act& in) {
+    if (op.kind == OpKind::Dense) {
+        const int64_t K = op.kernel.shape.at(0);
+        return Eigen::Map<const RowMatrix>(in.x.data(), in.x.size() / K, K);
+    }
+    const ConvGeometry geo = convGeometry(in.shape, op.kernel.shape, op.config);
+    const int64_t per = geo.OH * geo.OW, K = geo.KH * geo.KW * geo.C;
+    RowMatrix all(in.x.rows() * per, K), patches(per, K);
+    for (Eigen::Index n = 0; n < in.x.rows(); ++n) {
+        convPatches(in.x.row(n).data(), geo, patches);
+        all.middleRows(n * per, per) = patches;
+    }
+    return all;
+}
+
+// Ops whose GPTQ Hessian (K x K, K the GEMM depth) is worth computing: Dense and Conv2D up to
+// this depth (8 MB per copy at 1024; the O(K^2 N) rounding stays under a second).
+constexpr int64_t kMaxHessianDepth = 1024;
+constexpr int64_t kHessianSamples = 128;  // calibration samples the Hessians are summed over
+
+bool canHaveHessian(const Op& op) {
+    if (op.kind != OpKind::Dense && op.kind != OpKind::Conv2D) return false;
+    return op.kernel.size() / op.kernel.shape.back() <= kMaxHessianDepth;
 }
 
 Calibration calibrate(const OpGraph& g, const RowMatrix& rows, const std::vector<bool>& needs_hist, int threads,
-                      const Progress& progress) {
+                      const Progress& progress, const std::vector<bool>& needs_hessian = {}) {
     const size_t n_ops = g.ops.size();
     Calibration c;
     const float inf = std::numeric_limits<float>::infinity();
@@ -67,7 +95,15 @@ Calibration calibrate(const OpGraph& g, const RowMatrix& rows, const std::vector
     // Per op, per channel (the last dimension): sums of the finite values and their counts.
     std::vector<std::vector<std::vector<double>>> sums(static_cast<size_t>(threads), std::vector<std::vector<double>>(n_ops));
     std::vector<std::vector<int64_t>> rows_seen(static_cast<size_t>(threads), std::vector<int64_t>(n_ops, 0));
-    forEachCalibrationBatch(g, rows, threads, progress, 0, passes, [&](int t, const std::vector<Act>& acts) {
+    std::vector<std::vector<Eigen::MatrixXd>> hess(static_cast<size_t>(threads), std::vector<Eigen::MatrixXd>(n_ops));
+    forEachCalibrationBatch(g, rows, threads, progress, 0, passes, [&](int t, int64_t b0, const std::vector<Act>& acts) {
+        for (size_t i = 0; i < needs_hessian.size() && b0 < kHessianSamples; ++i) {
+            if (!needs_hessian[i]) continue;
+            const RowMatrix x = gemmInputRows(g.ops[i], acts[static_cast<size_t>(g.ops[i].inputs.at(0))]);
+            Eigen::MatrixXd& h = hess[static_cast<size_t>(t)][i];
+            if (h.size() == 0) h = Eigen::MatrixXd::Zero(x.cols(), x.cols());
+            h += (x.transpose() * x).cast<double>();
+        }
         for (size_t i = 0; i < n_ops; ++i) {
             const RowMatrix& x = acts[i].x;
             const int64_t channels = acts[i].shape.empty() ? 1 : std::max<int64_t>(1, acts[i].shape.back());
@@ -107,10 +143,18 @@ Calibration calibrate(const OpGraph& g, const RowMatrix& rows, const std::vector
         }
         for (double& m : c.channel_mean[i]) m = count > 0 ? m / static_cast<double>(count) : 0.0;
     }
+    c.hessian.assign(n_ops, {});
+    for (size_t i = 0; i < n_ops; ++i)
+        for (int t = 0; t < threads; ++t) {
+            Eigen::MatrixXd& h = hess[static_cast<size_t>(t)][i];
+            if (h.size() == 0) continue;
+            if (c.hessian[i].size() == 0) c.hessian[i] = std::move(h);
+            else c.hessian[i] += h;
+        }
     if (!any_hist) return c;
     // Second pass: |x| histograms over [0, max |x|] for the clipping methods.
     std::vector<std::vector<Histogram>> hists(static_cast<size_t>(threads), std::vector<Histogram>(n_ops));
-    forEachCalibrationBatch(g, rows, threads, progress, 1, 2, [&](int t, const std::vector<Act>& acts) {
+    forEachCalibrationBatch(g, rows, threads, progress, 1, 2, [&](int t, int64_t, const std::vector<Act>& acts) {
         for (size_t i = 0; i < n_ops; ++i) {
             if (!needs_hist[i]) continue;
             const double max_abs = std::max(std::fabs(c.lo[i]), std::fabs(c.hi[i]));
@@ -206,20 +250,25 @@ public:
         for (size_t i = 0; i < g.ops.size(); ++i)
             needs_hist[i] = q.ops[i].domain != Domain::Float && !q.ops[i].passthrough &&
                             cfg_.forLayer(g.ops[i].layer).activation_method != "min_max";
-        Calibration cal = calibrate(g, calib, needs_hist, threads_, progress);
+        std::vector<bool> needs_hessian(g.ops.size(), false);
+        for (size_t i = 0; i < g.ops.size(); ++i)
+            needs_hessian[i] = q.ops[i].domain != Domain::Float && cfg_.forLayer(g.ops[i].layer).gptq && canHaveHessian(g.ops[i]);
+        Calibration cal = calibrate(g, calib, needs_hist, threads_, progress, needs_hessian);
         cal.samples = calib.rows();
         finish(q, cal, progress);
         return q;
     }
 
     // Every op's range and histogram (any config may then be quantized from it).
-    Calibration calibrateAll(const RowMatrix& calib, const Shape& fallback, const Progress& progress) {
+    Calibration calibrateAll(const RowMatrix& calib, const Shape& fallback, const Progress& progress, bool hessians) {
         OpGraph g = lowerModel(m_, fallback, /*fold_batch_norm=*/true);
         checkCalibrationRows(g, calib);
         std::vector<bool> needs_hist(g.ops.size(), false);
         for (size_t i = 0; i < g.ops.size(); ++i)
             needs_hist[i] = !isPassthrough(g.ops[i].kind) && g.ops[i].kind != OpKind::Softmax;
-        Calibration cal = calibrate(g, calib, needs_hist, threads_, progress);
+        std::vector<bool> needs_hessian(g.ops.size(), false);
+        for (size_t i = 0; i < g.ops.size(); ++i) needs_hessian[i] = hessians && canHaveHessian(g.ops[i]);
+        Calibration cal = calibrate(g, calib, needs_hist, threads_, progress, needs_hessian);
         cal.graph = std::move(g);
         cal.samples = calib.rows();
         return cal;
@@ -304,7 +353,7 @@ private:
                                                    : activationParams(src.range_lo, src.range_hi, o.domain));
         }
         if (o.domain == Domain::Float) {
-            if (o.hybrid) quantizeWeights(op, o, false, inputMean(op, cal));
+            if (o.hybrid) quantizeWeights(op, o, false, inputMean(op, cal), cal.hessian.empty() ? nullptr : &cal.hessian[i]);
             else if (o.precision == Precision::Float16) floatWeights(op, o, 2);
             else floatWeights(op, o, 4);
             return;
@@ -328,7 +377,7 @@ private:
         if (std::isfinite(op.clamp_lo)) o.qlo = std::max(o.qlo, quantize(op.clamp_lo, o.out));
         if (std::isfinite(op.clamp_hi)) o.qhi = std::min(o.qhi, quantize(op.clamp_hi, o.out));
         o.weight_bytes = 8;  // output scale and zero point
-        if (op.hasWeights()) quantizeWeights(op, o, true, inputMean(op, cal));
+        if (op.hasWeights()) quantizeWeights(op, o, true, inputMean(op, cal), cal.hessian.empty() ? nullptr : &cal.hessian[i]);
         switch (op.kind) {
             case OpKind::Add: prepareAdd(op, o); break;
             case OpKind::Multiply:
@@ -369,7 +418,7 @@ private:
         return cal.channel_mean[static_cast<size_t>(op.inputs[0])];
     }
 
-    void quantizeWeights(const Op& op, QuantizedOp& o, bool integer, const std::vector<double>& mean_in) {
+    void quantizeWeights(const Op& op, QuantizedOp& o, bool integer, const std::vector<double>& mean_in, const Eigen::MatrixXd* hessian) {
         const LayerQuant& lq = cfg_.forLayer(op.layer);
         if (std::find(weightMethods().begin(), weightMethods().end(), lq.weight_method) == weightMethods().end())
             fail(op, "weight method '" + lq.weight_method + "' is not symmetric; the integer engine needs zero-point-0 weights");
@@ -382,9 +431,13 @@ private:
         auto wp = [&](int64_t c) -> const QuantParams& { return o.w_params.size() == 1 ? o.w_params[0] : o.w_params[static_cast<size_t>(c)]; };
         o.wq.resize(static_cast<size_t>(kernel.size()));
         std::vector<float> deq(static_cast<size_t>(kernel.size()));
+        std::vector<int32_t> levels;
+        if (lq.gptq && !affine && hessian && hessian->rows() == kernel.size() / channels)
+            levels = gptqLevels(kernel.data.data(), kernel.size() / channels, channels, o.w_params, *hessian);
         for (int64_t k = 0; k < kernel.size(); ++k) {
             const QuantParams& p = wp(k % channels);
-            o.wq[static_cast<size_t>(k)] = static_cast<int16_t>(quantize(kernel.data[static_cast<size_t>(k)], p));
+            o.wq[static_cast<size_t>(k)] =
+                static_cast<int16_t>(levels.empty() ? quantize(kernel.data[static_cast<size_t>(k)], p) : levels[static_cast<size_t>(k)]);
             deq[static_cast<size_t>(k)] = dequantize(o.wq[static_cast<size_t>(k)], p);
         }
         const int64_t n = kernel.size();
@@ -497,9 +550,9 @@ QuantizedModel quantizeModel(const Model& model, const QuantConfig& config, cons
 }
 
 GraphCalibration calibrateModel(const Model& model, const RowMatrix& calibration, const Shape& fallback_input, const Progress& progress,
-                                int threads) {
+                                int threads, bool hessians) {
     if (threads <= 0) threads = defaultThreadCount();
-    return Quantizer(model, QuantConfig{}, threads).calibrateAll(calibration, fallback_input, progress);
+    return Quantizer(model, QuantConfig{}, threads).calibrateAll(calibration, fallback_input, progress, hessians);
 }
 
 QuantizedModel quantizeCalibrated(const Model& model, const GraphCalibration& calibration, const QuantConfig& config) {

@@ -92,10 +92,13 @@ struct GraphCalibration {
     std::vector<Histogram> abs_hist; // per op (empty where no integer op could use one)
     std::vector<Shape> shapes;       // per op output shape (per sample)
     std::vector<std::vector<double>> channel_mean;  // per op, mean of each channel (last dimension)
+    std::vector<Eigen::MatrixXd> hessian;  // per Dense/Conv2D op: sum of x x^T of its GEMM inputs (GPTQ); else empty
     int64_t samples = 0;
 };
+// `hessians`: also each Dense/Conv2D op's GPTQ Hessian (GEMM depth up to 1024, over the first
+// 128 calibration samples), so configs with `gptq` layers quantize from it.
 GraphCalibration calibrateModel(const Model& model, const RowMatrix& calibration, const Shape& fallback_input = {},
-                                const Progress& progress = Progress::none(), int threads = 0);
+                                const Progress& progress = Progress::none(), int threads = 0, bool hessians = true);
 QuantizedModel quantizeCalibrated(const Model& model, const GraphCalibration& calibration, const QuantConfig& config);
 
 // Quantize / dequantize helpers with TFLite's rounding (quant_params.h), on whole arrays.

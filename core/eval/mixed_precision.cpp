@@ -145,6 +145,32 @@ std::vector<size_t> thinned(size_t n, int cap) {
     return out;
 }
 
+constexpr int kRefineEvaluations = 24;
+
+bool meets(const SearchBudget& b, const SearchPoint& p, double float_top1);
+
+// The front on the search images (sorted by size, each point more accurate than every smaller
+// one) and the budget's pick: for a drop, the smallest within it; for a size, the most
+// accurate within it.
+void choose(SearchResult& r, const SearchBudget& budget) {
+    std::vector<size_t> order(r.points.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        const SearchPoint &pa = r.points[a], &pb = r.points[b];
+        return pa.bytes != pb.bytes ? pa.bytes < pb.bytes : pa.search.top1 > pb.search.top1;
+    });
+    r.front.clear();
+    double best = -1;
+    for (size_t i : order)
+        if (r.points[i].search.top1 > best) best = r.points[i].search.top1, r.front.push_back(i);
+    r.chosen = -1;
+    for (size_t i : r.front) {
+        if (!meets(budget, r.points[i], r.float_search_top1)) continue;
+        r.chosen = static_cast<int>(i);
+        if (budget.kind == SearchBudget::MaxDrop) break;  // else the front rises with size: the last that fits is the most accurate
+    }
+}
+
 bool meets(const SearchBudget& b, const SearchPoint& p, double float_top1) {
     switch (b.kind) {
         case SearchBudget::MaxDrop: return 100 * (float_top1 - p.search.top1) <= b.value + 1e-9;
@@ -213,7 +239,7 @@ SearchResult searchMixedPrecision(const Model& model, const GraphCalibration& ca
     r.float_heldout_top1 = heldout.rows.rows() > 0 ? scoreOutputs(heldout.float_out, heldout).top1 : 0;
     const std::vector<std::vector<Option>> opts = layerOptions(table);
     const std::vector<std::vector<size_t>> path = greedyPath(opts);
-    const double base_drop = 100 * (r.float_search_top1 - table.baseline_score.top1);
+    const double base_drop = 100 * (table.float_top1 - table.baseline_score.top1);  // both on the table's images
 
     // The configs to evaluate: the all-int8 baseline (the default eval config); the exact
     // programme's picks for the budget and for a ladder of sizes between the smallest and the
@@ -228,8 +254,10 @@ SearchResult searchMixedPrecision(const Model& model, const GraphCalibration& ca
         todo.push_back(std::move(p));
     }
     std::set<std::vector<size_t>> seen;
+    std::vector<std::vector<size_t>> added;  // the picks of todo[1..], in order
     auto add = [&](const std::vector<size_t>& pick, const std::string& origin) {
         if (pick.empty() || !seen.insert(pick).second) return;
+        added.push_back(pick);
         SearchPoint p;
         p.origin = origin;
         p.config = configOf(table, opts, pick);
@@ -264,36 +292,75 @@ SearchResult searchMixedPrecision(const Model& model, const GraphCalibration& ca
     }
     const int room = std::max(2, options.max_evaluations - static_cast<int>(todo.size()));
     for (size_t step : thinned(path.size(), room)) add(path[step], "path " + std::to_string(step));
-    const int64_t total = static_cast<int64_t>(todo.size()) + 8;
+    const int64_t total = static_cast<int64_t>(todo.size()) + 8 + kRefineEvaluations;
     int64_t done = 0;
-    for (SearchPoint& p : todo) {
+    auto evaluate = [&](SearchPoint& p) {
         progress.checkCancelled();
         p.search = scoreConfig(model, calibration, p.config, search, options.threads, &p.bytes);
         p.bits_per_weight = bitsPerWeight(table, p.config);
         progress.report(++done, total);
+    };
+    std::vector<std::vector<size_t>> picks;  // per point, its options (empty for the baseline)
+    for (SearchPoint& p : todo) {
+        evaluate(p);
+        picks.push_back(p.origin.find("baseline") != std::string::npos ? std::vector<size_t>{} : std::vector<size_t>{});
+    }
+    {
+        // Recover each candidate's picks (in add order, after the baseline).
+        size_t k = 1;
+        for (const std::vector<size_t>& pick : added) picks[k++] = pick;
     }
     r.points = std::move(todo);
+    choose(r, budget);
 
-    // The front on the search images: sorted by size, each point more accurate than every
-    // smaller one.
-    std::vector<size_t> order(r.points.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-        const SearchPoint &pa = r.points[a], &pb = r.points[b];
-        return pa.bytes != pb.bytes ? pa.bytes < pb.bytes : pa.search.top1 > pb.search.top1;
-    });
-    double best = -1;
-    for (size_t i : order)
-        if (r.points[i].search.top1 > best) best = r.points[i].search.top1, r.front.push_back(i);
-
-    // The budget's pick: for a drop, the smallest within it; for a size, the most accurate within it.
-    for (size_t i : r.front) {
-        if (!meets(budget, r.points[i], r.float_search_top1)) continue;
-        if (budget.kind == SearchBudget::MaxDrop) {
-            r.chosen = static_cast<int>(i);
-            break;
+    // Refinement on real evaluations: sums of sensitivities miss how layers interact, so from
+    // the pick, change one layer at a time to another setting that the table says is better
+    // (for a size budget: more accurate and still within it; for a drop: smaller), keeping a
+    // change only when the real search top-1 confirms it.
+    int refine_left = kRefineEvaluations;
+    for (int round = 0; round < 3 && r.chosen >= 0 && refine_left > 0; ++round) {
+        std::vector<size_t> cur = picks[static_cast<size_t>(r.chosen)];
+        if (cur.empty()) break;  // the baseline has no table options to move between
+        bool improved = false;
+        for (size_t li = 0; li < opts.size() && refine_left > 0; ++li) {
+            std::vector<size_t> order(opts[li].size());
+            for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+            std::sort(order.begin(), order.end(), [&](size_t x, size_t y) { return opts[li][x].loss < opts[li][y].loss; });
+            int tried = 0;
+            for (size_t k : order) {
+                if (k == cur[li] || tried == 2 || refine_left == 0) continue;
+                const Option &now = opts[li][cur[li]], &alt = opts[li][k];
+                const bool shrink = budget.kind == SearchBudget::MaxDrop;
+                if (shrink ? alt.bytes >= now.bytes : alt.loss >= now.loss) continue;
+                std::vector<size_t> pick = cur;
+                pick[li] = k;
+                if (!seen.insert(pick).second) continue;
+                SearchPoint p;
+                p.origin = "refined " + std::to_string(kRefineEvaluations - refine_left);
+                p.config = configOf(table, opts, pick);
+                p.estimated_drop = base_drop;
+                for (size_t lj = 0; lj < opts.size(); ++lj) {
+                    p.settings.push_back(opts[lj][pick[lj]].cell->setting);
+                    p.estimated_drop += opts[lj][pick[lj]].loss;
+                }
+                p.bits_per_weight = bitsPerWeight(table, p.config);
+                if (budget.kind == SearchBudget::BitsPerWeight && p.bits_per_weight > budget.value + 1e-9) continue;
+                ++tried, --refine_left;
+                evaluate(p);
+                const SearchPoint& best_now = r.points[static_cast<size_t>(r.chosen)];
+                const bool better = meets(budget, p, r.float_search_top1) &&
+                                    (shrink ? p.bytes < best_now.bytes : p.search.top1 > best_now.search.top1);
+                r.points.push_back(std::move(p));
+                picks.push_back(pick);
+                if (better) {
+                    cur = pick;
+                    r.chosen = static_cast<int>(r.points.size() - 1);
+                    improved = true;
+                }
+            }
         }
-        r.chosen = static_cast<int>(i);  // the front rises with size: the last that fits is the most accurate
+        choose(r, budget);
+        if (!improved) break;
     }
     if (r.chosen < 0) {
         r.note = budget.kind == SearchBudget::MaxDrop ? "no evaluated config is within the drop on the search images"

@@ -181,26 +181,33 @@ OutputScore scoreConfig(const Model& model, const GraphCalibration& calibration,
 std::vector<GridSetting> sensitivityGrid(const LayerQuant& base) {
     // Per weight width, the variants worth measuring: int16 activations where 8- or 4-bit
     // weights leave the activations the larger error; bias correction where the weight rounding
-    // shifts the outputs' means (4 and 2 bits); at 2 bits int16 activations never pay.
+    // shifts the outputs' means, and GPTQ rounding with it (4 and 2 bits); at 2 bits int16
+    // activations never pay.
     struct Variant {
         int bits;
         Precision precision;
         int act;
-        bool bc;
+        bool bc, gptq;
     };
-    const Variant variants[] = {{8, Precision::Int8, 8, false},  {8, Precision::Int8, 16, false}, {4, Precision::Int4, 8, false},
-                                {4, Precision::Int4, 16, false}, {4, Precision::Int4, 8, true},   {2, Precision::Int2, 8, false},
-                                {2, Precision::Int2, 8, true},   {16, Precision::Int16, 16, false}};
+    // int16 activations and 16-bit weights per channel only: the activation width, not the
+    // weight granularity, is what they change.
+    const Variant variants[] = {{8, Precision::Int8, 8, false, false},   {8, Precision::Int8, 16, false, false},
+                                {4, Precision::Int4, 8, false, false},   {4, Precision::Int4, 16, false, false},
+                                {4, Precision::Int4, 8, true, false},    {4, Precision::Int4, 8, true, true},
+                                {2, Precision::Int2, 8, false, false},   {2, Precision::Int2, 8, true, false},
+                                {2, Precision::Int2, 8, true, true},     {16, Precision::Int16, 16, false, false}};
     std::vector<GridSetting> grid;
     for (const Variant& v : variants)
         for (Granularity g : {Granularity::PerChannel, Granularity::PerTensor}) {
+            if (v.act == 16 && g == Granularity::PerTensor) continue;
             GridSetting s;
             s.quant = base;
             s.quant.precision = v.precision;
             s.quant.granularity = g;
             s.quant.activation_bits = v.bits == 16 ? 0 : v.act;
             s.quant.bias_correction = v.bc;
-            s.label = "w" + std::to_string(v.bits) + "/" + grainLabel(g) + "/a" + std::to_string(v.act) + (v.bc ? "/bc" : "");
+            s.quant.gptq = v.gptq;
+            s.label = "w" + std::to_string(v.bits) + "/" + grainLabel(g) + "/a" + std::to_string(v.act) + (v.bc ? "/bc" : "") + (v.gptq ? "/gptq" : "");
             grid.push_back(std::move(s));
         }
     // The float fall-back: float16 weights, float activations. float32 is not measured: it keeps
@@ -262,8 +269,20 @@ QuantConfig baselineConfig(const SensitivityTable& t) {
     return c;
 }
 
-SensitivityTable measureSensitivity(const Model& model, const GraphCalibration& calibration, const ReferenceOutputs& search,
+ReferenceOutputs firstImages(const ReferenceOutputs& ref, int64_t n) {
+    n = std::min<int64_t>(n, ref.rows.rows());
+    ReferenceOutputs r;
+    r.rows = ref.rows.topRows(n);
+    r.float_out = ref.float_out.topRows(n);
+    r.labels.assign(ref.labels.begin(), ref.labels.begin() + n);
+    return r;
+}
+
+SensitivityTable measureSensitivity(const Model& model, const GraphCalibration& calibration, const ReferenceOutputs& all_search,
                                     const SensitivityOptions& options, const Progress& progress) {
+    const bool subset = options.max_images > 0 && options.max_images < all_search.rows.rows();
+    const ReferenceOutputs head = subset ? firstImages(all_search, options.max_images) : ReferenceOutputs{};
+    const ReferenceOutputs& search = subset ? head : all_search;
     if (options.shards < 1 || options.shard < 0 || options.shard >= options.shards)
         throw Error(model.source_path, "--shard", "shard " + std::to_string(options.shard) + " of " + std::to_string(options.shards));
     const int threads = options.threads > 0 ? options.threads : defaultThreadCount();

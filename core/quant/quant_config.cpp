@@ -155,6 +155,9 @@ LayerQuant layerQuantFromJson(const json& j, const LayerQuant& base, const std::
             if (!contains(activationMethods(), v))
                 throw Error(source, field, "'" + v + "' is not one of " + joined(activationMethods()));
             l.activation_method = v;
+        } else if (key == "rounding") {
+            if (v != "nearest" && v != "gptq") throw Error(source, field, "'" + v + "' is not nearest or gptq");
+            l.gptq = v == "gptq";
         } else if (key == "activations") {
             if (v == "int8") l.activation_bits = 8;
             else if (v == "int16") l.activation_bits = 16;
@@ -177,6 +180,7 @@ json layerQuantToJson(const LayerQuant& l) {
               {"activation_method", l.activation_method}};
     if (l.activation_bits != 0) j["activations"] = l.activation_bits == 16 ? "int16" : "int8";  // only when stated
     if (l.bias_correction) j["bias_correction"] = true;
+    if (l.gptq) j["rounding"] = "gptq";
     return j;
 }
 
@@ -303,8 +307,8 @@ LayerQuant parseLayerSpec(const std::string& spec, const LayerQuant& base) {
     std::vector<std::string> parts;
     std::stringstream ss(spec);
     for (std::string part; std::getline(ss, part, ':');) parts.push_back(part);
-    if (parts.empty() || parts.size() > 5)
-        throw Error("--layer", spec, "expected BITS[:GRANULARITY][:METHOD][:a16|:a8][:bc], e.g. 8:per-tensor:pow2");
+    if (parts.empty() || parts.size() > 6)
+        throw Error("--layer", spec, "expected BITS[:GRANULARITY][:METHOD][:a16|:a8][:bc][:gptq], e.g. 8:per-tensor:pow2");
     const auto p = parsePrecision(parts[0]);
     if (!p) throw Error("--layer", spec, "'" + parts[0] + "' is not 16, 8, 4, 2, float16 or float32");
     l.precision = *p;
@@ -315,7 +319,8 @@ LayerQuant parseLayerSpec(const std::string& spec, const LayerQuant& base) {
         else if (contains(weightMethods(), v)) l.weight_method = v;
         else if (v == "a16" || v == "a8") l.activation_bits = v == "a16" ? 16 : 8;
         else if (v == "bc") l.bias_correction = true;
-        else throw Error("--layer", spec, "'" + v + "' is neither per-tensor/per-channel, a16/a8, bc nor one of " + joined(weightMethods()));
+        else if (v == "gptq") l.gptq = true;
+        else throw Error("--layer", spec, "'" + v + "' is neither per-tensor/per-channel, a16/a8, bc, gptq nor one of " + joined(weightMethods()));
     }
     if (l.precision == Precision::Int16 && l.activation_bits == 8) {
         if (std::find(parts.begin(), parts.end(), "a8") != parts.end())

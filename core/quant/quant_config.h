@@ -34,6 +34,9 @@ struct LayerQuant {
     // Bias correction: the expected output shift the weight rounding causes, measured from the
     // calibration inputs' channel means, is taken off the bias (helps at 4 and 2 bits).
     bool bias_correction = false;
+    // GPTQ rounding (quant/gptq.h) instead of rounding to nearest: Dense and Conv2D layers whose
+    // GEMM depth is at most 1024; others round to nearest.
+    bool gptq = false;
     bool operator==(const LayerQuant&) const = default;
 };
 
@@ -102,8 +105,8 @@ Candidate weightCandidate(const Tensor& kernel, int64_t channels, const LayerQua
 void recordScales(QuantConfig& c, const Model& model);
 
 // One --layer SPEC of the CLI: "8", "4", "16", "2", "float16", "float32", optionally followed
-// by ":per-tensor" / ":per-channel", ":METHOD", ":a16" / ":a8" (activation width) and ":bc"
-// (bias correction), e.g. "8:per-tensor:pow2" or "4:a16:bc", applied over
+// by ":per-tensor" / ":per-channel", ":METHOD", ":a16" / ":a8" (activation width), ":bc"
+// (bias correction) and ":gptq" (GPTQ rounding), e.g. "8:per-tensor:pow2" or "4:gptq:bc", applied over
 // `base`. Throws qs::Error (file "--layer") naming the bad part.
 LayerQuant parseLayerSpec(const std::string& spec, const LayerQuant& base);
 

@@ -26,6 +26,14 @@ def runs():
             pre = f.get("preprocessing") or {}
             if pre.get("scale") == 1.0:
                 extra += ["--scale", "1"]
+            # Architecture sidecars the manifest names; a Keras 3 .weights.h5 takes the .keras beside it.
+            for side in f.get("sidecars") or []:
+                if side["file"].endswith((".json", ".yaml", ".keras")):
+                    extra += ["--arch", os.path.join(corpus, side["file"])]
+            if f["file"].endswith(".weights.h5"):
+                keras = os.path.join(corpus, f["file"][: -len(".weights.h5")] + ".keras")
+                if os.path.exists(keras):
+                    extra += ["--arch", keras]
             out.append((f["file"], os.path.join(corpus, f["file"]), data, extra))
     for name in sorted(os.listdir(os.path.join(root, "sample_models"))):
         if name.endswith(".h5"):

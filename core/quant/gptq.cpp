@@ -1,0 +1,41 @@
+#include "quant/gptq.h"
+
+#include <algorithm>
+
+namespace qs {
+
+std::vector<int32_t> gptqLevels(const float* w, int64_t K, int64_t N, const std::vector<QuantParams>& params, Eigen::MatrixXd H) {
+    auto param = [&](int64_t n) -> const QuantParams& { return params.size() == 1 ? params[0] : params[static_cast<size_t>(n)]; };
+    Eigen::MatrixXd W(K, N);
+    for (int64_t k = 0; k < K; ++k)
+        for (int64_t n = 0; n < N; ++n) W(k, n) = w[k * N + n];
+    std::vector<int32_t> q(static_cast<size_t>(K * N));
+    // Inputs that were always zero carry no error: keep them out of the inverse.
+    for (int64_t k = 0; k < K; ++k)
+        if (H(k, k) <= 0) H.row(k).setZero(), H.col(k).setZero(), H(k, k) = 1;
+    const double damp = 0.01 * H.diagonal().mean();
+    H.diagonal().array() += damp;
+    // U: the upper Cholesky factor of H^-1 (H^-1 = U^T U); row k of U gives how row k's error
+    // is spread over rows k+1.. once row k is fixed.
+    const Eigen::MatrixXd Hinv = H.llt().solve(Eigen::MatrixXd::Identity(K, K));
+    const Eigen::LLT<Eigen::MatrixXd> chol(Hinv);
+    if (chol.info() != Eigen::Success) {  // numerically singular: fall back to nearest rounding
+        for (int64_t k = 0; k < K; ++k)
+            for (int64_t n = 0; n < N; ++n) q[static_cast<size_t>(k * N + n)] = quantize(w[k * N + n], param(n));
+        return q;
+    }
+    const Eigen::MatrixXd U = chol.matrixU();
+    Eigen::RowVectorXd err(N);
+    for (int64_t k = 0; k < K; ++k) {
+        for (int64_t n = 0; n < N; ++n) {
+            const QuantParams& p = param(n);
+            const int32_t level = quantize(static_cast<float>(W(k, n)), p);
+            q[static_cast<size_t>(k * N + n)] = level;
+            err(n) = (W(k, n) - dequantize(level, p)) / U(k, k);
+        }
+        if (k + 1 < K) W.bottomRows(K - k - 1).noalias() -= U.row(k).tail(K - k - 1).transpose() * err;
+    }
+    return q;
+}
+
+}  // namespace qs
