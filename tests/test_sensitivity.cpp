@@ -52,6 +52,10 @@ double softmaxKl(double a0, double a1, double b0, double b1) {
 fs::path samples() { return fs::path(QUANTSCOPE_SOURCE_DIR) / "sample_models"; }
 const char* kFashion = "/usr/share/datasets/fashion-mnist";
 
+// The sanitizer run (QUANTSCOPE_TEST_SUBSET set) takes fewer images: it checks memory safety;
+// the numbers are asserted on the larger sets in the plain build.
+bool sanitizerRun() { return qEnvironmentVariableIsSet("QUANTSCOPE_TEST_SUBSET"); }
+
 QByteArray runCli(const QStringList& args, int* status = nullptr) {
     QProcess p;
     p.start(QUANTSCOPE_CLI, args);
@@ -214,9 +218,10 @@ private slots:
                                         std::vector<int32_t>(data.labels.begin() + b, data.labels.begin() + b + c));
         };
         const qs::SearchBudget one_point{qs::SearchBudget::MaxDrop, 1.0};
+        const int64_t half = sanitizerRun() ? 300 : 1500;
         {
             const qs::GraphCalibration cal = qs::calibrateModel(m, calib);
-            const qs::ReferenceOutputs search = refOf(m, 0, 1500), heldout = refOf(m, 1500, 1500);
+            const qs::ReferenceOutputs search = refOf(m, 0, half), heldout = refOf(m, half, half);
             const qs::SensitivityTable t = qs::measureSensitivity(m, cal, search, {});
             const qs::SearchResult r = qs::searchMixedPrecision(m, cal, t, search, heldout, one_point);
             QVERIFY(100 * (r.float_search_top1 - t.baseline_score.top1) <= 1.0);
@@ -232,7 +237,7 @@ private slots:
         qs::Layer& d2 = *m.findLayer("dense_2");
         for (float& b : d2.weights[1].data) b += 1000;
         const qs::GraphCalibration cal = qs::calibrateModel(m, calib);
-        const qs::ReferenceOutputs search = refOf(m, 0, 1500), heldout = refOf(m, 1500, 1500);
+        const qs::ReferenceOutputs search = refOf(m, 0, half), heldout = refOf(m, half, half);
         const qs::SensitivityTable t = qs::measureSensitivity(m, cal, search, {});
         QVERIFY2(100 * (t.float_top1 - t.baseline_score.top1) > 1.0, qPrintable(QString::number(t.baseline_score.top1)));
         const qs::SearchResult r = qs::searchMixedPrecision(m, cal, t, search, heldout, one_point);
@@ -259,7 +264,7 @@ private slots:
 
     void shardsMergeToOneRun() {
         const QString model = QString::fromStdString((samples() / "fmnist_mlp.h5").string());
-        const QStringList common = {"--data", kFashion, "--limit", "600", "--calib", "100", "--json"};
+        const QStringList common = {"--data", kFashion, "--limit", sanitizerRun() ? "200" : "600", "--calib", "100", "--json"};
         int status = -1;
         const json whole = json::parse(runCli(QStringList{"sensitivity", model} + common, &status).toStdString());
         QCOMPARE(status, 0);
@@ -301,8 +306,9 @@ private slots:
         QTemporaryDir dir;
         const QString cfg = dir.filePath("cfg.json"), pareto = dir.filePath("pareto.json");
         int status = -1;
-        runCli({"suggest", model, "--data", kFashion, "--limit", "2000", "--calib", "200", "--bits-per-weight", "4.5", "--out", cfg,
-                "--pareto", pareto},
+        const int limit = sanitizerRun() ? 600 : 2000;
+        runCli({"suggest", model, "--data", kFashion, "--limit", QString::number(limit), "--calib", "200", "--bits-per-weight", "4.5", "--out",
+                cfg, "--pareto", pareto},
                &status);
         QCOMPARE(status, 0);
         std::ifstream in(pareto.toStdString());
@@ -325,7 +331,7 @@ private slots:
         const json& chosen = points[p["chosen"].get<size_t>()];
         QVERIFY(chosen["bits_per_weight"].get<double>() <= 4.5);
         QVERIFY(!chosen["heldout"].is_null());
-        QCOMPARE(chosen["heldout"]["n"].get<int64_t>(), int64_t(1000));
+        QCOMPARE(chosen["heldout"]["n"].get<int64_t>(), int64_t(limit / 2));
         // The written config is an ordinary config: eval takes it, and its size is the point's.
         const json ev = json::parse(runCli({"eval", model, "--data", kFashion, "--limit", "200", "--config", cfg, "--json"}, &status).toStdString());
         QCOMPARE(status, 0);
