@@ -4,6 +4,7 @@
 // window usable and a later full run reproduces `quantscope-cli eval` exactly; the event loop
 // keeps turning (no gap over 100 ms) while a 3.2M-weight layer is analysed and evaluated;
 // the finished window renders to a non-blank PNG.
+#include <QDockWidget>
 #include <QElapsedTimer>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -391,6 +392,12 @@ private slots:
         QVERIFY(w.suggestPanel()->table()->rowCount() == static_cast<int>(r->front.size()));
         const qs::SearchPoint& p = r->points[static_cast<size_t>(r->chosen)];
         QVERIFY(p.bits_per_weight <= 4.5);
+        if (qEnvironmentVariableIsSet("QUANTSCOPE_SCREENSHOT_DIR")) {  // README screenshot: the Suggest dock raised
+            for (QDockWidget* d : w.findChildren<QDockWidget*>())
+                if (d->objectName() == "suggestDock") d->raise();
+            QApplication::processEvents();
+            QVERIFY(w.grab().save(qEnvironmentVariable("QUANTSCOPE_SCREENSHOT_DIR") + "/suggest.png"));
+        }
         // The sensitivity column is filled for the Dense layers, empty for the others.
         LayerTableModel& t = *w.layerTable();
         const int dense = firstQuantizable(t);

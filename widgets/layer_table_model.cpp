@@ -192,7 +192,7 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
             case PctBeyond: return c ? QString::number(c->stats.pct_beyond_range, 'f', 3) : QString();
             case Sensitivity: {
                 const double d = sensitivityAt(row).first;
-                return std::isnan(d) ? QString() : tr("%1 pts").arg(-d, 0, 'f', 2);
+                return std::isnan(d) ? QString() : QString::asprintf("%+.2f pts", -d);  // negative: top-1 lost
             }
             case Weights: {
                 QStringList parts;
