@@ -224,7 +224,7 @@ private slots:
             const qs::ReferenceOutputs search = refOf(m, 0, half), heldout = refOf(m, half, half);
             const qs::SensitivityTable t = qs::measureSensitivity(m, cal, search, {});
             const qs::SearchResult r = qs::searchMixedPrecision(m, cal, t, search, heldout, one_point);
-            QVERIFY(100 * (r.float_search_top1 - t.baseline_score.top1) <= 1.0);
+            QVERIFY(100 * (r.float_search_top1 - t.baseline_score.top1) <= 1.0 + 1e-9);
             QVERIFY(r.chosen >= 0);
             QVERIFY(r.points[static_cast<size_t>(r.chosen)].bytes <= t.baseline_bytes);
         }
@@ -246,7 +246,7 @@ private slots:
         qInfo("outlier model: float %.4f, int8 %.4f; chosen %lld bytes (int8 %lld), search %.4f, held-out %.4f (float %.4f)",
               r.float_search_top1, t.baseline_score.top1, static_cast<long long>(c.bytes), static_cast<long long>(t.baseline_bytes),
               c.search.top1, c.heldout.top1, r.float_heldout_top1);
-        QVERIFY(100 * (r.float_search_top1 - c.search.top1) <= 1.0);
+        QVERIFY(100 * (r.float_search_top1 - c.search.top1) <= 1.0 + 1e-9);  // exactly 1 point counts as within (3 of 300 images)
         QVERIFY(static_cast<double>(c.bytes) <= 1.25 * static_cast<double>(t.baseline_bytes));
     }
 
