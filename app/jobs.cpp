@@ -33,23 +33,32 @@ qs::Progress progressFor(QPromise<T>& promise) {
     return p;
 }
 
+// Runs `work`; what it throws becomes the result's cancel flag or one-line error (naming
+// `subject`, the file, when the exception does not), so no exception crosses threads.
+template <class Result, class Work>
+void guarded(Result& r, const QString& subject, const char* doing, Work work) {
+    try {
+        work();
+    } catch (const qs::Cancelled&) {
+        r.cancelled = true;
+    } catch (const qs::Error& e) {
+        r.error = QString::fromStdString(e.what());
+    } catch (const std::bad_alloc&) {
+        r.error = subject + QStringLiteral(": out of memory while ") + QLatin1String(doing);
+    } catch (const std::exception& e) {
+        r.error = subject + QStringLiteral(": internal error: ") + QString::fromUtf8(e.what());
+    }
+}
+
 }  // namespace
 
 QFuture<LoadResult> startLoadModel(const QString& path, const qs::LoadOptions& options) {
     return QtConcurrent::run(jobPool(), [path, options](QPromise<LoadResult>& promise) {
         LoadResult r;
         r.path = path;
-        try {
+        guarded(r, path, "loading", [&] {
             r.model = std::make_shared<const qs::Model>(qs::loadModel(path.toStdString(), options, progressFor(promise)));
-        } catch (const qs::Cancelled&) {
-            r.cancelled = true;
-        } catch (const qs::Error& e) {
-            r.error = QString::fromStdString(e.what());
-        } catch (const std::bad_alloc&) {
-            r.error = path + QStringLiteral(": out of memory while loading");
-        } catch (const std::exception& e) {
-            r.error = path + QStringLiteral(": internal error: ") + QString::fromUtf8(e.what());
-        }
+        });
         promise.addResult(r);
     });
 }
@@ -86,7 +95,7 @@ QFuture<EvaluationResult> startEvaluation(std::shared_ptr<const qs::Model> model
     return QtConcurrent::run(jobPool(), [model, config, data_path, choice](QPromise<EvaluationResult>& promise) {
         EvaluationResult r;
         r.config = config;
-        try {
+        guarded(r, data_path, "evaluating", [&] {
             const std::string path = data_path.toStdString();
             const qs::ImageDataset test = qs::readDataset(path);
             std::string why;
@@ -95,15 +104,7 @@ QFuture<EvaluationResult> startEvaluation(std::shared_ptr<const qs::Model> model
             r.preprocessing_source = QString::fromStdString(why);
             const qs::RowMatrix calib = qs::calibrationRows(path, test, pre, config.calibration_samples);  // as the CLI
             r.comparison = std::make_shared<const qs::Comparison>(qs::compareQuantized(*model, config, test, calib, pre, {}, progressFor(promise)));
-        } catch (const qs::Cancelled&) {
-            r.cancelled = true;
-        } catch (const qs::Error& e) {
-            r.error = QString::fromStdString(e.what());
-        } catch (const std::bad_alloc&) {
-            r.error = data_path + QStringLiteral(": out of memory while evaluating");
-        } catch (const std::exception& e) {
-            r.error = data_path + QStringLiteral(": internal error: ") + QString::fromUtf8(e.what());
-        }
+        });
         promise.addResult(r);
     });
 }
@@ -112,32 +113,18 @@ QFuture<SuggestResult> startSuggest(std::shared_ptr<const qs::Model> model, QStr
                                     qs::SearchBudget budget) {
     return QtConcurrent::run(jobPool(), [model, data_path, choice, budget](QPromise<SuggestResult>& promise) {
         SuggestResult r;
-        try {
+        guarded(r, data_path, "searching", [&] {
             const std::string path = data_path.toStdString();
             const qs::ImageDataset test = qs::readDataset(path);
             const qs::Preprocessing pre = qs::choosePreprocessing(test, choice.scale, choice.mean, choice.std);
-            const qs::Progress all = progressFor(promise);
             // Stages on one bar: preparation 10%, sensitivity 60%, the search 30%.
-            auto stage = [&all](int from, int span) {
-                qs::Progress p;
-                p.is_cancelled = all.is_cancelled;
-                p.on_report = [&all, from, span](int64_t done, int64_t total) { all.report(from + (total > 0 ? done * span / total : 0), 1000); };
-                return p;
-            };
-            const qs::SearchSetup s = qs::prepareSearch(*model, path, test, pre, 500, 0, stage(0, 100));
-            auto table = std::make_shared<qs::SensitivityTable>(qs::measureSensitivity(*model, s.calibration, s.search, {}, stage(100, 600)));
+            const qs::Progress all = progressFor(promise);
+            const qs::SearchSetup s = qs::prepareSearch(*model, path, test, pre, 500, 0, all.stage(0, 100));
+            auto table = std::make_shared<qs::SensitivityTable>(qs::measureSensitivity(*model, s.calibration, s.search, {}, all.stage(100, 600)));
             r.search = std::make_shared<const qs::SearchResult>(
-                qs::searchMixedPrecision(*model, s.calibration, *table, s.search, s.heldout, budget, {}, stage(700, 300)));
+                qs::searchMixedPrecision(*model, s.calibration, *table, s.search, s.heldout, budget, {}, all.stage(700, 300)));
             r.table = std::move(table);
-        } catch (const qs::Cancelled&) {
-            r.cancelled = true;
-        } catch (const qs::Error& e) {
-            r.error = QString::fromStdString(e.what());
-        } catch (const std::bad_alloc&) {
-            r.error = data_path + QStringLiteral(": out of memory while searching");
-        } catch (const std::exception& e) {
-            r.error = data_path + QStringLiteral(": internal error: ") + QString::fromUtf8(e.what());
-        }
+        });
         promise.addResult(r);
     });
 }

@@ -23,6 +23,16 @@ struct Progress {
         if (cancelled()) throw Cancelled();
     }
 
+    // This progress's [from, from + span) of `total` for one stage of a longer job: the stage
+    // reports its own done/total and they land scaled in that range. Cancellation is shared.
+    // The returned Progress refers to this one, which must outlive it.
+    Progress stage(int64_t from, int64_t span, int64_t total = 1000) const {
+        Progress s;
+        s.is_cancelled = is_cancelled;
+        s.on_report = [this, from, span, total](int64_t done, int64_t of) { report(from + (of > 0 ? done * span / of : 0), total); };
+        return s;
+    }
+
     static const Progress& none() {
         static const Progress p;
         return p;

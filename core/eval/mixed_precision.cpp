@@ -147,6 +147,16 @@ std::vector<size_t> thinned(size_t n, int cap) {
 
 constexpr int kRefineEvaluations = 24;
 
+// A layer's settings worth trying instead of option `cur` in the refinement, most accurate (by
+// the table) first: more accurate ones, or with `shrink` (a drop budget) smaller ones.
+std::vector<size_t> alternatives(const std::vector<Option>& o, size_t cur, bool shrink) {
+    std::vector<size_t> out;
+    for (size_t k = 0; k < o.size(); ++k)
+        if (k != cur && (shrink ? o[k].bytes < o[cur].bytes : o[k].loss < o[cur].loss)) out.push_back(k);
+    std::sort(out.begin(), out.end(), [&](size_t x, size_t y) { return o[x].loss < o[y].loss; });
+    return out;
+}
+
 bool meets(const SearchBudget& b, const SearchPoint& p, double float_top1);
 
 // The front on the search images (sorted by size, each point more accurate than every smaller
@@ -245,6 +255,7 @@ SearchResult searchMixedPrecision(const Model& model, const GraphCalibration& ca
     // programme's picks for the budget and for a ladder of sizes between the smallest and the
     // largest model; then the greedy path, thinned, up to max_evaluations.
     std::vector<SearchPoint> todo;
+    std::vector<std::vector<size_t>> picks;  // per point, each layer's option (empty for the baseline)
     {
         SearchPoint p;
         p.origin = table.baseline == SensitivityBaseline::Float ? "float32 baseline" : "int8 baseline";
@@ -252,12 +263,9 @@ SearchResult searchMixedPrecision(const Model& model, const GraphCalibration& ca
         p.settings.assign(table.layers.size(), table.baseline == SensitivityBaseline::Float ? "float32" : "baseline");
         p.estimated_drop = base_drop;
         todo.push_back(std::move(p));
+        picks.emplace_back();
     }
-    std::set<std::vector<size_t>> seen;
-    std::vector<std::vector<size_t>> added;  // the picks of todo[1..], in order
-    auto add = [&](const std::vector<size_t>& pick, const std::string& origin) {
-        if (pick.empty() || !seen.insert(pick).second) return;
-        added.push_back(pick);
+    const auto pointFor = [&](const std::vector<size_t>& pick, const std::string& origin) {
         SearchPoint p;
         p.origin = origin;
         p.config = configOf(table, opts, pick);
@@ -267,7 +275,14 @@ SearchResult searchMixedPrecision(const Model& model, const GraphCalibration& ca
             p.settings.push_back(o.cell->setting);
             p.estimated_drop += o.loss;
         }
-        todo.push_back(std::move(p));
+        p.bits_per_weight = bitsPerWeight(table, p.config);
+        return p;
+    };
+    std::set<std::vector<size_t>> seen;
+    auto add = [&](const std::vector<size_t>& pick, const std::string& origin) {
+        if (pick.empty() || !seen.insert(pick).second) return;
+        todo.push_back(pointFor(pick, origin));
+        picks.push_back(pick);
     };
     int64_t min_total = table.baseline_bytes, max_total = table.baseline_bytes;
     std::vector<int64_t> min_bytes(opts.size());
@@ -297,19 +312,9 @@ SearchResult searchMixedPrecision(const Model& model, const GraphCalibration& ca
     auto evaluate = [&](SearchPoint& p) {
         progress.checkCancelled();
         p.search = scoreConfig(model, calibration, p.config, search, options.threads, &p.bytes);
-        p.bits_per_weight = bitsPerWeight(table, p.config);
         progress.report(++done, total);
     };
-    std::vector<std::vector<size_t>> picks;  // per point, its options (empty for the baseline)
-    for (SearchPoint& p : todo) {
-        evaluate(p);
-        picks.push_back(p.origin.find("baseline") != std::string::npos ? std::vector<size_t>{} : std::vector<size_t>{});
-    }
-    {
-        // Recover each candidate's picks (in add order, after the baseline).
-        size_t k = 1;
-        for (const std::vector<size_t>& pick : added) picks[k++] = pick;
-    }
+    for (SearchPoint& p : todo) evaluate(p);
     r.points = std::move(todo);
     choose(r, budget);
 
@@ -318,32 +323,19 @@ SearchResult searchMixedPrecision(const Model& model, const GraphCalibration& ca
     // (for a size budget: more accurate and still within it; for a drop: smaller), keeping a
     // change only when the real search top-1 confirms it.
     int refine_left = kRefineEvaluations;
+    const bool shrink = budget.kind == SearchBudget::MaxDrop;
     for (int round = 0; round < 3 && r.chosen >= 0 && refine_left > 0; ++round) {
         std::vector<size_t> cur = picks[static_cast<size_t>(r.chosen)];
         if (cur.empty()) break;  // the baseline has no table options to move between
         bool improved = false;
         for (size_t li = 0; li < opts.size() && refine_left > 0; ++li) {
-            std::vector<size_t> order(opts[li].size());
-            for (size_t k = 0; k < order.size(); ++k) order[k] = k;
-            std::sort(order.begin(), order.end(), [&](size_t x, size_t y) { return opts[li][x].loss < opts[li][y].loss; });
             int tried = 0;
-            for (size_t k : order) {
-                if (k == cur[li] || tried == 2 || refine_left == 0) continue;
-                const Option &now = opts[li][cur[li]], &alt = opts[li][k];
-                const bool shrink = budget.kind == SearchBudget::MaxDrop;
-                if (shrink ? alt.bytes >= now.bytes : alt.loss >= now.loss) continue;
+            for (size_t k : alternatives(opts[li], cur[li], shrink)) {
+                if (tried == 2 || refine_left == 0) break;
                 std::vector<size_t> pick = cur;
                 pick[li] = k;
                 if (!seen.insert(pick).second) continue;
-                SearchPoint p;
-                p.origin = "refined " + std::to_string(kRefineEvaluations - refine_left);
-                p.config = configOf(table, opts, pick);
-                p.estimated_drop = base_drop;
-                for (size_t lj = 0; lj < opts.size(); ++lj) {
-                    p.settings.push_back(opts[lj][pick[lj]].cell->setting);
-                    p.estimated_drop += opts[lj][pick[lj]].loss;
-                }
-                p.bits_per_weight = bitsPerWeight(table, p.config);
+                SearchPoint p = pointFor(pick, "refined " + std::to_string(kRefineEvaluations - refine_left));
                 if (budget.kind == SearchBudget::BitsPerWeight && p.bits_per_weight > budget.value + 1e-9) continue;
                 ++tried, --refine_left;
                 evaluate(p);

@@ -2,15 +2,16 @@
 // Automatic mixed precision: from a sensitivity table (sensitivity.h), the configs that trade
 // accuracy for size best, each evaluated for real with the integer engine.
 //
-// The search: every layer starts at its most accurate setting of the grid; a greedy descent then
-// repeatedly makes the one change (any layer, any cheaper setting) that loses the least
-// estimated accuracy per byte saved, until every layer sits at its smallest setting. The
-// estimate adds the layers' measured losses (top-1 points lost against the baseline, plus
-// KL divergence x 10 as a tie-breaker where top-1 does not move on the search images). Losses
-// do not add up exactly, so every config on the path (up to max_evaluations, thinned evenly,
-// the all-int8 baseline always among them) is quantized and run on the search images, and the
-// Pareto front is built from those real results; the budget picks from it. The front's points
-// and the pick are then scored on the held-out images, which the search never saw.
+// The search: candidate configs come from (1) a greedy descent that walks each layer down the
+// lower convex hull of its (bytes, loss) options, always taking the step that loses the least
+// estimated accuracy per byte saved, and (2) an exact knapsack over the measured losses (as
+// HAWQ-V3's integer programme) at the budget and at a ladder of 16 sizes. The estimate adds the
+// layers' measured losses (top-1 points lost against the baseline, plus KL divergence x 10 as a
+// tie-breaker where top-1 does not move). Losses do not add up exactly, so every candidate
+// (up to max_evaluations, the all-int8 baseline always among them) is quantized and run on the
+// search images, the Pareto front is built from those real results and the budget picks from
+// it; the pick is then refined by one-layer changes kept only when a real run confirms them.
+// The front's points and the pick are scored on the held-out images, which the search never saw.
 #include <string>
 #include <vector>
 

@@ -15,16 +15,6 @@ double secondsSince(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Progress of one stage mapped into [from, from + span) of a 1000-step bar.
-Progress stage(const Progress& p, int64_t from, int64_t span) {
-    Progress s;
-    s.is_cancelled = p.is_cancelled;
-    s.on_report = [&p, from, span](int64_t done, int64_t total) {
-        p.report(from + (total > 0 ? done * span / total : 0), 1000);
-    };
-    return s;
-}
-
 nlohmann::json resultJson(const EvalResult& r) {
     return {{"top1", r.top1}, {"top5", r.top5}, {"correct", r.top1_correct}, {"n", r.n}, {"classes", r.classes}, {"confusion", r.confusion}};
 }
@@ -60,7 +50,7 @@ Comparison compareQuantized(const Model& model, const QuantConfig& config, const
     Comparison c;
     const Shape fallback = {test.rows, test.cols, test.channels};
     auto t0 = std::chrono::steady_clock::now();
-    const QuantizedModel qm = quantizeModel(model, config, calibration, fallback, stage(progress, 0, 100), options.threads);
+    const QuantizedModel qm = quantizeModel(model, config, calibration, fallback, progress.stage(0, 100), options.threads);
     c.seconds_calibration = secondsSince(t0);
     t0 = std::chrono::steady_clock::now();
     if (options.float_result) {
@@ -68,18 +58,18 @@ Comparison compareQuantized(const Model& model, const QuantConfig& config, const
         c.seconds_float = options.float_seconds;
     } else {
         const FloatEngine fe(model, fallback);
-        c.float_result = evaluateFloat(fe, test, pre, stage(progress, 100, 250), options.threads);
+        c.float_result = evaluateFloat(fe, test, pre, progress.stage(100, 250), options.threads);
         c.seconds_float = secondsSince(t0);
     }
     const int64_t in_size = prod(qm.graph.input_shape);
     t0 = std::chrono::steady_clock::now();
     c.quantized = evaluate([&qm](const RowMatrix& x) { return runQuantizedOutput(qm, QuantizedRun::Integer, x); }, in_size, test, pre,
-                           stage(progress, 350, 250), options.threads);
+                           progress.stage(350, 250), options.threads);
     c.seconds_quantized = secondsSince(t0);
     if (options.fake_quant) {
         t0 = std::chrono::steady_clock::now();
         c.fake_quant = evaluate([&qm](const RowMatrix& x) { return runQuantizedOutput(qm, QuantizedRun::FakeQuant, x); }, in_size, test,
-                                pre, stage(progress, 600, 350), options.threads);
+                                pre, progress.stage(600, 350), options.threads);
         c.seconds_fake_quant = secondsSince(t0);
         c.agreement_fake_quant = agreement(c.quantized, c.fake_quant);
     }

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
-#include <mutex>
+#include <map>
 #include <sstream>
 
 #include "base/error.h"
@@ -73,7 +73,7 @@ bool looksLikeProbabilities(const RowMatrix& out) {
 }
 
 // Adds the outputs of rows [first, first + out.rows()) of the reference.
-void accumulate(const RowMatrix& out, const ReferenceOutputs& ref, Eigen::Index first, bool probabilities, ScoreSums& s) {
+void accumulate(const RowMatrix& out, const ReferenceOutputs& ref, Eigen::Index first, ScoreSums& s) {
     const Eigen::Index k = out.cols();
     for (Eigen::Index r = 0; r < out.rows(); ++r) {
         const Eigen::Index g = first + r;
@@ -85,8 +85,8 @@ void accumulate(const RowMatrix& out, const ReferenceOutputs& ref, Eigen::Index 
             s.signal += v * v;
             s.noise += e * e;
         }
-        const std::vector<double> p = distribution(ref.float_out.row(g).data(), k, probabilities);
-        const std::vector<double> q = distribution(out.row(r).data(), k, probabilities);
+        const std::vector<double> p = distribution(ref.float_out.row(g).data(), k, ref.probabilities);
+        const std::vector<double> q = distribution(out.row(r).data(), k, ref.probabilities);
         for (size_t c = 0; c < p.size(); ++c)
             if (p[c] > 0) s.kl += p[c] * std::log(p[c] / std::max(q[c], 1e-12));
         ++s.n;
@@ -152,30 +152,38 @@ ReferenceOutputs referenceOutputs(const Model& model, RowMatrix rows, std::vecto
     for (size_t i = 0; i < parts.size(); ++i) ref.float_out.middleRows(static_cast<Eigen::Index>(i * 256), parts[i].rows()) = parts[i];
     ref.rows = std::move(rows);
     ref.labels = std::move(labels);
+    ref.probabilities = looksLikeProbabilities(ref.float_out);
     return ref;
 }
 
 OutputScore scoreOutputs(const RowMatrix& out, const ReferenceOutputs& ref) {
     ScoreSums s;
-    accumulate(out, ref, 0, looksLikeProbabilities(ref.float_out), s);
+    accumulate(out, ref, 0, s);
     return s.score();
 }
 
-OutputScore scoreConfig(const Model& model, const GraphCalibration& calibration, const QuantConfig& config, const ReferenceOutputs& ref,
-                        int threads, int64_t* bytes, const Progress& progress) {
+namespace {
+
+// The integer engine's score of a quantized model on the reference images, on all threads.
+OutputScore scoreModel(const QuantizedModel& qm, const ReferenceOutputs& ref, int threads, const Progress& progress) {
     if (threads <= 0) threads = defaultThreadCount();
-    const QuantizedModel qm = quantizeCalibrated(model, calibration, config);
-    if (bytes) *bytes = qm.quantized_weight_bytes;
-    const bool probabilities = looksLikeProbabilities(ref.float_out);
     std::vector<ScoreSums> part(static_cast<size_t>(threads));
     const int64_t n = ref.rows.rows();
     parallelBatches(n, 128, threads, progress, 0, n, [&](int th, int64_t b0, int64_t bn) {
-        accumulate(runQuantizedOutput(qm, QuantizedRun::Integer, ref.rows.middleRows(b0, bn)), ref, b0, probabilities,
-                   part[static_cast<size_t>(th)]);
+        accumulate(runQuantizedOutput(qm, QuantizedRun::Integer, ref.rows.middleRows(b0, bn)), ref, b0, part[static_cast<size_t>(th)]);
     });
     ScoreSums all;
     for (const ScoreSums& p : part) all.add(p);
     return all.score();
+}
+
+}  // namespace
+
+OutputScore scoreConfig(const Model& model, const GraphCalibration& calibration, const QuantConfig& config, const ReferenceOutputs& ref,
+                        int threads, int64_t* bytes, const Progress& progress) {
+    const QuantizedModel qm = quantizeCalibrated(model, calibration, config);
+    if (bytes) *bytes = qm.quantized_weight_bytes;
+    return scoreModel(qm, ref, threads, progress);
 }
 
 std::vector<GridSetting> sensitivityGrid(const LayerQuant& base) {
@@ -275,6 +283,7 @@ ReferenceOutputs firstImages(const ReferenceOutputs& ref, int64_t n) {
     r.rows = ref.rows.topRows(n);
     r.float_out = ref.float_out.topRows(n);
     r.labels.assign(ref.labels.begin(), ref.labels.begin() + n);
+    r.probabilities = ref.probabilities;
     return r;
 }
 
@@ -302,14 +311,8 @@ SensitivityTable measureSensitivity(const Model& model, const GraphCalibration& 
     const QuantizedModel baseline = quantizeCalibrated(model, calibration, base_cfg);
     t.baseline_bytes = baseline.quantized_weight_bytes;
     t.float_bytes = baseline.float_weight_bytes;
-    const bool probabilities = looksLikeProbabilities(search.float_out);
-    {
-        ScoreSums f;
-        accumulate(search.float_out, search, 0, probabilities, f);
-        t.float_top1 = f.score().top1;
-    }
-    ScoreSums base_sums;
-    std::mutex sums_mutex;
+    t.float_top1 = scoreOutputs(search.float_out, search).top1;
+    t.baseline_score = scoreModel(baseline, search, threads, Progress::none());
 
     const int64_t n = search.rows.rows();
     const int64_t batches = (n + options.batch - 1) / options.batch;
@@ -324,26 +327,27 @@ SensitivityTable measureSensitivity(const Model& model, const GraphCalibration& 
         const size_t first = firstOpOf(calibration.graph, layer);
         std::vector<GridSetting> grid = sensitivityGrid(options.defaults);
         std::vector<QuantizedModel> models;
+        std::map<std::pair<int, Granularity>, std::string> methods;  // one analysis per width and granularity
         for (GridSetting& s : grid) {
             progress.checkCancelled();
-            if (isInteger(s.quant.precision))
-                s.quant.weight_method = bestWeightMethod(wop->kernel, wop->outChannels(), weightBits(s.quant.precision), s.quant.granularity);
+            if (isInteger(s.quant.precision)) {
+                const std::pair<int, Granularity> key{weightBits(s.quant.precision), s.quant.granularity};
+                if (!methods.count(key)) methods[key] = bestWeightMethod(wop->kernel, wop->outChannels(), key.first, key.second);
+                s.quant.weight_method = methods[key];
+            }
             QuantConfig cfg = base_cfg;
             cfg.layers[layer] = s.quant;
             models.push_back(quantizeCalibrated(model, calibration, cfg));
         }
         std::vector<std::vector<ScoreSums>> sums(static_cast<size_t>(threads), std::vector<ScoreSums>(grid.size()));
-        std::vector<ScoreSums> base_part(static_cast<size_t>(threads));
         Progress inner;
         inner.is_cancelled = progress.is_cancelled;
         inner.on_report = [&](int64_t d, int64_t) { progress.report(done_layers * batches + d / options.batch, total); };
         parallelBatches(n, options.batch, threads, inner, 0, n, [&](int th, int64_t b0, int64_t bn) {
             const RowMatrix x = search.rows.middleRows(b0, bn);
             const QuantizedTrace trace = traceQuantized(baseline, x);
-            if (li == mine.front()) accumulate(runQuantizedFrom(baseline, trace, baseline.graph.ops.size()), search, b0, probabilities,
-                                               base_part[static_cast<size_t>(th)]);
             for (size_t s = 0; s < grid.size(); ++s)
-                accumulate(runQuantizedFrom(models[s], trace, first), search, b0, probabilities, sums[static_cast<size_t>(th)][s]);
+                accumulate(runQuantizedFrom(models[s], trace, first), search, b0, sums[static_cast<size_t>(th)][s]);
         });
         for (size_t s = 0; s < grid.size(); ++s) {
             ScoreSums all;
@@ -356,13 +360,8 @@ SensitivityTable measureSensitivity(const Model& model, const GraphCalibration& 
             c.model_bytes = models[s].quantized_weight_bytes;
             t.cells.push_back(std::move(c));
         }
-        if (li == mine.front()) {
-            std::lock_guard<std::mutex> lock(sums_mutex);
-            for (const ScoreSums& p : base_part) base_sums.add(p);
-        }
         ++done_layers;
     }
-    t.baseline_score = base_sums.score();
     return t;
 }
 

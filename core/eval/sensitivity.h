@@ -34,6 +34,7 @@ struct ReferenceOutputs {
     RowMatrix rows;      // preprocessed images, one per row
     RowMatrix float_out; // the float model's outputs on them
     std::vector<int32_t> labels;
+    bool probabilities = false;  // the outputs are distributions (a softmax ends the model): KL takes them as they are
 };
 // `fallback_input` as in FloatEngine.
 ReferenceOutputs referenceOutputs(const Model& model, RowMatrix rows, std::vector<int32_t> labels, const Shape& fallback_input = {},
