@@ -323,6 +323,7 @@ private slots:
             QVERIFY(a["bytes"].get<int64_t>() <= b["bytes"].get<int64_t>());
             QVERIFY(a["search"]["top1"].get<double>() < b["search"]["top1"].get<double>());
         }
+        for (const json& q : points) QVERIFY(q["bits_per_weight"].get<double>() >= 2.0);  // every point's width counted, the baseline's too
         for (const json& q : points)
             for (const json& f : front) {
                 const json& fp = points[f.get<size_t>()];

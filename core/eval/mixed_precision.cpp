@@ -262,6 +262,7 @@ SearchResult searchMixedPrecision(const Model& model, const GraphCalibration& ca
         p.config = baselineConfig(table);
         p.settings.assign(table.layers.size(), table.baseline == SensitivityBaseline::Float ? "float32" : "baseline");
         p.estimated_drop = base_drop;
+        p.bits_per_weight = bitsPerWeight(table, p.config);
         todo.push_back(std::move(p));
         picks.emplace_back();
     }
