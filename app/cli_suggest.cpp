@@ -30,7 +30,6 @@ struct Options {
     int64_t limit = 0, search_images = 0, calib = 500;
     qs::SensitivityOptions sens;
     std::string format = "text";
-    std::vector<std::string> merge;
     std::optional<qs::SearchBudget> budget;
     int max_evaluations = 48;
 };

@@ -87,26 +87,22 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     layer_tabs_ = new QTabWidget(this);
     layer_tabs_->addTab(histogram_, tr("Histogram"));
     layer_tabs_->addTab(candidates_, tr("Candidates"));
-    auto* layer_dock = new QDockWidget(tr("Selected layer"), this);
-    layer_dock->setObjectName("layerDock");
-    layer_dock->setWidget(layer_tabs_);
-    addDockWidget(Qt::RightDockWidgetArea, layer_dock);
+    // A dock per panel; the object names key the layout QSettings remembers.
+    auto dock = [this](QWidget* panel, const QString& title, const char* name, Qt::DockWidgetArea area) {
+        auto* d = new QDockWidget(title, this);
+        d->setObjectName(name);
+        d->setWidget(panel);
+        addDockWidget(area, d);
+        return d;
+    };
+    QDockWidget* layer_dock = dock(layer_tabs_, tr("Selected layer"), "layerDock", Qt::RightDockWidgetArea);
     evaluation_ = new EvaluationPanel(this);
-    auto* eval_dock = new QDockWidget(tr("Evaluation"), this);
-    eval_dock->setObjectName("evaluationDock");
-    eval_dock->setWidget(evaluation_);
-    addDockWidget(Qt::BottomDockWidgetArea, eval_dock);
     compare_ = new ComparisonPanel(this);
-    auto* compare_dock = new QDockWidget(tr("Compare"), this);
-    compare_dock->setObjectName("compareDock");
-    compare_dock->setWidget(compare_);
-    addDockWidget(Qt::BottomDockWidgetArea, compare_dock);
-    tabifyDockWidget(eval_dock, compare_dock);
     suggest_ = new SuggestPanel(this);
-    auto* suggest_dock = new QDockWidget(tr("Suggest"), this);
-    suggest_dock->setObjectName("suggestDock");
-    suggest_dock->setWidget(suggest_);
-    addDockWidget(Qt::BottomDockWidgetArea, suggest_dock);
+    QDockWidget* eval_dock = dock(evaluation_, tr("Evaluation"), "evaluationDock", Qt::BottomDockWidgetArea);
+    QDockWidget* compare_dock = dock(compare_, tr("Compare"), "compareDock", Qt::BottomDockWidgetArea);
+    QDockWidget* suggest_dock = dock(suggest_, tr("Suggest"), "suggestDock", Qt::BottomDockWidgetArea);
+    tabifyDockWidget(eval_dock, compare_dock);
     tabifyDockWidget(compare_dock, suggest_dock);
     eval_dock->raise();
 

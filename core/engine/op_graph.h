@@ -78,68 +78,53 @@ std::vector<Act> runFloatGraph(const OpGraph& g, const RowMatrix& input, bool ke
 // `keep_all`, not the output, not read twice by this op, not one of several Input ops), so an
 // op that keeps or edits its input in place may move it instead of copying it; else null.
 // Unless `keep_all`, a value is released after its last reader (the output's is kept).
+// With `before`, the walk starts at op `first`: the ops before it are not run and their outputs
+// are read from `before` (an earlier keep_all walk over an identical prefix; never moved).
 template <class Value, class Run>
-std::vector<Value> walkGraph(const OpGraph& g, Value input, bool keep_all, Run run) {
+std::vector<Value> walkGraph(const OpGraph& g, Value input, bool keep_all, Run run, size_t first = 0,
+                             const std::vector<Value>* before = nullptr) {
     const size_t n = g.ops.size();
     std::vector<size_t> last_use(n, 0);
     size_t input_ops = 0;
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = first; i < n; ++i) {
         input_ops += g.ops[i].kind == OpKind::Input;
         for (int j : g.ops[i].inputs) last_use[static_cast<size_t>(j)] = i;
     }
     last_use[static_cast<size_t>(g.output)] = n;
     std::vector<Value> vals(n);
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = first; i < n; ++i) {
         const Op& op = g.ops[i];
         std::vector<const Value*> ins;
         std::vector<Value*> spare;
         if (op.kind == OpKind::Input) {
             ins.push_back(&input);
-            spare.push_back(input_ops == 1 && i != static_cast<size_t>(g.output) && !keep_all ? &input : nullptr);
+            spare.push_back(input_ops == 1 && first == 0 && i != static_cast<size_t>(g.output) && !keep_all ? &input : nullptr);
         }
         for (int j : op.inputs) {
-            Value& v = vals[static_cast<size_t>(j)];
+            const size_t k = static_cast<size_t>(j);
+            if (k < first) {  // from the earlier walk: read only
+                ins.push_back(&(*before)[k]);
+                spare.push_back(nullptr);
+                continue;
+            }
             const bool once = std::count(op.inputs.begin(), op.inputs.end(), j) == 1;
-            ins.push_back(&v);
-            spare.push_back(!keep_all && once && last_use[static_cast<size_t>(j)] == i ? &v : nullptr);
+            ins.push_back(&vals[k]);
+            spare.push_back(!keep_all && once && last_use[k] == i ? &vals[k] : nullptr);
         }
         vals[i] = run(i, op, ins, spare);
         if (!keep_all)
             for (int j : op.inputs)
-                if (last_use[static_cast<size_t>(j)] == i) vals[static_cast<size_t>(j)] = Value();
+                if (static_cast<size_t>(j) >= first && last_use[static_cast<size_t>(j)] == i) vals[static_cast<size_t>(j)] = Value();
     }
     return vals;
 }
 
-// The same walk started at op `first`: the ops before it are not run, their outputs are read
-// from `before` (an earlier keep_all walk over an identical prefix of the graph; never moved).
-// Returns the output op's value.
+// The output op's value of a walk started at op `first` (see walkGraph's `before`).
 template <class Value, class Run>
 Value walkGraphFrom(const OpGraph& g, const Value& input, const std::vector<Value>& before, size_t first, Run run) {
-    const size_t n = g.ops.size();
     const size_t out = static_cast<size_t>(g.output);
     if (out < first) return before[out];
-    std::vector<size_t> last_use(n, 0);
-    for (size_t i = first; i < n; ++i)
-        for (int j : g.ops[i].inputs) last_use[static_cast<size_t>(j)] = i;
-    last_use[out] = n;
-    std::vector<Value> vals(n);
-    for (size_t i = first; i < n; ++i) {
-        const Op& op = g.ops[i];
-        std::vector<const Value*> ins;
-        std::vector<Value*> spare;
-        if (op.kind == OpKind::Input) ins.push_back(&input), spare.push_back(nullptr);
-        for (int j : op.inputs) {
-            const size_t k = static_cast<size_t>(j);
-            const bool mine = k >= first && std::count(op.inputs.begin(), op.inputs.end(), j) == 1 && last_use[k] == i;
-            ins.push_back(k < first ? &before[k] : &vals[k]);
-            spare.push_back(mine ? &vals[k] : nullptr);
-        }
-        vals[i] = run(i, op, ins, spare);
-        for (int j : op.inputs)
-            if (static_cast<size_t>(j) >= first && last_use[static_cast<size_t>(j)] == i) vals[static_cast<size_t>(j)] = Value();
-    }
-    return std::move(vals[out]);
+    return std::move(walkGraph<Value>(g, input, false, run, first, &before)[out]);
 }
 
 }  // namespace qs
