@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "base/allocator.h"
 #include "base/error.h"
 #include "cli_report.h"
 #include "cli_suggest.h"
@@ -401,6 +402,7 @@ int exportCommand(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    qs::tuneAllocator();
     if (argc < 2) return usage("");
     qs::h5::startPreflightHelper();  // forked while we have one thread (h5_preflight.h)
     const std::string cmd = argv[1];

@@ -2,10 +2,12 @@
 #include <QApplication>
 #include <QCommandLineParser>
 
+#include "base/allocator.h"
 #include "formats/h5_preflight.h"
 #include "main_window.h"
 
 int main(int argc, char** argv) {
+    qs::tuneAllocator();
     // The process that reads HDF5 metadata first (h5_preflight.h), forked while we have one thread.
     qs::h5::startPreflightHelper();
     QApplication app(argc, argv);

@@ -123,7 +123,7 @@ private slots:
     }
 
     void floatGemmMatchesDoubleLoop() {
-        // Both builds of the float GEMM (baseline, and AVX2 + FMA where the CPU has them)
+        // Every build of the float GEMM (baseline; AVX2 + FMA and AVX-512 where the CPU has them)
         // against a float64 loop, row-major, on shapes with remainders in every direction:
         // each entry within 1e-5 of the sum of |a| |b| over its products (float rounding).
         std::mt19937 rng(5);
@@ -131,6 +131,8 @@ private slots:
         using Gemm = void (*)(const float*, int64_t, int64_t, const float*, int64_t, float*);
         std::vector<std::pair<const char*, Gemm>> paths = {{"baseline", qs::kernels::floatGemmBaseline}};
         if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) paths.push_back({"avx2", qs::kernels::floatGemmAvx2});
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+            paths.push_back({"avx512", qs::kernels::floatGemmAvx512});
         paths.push_back({"dispatch", qs::kernels::floatGemm});
         for (auto [M, K, N] : {std::tuple{1, 1, 1}, std::tuple{7, 33, 17}, std::tuple{37, 300, 29}, std::tuple{256, 784, 10}}) {
             std::vector<float> A(static_cast<size_t>(M * K)), B(static_cast<size_t>(K * N));

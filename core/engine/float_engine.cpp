@@ -1,15 +1,41 @@
 #include "engine/float_engine.h"
 
+#include <algorithm>
+
 namespace qs {
 
+namespace {
+
+// Samples per chunk: the largest value one sample makes (read from a walk of an empty batch:
+// every op gives its shape without arithmetic) times the chunk fits in 512 KiB, half of a
+// common L2. Small models keep whole batches (the MLP's widest value is 784 floats).
+int64_t chunkFor(const OpGraph& g) {
+    int64_t widest = 1;
+    for (const Act& a : runFloatGraph(g, RowMatrix(0, prod(g.input_shape)), true)) widest = std::max(widest, prod(a.shape));
+    return std::clamp<int64_t>((int64_t{512} << 10) / (widest * 4), 1, 256);
+}
+
+}  // namespace
+
 FloatEngine::FloatEngine(const Model& m, const Shape& fallback_input)
-    : graph_(lowerModel(m, fallback_input, /*fold_batch_norm=*/false)) {}
+    : graph_(lowerModel(m, fallback_input, /*fold_batch_norm=*/false)), chunk_(chunkFor(graph_)) {}
 
 int64_t FloatEngine::inputSize() const { return prod(graph_.input_shape); }
 
 RowMatrix FloatEngine::forward(const RowMatrix& input) const {
-    std::vector<Act> acts = runFloatGraph(graph_, input, false);
-    return std::move(acts[static_cast<size_t>(graph_.output)].x);
+    const auto run = [&](const RowMatrix& x) {
+        std::vector<Act> acts = runFloatGraph(graph_, x, false);
+        return std::move(acts[static_cast<size_t>(graph_.output)].x);
+    };
+    if (input.rows() <= chunk_) return run(input);
+    RowMatrix out;
+    for (int64_t r0 = 0; r0 < input.rows(); r0 += chunk_) {
+        const int64_t n = std::min(chunk_, input.rows() - r0);
+        RowMatrix y = run(input.middleRows(r0, n));
+        if (r0 == 0) out.resize(input.rows(), y.cols());
+        out.middleRows(r0, n) = y;
+    }
+    return out;
 }
 
 }  // namespace qs

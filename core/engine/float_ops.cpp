@@ -85,6 +85,12 @@ void applyActivation(Act& a, const std::string& fn, const Model& m, const std::s
     if (f) a.x = a.x.unaryExpr(f);
 }
 
+// x (rows x cols, row-major) += bias on every row; a plain loop -O3 vectorises.
+static void addBias(float* x, int64_t rows, int64_t cols, const float* bias) {
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < cols; ++j) x[r * cols + j] += bias[j];
+}
+
 // Dense on the last axis with a (k, u) row-major kernel; also SeparableConv2D's pointwise
 // (1, 1, k, u) kernel, which is the same matrix.
 Act dense(const Act& in, const Tensor& kernel, const Tensor* bias) {
@@ -93,7 +99,7 @@ Act dense(const Act& in, const Tensor& kernel, const Tensor* bias) {
     Act out;
     out.x.resize(in.x.rows(), outer * u);
     kernels::floatGemm(in.x.data(), in.x.rows() * outer, k, kernel.data.data(), u, out.x.data());
-    if (bias) Eigen::Map<RowMatrix>(out.x.data(), in.x.rows() * outer, u).rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias->data.data(), u);
+    if (bias) addBias(out.x.data(), in.x.rows() * outer, u, bias->data.data());
     out.shape = in.shape;
     out.shape.back() = u;
     return out;
@@ -112,35 +118,63 @@ ConvGeometry convGeometry(const Shape& in, const Shape& kernel, const json& c) {
     return g;
 }
 
-void convPatches(const float* src, const ConvGeometry& g, RowMatrix& patches) {
+// Copies n floats; Eigen's vectorised loop rather than std::copy, whose memmove call costs more
+// than the copy for the few floats of a small patch row.
+static void copyFloats(const float* src, int64_t n, float* dst) {
+    Eigen::Map<Eigen::ArrayXf>(dst, n) = Eigen::Map<const Eigen::ArrayXf>(src, n);
+}
+
+void convPatches(const float* src, const ConvGeometry& g, float* patches) {
     const auto [H, W, C, KH, KW, sh, sw, dh, dw, OH, OW, pt, pl] = g;
     for (int64_t oy = 0; oy < OH; ++oy)
         for (int64_t ox = 0; ox < OW; ++ox) {
-            float* dst = patches.row(oy * OW + ox).data();
+            float* dst = patches + (oy * OW + ox) * KH * KW * C;
+            const int64_t ix0 = ox * sw - pl;
+            // Without dilation a patch row inside the image is KW * C consecutive floats.
+            const bool whole_rows = dw == 1 && ix0 >= 0 && ix0 + KW <= W;
             for (int64_t ky = 0; ky < KH; ++ky) {
                 const int64_t iy = oy * sh - pt + ky * dh;
-                for (int64_t kx = 0; kx < KW; ++kx) {
-                    const int64_t ix = ox * sw - pl + kx * dw;
-                    float* d = dst + (ky * KW + kx) * C;
-                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) std::fill(d, d + C, 0.0f);
-                    else std::copy(src + (iy * W + ix) * C, src + (iy * W + ix + 1) * C, d);
+                float* d = dst + ky * KW * C;
+                if (iy < 0 || iy >= H) {
+                    std::fill(d, d + KW * C, 0.0f);
+                } else if (whole_rows) {
+                    copyFloats(src + (iy * W + ix0) * C, KW * C, d);
+                } else {
+                    for (int64_t kx = 0; kx < KW; ++kx) {
+                        const int64_t ix = ix0 + kx * dw;
+                        if (ix < 0 || ix >= W) std::fill(d + kx * C, d + (kx + 1) * C, 0.0f);
+                        else copyFloats(src + (iy * W + ix) * C, C, d + kx * C);
+                    }
                 }
             }
         }
 }
 
+void convPatches(const float* src, const ConvGeometry& g, RowMatrix& patches) { convPatches(src, g, patches.data()); }
+
+// im2col then one GEMM for a group of samples: enough rows that packing the kernel is not the
+// cost (a 28x28 output with a 3x3x1 kernel is only 9 deep), few enough that the patches stay
+// in a 256 KiB share of L2. A 1x1 convolution with stride 1 and no padding is a GEMM on its
+// input as it is.
 Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const json& c) {
-    const auto [H, W, C, KH, KW, sh, sw, dh, dw, OH, OW, pt, pl] = convGeometry(in.shape, kernel.shape, c);
-    const int64_t OC = kernel.shape[3];
-    Act out;
-    out.shape = {OH, OW, OC};
-    out.x.resize(in.x.rows(), OH * OW * OC);
-    RowMatrix patches(OH * OW, KH * KW * C);
     const ConvGeometry g = convGeometry(in.shape, kernel.shape, c);
-    for (Eigen::Index n = 0; n < in.x.rows(); ++n) {
-        convPatches(in.x.row(n).data(), g, patches);
-        kernels::floatGemm(patches.data(), OH * OW, KH * KW * C, kernel.data.data(), OC, out.x.row(n).data());
-        if (bias) Eigen::Map<RowMatrix>(out.x.row(n).data(), OH * OW, OC).rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias->data.data(), OC);
+    const int64_t OC = kernel.shape[3], rows = g.OH * g.OW, depth = g.KH * g.KW * g.C, n = in.x.rows();
+    Act out;
+    out.shape = {g.OH, g.OW, OC};
+    out.x.resize(n, rows * OC);
+    const bool direct = g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && rows == g.H * g.W;
+    const int64_t group = std::clamp<int64_t>((int64_t{256} << 10) / std::max<int64_t>(rows * depth * 4, 1), 1, std::max<int64_t>(n, 1));
+    RowMatrix patches(direct ? 0 : group * rows, depth);
+    for (int64_t n0 = 0; n0 < n; n0 += group) {
+        const int64_t s = std::min(group, n - n0);
+        const float* a = in.x.row(n0).data();
+        if (!direct) {
+            for (int64_t j = 0; j < s; ++j) convPatches(in.x.row(n0 + j).data(), g, patches.data() + j * rows * depth);
+            a = patches.data();
+        }
+        float* o = out.x.row(n0).data();
+        kernels::floatGemm(a, s * rows, depth, kernel.data.data(), OC, o);
+        if (bias) addBias(o, s * rows, OC, bias->data.data());
     }
     return out;
 }
@@ -189,6 +223,7 @@ PoolGeometry poolGeometry(const Shape& in, const json& c) {
 
 Act pool2d(const Act& in, const json& c, bool is_max) {
     const auto [H, W, C, ph, pw, sh, sw, OH, OW, pt, pl] = poolGeometry(in.shape, c);
+    using Channels = Eigen::Map<Eigen::ArrayXf>;
     Act out;
     out.shape = {OH, OW, C};
     out.chw_logical = in.chw_logical;
@@ -197,23 +232,26 @@ Act pool2d(const Act& in, const json& c, bool is_max) {
         const float* src = in.x.row(n).data();
         float* dst = out.x.row(n).data();
         for (int64_t oy = 0; oy < OH; ++oy)
-            for (int64_t ox = 0; ox < OW; ++ox)
-                for (int64_t ch = 0; ch < C; ++ch) {
-                    float acc = is_max ? -INFINITY : 0.0f;
-                    int cnt = 0;  // Keras averages over the window's valid cells only
-                    for (int64_t ky = 0; ky < ph; ++ky) {
-                        const int64_t iy = oy * sh - pt + ky;
-                        if (iy < 0 || iy >= H) continue;
-                        for (int64_t kx = 0; kx < pw; ++kx) {
-                            const int64_t ix = ox * sw - pl + kx;
-                            if (ix < 0 || ix >= W) continue;
-                            const float v = src[(iy * W + ix) * C + ch];
-                            acc = is_max ? std::max(acc, v) : acc + v;
-                            ++cnt;
-                        }
+            for (int64_t ox = 0; ox < OW; ++ox) {
+                // All channels of a cell at once (NHWC keeps them consecutive).
+                Channels acc(dst + (oy * OW + ox) * C, C);
+                int cnt = 0;  // Keras averages over the window's valid cells only
+                for (int64_t ky = 0; ky < ph; ++ky) {
+                    const int64_t iy = oy * sh - pt + ky;
+                    if (iy < 0 || iy >= H) continue;
+                    for (int64_t kx = 0; kx < pw; ++kx) {
+                        const int64_t ix = ox * sw - pl + kx;
+                        if (ix < 0 || ix >= W) continue;
+                        const Eigen::Map<const Eigen::ArrayXf> v(src + (iy * W + ix) * C, C);
+                        if (cnt == 0) acc = v;
+                        else if (is_max) acc = acc.max(v);
+                        else acc += v;
+                        ++cnt;
                     }
-                    dst[(oy * OW + ox) * C + ch] = is_max ? acc : acc / static_cast<float>(std::max(cnt, 1));
                 }
+                if (cnt == 0) acc.setConstant(is_max ? -INFINITY : 0.0f);
+                else if (!is_max) acc /= static_cast<float>(cnt);
+            }
     }
     return out;
 }
@@ -252,19 +290,22 @@ ChannelAffine batchNormAffine(const std::vector<Tensor>& w, const json& c, int64
     return a;
 }
 
-Act channelAffine(const Act& in, const ChannelAffine& a) {
+void channelAffineInPlace(Act& y, const ChannelAffine& a, float lo, float hi) {
     const int64_t ch = static_cast<int64_t>(a.mul.size());
-    Eigen::RowVectorXf mul(ch), add(ch);
+    Eigen::ArrayXf mul(ch), add(ch);
     for (int64_t j = 0; j < ch; ++j) mul[j] = static_cast<float>(a.mul[static_cast<size_t>(j)]), add[j] = static_cast<float>(a.add[static_cast<size_t>(j)]);
-    Act y = in;
-    Eigen::Map<RowMatrix> v(y.x.data(), y.x.size() / ch, ch);
-    v.array().rowwise() *= mul.array();
-    v.rowwise() += add;
-    return y;
-}
-
-Act batchNorm(const Act& in, const std::vector<Tensor>& weights, const json& c) {
-    return channelAffine(in, batchNormAffine(weights, c, in.shape.back()));
+    // Multiply, add and clamp in one pass over the data; plain loops that -O3 vectorises
+    // across a cell's channels (Eigen's per-row maps cost more than the arithmetic at 32 wide).
+    const bool clamp = lo > -INFINITY || hi < INFINITY;  // without one a NaN stays NaN
+    const float* m = mul.data();
+    const float* b = add.data();
+    for (int64_t r = 0; r < y.x.size() / ch; ++r) {
+        float* v = y.x.data() + r * ch;
+        if (clamp)
+            for (int64_t j = 0; j < ch; ++j) v[j] = std::min(std::max(v[j] * m[j] + b[j], lo), hi);
+        else
+            for (int64_t j = 0; j < ch; ++j) v[j] = v[j] * m[j] + b[j];
+    }
 }
 
 Act flatten(const Act& x, bool chw_order) {

@@ -47,6 +47,7 @@ ConvGeometry convGeometry(const Shape& in_hwc, const Shape& kernel, const nlohma
 // One sample's im2col: row oy * OW + ox holds the (ky, kx, c) patch under output (oy, ox),
 // zeros where it reaches into the padding. `patches` must be (OH * OW) x (KH * KW * C).
 void convPatches(const float* src, const ConvGeometry& g, RowMatrix& patches);
+void convPatches(const float* src, const ConvGeometry& g, float* patches);  // (OH * OW) x (KH * KW * C) floats
 
 Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const nlohmann::json& c);
 Act depthwise(const Act& in, const Tensor& kernel, const Tensor* bias, const nlohmann::json& c);
@@ -64,8 +65,8 @@ struct ChannelAffine {
     std::vector<double> mul, add;
 };
 ChannelAffine batchNormAffine(const std::vector<Tensor>& weights, const nlohmann::json& c, int64_t channels);
-Act channelAffine(const Act& in, const ChannelAffine& a);
-Act batchNorm(const Act& in, const std::vector<Tensor>& weights, const nlohmann::json& c);
+// y = y * mul + add per channel, in place, clamped to [lo, hi] in the same pass (a fused ReLU).
+void channelAffineInPlace(Act& y, const ChannelAffine& a, float lo, float hi);
 
 // Flatten; `chw_order` flattens an internal (H, W, C) tensor in Keras' channels_first order.
 Act flatten(const Act& in, bool chw_order);

@@ -400,7 +400,11 @@ Act runFloatOp(const Op& op, const std::vector<const Act*>& in, Act* spare) {
             y = op.kind == OpKind::Conv2D ? conv2d(x, op.kernel, &b, op.config) : depthwise(x, op.kernel, &b, op.config);
             break;
         }
-        case OpKind::ChannelAffine: y = channelAffine(x, op.affine); break;
+        case OpKind::ChannelAffine:  // in place, its fused clamp in the same pass
+            y = take();
+            channelAffineInPlace(y, op.affine, op.clamp_lo, op.clamp_hi);
+            y.chw_logical = op.chw_logical;
+            return y;
         case OpKind::MaxPool: y = pool2d(x, op.config, true); break;
         case OpKind::AvgPool: y = pool2d(x, op.config, false); break;
         case OpKind::GlobalAvgPool: y = globalPool(x, false); break;

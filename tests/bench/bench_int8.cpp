@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/allocator.h"
 #include "engine/float_engine.h"
 #include "engine/int8_gemm.h"
 #include "engine/kernels/float_gemm.h"
@@ -50,6 +51,7 @@ double run(const RowMatrix& data, int batch, int threads, Forward forward) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    qs::tuneAllocator();
     const std::string dir = argc > 1 ? argv[1] : "sample_models";
     const int64_t images = argc > 2 ? std::atoll(argv[2]) : 2048;
     std::printf("ISA: %s%s\n", kernels::isaName(kernels::activeIsa()), kernels::vnniSupported() ? " with VNNI" : "");

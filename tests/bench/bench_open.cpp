@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "base/allocator.h"
 #include "formats/model_loader.h"
 #include "keras_h5_writer.h"
 
@@ -146,6 +147,7 @@ long peakRssOfChild(Fn fn) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    qs::tuneAllocator();
     const char* tmp = std::getenv("TMPDIR");
     const std::string path = argc > 1 ? argv[1] : std::string(tmp ? tmp : "/tmp") + "/vgg16_bench.h5";
     if (!std::filesystem::exists(path)) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "base/allocator.h"
 #include "base/cpu_isa.h"
 #include "base/parallel.h"
 #include "data/array_dataset.h"
@@ -23,6 +24,7 @@
 using namespace qs;
 
 int main(int argc, char** argv) {
+    qs::tuneAllocator();
     const std::string dir = argc > 1 ? argv[1] : QUANTSCOPE_SOURCE_DIR "/sample_models";
     const int64_t n = argc > 2 ? std::atoll(argv[2]) : 2000;
     std::printf("ISA: %s%s; %d threads\n", kernels::isaName(kernels::activeIsa()), kernels::vnniSupported() ? " with VNNI" : "",

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/allocator.h"
 #include "base/parallel.h"
 #include "quant/histogram.h"
 #include "quant/kernels/quant_error_kernel.h"
@@ -57,6 +58,7 @@ double plainSum(const float* x, int64_t n, int threads) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    qs::tuneAllocator();
     const int64_t n = (argc > 1 ? std::atoll(argv[1]) : 100) * 1000000LL;
     const int reps = argc > 2 ? std::atoi(argv[2]) : 3;
     const int threads = defaultThreadCount();

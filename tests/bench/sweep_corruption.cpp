@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "base/allocator.h"
 #include "corruption_case.h"
 #include "file_corruption.h"
 
@@ -51,6 +52,7 @@ struct Running {
 }  // namespace
 
 int main(int argc, char** argv) {
+    qs::tuneAllocator();
     int64_t cases = 20000;
     uint64_t first_seed = 1;
     bool raw = false;

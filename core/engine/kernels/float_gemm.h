@@ -1,11 +1,11 @@
 #pragma once
 // The float engine's matrix products (Dense, and Conv2D after im2col) through Eigen's GEMM
-// compiled twice: for baseline x86-64 (SSE2) and for AVX2 + FMA, picked at run time like the
-// integer kernels (never -march=native). Only raw pointers cross this interface: the AVX2
-// copy of Eigen lives in its own namespace (see float_gemm_avx2.cpp), so the two copies of
-// Eigen's templates can never be merged by the linker.
-// Results differ between the two in the last bits (FMA rounds once per multiply-add); the
-// float engine is the yardstick of accuracy, not a bit-exact reference.
+// compiled three times: for baseline x86-64 (SSE2), for AVX2 + FMA and for AVX-512 + FMA,
+// picked at run time like the integer kernels (never -march=native). Only raw pointers cross
+// this interface: the AVX2 and AVX-512 copies of Eigen live in their own namespaces (see
+// float_gemm_avx2.cpp), so the copies of Eigen's templates can never be merged by the linker.
+// Results differ between them in the last bits (FMA rounds once per multiply-add, and the
+// blockings differ); the float engine is the yardstick of accuracy, not a bit-exact reference.
 #include <cstdint>
 
 namespace qs::kernels {
@@ -15,5 +15,6 @@ void floatGemm(const float* A, int64_t M, int64_t K, const float* B, int64_t N, 
 
 void floatGemmBaseline(const float* A, int64_t M, int64_t K, const float* B, int64_t N, float* C);
 void floatGemmAvx2(const float* A, int64_t M, int64_t K, const float* B, int64_t N, float* C);
+void floatGemmAvx512(const float* A, int64_t M, int64_t K, const float* B, int64_t N, float* C);
 
 }  // namespace qs::kernels

@@ -11,7 +11,13 @@ void floatGemm(const float* A, int64_t M, int64_t K, const float* B, int64_t N, 
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     }();
-    if (fma && activeIsa() != Isa::Portable) floatGemmAvx2(A, M, K, B, N, C);
+    static const bool avx512 = [] {
+        __builtin_cpu_init();
+        return fma && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    }();
+    const Isa isa = activeIsa();  // honours forceIsa, so tests and benches can pin each build
+    if (avx512 && isa == Isa::Avx512) floatGemmAvx512(A, M, K, B, N, C);
+    else if (fma && isa != Isa::Portable) floatGemmAvx2(A, M, K, B, N, C);
     else floatGemmBaseline(A, M, K, B, N, C);
 }
 
