@@ -316,6 +316,72 @@ private slots:
                  (qs::RowMatrix(1, 9) << 4, 12, 6, -2, 4, 8, 6, 0, 6).finished());
     }
 
+    void implicitConvMatchesLoop() {
+        // Conv2D in the integer engine on every ISA (VNNI reads patches in place from a padded copy
+        // of each sample, the others go through im2col) against a loop over the definition:
+        // padding holds the input's zero point, sums in int32, the scalar output stage. Shapes
+        // with kernel rows that are not whole quads (C = 1, 3, 5), strides, vertical dilation,
+        // 'same' and 'valid', partial tiles and panels.
+        struct Case { int H, W, C, KH, KW, N, sh, sw, dh; const char* padding; };
+        const Case cases[] = {{28, 28, 1, 3, 3, 32, 1, 1, 1, "same"}, {14, 14, 32, 3, 3, 64, 1, 1, 1, "same"},
+                              {9, 11, 3, 3, 3, 5, 2, 2, 1, "valid"},  {10, 10, 2, 5, 3, 17, 2, 1, 2, "same"},
+                              {7, 7, 4, 1, 1, 16, 1, 1, 1, "valid"},  {12, 9, 5, 2, 4, 33, 1, 3, 1, "same"}};
+        std::mt19937 rng(21);
+        std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127), b_dist(-5000, 5000);
+        std::uniform_real_distribution<double> m_dist(0.2, 1.0);
+        for (const Case& c : cases) {
+            const int K = c.KH * c.KW * c.C, zp = -9;
+            qs::Op conv;
+            conv.kind = qs::OpKind::Conv2D;
+            conv.config = {{"padding", c.padding}, {"strides", {c.sh, c.sw}}, {"dilation_rate", {c.dh, 1}}};
+            std::vector<float> kf(static_cast<size_t>(K * c.N));
+            std::vector<int8_t> w8(kf.size());
+            for (size_t i = 0; i < w8.size(); ++i) kf[i] = w8[i] = static_cast<int8_t>(w_dist(rng));
+            conv.kernel = tensor({c.KH, c.KW, c.C, c.N}, kf);
+            qs::QuantizedOp q;
+            q.out = {1.0, 3, -128, 127};
+            q.wq.assign(w8.begin(), w8.end());
+            q.gemm = qs::packWeights(w8.data(), K, c.N);
+            if ((c.KW * c.C) % 4 && qs::kernels::vnniSupported()) q.gemm_patches = qs::packPatchWeights(w8.data(), c.KH, c.KW * c.C, c.N);
+            for (int n = 0; n < c.N; ++n) {
+                q.bias32.push_back(b_dist(rng));
+                q.mult.push_back(qs::quantizeMultiplier(m_dist(rng) / (K * 64.0)));
+            }
+            q.bias_q.assign(q.bias32.begin(), q.bias32.end());
+            QVERIFY(qs::splitMultipliers(q.mult, q.mult_m, q.mult_rshift));
+            q.qlo = -128, q.qhi = 127;
+            const qs::QuantizedModel qm = oneOpModel({c.H, c.W, c.C}, conv, {1.0, zp, -128, 127}, q);
+            const int batch = 3;
+            qs::RowMatrix x(batch, c.H * c.W * c.C);
+            for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(a_dist(rng) - zp);  // q = x + zp
+            const qs::ConvGeometry g = qs::convGeometry({c.H, c.W, c.C}, conv.kernel.shape, conv.config);
+            qs::RowMatrix ref(batch, g.OH * g.OW * c.N);
+            for (int b = 0; b < batch; ++b)
+                for (int64_t oy = 0; oy < g.OH; ++oy)
+                    for (int64_t ox = 0; ox < g.OW; ++ox)
+                        for (int n = 0; n < c.N; ++n) {
+                            int32_t acc = 0;
+                            for (int ky = 0; ky < c.KH; ++ky)
+                                for (int kx = 0; kx < c.KW; ++kx)
+                                    for (int ch = 0; ch < c.C; ++ch) {
+                                        const int64_t iy = oy * c.sh - g.pt + ky * c.dh, ix = ox * c.sw - g.pl + kx;
+                                        const bool inside = iy >= 0 && iy < c.H && ix >= 0 && ix < c.W;
+                                        const int32_t a = inside ? static_cast<int32_t>(x(b, (iy * c.W + ix) * c.C + ch)) : 0;  // minus zp
+                                        acc += a * w8[static_cast<size_t>(((ky * c.KW + kx) * c.C + ch) * c.N + n)];
+                                    }
+                            const int32_t v = qs::requantize(acc + q.bias32[static_cast<size_t>(n)], q.mult[static_cast<size_t>(n)], 3, -128, 127);
+                            ref(b, (oy * g.OW + ox) * c.N + n) = static_cast<float>(v - 3);
+                        }
+            for (qs::kernels::Isa isa : {qs::kernels::Isa::Portable, qs::kernels::Isa::Avx2, qs::kernels::Isa::Avx512}) {
+                if (!qs::kernels::isaSupported(isa)) continue;
+                qs::kernels::forceIsa(isa);
+                const qs::RowMatrix got = qs::runQuantizedOutput(qm, qs::QuantizedRun::Integer, x);
+                QVERIFY2(got == ref, qPrintable(QString("%1 on %2x%3x%4 kernel %5x%6").arg(qs::kernels::isaName(isa)).arg(c.H).arg(c.W).arg(c.C).arg(c.KH).arg(c.KW)));
+            }
+            qs::kernels::clearForcedIsa();
+        }
+    }
+
     void maxPoolInIntegers() {
         // Input 3x3x2 (channels interleaved), int8 scale 1, zero point 0, values picked so each
         // window's maximum sits in a different cell and the two channels disagree:

@@ -65,43 +65,68 @@ void packQuad(const int8_t* row, int64_t q, uint8_t* out) {
     std::memcpy(out, &v, 4);
 }
 
-// Rows of A as the VNNI kernels read them: int8 + 128 as uint8 (flipping the sign bit), quads
-// along K, `stride` rows interleaved per quad (kVnniMR for a tile, 1 for one row); missing
-// rows and k past K are zero. Quads move as 32-bit words, four rows by four quads at a time
-// through an SSE2 (baseline x86-64) 4 x 4 transpose: byte by byte, this packing took longer
-// than the tiles' multiply-adds (256x784x256 to int32 on a Xeon with VNNI: 0.63 ms, the tiles
-// alone 0.27 ms).
-void packAQuads(const int8_t* A, int64_t lda, int64_t rows, int64_t stride, int64_t K, int64_t quads, uint8_t* out) {
-    if (rows < stride || K % 4) std::fill(out, out + quads * stride * 4, uint8_t(0));
-    const int64_t full = K / 4;
+// Quads 0 .. nq - 1 of `rows` rows (row i's bytes from p[i], 4 * nq of them readable), as the
+// VNNI kernels read them: int8 + 128 as uint8 (flipping the sign bit), `stride` rows
+// interleaved per quad (kVnniMR for a tile, 1 for one row). Quads move as 32-bit words, four
+// rows by four quads at a time through an SSE2 (baseline x86-64) 4 x 4 transpose: byte by
+// byte, this packing took longer than the tiles' multiply-adds (256x784x256 to int32 on a Xeon
+// with VNNI: 0.63 ms, the tiles alone 0.27 ms).
+void packQuadRun(const int8_t* const* p, int64_t rows, int64_t stride, int64_t nq, uint8_t* out) {
     const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
     int64_t r = 0;
     for (; r + 4 <= rows; r += 4) {
-        const int8_t* row = A + r * lda;
         int64_t q = 0;
-        for (; q + 4 <= full; q += 4) {
+        for (; q + 4 <= nq; q += 4) {
             __m128i v[4];
-            for (int i = 0; i < 4; ++i)
-                v[i] = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i * lda + 4 * q)), flip);
+            for (int i = 0; i < 4; ++i) v[i] = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p[r + i] + 4 * q)), flip);
             const __m128i t0 = _mm_unpacklo_epi32(v[0], v[1]), t1 = _mm_unpacklo_epi32(v[2], v[3]);
             const __m128i t2 = _mm_unpackhi_epi32(v[0], v[1]), t3 = _mm_unpackhi_epi32(v[2], v[3]);
             const __m128i o[4] = {_mm_unpacklo_epi64(t0, t1), _mm_unpackhi_epi64(t0, t1), _mm_unpacklo_epi64(t2, t3),
                                   _mm_unpackhi_epi64(t2, t3)};  // o[j]: quad q + j of rows r .. r + 3
             for (int j = 0; j < 4; ++j) _mm_storeu_si128(reinterpret_cast<__m128i*>(out + ((q + j) * stride + r) * 4), o[j]);
         }
-        for (; q < full; ++q)
-            for (int i = 0; i < 4; ++i) packQuad(row + i * lda, q, out + (q * stride + r + i) * 4);
+        for (; q < nq; ++q)
+            for (int i = 0; i < 4; ++i) packQuad(p[r + i], q, out + (q * stride + r + i) * 4);
     }
     for (; r < rows; ++r)
-        for (int64_t q = 0; q < full; ++q) packQuad(A + r * lda, q, out + (q * stride + r) * 4);
+        for (int64_t q = 0; q < nq; ++q) packQuad(p[r], q, out + (q * stride + r) * 4);
+}
+
+// Rows m0 .. m0 + rows - 1 of a row-major A (K bytes each) for the VNNI kernels; missing rows
+// and k past K are zero.
+void packAQuads(const int8_t* A, int64_t lda, int64_t rows, int64_t stride, int64_t K, int64_t quads, uint8_t* out) {
+    if (rows < stride || K % 4) std::fill(out, out + quads * stride * 4, uint8_t(0));
+    const int8_t* p[kernels::kVnniMR] = {};
+    for (int64_t i = 0; i < rows; ++i) p[i] = A + i * lda;
+    const int64_t full = K / 4;
+    packQuadRun(p, rows, stride, full, out);
     for (int64_t i = 0; i < rows; ++i)  // the last, partial quad
         for (int64_t k = 4 * full; k < K; ++k)
             out[(k / 4 * stride + i) * 4 + k % 4] = static_cast<uint8_t>(static_cast<uint8_t>(A[i * lda + k]) ^ 0x80u);
 }
 
-template <class Store>
-void gemmTilesVnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
-                   const kernels::VnniKernels& k, Store store) {
+// Patch rows m0 .. m0 + rows - 1 of an implicit im2col (ImplicitPatches) for the VNNI kernels:
+// each of the KH runs straight from the padded input; missing rows are zero.
+void packPatchQuads(const ImplicitPatches& pa, int64_t m0, int64_t rows, int64_t stride, uint8_t* out) {
+    if (rows < stride) std::fill(out, out + pa.KH * pa.run_quads * stride * 4, uint8_t(0));
+    const int8_t* p[kernels::kVnniMR] = {};
+    for (int64_t i = 0; i < rows; ++i) {  // each row's first run; run ky is ky * dh input rows below
+        const int64_t m = m0 + i, oy = m / pa.OW, ox = m % pa.OW;
+        p[i] = pa.src + oy * pa.sh * pa.row_bytes + ox * pa.sw_bytes;
+    }
+    const int64_t step = pa.dh * pa.row_bytes;
+    for (int64_t ky = 0; ky < pa.KH; ++ky) {
+        packQuadRun(p, rows, stride, pa.run_quads, out + ky * pa.run_quads * stride * 4);
+        for (int64_t i = 0; i < rows; ++i) p[i] += step;
+    }
+}
+
+// The VNNI driver; pack(m0, rows, stride, out) packs A's rows m0 .. m0 + rows - 1 (packAQuads,
+// packPatchQuads); store(m0, rows, n0, cols, acc, acc_stride) takes the sums of rows m0 ..,
+// columns n0 .. n0 + cols - 1, row r at acc + r * acc_stride (the same for gemmTiles).
+template <class Pack, class Store>
+void gemmTilesVnni(int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s, const kernels::VnniKernels& k, Pack pack,
+                   Store store) {
     using kernels::kVnniAccStride;
     using kernels::kVnniMR;
     // What the kernels add to each column's sums: -(a_zero + 128) * colsum, in wrapping uint32
@@ -117,31 +142,38 @@ void gemmTilesVnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, cons
     // at a time (batch 1), more go through a zero-padded tile.
     const int64_t rest = M % kVnniMR, tiled = rest >= kVnniMR / 2 ? M : M - rest;
     for (int64_t m = tiled; m < M; ++m) {
-        packAQuads(A + m * lda, lda, 1, 1, W.K, W.quads, s.a_quads.data());
+        pack(m, 1, 1, s.a_quads.data());
         for (int64_t panel = 0; panel < W.panels; ++panel) {
             const int64_t n0 = panel * kGemmNR, cols = std::min<int64_t>(kGemmNR, W.N - n0);
             k.row(s.a_quads.data(), W.quad_data.data() + panel * panel_bytes, W.quads, s.correction.data() + n0, row_acc);
-            store(m, n0, cols, row_acc);
+            store(m, 1, n0, cols, row_acc, 0);
         }
     }
     for (int64_t m0 = 0; m0 < tiled; m0 += kVnniMR) {
         const int64_t rows = std::min<int64_t>(kVnniMR, tiled - m0);
-        packAQuads(A + m0 * lda, lda, rows, kVnniMR, W.K, W.quads, s.a_quads.data());
+        pack(m0, rows, kVnniMR, s.a_quads.data());
         for (int64_t panel = 0; panel < W.panels; panel += 2) {
             const int8_t* b0 = W.quad_data.data() + panel * panel_bytes;
             const int8_t* b1 = panel + 1 < W.panels ? b0 + panel_bytes : nullptr;
             const int64_t n0 = panel * kGemmNR, cols = std::min<int64_t>(2 * kGemmNR, W.N - n0);
             k.tile(s.a_quads.data(), b0, b1, W.quads, s.correction.data() + n0, s.acc_vnni);
-            for (int64_t r = 0; r < rows; ++r)  // both panels' columns at once: acc rows are contiguous
-                store(m0 + r, n0, cols, s.acc_vnni + r * kVnniAccStride);
+            store(m0, rows, n0, cols, s.acc_vnni, kVnniAccStride);  // both panels' columns at once
         }
     }
 }
 
+// A's rows for the VNNI driver, from a row-major matrix.
+auto matrixRows(const int8_t* A, int64_t lda, const PackedWeights& W) {
+    return [=](int64_t m0, int64_t rows, int64_t stride, uint8_t* out) { packAQuads(A + m0 * lda, lda, rows, stride, W.K, W.quads, out); };
+}
+
+bool vnniPath(const PackedWeights& W) {
+    return kernels::activeIsa() == kernels::Isa::Avx512 && !W.quad_data.empty() && kernels::vnniSupported();
+}
+
 template <class Store>
 void gemmTiles(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s, Store store) {
-    if (kernels::activeIsa() == kernels::Isa::Avx512 && !W.quad_data.empty() && kernels::vnniSupported())
-        return gemmTilesVnni(A, lda, M, a_zero, W, s, {kernels::gemmTileVnni, kernels::gemmRowVnni}, store);
+    if (vnniPath(W)) return gemmTilesVnni(M, a_zero, W, s, {kernels::gemmTileVnni, kernels::gemmRowVnni}, matrixRows(A, lda, W), store);
     const kernels::GemmTileKernel tile = kernels::gemmTileKernel(kernels::activeIsa());
     const kernels::GemmRowKernel row_kernel = kernels::gemmRowKernel(kernels::activeIsa());
     s.a.resize(static_cast<size_t>(W.pairs * kGemmMR * 2));
@@ -153,7 +185,7 @@ void gemmTiles(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const Pa
         for (int64_t panel = 0; panel < W.panels; ++panel) {
             row_kernel(s.a.data(), W.data.data() + panel * W.pairs * kGemmNR * 2, W.pairs, s.acc);
             const int64_t n0 = panel * kGemmNR;
-            store(m, n0, std::min<int64_t>(kGemmNR, W.N - n0), s.acc);
+            store(m, 1, n0, std::min<int64_t>(kGemmNR, W.N - n0), s.acc, 0);
         }
     }
     for (int64_t m0 = 0; m0 < full; m0 += kGemmMR) {
@@ -162,7 +194,7 @@ void gemmTiles(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const Pa
         for (int64_t panel = 0; panel < W.panels; ++panel) {
             tile(s.a.data(), W.data.data() + panel * W.pairs * kGemmNR * 2, W.pairs, s.acc);
             const int64_t n0 = panel * kGemmNR, cols = std::min<int64_t>(kGemmNR, W.N - n0);
-            for (int64_t r = 0; r < rows; ++r) store(m0 + r, n0, cols, s.acc + r * kGemmNR);
+            store(m0, rows, n0, cols, s.acc, kGemmNR);
         }
     }
 }
@@ -178,34 +210,71 @@ bool splitMultipliers(const std::vector<FixedMultiplier>& mult, std::vector<int3
     return true;
 }
 
-void gemmRequant(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
-                 int8_t* C, int64_t ldc, GemmScratch& scratch) {
+// Calls run(store) with gemmRequant's output stage for one row of sums: vectorised when the
+// multipliers split (Requant::m), else one value at a time.
+template <class Run>
+void withRequantStore(const Requant& rq, int8_t* C, int64_t ldc, Run run) {
+    if (rq.m && rq.rshift && kernels::activeIsa() == kernels::Isa::Avx512)
+        return run([&](int64_t m0, int64_t rows, int64_t n0, int64_t cols, const int32_t* acc, int64_t stride) {
+            kernels::requantRowsAvx512(acc, stride, rows, rq.bias + n0, rq.m + n0, rq.rshift + n0, rq.zero_point, rq.lo, rq.hi, cols,
+                                       C + m0 * ldc + n0, ldc);
+        });
     if (rq.m && rq.rshift) {
         const kernels::RequantRowKernel row = kernels::requantRowKernel(kernels::activeIsa());
-        gemmTiles(A, lda, M, a_zero, W, scratch, [&](int64_t m, int64_t n0, int64_t cols, const int32_t* acc) {
-            row(acc, rq.bias + n0, rq.m + n0, rq.rshift + n0, rq.zero_point, rq.lo, rq.hi, cols, C + m * ldc + n0);
+        return run([&](int64_t m0, int64_t rows, int64_t n0, int64_t cols, const int32_t* acc, int64_t stride) {
+            for (int64_t r = 0; r < rows; ++r)
+                row(acc + r * stride, rq.bias + n0, rq.m + n0, rq.rshift + n0, rq.zero_point, rq.lo, rq.hi, cols, C + (m0 + r) * ldc + n0);
         });
-        return;
     }
-    gemmTiles(A, lda, M, a_zero, W, scratch, [&](int64_t m, int64_t n0, int64_t cols, const int32_t* acc) {
-        int8_t* out = C + m * ldc + n0;
-        for (int64_t j = 0; j < cols; ++j)
-            out[j] = static_cast<int8_t>(requantize(acc[j] + rq.bias[n0 + j], rq.mult[n0 + j], rq.zero_point, rq.lo, rq.hi));
+    run([&](int64_t m0, int64_t rows, int64_t n0, int64_t cols, const int32_t* acc, int64_t stride) {
+        for (int64_t r = 0; r < rows; ++r) {
+            int8_t* out = C + (m0 + r) * ldc + n0;
+            for (int64_t j = 0; j < cols; ++j)
+                out[j] = static_cast<int8_t>(requantize(acc[r * stride + j] + rq.bias[n0 + j], rq.mult[n0 + j], rq.zero_point, rq.lo, rq.hi));
+        }
     });
 }
 
+void gemmRequant(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
+                 int8_t* C, int64_t ldc, GemmScratch& scratch) {
+    withRequantStore(rq, C, ldc, [&](auto store) { gemmTiles(A, lda, M, a_zero, W, scratch, store); });
+}
+
+bool implicitPatchesSupported(const PackedWeights& W) { return vnniPath(W); }
+
+void gemmRequantPatches(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
+                        int8_t* C, int64_t ldc, GemmScratch& scratch) {
+    const auto pack = [&](int64_t m0, int64_t rows, int64_t stride, uint8_t* out) { packPatchQuads(pa, m0, rows, stride, out); };
+    withRequantStore(rq, C, ldc, [&](auto store) {
+        gemmTilesVnni(M, a_zero, W, scratch, {kernels::gemmTileVnni, kernels::gemmRowVnni}, pack, store);
+    });
+}
+
+PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t N) {
+    const int64_t padded = (run + 3) / 4 * 4;
+    std::vector<int8_t> rows(static_cast<size_t>(KH * padded * N), 0);  // each kernel row padded with zero weights
+    for (int64_t ky = 0; ky < KH; ++ky)
+        std::copy(w + ky * run * N, w + (ky + 1) * run * N, rows.begin() + ky * padded * N);
+    return packWeights(rows.data(), KH * padded, N, true);
+}
+
+namespace {
+// The raw sums into C (gemmInt32).
+auto copyStore(int32_t* C, int64_t ldc) {
+    return [=](int64_t m0, int64_t rows, int64_t n0, int64_t cols, const int32_t* acc, int64_t stride) {
+        for (int64_t r = 0; r < rows; ++r) std::copy(acc + r * stride, acc + r * stride + cols, C + (m0 + r) * ldc + n0);
+    };
+}
+}  // namespace
+
 void gemmInt32(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C, int64_t ldc,
                GemmScratch& scratch) {
-    gemmTiles(A, lda, M, a_zero, W, scratch, [&](int64_t m, int64_t n0, int64_t cols, const int32_t* acc) {
-        std::copy(acc, acc + cols, C + m * ldc + n0);
-    });
+    gemmTiles(A, lda, M, a_zero, W, scratch, copyStore(C, ldc));
 }
 
 void detail::gemmInt32Vnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C,
                            int64_t ldc, GemmScratch& scratch, const kernels::VnniKernels& k) {
-    gemmTilesVnni(A, lda, M, a_zero, W, scratch, k, [&](int64_t m, int64_t n0, int64_t cols, const int32_t* acc) {
-        std::copy(acc, acc + cols, C + m * ldc + n0);
-    });
+    gemmTilesVnni(M, a_zero, W, scratch, k, matrixRows(A, lda, W), copyStore(C, ldc));
 }
 
 }  // namespace qs

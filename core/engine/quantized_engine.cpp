@@ -260,12 +260,38 @@ QValue denseInt(const QValue& x, const Op& op, const QuantizedOp& o) {
     return y;
 }
 
+// A stride-any, undilated-across convolution without im2col (int8_gemm.h: ImplicitPatches): each
+// sample copied once into a buffer padded with its zero point, the GEMM reading its patches
+// from there. The copy is the input's size where im2col writes KH * KW times the output's.
+bool convImplicit(const QValue& x, const ConvGeometry& g, const QuantizedOp& o, int64_t N, QValue& y) {
+    const PackedWeights& w = o.gemm_patches.K ? o.gemm_patches : o.gemm;
+    const int64_t run = g.KW * g.C, run_quads = (run + 3) / 4;
+    if (g.dw != 1 || w.K != g.KH * run_quads * 4 || !implicitPatchesSupported(w)) return false;
+    const int64_t Hp = (g.OH - 1) * g.sh + (g.KH - 1) * g.dh + 1, Wp = (g.OW - 1) * g.sw + g.KW;
+    const int64_t copy_rows = std::min(g.H, Hp - g.pt), copy_cols = std::min(g.W, Wp - g.pl);
+    thread_local std::vector<int8_t> buf;
+    buf.resize(static_cast<size_t>(Hp * Wp * g.C + 64));  // slack: the last run's whole quads
+    const auto zp = static_cast<int8_t>(x.p.zero_point);
+    const Requant rq = requantOf(o);
+    const ImplicitPatches pa{buf.data(), g.OW, Wp * g.C, g.sh, g.dh, g.sw * g.C, g.KH, run_quads};
+    const int64_t in_per = x.perSample(), out_per = g.OH * g.OW * N;
+    for (int64_t n = 0; n < x.rows; ++n) {
+        std::fill(buf.begin(), buf.end(), zp);
+        const int8_t* src = x.i8.data() + n * in_per;
+        for (int64_t iy = 0; iy < copy_rows; ++iy)
+            std::copy(src + iy * g.W * g.C, src + (iy * g.W + copy_cols) * g.C, buf.data() + ((iy + g.pt) * Wp + g.pl) * g.C);
+        gemmRequantPatches(pa, g.OH * g.OW, x.p.zero_point, w, rq, y.i8.data() + n * out_per, N, tls_scratch);
+    }
+    return true;
+}
+
 QValue convInt(const QValue& x, const Op& op, const QuantizedOp& o) {
     const ConvGeometry g = convGeometry(x.shape, op.kernel.shape, op.config);
     const int64_t N = op.kernel.shape[3], K = g.KH * g.KW * g.C;
     QValue y = intLike(x, o.domain, o.out, {g.OH, g.OW, N});
     y.chw = op.chw_logical;
     const int64_t in_per = x.perSample(), out_per = g.OH * g.OW * N;
+    if (o.domain == Domain::Int8 && convImplicit(x, g, o, N, y)) return y;
     if (o.domain == Domain::Int8) {
         thread_local std::vector<int8_t> cols;
         const Requant rq = requantOf(o);

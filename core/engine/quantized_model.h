@@ -51,6 +51,7 @@ struct QuantizedOp {
 
     // Prepared for the integer engine.
     PackedWeights gemm;                 // Dense/Conv2D, int8 domain and hybrid
+    PackedWeights gemm_patches;         // Conv2D for implicit im2col when its kernel rows are not whole quads (int8_gemm.h)
     std::vector<int32_t> bias32;
     std::vector<double> w_wide;         // Dense/Conv2D with int16 activations: wq as doubles (an exact GEMM)
     std::vector<int32_t> mult_m, mult_rshift;  // the multipliers as arrays (empty if one shifts left)

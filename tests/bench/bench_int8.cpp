@@ -4,10 +4,17 @@
 // x86-64 GEMM (SSE2, as before it had an AVX2 + FMA path) and the ratio against that. Then
 // one int8 GEMM of 256x784x256 (the MLP's first layer at batch 256) in GOP/s on one core, for
 // every ISA this CPU runs, next to the float engine's GEMM of the same shape (baseline SSE2,
-// and as dispatched: AVX2 + FMA where the CPU has them).
-//   usage: bench_int8 [SAMPLE_MODELS_DIR] [IMAGES=2048]
+// and as dispatched: AVX2 + FMA or AVX-512 where the CPU has them). Last, in the same run, the
+// peer: PyTorch's eager int8 (onednn) on the same two models, timed by
+// ../shared/bench/torch_peer.py with Debian's python3-torch, next to ours and the ratio; skipped
+// with the reason when the script or python3-torch is missing (a bench dependency only).
+//   usage: bench_int8 [SAMPLE_MODELS_DIR] [IMAGES=2048] [--no-peer]
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <map>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -48,12 +55,36 @@ double run(const RowMatrix& data, int batch, int threads, Forward forward) {
     });
 }
 
+// Runs the PyTorch peer script; its JSON, or null with the reason in *why.
+nlohmann::json torchPeer(const std::string& dir, std::string* why) {
+    const std::string script = QUANTSCOPE_SHARED_DIR "/bench/torch_peer.py";
+    if (!std::filesystem::exists(script)) {
+        *why = script + " not found";
+        return nullptr;
+    }
+    const std::string cmd = "/usr/bin/python3 " + script + " '" + dir + "' 3 onednn int8 2>/dev/null";
+    std::string out;
+    if (FILE* p = popen(cmd.c_str(), "r")) {
+        char buf[4096];
+        for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+        if (pclose(p) != 0) out.clear();
+    }
+    const nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+        *why = "the peer script failed (is python3-torch installed?)";
+        return nullptr;
+    }
+    return j;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     qs::tuneAllocator();
     const std::string dir = argc > 1 ? argv[1] : "sample_models";
     const int64_t images = argc > 2 ? std::atoll(argv[2]) : 2048;
+    const bool peer = !(argc > 3 && std::string(argv[3]) == "--no-peer");
+    std::map<std::string, double> ours_int8;  // "fmnist_cnn t1 b256" -> us per image
     std::printf("ISA: %s%s\n", kernels::isaName(kernels::activeIsa()), kernels::vnniSupported() ? " with VNNI" : "");
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> u(0, 1);
@@ -78,6 +109,7 @@ int main(int argc, char** argv) {
                 const double n = static_cast<double>(d.rows());
                 std::printf("%-12s %7d %5d %12.0f %12.0f %10.2f %10.2f %6.2fx %12.2f %6.2fx\n", name, threads, batch, n / tf, n / tq,
                             1e6 * tf / n, 1e6 * tq / n, tf / tq, 1e6 * ts / n, ts / tq);
+                ours_int8[std::string(name) + " t" + std::to_string(threads) + " b" + std::to_string(batch)] = 1e6 * tq / n;
             }
     }
     // One GEMM, one core.
@@ -116,5 +148,23 @@ int main(int argc, char** argv) {
         if (dispatched == kernels::Isa::Portable) break;
     }
     kernels::clearForcedIsa();
+    if (!peer) return 0;
+    std::string why;
+    const nlohmann::json tp = torchPeer(dir, &why);
+    if (tp.is_null()) {
+        std::printf("PyTorch peer: skipped (%s)\n", why.c_str());
+        return 0;
+    }
+    std::printf("PyTorch %s int8 (%s engine), same models, same run:\n", tp.value("torch", "?").c_str(), tp.value("engine", "?").c_str());
+    std::printf("%-12s %7s %5s %12s %12s %9s\n", "model", "threads", "batch", "ours int8 us", "torch int8 us", "ours/torch");
+    for (const char* name : {"fmnist_mlp", "fmnist_cnn"})
+        for (int threads : {1, 2})
+            for (int batch : {256, 1}) {
+                const std::string key = "int8_us_t" + std::to_string(threads) + "_b" + std::to_string(batch);
+                if (!tp.contains(name) || !tp[name].contains(key)) continue;
+                const double theirs = tp[name][key].get<double>();
+                const double ours = ours_int8[std::string(name) + " t" + std::to_string(threads) + " b" + std::to_string(batch)];
+                std::printf("%-12s %7d %5d %12.2f %12.2f %8.2fx\n", name, threads, batch, ours, theirs, ours / theirs);
+            }
     return 0;
 }

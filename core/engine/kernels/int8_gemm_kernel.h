@@ -71,5 +71,9 @@ void requantRowPortable(const int32_t*, const int32_t*, const int32_t*, const in
 void requantRowAvx2(const int32_t*, const int32_t*, const int32_t*, const int32_t*, int32_t, int32_t, int32_t, int64_t, int8_t*);
 void requantRowAvx512(const int32_t*, const int32_t*, const int32_t*, const int32_t*, int32_t, int32_t, int32_t, int64_t, int8_t*);
 RequantRowKernel requantRowKernel(Isa isa);
+// The same for `rows` rows of sums (row r at acc + r * acc_stride, written to out + r * ldc),
+// each column's constants loaded once for all rows: a VNNI tile's 8 rows at a time.
+void requantRowsAvx512(const int32_t* acc, int64_t acc_stride, int64_t rows, const int32_t* bias, const int32_t* m,
+                       const int32_t* rshift, int32_t zp, int32_t lo, int32_t hi, int64_t n, int8_t* out, int64_t ldc);
 
 }  // namespace qs::kernels
