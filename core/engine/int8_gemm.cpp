@@ -164,7 +164,8 @@ void gemmTilesVnni(int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratc
 
 // A's rows for the VNNI driver, from a row-major matrix.
 auto matrixRows(const int8_t* A, int64_t lda, const PackedWeights& W) {
-    return [=](int64_t m0, int64_t rows, int64_t stride, uint8_t* out) { packAQuads(A + m0 * lda, lda, rows, stride, W.K, W.quads, out); };
+    const int64_t K = W.K, quads = W.quads;  // not W itself: [=] would copy the packed weights
+    return [=](int64_t m0, int64_t rows, int64_t stride, uint8_t* out) { packAQuads(A + m0 * lda, lda, rows, stride, K, quads, out); };
 }
 
 bool vnniPath(const PackedWeights& W) {
