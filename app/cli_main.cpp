@@ -123,6 +123,7 @@ int inspect(const std::vector<std::string>& args) {
         else return usage("more than one model given");
     }
     if (model_path.empty()) return usage("inspect needs a MODEL");
+    options.values = false;  // shapes and counts: the weights' values are never read
     const qs::Model m = qs::loadModel(model_path, options);
     if (as_json) std::cout << qs::modelSummaryJson(m).dump(2) << "\n";
     else std::cout << qs::modelSummaryText(m);

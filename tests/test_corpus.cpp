@@ -12,6 +12,7 @@
 
 #include "base/error.h"
 #include "formats/model_loader.h"
+#include "model/model_summary.h"
 
 using nlohmann::json;
 namespace fs = std::filesystem;
@@ -92,6 +93,13 @@ private slots:
             QCOMPARE(std::string(qs::dtypeName(ours[i].second->stored_dtype)), w["dtype"].get<std::string>());
         }
         if (e["keras_version"].is_string()) QCOMPARE(m.keras_version, e["keras_version"].get<std::string>());
+        // Without values (inspect): the same summary (layers, shapes, dtypes, counts, output
+        // shapes), and not one float read.
+        opt.values = false;
+        const qs::Model shapes = qs::loadModel(path, opt);
+        QCOMPARE(qs::modelSummaryJson(shapes).dump(), qs::modelSummaryJson(m).dump());
+        for (const qs::Layer& l : shapes.layers)
+            for (const qs::Tensor& t : l.weights) QVERIFY2(t.data.empty(), t.h5_path.c_str());
     }
 
     // The same through the command line, as scripts will use it.

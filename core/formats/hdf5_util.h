@@ -52,6 +52,19 @@ Tensor readFloatTensor(const H5::DataSet& ds, const std::string& file, const std
 
 bool isFloatDataset(const H5::DataSet& ds);
 
+// While one lives on this thread, readFloatTensor checks type, shape and size as always but
+// leaves `data` empty (LoadOptions::values = false: inspect needs shapes, not 500 MB of floats).
+class SkipValues {
+public:
+    SkipValues();
+    ~SkipValues();
+    SkipValues(const SkipValues&) = delete;
+    SkipValues& operator=(const SkipValues&) = delete;
+
+private:
+    bool previous_;
+};
+
 // Integer datasets, and h5py's booleans (an enum of int8 with FALSE = 0, TRUE = 1).
 bool isIntegerDataset(const H5::DataSet& ds);
 // Shape and dtype of an integer or boolean dataset, and its values when it has at most

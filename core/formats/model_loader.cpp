@@ -204,6 +204,8 @@ Model loadModel(const std::string& path, const LoadOptions& options, const Progr
     h5::preflight(&metadataOnlyLoad, {path, options.arch_path, options.find_sidecar ? "1" : "0"},
                   static_cast<int64_t>(fs::file_size(path)), path);
     h5::silenceErrorStack();
+    std::optional<h5::SkipValues> skip;
+    if (!options.values) skip.emplace();
     if (looksLikeZip(path)) return loadArchive(path, options, progress);
     const htri_t is_h5 = H5Fis_hdf5(path.c_str());
     if (is_h5 <= 0) {

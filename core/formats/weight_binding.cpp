@@ -133,6 +133,10 @@ void convertTheanoKernels(Model& model, bool flip) {
         if (!th || (l.kind != "Conv2D") || l.weights.empty() || l.weights[0].shape.size() != 4) continue;
         Tensor& k = l.weights[0];
         const int64_t O = k.shape[0], I = k.shape[1], H = k.shape[2], W = k.shape[3];
+        if (k.data.empty()) {  // loaded without values (LoadOptions::values): the layout only
+            k.shape = {H, W, I, O};
+            continue;
+        }
         std::vector<float> out(k.data.size());
         for (int64_t o = 0; o < O; ++o)
             for (int64_t i = 0; i < I; ++i)
