@@ -21,10 +21,8 @@ enum class QuantizedRun { Integer, FakeQuant };
 // Every op's output (keep_all) or only the model output, at [model.graph.output].
 std::vector<RowMatrix> runQuantized(const QuantizedModel& model, QuantizedRun how, const RowMatrix& input, bool keep_all);
 
-inline RowMatrix runQuantizedOutput(const QuantizedModel& model, QuantizedRun how, const RowMatrix& input) {
-    std::vector<RowMatrix> all = runQuantized(model, how, input, false);
-    return std::move(all[static_cast<size_t>(model.graph.output)]);
-}
+// The output op's rows of runQuantized; the integer engine runs the batch in cache-sized chunks.
+RowMatrix runQuantizedOutput(const QuantizedModel& model, QuantizedRun how, const RowMatrix& input);
 
 // Every op's output of one integer-engine run, kept so that a model differing from it only from
 // some op on can start there (sensitivity analysis: changing one layer leaves the ops before it
