@@ -27,15 +27,7 @@ RowMatrix FloatEngine::forward(const RowMatrix& input) const {
         std::vector<Act> acts = runFloatGraph(graph_, x, false);
         return std::move(acts[static_cast<size_t>(graph_.output)].x);
     };
-    if (input.rows() <= chunk_) return run(input);
-    RowMatrix out;
-    for (int64_t r0 = 0; r0 < input.rows(); r0 += chunk_) {
-        const int64_t n = std::min(chunk_, input.rows() - r0);
-        RowMatrix y = run(input.middleRows(r0, n));
-        if (r0 == 0) out.resize(input.rows(), y.cols());
-        out.middleRows(r0, n) = y;
-    }
-    return out;
+    return inChunks(input, chunk_, run);
 }
 
 }  // namespace qs

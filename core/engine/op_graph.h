@@ -119,6 +119,21 @@ std::vector<Value> walkGraph(const OpGraph& g, Value input, bool keep_all, Run r
     return vals;
 }
 
+// run(rows) on `chunk` rows of `input` at a time, the results stacked in order: the engines run a
+// batch in pieces whose values stay in the cache between one op and the next.
+template <class Run>
+RowMatrix inChunks(const RowMatrix& input, int64_t chunk, Run run) {
+    if (input.rows() <= chunk) return run(input);
+    RowMatrix out;
+    for (int64_t r0 = 0; r0 < input.rows(); r0 += chunk) {
+        const int64_t n = std::min(chunk, input.rows() - r0);
+        RowMatrix y = run(input.middleRows(r0, n));
+        if (r0 == 0) out.resize(input.rows(), y.cols());
+        out.middleRows(r0, n) = y;
+    }
+    return out;
+}
+
 // The output op's value of a walk started at op `first` (see walkGraph's `before`).
 template <class Value, class Run>
 Value walkGraphFrom(const OpGraph& g, const Value& input, const std::vector<Value>& before, size_t first, Run run) {

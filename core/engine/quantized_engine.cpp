@@ -770,16 +770,7 @@ int64_t integerChunkRows(const QuantizedModel& m) {
 
 RowMatrix runQuantizedOutput(const QuantizedModel& m, QuantizedRun how, const RowMatrix& input) {
     const auto run = [&](const RowMatrix& x) { return std::move(runQuantized(m, how, x, false)[static_cast<size_t>(m.graph.output)]); };
-    const int64_t chunk = integerChunkRows(m);
-    if (how != QuantizedRun::Integer || input.rows() <= chunk) return run(input);
-    RowMatrix out;
-    for (int64_t r0 = 0; r0 < input.rows(); r0 += chunk) {
-        const int64_t n = std::min(chunk, input.rows() - r0);
-        RowMatrix y = run(input.middleRows(r0, n));
-        if (r0 == 0) out.resize(input.rows(), y.cols());
-        out.middleRows(r0, n) = y;
-    }
-    return out;
+    return how == QuantizedRun::Integer ? inChunks(input, integerChunkRows(m), run) : run(input);
 }
 
 std::vector<RowMatrix> runQuantized(const QuantizedModel& m, QuantizedRun how, const RowMatrix& input, bool keep_all) {
