@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "base/error.h"
+#include "engine/im2col.h"
 #include "engine/kernels/float_gemm.h"
 
 namespace qs {
@@ -118,40 +119,6 @@ ConvGeometry convGeometry(const Shape& in, const Shape& kernel, const json& c) {
     return g;
 }
 
-// Copies n floats; Eigen's vectorised loop rather than std::copy, whose memmove call costs more
-// than the copy for the few floats of a small patch row.
-static void copyFloats(const float* src, int64_t n, float* dst) {
-    Eigen::Map<Eigen::ArrayXf>(dst, n) = Eigen::Map<const Eigen::ArrayXf>(src, n);
-}
-
-void convPatches(const float* src, const ConvGeometry& g, float* patches) {
-    const auto [H, W, C, KH, KW, sh, sw, dh, dw, OH, OW, pt, pl] = g;
-    for (int64_t oy = 0; oy < OH; ++oy)
-        for (int64_t ox = 0; ox < OW; ++ox) {
-            float* dst = patches + (oy * OW + ox) * KH * KW * C;
-            const int64_t ix0 = ox * sw - pl;
-            // Without dilation a patch row inside the image is KW * C consecutive floats.
-            const bool whole_rows = dw == 1 && ix0 >= 0 && ix0 + KW <= W;
-            for (int64_t ky = 0; ky < KH; ++ky) {
-                const int64_t iy = oy * sh - pt + ky * dh;
-                float* d = dst + ky * KW * C;
-                if (iy < 0 || iy >= H) {
-                    std::fill(d, d + KW * C, 0.0f);
-                } else if (whole_rows) {
-                    copyFloats(src + (iy * W + ix0) * C, KW * C, d);
-                } else {
-                    for (int64_t kx = 0; kx < KW; ++kx) {
-                        const int64_t ix = ix0 + kx * dw;
-                        if (ix < 0 || ix >= W) std::fill(d + kx * C, d + (kx + 1) * C, 0.0f);
-                        else copyFloats(src + (iy * W + ix) * C, C, d + kx * C);
-                    }
-                }
-            }
-        }
-}
-
-void convPatches(const float* src, const ConvGeometry& g, RowMatrix& patches) { convPatches(src, g, patches.data()); }
-
 // im2col then one GEMM for a group of samples: enough rows that packing the kernel is not the
 // cost (a 28x28 output with a 3x3x1 kernel is only 9 deep), few enough that the patches stay
 // in a 256 KiB share of L2. A 1x1 convolution with stride 1 and no padding is a GEMM on its
@@ -169,7 +136,7 @@ Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const json& 
         const int64_t s = std::min(group, n - n0);
         const float* a = in.x.row(n0).data();
         if (!direct) {
-            for (int64_t j = 0; j < s; ++j) convPatches(in.x.row(n0 + j).data(), g, patches.data() + j * rows * depth);
+            for (int64_t j = 0; j < s; ++j) im2col(in.x.row(n0 + j).data(), g, 0.0f, patches.data() + j * rows * depth);
             a = patches.data();
         }
         float* o = out.x.row(n0).data();

@@ -44,10 +44,7 @@ struct ConvGeometry {
     int64_t H, W, C, KH, KW, sh, sw, dh, dw, OH, OW, pt, pl;
 };
 ConvGeometry convGeometry(const Shape& in_hwc, const Shape& kernel, const nlohmann::json& c);
-// One sample's im2col: row oy * OW + ox holds the (ky, kx, c) patch under output (oy, ox),
-// zeros where it reaches into the padding. `patches` must be (OH * OW) x (KH * KW * C).
-void convPatches(const float* src, const ConvGeometry& g, RowMatrix& patches);
-void convPatches(const float* src, const ConvGeometry& g, float* patches);  // (OH * OW) x (KH * KW * C) floats
+// A sample's patches for the GEMM: im2col (engine/im2col.h).
 
 Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const nlohmann::json& c);
 Act depthwise(const Act& in, const Tensor& kernel, const Tensor* bias, const nlohmann::json& c);

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "engine/im2col.h"
 
 namespace qs {
 
@@ -154,57 +155,6 @@ int32_t requant64(int64_t acc, FixedMultiplier m, int32_t zp, int32_t lo, int32_
     return static_cast<int32_t>(std::clamp<int64_t>(v, lo, hi));
 }
 
-// Copies n bytes with fixed-size moves (two, overlapping, of the largest size that fits) rather
-// than a memmove call: the first conv of an image model has one input channel, so its im2col
-// moves runs of 3 bytes, and the calls cost more than the copying (a third of fmnist_cnn's
-// integer time, measured with perf); the second moves runs of 3 x 32 channels.
-inline void copyFew(void* dst, const void* src, size_t n) {
-    auto* d = static_cast<unsigned char*>(dst);
-    const auto* s = static_cast<const unsigned char*>(src);
-    const auto two = [&](auto tag) {
-        constexpr size_t w = sizeof(tag);
-        std::memcpy(d, s, w);
-        std::memcpy(d + n - w, s + n - w, w);
-    };
-    if (n > 128) std::memcpy(d, s, n);
-    else if (n >= 64) two(std::array<unsigned char, 64>{});
-    else if (n >= 32) two(std::array<unsigned char, 32>{});
-    else if (n >= 16) two(std::array<unsigned char, 16>{});
-    else if (n >= 8) two(uint64_t{});
-    else if (n >= 4) two(uint32_t{});
-    else if (n >= 2) two(uint16_t{});
-    else if (n == 1) *d = *s;
-}
-
-// im2col for one sample: rows = output pixels, columns (ky, kx, c); padding holds the zero point.
-// With unit dilation, a kernel row that lies inside the image is one contiguous run of KW * C.
-template <class T>
-void im2col(const T* src, const ConvGeometry& g, T pad, std::vector<T>& out) {
-    const int64_t K = g.KH * g.KW * g.C, run = g.KW * g.C;
-    out.resize(static_cast<size_t>(g.OH * g.OW * K));
-    for (int64_t oy = 0; oy < g.OH; ++oy)
-        for (int64_t ox = 0; ox < g.OW; ++ox) {
-            T* dst = out.data() + (oy * g.OW + ox) * K;
-            const int64_t ix0 = ox * g.sw - g.pl;
-            const bool row_inside = g.dw == 1 && ix0 >= 0 && ix0 + g.KW <= g.W;
-            for (int64_t ky = 0; ky < g.KH; ++ky) {
-                const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
-                T* d = dst + ky * run;
-                if (iy < 0 || iy >= g.H) {
-                    std::fill(d, d + run, pad);
-                } else if (row_inside) {
-                    copyFew(d, src + (iy * g.W + ix0) * g.C, static_cast<size_t>(run) * sizeof(T));
-                } else {
-                    for (int64_t kx = 0; kx < g.KW; ++kx, d += g.C) {
-                        const int64_t ix = ix0 + kx * g.dw;
-                        if (ix < 0 || ix >= g.W) std::fill(d, d + g.C, pad);
-                        else copyFew(d, src + (iy * g.W + ix) * g.C, static_cast<size_t>(g.C) * sizeof(T));
-                    }
-                }
-            }
-        }
-}
-
 // Products of int16-activation layers: int16 x (up to) int16 in 64 bits, requantized per channel.
 // Done as a double GEMM, which is exact here: each product is below 2^31 in magnitude and K of
 // them sum below 2^53 while K < 2^22, so every partial sum is an integer a double holds exactly
@@ -262,7 +212,8 @@ QValue denseInt(const QValue& x, const Op& op, const QuantizedOp& o) {
 
 // A stride-any, undilated-across convolution without im2col (int8_gemm.h: ImplicitPatches): each
 // sample copied once into a buffer padded with its zero point, the GEMM reading its patches
-// from there. The copy is the input's size where im2col writes KH * KW times the output's.
+// from there. The copy is the input's size where im2col writes KH * KW times the output's. The
+// buffer is filled with the zero point once per batch: each sample overwrites the same interior.
 bool convImplicit(const QValue& x, const ConvGeometry& g, const QuantizedOp& o, int64_t N, QValue& y) {
     const PackedWeights& w = o.gemm_patches.K ? o.gemm_patches : o.gemm;
     const int64_t run = g.KW * g.C, run_quads = (run + 3) / 4;
@@ -275,8 +226,8 @@ bool convImplicit(const QValue& x, const ConvGeometry& g, const QuantizedOp& o, 
     const Requant rq = requantOf(o);
     const ImplicitPatches pa{buf.data(), g.OW, Wp * g.C, g.sh, g.dh, g.sw * g.C, g.KH, run_quads};
     const int64_t in_per = x.perSample(), out_per = g.OH * g.OW * N;
+    std::fill(buf.begin(), buf.end(), zp);
     for (int64_t n = 0; n < x.rows; ++n) {
-        std::fill(buf.begin(), buf.end(), zp);
         const int8_t* src = x.i8.data() + n * in_per;
         for (int64_t iy = 0; iy < copy_rows; ++iy)
             std::copy(src + iy * g.W * g.C, src + (iy * g.W + copy_cols) * g.C, buf.data() + ((iy + g.pt) * Wp + g.pl) * g.C);

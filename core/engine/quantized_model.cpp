@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/parallel.h"
+#include "engine/im2col.h"
 #include "quant/calibration.h"
 #include "quant/gptq.h"
 #include "quant/quant_analysis.h"
@@ -63,11 +64,8 @@ RowMatrix gemmInputRows(const Op& op, const Act& in) {
     }
     const ConvGeometry geo = convGeometry(in.shape, op.kernel.shape, op.config);
     const int64_t per = geo.OH * geo.OW, K = geo.KH * geo.KW * geo.C;
-    RowMatrix all(in.x.rows() * per, K), patches(per, K);
-    for (Eigen::Index n = 0; n < in.x.rows(); ++n) {
-        convPatches(in.x.row(n).data(), geo, patches);
-        all.middleRows(n * per, per) = patches;
-    }
+    RowMatrix all(in.x.rows() * per, K);
+    for (Eigen::Index n = 0; n < in.x.rows(); ++n) im2col(in.x.row(n).data(), geo, 0.0f, all.data() + n * per * K);
     return all;
 }
 
