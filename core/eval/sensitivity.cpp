@@ -340,9 +340,7 @@ SensitivityTable measureSensitivity(const Model& model, const GraphCalibration& 
             models.push_back(quantizeCalibrated(model, calibration, cfg));
         }
         std::vector<std::vector<ScoreSums>> sums(static_cast<size_t>(threads), std::vector<ScoreSums>(grid.size()));
-        Progress inner;
-        inner.is_cancelled = progress.is_cancelled;
-        inner.on_report = [&](int64_t d, int64_t) { progress.report(done_layers * batches + d / options.batch, total); };
+        const Progress inner = progress.stage(done_layers * batches, batches, total);
         parallelBatches(n, options.batch, threads, inner, 0, n, [&](int th, int64_t b0, int64_t bn) {
             const RowMatrix x = search.rows.middleRows(b0, bn);
             const QuantizedTrace trace = traceQuantized(baseline, x);

@@ -146,7 +146,7 @@ std::optional<std::string> readStringAttr(const H5::H5Object& obj, const std::st
         if (attr.getTypeClass() != H5T_STRING) return std::nullopt;
         std::vector<std::string> v = readStrings(attr, file, where);
         if (v.empty()) return std::string();
-        return v.front();
+        return std::move(v.front());  // a model_config can be tens of MB: not a second copy
     } catch (const H5::Exception& e) {
         throw Error(file, where, "cannot read attribute (" + e.getDetailMsg() + ")");
     }
@@ -410,8 +410,9 @@ Tensor readFloatTensor(const H5::DataSet& ds, const std::string& file, const std
                         "dataset needs " + std::to_string(count) + " floats (" +
                             std::to_string(count / (1 << 20) * 4) + " MiB), more than this machine's memory allows");
         checkStoredBytes(ds, count, file, h5_path);
-        if (metadataOnly()) return t;  // the values are read in-process, after the preflight
-        if (skip_values) return t;
+        // The helper reads no values (they are read in-process, after the preflight); nor does a
+        // load without values (SkipValues).
+        if (metadataOnly() || skip_values) return t;
         t.data.resize(static_cast<size_t>(count));
         if (count > 0) ds.read(t.data.data(), H5::PredType::NATIVE_FLOAT);
     } catch (const H5::Exception& e) {

@@ -13,9 +13,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
-#include <cstdlib>
 #include <random>
 #include <string>
 #include <thread>
@@ -55,6 +55,11 @@ double run(const RowMatrix& data, int batch, int threads, Forward forward) {
     });
 }
 
+// "fmnist_cnn t1 b256": our int8 timings by model, threads and batch, for the peer table.
+std::string runKey(const char* model, int threads, int batch) {
+    return std::string(model) + " t" + std::to_string(threads) + " b" + std::to_string(batch);
+}
+
 // Runs the PyTorch peer script; its JSON, or null with the reason in *why.
 nlohmann::json torchPeer(const std::string& dir, std::string* why) {
     const std::string script = QUANTSCOPE_SHARED_DIR "/bench/torch_peer.py";
@@ -84,7 +89,7 @@ int main(int argc, char** argv) {
     const std::string dir = argc > 1 ? argv[1] : "sample_models";
     const int64_t images = argc > 2 ? std::atoll(argv[2]) : 2048;
     const bool peer = !(argc > 3 && std::string(argv[3]) == "--no-peer");
-    std::map<std::string, double> ours_int8;  // "fmnist_cnn t1 b256" -> us per image
+    std::map<std::string, double> ours_int8;  // runKey -> us per image
     std::printf("ISA: %s%s\n", kernels::isaName(kernels::activeIsa()), kernels::vnniSupported() ? " with VNNI" : "");
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> u(0, 1);
@@ -109,7 +114,7 @@ int main(int argc, char** argv) {
                 const double n = static_cast<double>(d.rows());
                 std::printf("%-12s %7d %5d %12.0f %12.0f %10.2f %10.2f %6.2fx %12.2f %6.2fx\n", name, threads, batch, n / tf, n / tq,
                             1e6 * tf / n, 1e6 * tq / n, tf / tq, 1e6 * ts / n, ts / tq);
-                ours_int8[std::string(name) + " t" + std::to_string(threads) + " b" + std::to_string(batch)] = 1e6 * tq / n;
+                ours_int8[runKey(name, threads, batch)] = 1e6 * tq / n;
             }
     }
     // One GEMM, one core.
@@ -163,7 +168,7 @@ int main(int argc, char** argv) {
                 const std::string key = "int8_us_t" + std::to_string(threads) + "_b" + std::to_string(batch);
                 if (!tp.contains(name) || !tp[name].contains(key)) continue;
                 const double theirs = tp[name][key].get<double>();
-                const double ours = ours_int8[std::string(name) + " t" + std::to_string(threads) + " b" + std::to_string(batch)];
+                const double ours = ours_int8[runKey(name, threads, batch)];
                 std::printf("%-12s %7d %5d %12.2f %12.2f %8.2fx\n", name, threads, batch, ours, theirs, ours / theirs);
             }
     return 0;
