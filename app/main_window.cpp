@@ -14,6 +14,7 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QProgressBar>
+#include <QScreen>
 #include <QPushButton>
 #include <QSettings>
 #include <QStatusBar>
@@ -23,12 +24,13 @@
 #include <QUndoStack>
 #include <QVBoxLayout>
 
+#include "analysis_scheduler.h"
 #include "candidate_panel.h"
-#include "choice_delegate.h"
 #include "comparison_panel.h"
 #include "evaluation_panel.h"
 #include "histogram_plot.h"
 #include "layer_table_model.h"
+#include "layer_table_view.h"
 #include "report_writer.h"
 #include "suggest_panel.h"
 
@@ -51,8 +53,6 @@ private:
     std::vector<qs::LayerQuant> before_, after_;
 };
 
-int analysisBits(const qs::LayerQuant& q) { return qs::isInteger(q.precision) ? qs::weightBits(q.precision) : 8; }
-
 }  // namespace
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
@@ -67,17 +67,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     summary_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     summary_->setWordWrap(true);
     table_model_ = new LayerTableModel(this);
-    table_view_ = new QTableView(central);
-    table_view_->setObjectName("layerTable");
-    table_view_->setModel(table_model_);
-    table_view_->setItemDelegate(new ChoiceDelegate(table_view_));
-    table_view_->setSelectionBehavior(QAbstractItemView::SelectRows);
-    table_view_->setSelectionMode(QAbstractItemView::ExtendedSelection);
-    table_view_->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed | QAbstractItemView::SelectedClicked);
-    table_view_->setAlternatingRowColors(true);
-    table_view_->verticalHeader()->setVisible(false);
-    table_view_->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 8);
-    table_view_->horizontalHeader()->setStretchLastSection(true);
+    table_view_ = new LayerTableView(table_model_, central);
+    analyses_ = new AnalysisScheduler(table_model_, this);
+    layout->setContentsMargins(4, 4, 4, 0);
     layout->addWidget(summary_);
     layout->addWidget(table_view_, 1);
     setCentralWidget(central);
@@ -85,6 +77,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     histogram_ = new HistogramPlot(this);
     candidates_ = new CandidatePanel(this);
     layer_tabs_ = new QTabWidget(this);
+    layer_tabs_->setObjectName("layerTabs");
     layer_tabs_->addTab(histogram_, tr("Histogram"));
     layer_tabs_->addTab(candidates_, tr("Candidates"));
     // A dock per panel; the object names key the layout QSettings remembers.
@@ -95,16 +88,19 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
         addDockWidget(area, d);
         return d;
     };
-    QDockWidget* layer_dock = dock(layer_tabs_, tr("Selected layer"), "layerDock", Qt::RightDockWidgetArea);
+    QDockWidget* layer_dock = dock(layer_tabs_, tr("Selected layer"), "layerDock", Qt::BottomDockWidgetArea);
     evaluation_ = new EvaluationPanel(this);
     compare_ = new ComparisonPanel(this);
     suggest_ = new SuggestPanel(this);
     QDockWidget* eval_dock = dock(evaluation_, tr("Evaluation"), "evaluationDock", Qt::BottomDockWidgetArea);
     QDockWidget* compare_dock = dock(compare_, tr("Compare"), "compareDock", Qt::BottomDockWidgetArea);
     QDockWidget* suggest_dock = dock(suggest_, tr("Suggest"), "suggestDock", Qt::BottomDockWidgetArea);
+    // The plots below the table, side by side: the selected layer's, and the model's.
+    splitDockWidget(layer_dock, eval_dock, Qt::Horizontal);
     tabifyDockWidget(eval_dock, compare_dock);
     tabifyDockWidget(compare_dock, suggest_dock);
     eval_dock->raise();
+    bottom_docks_ = {layer_dock, eval_dock};
 
     progress_ = new QProgressBar(this);
     progress_->setMaximumWidth(240);
@@ -115,8 +111,17 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(cancel_, &QPushButton::clicked, this, [this] { load_watcher_.cancel(); });
     connect(&load_watcher_, &QFutureWatcher<LoadResult>::progressValueChanged, progress_, &QProgressBar::setValue);
     connect(&load_watcher_, &QFutureWatcher<LoadResult>::finished, this, &MainWindow::onLoadFinished);
-    connect(&analysis_watcher_, &QFutureWatcher<AnalysisResult>::resultReadyAt, this, &MainWindow::onAnalysisResult);
-    connect(&analysis_watcher_, &QFutureWatcher<AnalysisResult>::finished, this, &MainWindow::onAnalysisFinished);
+    connect(analyses_, &AnalysisScheduler::rowReady, this, [this](int row) {
+        if (row == selected_) showSelected();
+    });
+    connect(analyses_, &AnalysisScheduler::failed, this, [this](const QString& m) { statusBar()->showMessage(m, 6000); });
+    connect(analyses_, &AnalysisScheduler::settled, this, [this] {
+        if (fit_columns_) {  // once per model: scales and statistics are in the cells now
+            table_view_->fitColumns();
+            fit_columns_ = false;
+        }
+        emit analysesSettled();
+    });
     connect(&eval_watcher_, &QFutureWatcher<EvaluationResult>::progressValueChanged, evaluation_, &EvaluationPanel::setProgress);
     connect(&eval_watcher_, &QFutureWatcher<EvaluationResult>::finished, this, &MainWindow::onEvaluationFinished);
     connect(table_model_, &LayerTableModel::editRequested, this, &MainWindow::onEditRequested);
@@ -156,19 +161,30 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 
     buildMenus();
     QSettings settings;
-    restoreGeometry(settings.value("window/geometry").toByteArray());
-    restoreState(settings.value("window/state").toByteArray());
-    if (!settings.contains("window/geometry")) {
-        resize(1500, 950);
-        resizeDocks({layer_dock}, {560}, Qt::Horizontal);
-        resizeDocks({eval_dock}, {430}, Qt::Vertical);
+    if (!restoreGeometry(settings.value("window/geometry").toByteArray())) {
+        // First start: 1500x950 where the screen has room, else the whole screen (a 1280x800
+        // laptop: nothing may open off-screen).
+        const QRect avail = screen() ? screen()->availableGeometry() : QRect(0, 0, 1500, 950);
+        resize(std::min(1500, avail.width()), std::min(950, avail.height()));
+        if (avail.width() < 1500 || avail.height() < 950) setWindowState(Qt::WindowMaximized);
     }
+    restored_layout_ = restoreState(settings.value("window/state").toByteArray());
+    table_view_->restoreColumns(settings.value("window/columns").toByteArray());
     evaluation_->setDataPath(settings.value("paths/lastDataPath").toString());
+}
+
+void MainWindow::layOutDocks() {
+    // The table as tall as its rows (at least 4, at most 45% of the window), the plots the rest;
+    // the selected layer's plots take a little more of the width than the evaluation's.
+    const int rows = std::clamp(table_view_->fittedHeight() + summary_->sizeHint().height() + 16, 180, height() * 45 / 100);
+    const int chrome = menuBar()->sizeHint().height() + statusBar()->sizeHint().height();
+    resizeDocks(bottom_docks_, {height() - rows - chrome, height() - rows - chrome}, Qt::Vertical);
+    resizeDocks(bottom_docks_, {width() * 55 / 100, width() * 45 / 100}, Qt::Horizontal);
 }
 
 MainWindow::~MainWindow() {
     // Jobs still running are told to stop; waiting here keeps them from outliving the window.
-    for (QFutureWatcherBase* w : std::initializer_list<QFutureWatcherBase*>{&load_watcher_, &analysis_watcher_, &eval_watcher_, &suggest_watcher_}) {
+    for (QFutureWatcherBase* w : std::initializer_list<QFutureWatcherBase*>{&load_watcher_, &eval_watcher_, &suggest_watcher_}) {
         w->disconnect(this);
         w->cancel();
         w->waitForFinished();
@@ -176,6 +192,8 @@ MainWindow::~MainWindow() {
 }
 
 const qs::Model* MainWindow::model() const { return model_.get(); }
+
+bool MainWindow::isAnalyzing() const { return analyses_->busy(); }
 
 void MainWindow::buildMenus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
@@ -205,6 +223,14 @@ void MainWindow::buildMenus() {
     redo->setShortcuts({QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), QKeySequence::Redo});
     edit->addAction(undo);
     edit->addAction(redo);
+    // Bit widths for the selected layers from the keyboard: Ctrl + the number of bits (6 for 16).
+    QMenu* layer = menuBar()->addMenu(tr("&Layer"));
+    for (const auto& [p, key] : {std::pair{qs::Precision::Int16, Qt::Key_6}, {qs::Precision::Int8, Qt::Key_8}, {qs::Precision::Int4, Qt::Key_4},
+                                 {qs::Precision::Int2, Qt::Key_2}, {qs::Precision::Float16, Qt::Key_H}, {qs::Precision::Float32, Qt::Key_0}}) {
+        QAction* a = layer->addAction(tr("Weights to %1").arg(QString::fromLatin1(qs::precisionName(p))), this,
+                                      [this, p = p] { setSelectedPrecision(p); });
+        a->setShortcut(QKeySequence(Qt::CTRL | key));
+    }
     QMenu* eval = menuBar()->addMenu(tr("E&valuate"));
     QAction* run = eval->addAction(tr("&Run evaluation"), this, &MainWindow::runEvaluation);
     run->setShortcut(Qt::Key_F5);
@@ -252,11 +278,9 @@ void MainWindow::onLoadFinished() {
         return;
     }
     // A new model: analyses and evaluations of the old one are void.
-    analysis_watcher_.cancel();
+    analyses_->reset(r.model);
     eval_watcher_.cancel();
     suggest_watcher_.cancel();
-    pending_.clear();
-    cache_.clear();
     comparison_.reset();
     compare_->clear();  // snapshots belong to the model they were run on
     suggest_->clear();  // so do suggestions
@@ -264,12 +288,13 @@ void MainWindow::onLoadFinished() {
     undo_->clear();
     model_ = r.model;
     table_model_->setModel(model_);
-    table_view_->resizeColumnsToContents();
+    table_view_->fitColumns();
     fit_columns_ = true;
     evaluation_->clearResult();
     updateSummary();
-    for (int row = 0; row < table_model_->layerCount(); ++row) requestAnalysis(row);
-    startPendingAnalyses();
+    for (int row = 0; row < table_model_->layerCount(); ++row) analyses_->request(row);
+    analyses_->start(selected_);
+    if (!restored_layout_) layOutDocks();
     QSettings settings;
     settings.setValue("paths/lastModelDir", QFileInfo(r.path).absolutePath());
     QStringList recent = settings.value("recentFiles").toStringList();
@@ -288,73 +313,10 @@ void MainWindow::onLoadFinished() {
     emit modelLoaded();
 }
 
-MainWindow::AnalysisKey MainWindow::keyFor(int row, const qs::LayerQuant& q) {
-    return {row, analysisBits(q), static_cast<int>(q.granularity)};
-}
-
-void MainWindow::requestAnalysis(int row) {
-    if (!table_model_->quantizable(row)) return;
-    const qs::LayerQuant& q = table_model_->layerQuant(row);
-    const AnalysisKey key = keyFor(row, q);
-    auto it = cache_.find(key);
-    if (it != cache_.end()) {
-        table_model_->setAnalysis(row, it->second);
-        return;
-    }
-    table_model_->setAnalysis(row, nullptr);  // "..." until it arrives
-    for (const AnalysisRequest& p : pending_)
-        if (p.row == row && p.bits == std::get<1>(key) && static_cast<int>(p.granularity) == std::get<2>(key)) return;
-    pending_.push_back({row, std::get<1>(key), q.granularity});
-}
-
-void MainWindow::startPendingAnalyses() {
-    if (analysis_watcher_.isRunning() || pending_.empty() || !model_) return;
-    // The selected layer first: it is what the user is looking at.
-    std::stable_partition(pending_.begin(), pending_.end(), [this](const AnalysisRequest& r) { return r.row == selected_; });
-    std::vector<AnalysisRequest> batch;
-    batch.swap(pending_);
-    analysis_watcher_.setFuture(startAnalyses(model_, std::move(batch)));
-}
-
-void MainWindow::onAnalysisResult(int index) {
-    const AnalysisResult r = analysis_watcher_.resultAt(index);
-    if (!r.analysis) {
-        if (!r.error.isEmpty()) statusBar()->showMessage(r.error, 6000);
-        return;
-    }
-    cache_[{r.request.row, r.request.bits, static_cast<int>(r.request.granularity)}] = r.analysis;
-    const int row = r.request.row;
-    if (row < table_model_->layerCount() && keyFor(row, table_model_->layerQuant(row)) == AnalysisKey{row, r.request.bits, static_cast<int>(r.request.granularity)}) {
-        table_model_->setAnalysis(row, r.analysis);
-        if (row == selected_) showSelected();
-    }
-}
-
-void MainWindow::onAnalysisFinished() {
-    if (!pending_.empty()) {
-        startPendingAnalyses();
-        return;
-    }
-    if (fit_columns_) {  // once per model: scales and statistics are in the cells now
-        table_view_->resizeColumnsToContents();
-        fit_columns_ = false;
-    }
-    emit analysesSettled();
-}
-
 void MainWindow::onEditRequested(int row, int column, const QString& value) {
     // An edit applies to every selected row when the edited row is one of them.
-    std::vector<int> rows;
-    const QModelIndexList selected = table_view_->selectionModel()->selectedRows();
-    bool in_selection = false;
-    for (const QModelIndex& i : selected) in_selection |= i.row() == row;
-    if (in_selection) {
-        for (const QModelIndex& i : selected)
-            if (table_model_->quantizable(i.row())) rows.push_back(i.row());
-        std::sort(rows.begin(), rows.end());
-    } else {
-        rows = {row};
-    }
+    std::vector<int> rows = selectedLayerRows();
+    if (std::find(rows.begin(), rows.end(), row) == rows.end()) rows = {row};
     std::vector<qs::LayerQuant> values;
     for (int r : rows) {
         qs::LayerQuant q = table_model_->layerQuant(r);
@@ -372,6 +334,28 @@ void MainWindow::onEditRequested(int row, int column, const QString& value) {
                                                 : tr("%1 = %2 for %3 layers").arg(what, value).arg(rows.size()));
 }
 
+std::vector<int> MainWindow::selectedLayerRows() const {
+    std::vector<int> rows;  // every row with a selected cell (selectedRows() wants every column, hidden ones too)
+    for (const QModelIndex& i : table_view_->selectionModel()->selectedIndexes())
+        if (table_model_->quantizable(i.row())) rows.push_back(i.row());
+    std::sort(rows.begin(), rows.end());
+    rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+    return rows;
+}
+
+void MainWindow::setSelectedPrecision(qs::Precision precision) {
+    const std::vector<int> rows = selectedLayerRows();
+    if (rows.empty()) return;
+    std::vector<qs::LayerQuant> values;
+    for (int r : rows) {
+        values.push_back(table_model_->layerQuant(r));
+        values.back().precision = precision;
+    }
+    const QString p = QString::fromLatin1(qs::precisionName(precision));
+    changeLayers(rows, values, rows.size() == 1 ? tr("Bits = %1 for %2").arg(p, QString::fromStdString(model_->layers[static_cast<size_t>(rows[0])].name))
+                                                : tr("Bits = %1 for %2 layers").arg(p).arg(rows.size()));
+}
+
 void MainWindow::changeLayers(const std::vector<int>& rows, const std::vector<qs::LayerQuant>& values, const QString& what) {
     std::vector<qs::LayerQuant> before;
     bool changed = false;
@@ -385,23 +369,27 @@ void MainWindow::changeLayers(const std::vector<int>& rows, const std::vector<qs
 void MainWindow::applyLayers(const std::vector<int>& rows, const std::vector<qs::LayerQuant>& values) {
     for (size_t i = 0; i < rows.size(); ++i) {
         table_model_->setLayerQuant(rows[i], values[i]);
-        requestAnalysis(rows[i]);
+        analyses_->request(rows[i]);
     }
-    startPendingAnalyses();
+    analyses_->start(selected_);
     showSelected();
 }
 
 void MainWindow::selectLayer(int row) {
-    table_view_->selectRow(row);
-    table_view_->setCurrentIndex(table_model_->index(row, 0));
+    // Explicit: QTableView::selectRow on a row already selected toggles it off in ExtendedSelection.
+    table_view_->selectionModel()->setCurrentIndex(table_model_->index(row, 0), QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
     selected_ = row;
     showSelected();
 }
 
 void MainWindow::showSelected() {
-    if (selected_ < 0 || selected_ >= table_model_->layerCount()) {
-        histogram_->setAnalysis(nullptr, {}, 0);
-        candidates_->setAnalysis(nullptr, 0);
+    const bool quant = selected_ >= 0 && selected_ < table_model_->layerCount() && table_model_->quantizable(selected_);
+    if (!quant || !table_model_->analysis(selected_)) {
+        const QString why = !model_ ? tr("Open a model to see its layers' weights (File > Open, or drop a file here).")
+                            : !quant ? tr("This layer has no weights to quantize: select another row.")
+                                     : tr("Analysing %1...").arg(QString::fromStdString(model_->layers[static_cast<size_t>(selected_)].name));
+        histogram_->setAnalysis(nullptr, why, 0);
+        candidates_->setAnalysis(nullptr, 0, why);
         return;
     }
     // The row's analysis with the row's choice marked (every candidate is in the analysis;
@@ -673,8 +661,9 @@ void MainWindow::closeEvent(QCloseEvent* event) {
     QSettings settings;
     settings.setValue("window/geometry", saveGeometry());
     settings.setValue("window/state", saveState());
+    settings.setValue("window/columns", table_view_->saveColumns());
     load_watcher_.cancel();
-    analysis_watcher_.cancel();
+    analyses_->cancel();
     eval_watcher_.cancel();
     suggest_watcher_.cancel();
     event->accept();

@@ -18,7 +18,10 @@ class CandidatePanel;
 class ComparisonPanel;
 class EvaluationPanel;
 class HistogramPlot;
+class AnalysisScheduler;
 class LayerTableModel;
+class LayerTableView;
+class QDockWidget;
 class QLabel;
 class QMenu;
 class QProgressBar;
@@ -40,7 +43,7 @@ public:
 
     const qs::Model* model() const;
     LayerTableModel* layerTable() const { return table_model_; }
-    QTableView* tableView() const { return table_view_; }
+    LayerTableView* tableView() const { return table_view_; }
     HistogramPlot* histogram() const { return histogram_; }
     CandidatePanel* candidates() const { return candidates_; }
     EvaluationPanel* evaluation() const { return evaluation_; }
@@ -49,7 +52,7 @@ public:
     bool isSuggesting() const { return suggest_watcher_.isRunning(); }
     QUndoStack* undoStack() const { return undo_; }
     bool isLoading() const { return load_watcher_.isRunning(); }
-    bool isAnalyzing() const { return analysis_watcher_.isRunning() || !pending_.empty(); }
+    bool isAnalyzing() const;
     bool isEvaluating() const { return eval_watcher_.isRunning(); }
     std::shared_ptr<const qs::Comparison> lastComparison() const { return comparison_; }
 
@@ -58,6 +61,8 @@ public:
     // Sets rows to `values` (one undoable step); the entry point of every table edit.
     void changeLayers(const std::vector<int>& rows, const std::vector<qs::LayerQuant>& values, const QString& what);
     void selectLayer(int row);
+    // Sets the weights of every selected layer to `precision` (one undo step; Layer menu, Ctrl+8 ...).
+    void setSelectedPrecision(qs::Precision precision);
     void runEvaluation();
     void cancelEvaluation();
     // Sensitivity and the mixed-precision search on the evaluation panel's test set; the
@@ -96,27 +101,25 @@ protected:
     void closeEvent(QCloseEvent* event) override;
 
 private:
-    using AnalysisKey = std::tuple<int, int, int>;  // row, bits, granularity
     void buildMenus();
     void chooseAndOpen();
     void showError(const QString& title, const QString& text);
     void onLoadFinished();
-    void onAnalysisResult(int index);
-    void onAnalysisFinished();
     void onEvaluationFinished();
     void onSuggestFinished();
     void askSnapshotName();
     void onEditRequested(int row, int column, const QString& value);
-    void requestAnalysis(int row);
-    void startPendingAnalyses();
+    void layOutDocks();
+    std::vector<int> selectedLayerRows() const;  // quantizable rows with a selected cell, ascending
     void showSelected();
     void updateSummary();
     void updateRecentMenu();
     void setBusy(bool busy, const QString& what = {});
-    static AnalysisKey keyFor(int row, const qs::LayerQuant& q);
 
     LayerTableModel* table_model_ = nullptr;
-    QTableView* table_view_ = nullptr;
+    LayerTableView* table_view_ = nullptr;
+    AnalysisScheduler* analyses_ = nullptr;
+    QList<QDockWidget*> bottom_docks_;
     QLabel* summary_ = nullptr;
     QProgressBar* progress_ = nullptr;
     QPushButton* cancel_ = nullptr;
@@ -129,14 +132,12 @@ private:
     QTabWidget* layer_tabs_ = nullptr;
     QUndoStack* undo_ = nullptr;
     QFutureWatcher<LoadResult> load_watcher_;
-    QFutureWatcher<AnalysisResult> analysis_watcher_;
     QFutureWatcher<EvaluationResult> eval_watcher_;
     QFutureWatcher<SuggestResult> suggest_watcher_;
     std::shared_ptr<const qs::Model> model_;
-    std::map<AnalysisKey, std::shared_ptr<const qs::TensorAnalysis>> cache_;
-    std::vector<AnalysisRequest> pending_;
     std::shared_ptr<const qs::Comparison> comparison_;
     qs::QuantConfig compared_config_;  // the config comparison_ was evaluated with
     int selected_ = -1;
     bool fit_columns_ = false;
+    bool restored_layout_ = false;  // the dock arrangement came from QSettings: keep it
 };

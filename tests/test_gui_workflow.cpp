@@ -37,6 +37,7 @@
 #include "histogram_plot.h"
 #include "keras_h5_writer.h"
 #include "layer_table_model.h"
+#include "layer_table_view.h"
 #include "main_window.h"
 #include "quant/quant_analysis.h"
 #include "quant/quant_config.h"

@@ -10,6 +10,7 @@
 #include "formats/h5_preflight.h"
 #include "formats/model_loader.h"
 #include "layer_table_model.h"
+#include "layer_table_view.h"
 #include "main_window.h"
 
 namespace fs = std::filesystem;

@@ -3,13 +3,16 @@
 // tensors, agreement with a straightforward float64 reference, and the same bits on every ISA.
 #include <QtTest>
 
+#include <array>
 #include <cmath>
+#include <map>
 #include <limits>
 #include <numeric>
 #include <random>
 
 #include "quant/calibration.h"
 #include "quant/kernels/quant_error_kernel.h"
+#include "quant/magnitude_overview.h"
 #include "quant/quant_analysis.h"
 #include "quant/quant_params.h"
 
@@ -172,6 +175,41 @@ private slots:
         int64_t total = 0;
         for (int64_t k : s.error_hist.counts) total += k;
         QCOMPARE(total, int64_t(7));
+    }
+
+    // Worked by hand: int4 with scale 0.25 rounds |x| < 0.125 to zero and clips |x| > 7.5 steps
+    // (1.875); the bins are the powers of two of each value (0.001 in [2^-10, 2^-9), ...).
+    void magnitudeOverviewHandWorked() {
+        const std::vector<float> x{0.0f, 0.001f, 0.003f, 0.1f, 0.3f, -0.5f, 1.0f, -3.0f};
+        Candidate c;
+        c.method = "hand";
+        c.bits = 4;
+        c.params = {QuantParams{0.25, 0, -7, 7}};
+        std::vector<Candidate> cs{c};
+        evaluateCandidates(x.data(), 8, 1, cs, false, 11, 1);
+        TensorAnalysis a;
+        a.log2_hist = log2MagnitudeHistogram(x.data(), 8, 1);
+        a.candidates = cs;
+        const MagnitudeOverview o = magnitudeOverview(a, a.candidates[0]);
+        QCOMPARE(o.zeros, int64_t(1));
+        QCOMPARE(o.below, int64_t(3));   // 0.001, 0.003, 0.1
+        QCOMPARE(o.beyond, int64_t(1));  // -3.0
+        QCOMPARE(o.bins.front().exponent, -10);
+        QCOMPARE(o.bins.back().exponent, 1);
+        std::map<int, std::array<int64_t, 3>> want{{-10, {1, 0, 0}}, {-9, {1, 0, 0}}, {-4, {1, 0, 0}},
+                                                   {-2, {0, 1, 0}},  {-1, {0, 1, 0}}, {0, {0, 1, 0}}, {1, {0, 0, 1}}};
+        for (const MagnitudeBin& b : o.bins) {
+            const std::array<int64_t, 3> got{b.below, b.in_range, b.beyond};
+            const std::array<int64_t, 3> expect = want.count(b.exponent) ? want[b.exponent] : std::array<int64_t, 3>{0, 0, 0};
+            QVERIFY2(got == expect, qPrintable(QString("bin 2^%1").arg(b.exponent)));
+        }
+        // A candidate that neither rounds to zero nor clips leaves every bin in range.
+        Candidate fine = c;
+        fine.params = {QuantParams{0.0005, 0, -7000, 7000}};
+        cs = {fine};
+        evaluateCandidates(x.data(), 8, 1, cs, false, 11, 1);
+        const MagnitudeOverview f = magnitudeOverview(a, cs[0]);
+        for (const MagnitudeBin& b : f.bins) QCOMPARE(b.below + b.beyond, int64_t(0));
     }
 
     void packedSizes() {

@@ -1,6 +1,6 @@
 #include "comparison_charts.h"
 
-#include <QHBoxLayout>
+#include <QGridLayout>
 #include <qcustomplot.h>
 
 #include <algorithm>
@@ -17,7 +17,7 @@ const QColor kPalette[] = {QColor(78, 121, 167), QColor(242, 142, 43), QColor(22
 
 QCustomPlot* newPlot(QWidget* parent, const QString& export_name) {
     auto* plot = new QCustomPlot(parent);
-    plot->setMinimumSize(260, 220);
+    plot->setMinimumSize(180, 150);
     // The legend in a row of its own above the axes, so it never hides a bar or a point.
     plot->legend->setVisible(true);
     plot->legend->setFont(QFont(plot->font().family(), 8));
@@ -51,14 +51,18 @@ void clearPlot(QCustomPlot* plot) {
 }  // namespace
 
 ComparisonCharts::ComparisonCharts(QWidget* parent) : QWidget(parent) {
-    auto* layout = new QHBoxLayout(this);
+    // Accuracy against size on the left at full height (the chart a comparison is about), the
+    // per-layer SQNR and sizes stacked beside it: fits a dock half of a 1280 px window.
+    auto* layout = new QGridLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     accuracy_ = newPlot(this, "accuracy_vs_size");
     sqnr_ = newPlot(this, "layer_sqnr");
     size_ = newPlot(this, "layer_size");
-    layout->addWidget(accuracy_, 1);
-    layout->addWidget(sqnr_, 1);
-    layout->addWidget(size_, 1);
+    layout->addWidget(accuracy_, 0, 0, 2, 1);
+    layout->addWidget(sqnr_, 0, 1);
+    layout->addWidget(size_, 1, 1);
+    layout->setColumnStretch(0, 1);
+    layout->setColumnStretch(1, 1);
 }
 
 QColor ComparisonCharts::runColor(size_t i) { return kPalette[i % std::size(kPalette)]; }
@@ -160,7 +164,7 @@ void ComparisonCharts::drawLayerBars(QCustomPlot* p, const qs::LayerSeries& s, c
     QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
     for (size_t k = 0; k < s.layers.size(); ++k) ticker->addTick(static_cast<double>(k), QString::fromStdString(s.layers[k]));
     p->xAxis->setTicker(ticker);
-    p->xAxis->setTickLabelRotation(s.layers.size() > 4 ? 45 : 0);
+    p->xAxis->setTickLabelRotation(s.layers.size() > 2 ? 45 : 0);  // names overlap in a half-width dock
     p->xAxis->setRange(-0.6, static_cast<double>(s.layers.size()) - 0.4);
     p->xAxis->grid()->setVisible(false);
     p->yAxis->setLabel(label);

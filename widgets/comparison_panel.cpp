@@ -1,8 +1,10 @@
 #include "comparison_panel.h"
 
 #include <QHBoxLayout>
+#include <QLabel>
 #include <QListWidget>
 #include <QPushButton>
+#include <QStackedWidget>
 #include <QVBoxLayout>
 
 #include <algorithm>
@@ -29,9 +31,17 @@ ComparisonPanel::ComparisonPanel(QWidget* parent) : QWidget(parent) {
     side->addWidget(remove_);
     side->addWidget(report_);
     charts_ = new ComparisonCharts(this);
+    hint_ = new QLabel(this);
+    hint_->setObjectName("emptyHint");
+    hint_->setAlignment(Qt::AlignCenter);
+    hint_->setWordWrap(true);
+    hint_->setStyleSheet("color: #666;");
+    stack_ = new QStackedWidget(this);
+    stack_->addWidget(hint_);
+    stack_->addWidget(charts_);
     layout->addLayout(side);
-    layout->addWidget(charts_, 1);
-    list_->setMaximumWidth(240);
+    layout->addWidget(stack_, 1);
+    list_->setMaximumWidth(180);
     setCanKeep(false);
 
     connect(keep_, &QPushButton::clicked, this, &ComparisonPanel::keepRequested);
@@ -50,6 +60,7 @@ ComparisonPanel::ComparisonPanel(QWidget* parent) : QWidget(parent) {
     });
     restore_->setEnabled(false);
     remove_->setEnabled(false);
+    redraw();
 }
 
 void ComparisonPanel::setCanKeep(bool can) { keep_->setEnabled(can); }
@@ -116,4 +127,9 @@ void ComparisonPanel::redraw() {
     const std::vector<qs::ConfigRun> runs = shownRuns();
     report_->setEnabled(!runs.empty());
     charts_->setRuns(runs);
+    if (snapshots_.empty()) hint_->setText(tr("Keep a snapshot to compare configs: run an evaluation (F5), then Keep snapshot "
+                                              "(Ctrl+K); change some layers' bits, run and keep again. Accuracy against size, "
+                                              "per-layer SQNR and the Pareto front appear here."));
+    else if (runs.empty()) hint_->setText(tr("Tick a snapshot in the list to show it."));
+    stack_->setCurrentWidget(runs.empty() ? static_cast<QWidget*>(hint_) : charts_);
 }

@@ -9,9 +9,11 @@
 #include "eval/config_comparison.h"
 
 class ComparisonCharts;
+class QLabel;
 class QListWidget;
 class QListWidgetItem;
 class QPushButton;
+class QStackedWidget;
 
 class ComparisonPanel : public QWidget {
     Q_OBJECT
@@ -48,4 +50,6 @@ private:
     QPushButton* remove_ = nullptr;
     QPushButton* report_ = nullptr;
     ComparisonCharts* charts_ = nullptr;
+    QLabel* hint_ = nullptr;  // instead of empty charts while no snapshot is shown
+    QStackedWidget* stack_ = nullptr;
 };

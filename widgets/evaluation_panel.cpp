@@ -4,6 +4,7 @@
 #include <QDoubleValidator>
 #include <QFileDialog>
 #include <QFormLayout>
+#include <QGridLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -14,6 +15,7 @@
 #include <QPushButton>
 #include <QSpinBox>
 #include <QTableWidget>
+#include <QStackedWidget>
 #include <QVBoxLayout>
 #include <qcustomplot.h>
 
@@ -58,7 +60,7 @@ EvaluationPanel::EvaluationPanel(QWidget* parent) : QWidget(parent) {
         e->setPlaceholderText(placeholder);
         e->setToolTip(tip);
         e->setValidator(new QDoubleValidator(e));
-        e->setMaximumWidth(80);
+        e->setMaximumWidth(60);
         return e;
     };
     scale_ = numberEdit(tr("auto"), tr("x = (v / scale - mean) / std; empty: inferred (255 for 8-bit images, else 1)"));
@@ -68,14 +70,16 @@ EvaluationPanel::EvaluationPanel(QWidget* parent) : QWidget(parent) {
     settings->addWidget(mode_);
     settings->addWidget(new QLabel(tr("Activations"), this));
     settings->addWidget(activation_);
-    settings->addSpacing(16);
-    settings->addWidget(new QLabel(tr("x = (v /"), this));
-    settings->addWidget(scale_);
-    settings->addWidget(new QLabel(QStringLiteral("\u2212"), this));
-    settings->addWidget(mean_);
-    settings->addWidget(new QLabel(tr(") /"), this));
-    settings->addWidget(std_);
     settings->addStretch(1);
+    // Third row: the preprocessing (a row of its own so the panel fits half a 1280 px window).
+    auto* input = new QHBoxLayout;
+    input->addWidget(new QLabel(tr("Input x = (v /"), this));
+    input->addWidget(scale_);
+    input->addWidget(new QLabel(QStringLiteral("\u2212"), this));
+    input->addWidget(mean_);
+    input->addWidget(new QLabel(tr(") /"), this));
+    input->addWidget(std_);
+    input->addStretch(1);
     progress_ = new QProgressBar(this);
     progress_->setRange(0, 1000);
     QSizePolicy keep = progress_->sizePolicy();
@@ -89,22 +93,41 @@ EvaluationPanel::EvaluationPanel(QWidget* parent) : QWidget(parent) {
     summary_->setEditTriggers(QAbstractItemView::NoEditTriggers);
     summary_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
     summary_->verticalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
-    summary_->setMinimumWidth(300);
+    summary_->setMinimumWidth(240);
     confusion_ = new QCustomPlot(this);
-    confusion_->setMinimumSize(220, 200);
+    confusion_->setMinimumSize(160, 140);
     sqnr_ = new QCustomPlot(this);
-    sqnr_->setMinimumHeight(160);
+    sqnr_->setMinimumHeight(120);
     installPlotExportMenu(confusion_, "confusion_matrix");
     installPlotExportMenu(sqnr_, "layer_sqnr");
-    auto* results = new QHBoxLayout;
-    results->addWidget(summary_, 3);
-    results->addWidget(confusion_, 2);
-    results->addWidget(sqnr_, 3);
+    auto* box = new QWidget(this);
+    // Numbers and confusion matrix side by side, the per-layer SQNR under them: fits a dock half
+    // of a 1280 px window.
+    auto* results = new QGridLayout(box);
+    results->setContentsMargins(0, 0, 0, 0);
+    results->addWidget(summary_, 0, 0);
+    results->addWidget(confusion_, 0, 1);
+    results->addWidget(sqnr_, 1, 0, 1, 2);
+    results->setColumnStretch(0, 3);
+    results->setColumnStretch(1, 2);
+    results->setRowStretch(0, 1);
+    results->setRowStretch(1, 1);
+    // Until the first run, one line on what to do instead of empty axes.
+    hint_ = new QLabel(tr("Run an evaluation to see accuracy, the confusion matrix and each layer's SQNR: choose a test set "
+                          "above, then Run (F5)."), this);
+    hint_->setObjectName("emptyHint");
+    hint_->setAlignment(Qt::AlignCenter);
+    hint_->setWordWrap(true);
+    hint_->setStyleSheet("color: #666;");
+    results_ = new QStackedWidget(this);
+    results_->addWidget(hint_);
+    results_->addWidget(box);
     layout->addLayout(row);
     layout->addLayout(settings);
+    layout->addLayout(input);
     layout->addWidget(progress_);
     layout->addWidget(message_);
-    layout->addLayout(results, 1);
+    layout->addWidget(results_, 1);
     setRunning(false);
     connect(run_, &QPushButton::clicked, this, &EvaluationPanel::runRequested);
     connect(cancel_, &QPushButton::clicked, this, &EvaluationPanel::cancelRequested);
@@ -174,6 +197,7 @@ void EvaluationPanel::clearResult() {
     confusion_->replot();
     sqnr_->clearPlottables();
     sqnr_->replot();
+    results_->setCurrentWidget(hint_);
 }
 
 void EvaluationPanel::setResult(const qs::Comparison& c) {
@@ -190,6 +214,7 @@ void EvaluationPanel::setResult(const qs::Comparison& c) {
     set(4, loc.formattedDataSize(c.float_peak_activation_bytes), loc.formattedDataSize(c.quantized_peak_activation_bytes));
     set(5, QString::number(c.seconds_float, 'f', 2), QString::number(c.seconds_quantized, 'f', 2));
     message_->setText(tr("%1 test images; calibrated on %2").arg(c.quantized.n).arg(c.calibration_samples));
+    results_->setCurrentIndex(1);
 
     // Confusion matrix of the quantized model, row = true label (top = 0), column = prediction;
     // colour on a log scale so the off-diagonal errors show next to ~1,000-count diagonals.

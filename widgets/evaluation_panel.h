@@ -14,6 +14,7 @@
 class QComboBox;
 class QCustomPlot;
 class QLabel;
+class QStackedWidget;
 class QLineEdit;
 class QProgressBar;
 class QPushButton;
@@ -70,6 +71,8 @@ private:
     QPushButton* cancel_ = nullptr;
     QProgressBar* progress_ = nullptr;
     QLabel* message_ = nullptr;
+    QLabel* hint_ = nullptr;            // shown instead of the results until the first run
+    QStackedWidget* results_ = nullptr;
     QTableWidget* summary_ = nullptr;
     QCustomPlot* confusion_ = nullptr;
     QCustomPlot* sqnr_ = nullptr;

@@ -58,7 +58,7 @@ void HistogramPlot::redraw() {
     channels_->clearItems();
     grid_.clear();
     if (!analysis_) {
-        caption_->setText(tr("Select a layer with weights to see its histogram."));
+        caption_->setText(title_.isEmpty() ? tr("Select a layer with weights to see its histogram.") : title_.toHtmlEscaped());
         channels_->setVisible(false);
         plot_->replot();
         return;

@@ -19,7 +19,8 @@ class HistogramPlot : public QWidget {
 public:
     explicit HistogramPlot(QWidget* parent = nullptr);
 
-    // Shows `analysis` with candidate `chosen` (the layer's choice) drawn over it; null clears.
+    // Shows `analysis` with candidate `chosen` (the layer's choice) drawn over it; null clears
+    // the plot and shows `title` as the reason (what to do to see a histogram).
     void setAnalysis(std::shared_ptr<const qs::TensorAnalysis> analysis, const QString& title, int chosen);
     void setLogView(bool log2);
 

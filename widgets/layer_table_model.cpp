@@ -62,6 +62,23 @@ const qs::Candidate* LayerTableModel::chosen(int row) const {
     return nullptr;
 }
 
+std::optional<qs::MagnitudeOverview> LayerTableModel::overview(int row) const {
+    if (row < 0 || row >= layerCount()) return std::nullopt;
+    const qs::Candidate* c = chosen(row);
+    if (!c) return std::nullopt;
+    return qs::magnitudeOverview(*analysis_[static_cast<size_t>(row)], *c);
+}
+
+std::pair<int, int> LayerTableModel::overviewExponents() const {
+    int lo = std::numeric_limits<int>::max(), hi = std::numeric_limits<int>::min();
+    for (const auto& a : analysis_) {
+        if (!a || a->log2_hist.counts.empty()) continue;
+        lo = std::min(lo, a->log2_hist.min_exponent);
+        hi = std::max(hi, a->log2_hist.min_exponent + static_cast<int>(a->log2_hist.counts.size()) - 1);
+    }
+    return {std::max(lo, hi - kOverviewBins + 1), hi};
+}
+
 qint64 LayerTableModel::quantizedBytes(int row) const {
     const qs::Layer& l = model_->layers[static_cast<size_t>(row)];
     const qs::LayerQuant& q = quant_[static_cast<size_t>(row)];
@@ -227,6 +244,26 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
             return lines.isEmpty() ? QVariant() : QVariant(lines.join('\n'));
         }
         if (col == Sensitivity && !sensitivityAt(row).second.isEmpty()) return sensitivityAt(row).second;
+        if (col == Overview) {
+            const auto o = overview(row);
+            if (!o) return headerData(col, Qt::Horizontal, Qt::ToolTipRole);
+            const int64_t n = o->zeros + [&] { int64_t t = 0; for (const auto& b : o->bins) t += b.total(); return t; }();
+            QStringList lines{tr("%1: %2 below precision, %3 beyond range, %4 exact zeros of %5 weights")
+                                  .arg(QString::fromStdString(c->method))
+                                  .arg(loc.toString(static_cast<qlonglong>(o->below)))
+                                  .arg(loc.toString(static_cast<qlonglong>(o->beyond)))
+                                  .arg(loc.toString(static_cast<qlonglong>(o->zeros)))
+                                  .arg(loc.toString(static_cast<qlonglong>(n)))};
+            for (const qs::MagnitudeBin& b : o->bins)
+                if (b.total() > 0)
+                    lines << tr("|w| in [2^%1, 2^%2): %3 in range%4%5")
+                                 .arg(b.exponent)
+                                 .arg(b.exponent + 1)
+                                 .arg(loc.toString(static_cast<qlonglong>(b.in_range)))
+                                 .arg(b.below ? tr(", %1 below precision").arg(loc.toString(static_cast<qlonglong>(b.below))) : QString())
+                                 .arg(b.beyond ? tr(", %1 beyond range").arg(loc.toString(static_cast<qlonglong>(b.beyond))) : QString());
+            return lines.join('\n');
+        }
         if (col == Class && l.trained) return tr("Trained for %1").arg(QString::fromStdString(qs::describeTrained(*l.trained)));
         return headerData(col, Qt::Horizontal, Qt::ToolTipRole);
     } else if (role == SortRole) {
@@ -259,6 +296,7 @@ QVariant LayerTableModel::headerData(int section, Qt::Orientation orientation, i
             case PctBeyond: return tr("% beyond");
             case Sensitivity: return tr("At 4 bits");
             case Weights: return tr("Weights");
+            case Overview: return tr("log2 |w|");
         }
     } else if (role == Qt::ToolTipRole) {
         switch (section) {
@@ -278,6 +316,9 @@ QVariant LayerTableModel::headerData(int section, Qt::Orientation orientation, i
             case Sensitivity: return tr("Top-1 points this layer alone loses at its best 4-bit setting, the other layers at int8 (Suggest "
                                         "measures it); hover a cell for every setting");
             case Weights: return tr("Shapes of the layer's weight tensors (Keras channels_last layout)");
+            case Overview: return tr("The kernel's weights by power of two (log2 |w|, the same axis on every row; bar height on a log "
+                                     "scale): blue in range, orange below precision (rounds to 0), red beyond range (clipped) for the "
+                                     "row's bits and method; hover for the counts");
         }
     }
     return {};

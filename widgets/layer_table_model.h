@@ -1,16 +1,18 @@
 #pragma once
 // Table model over a loaded qs::Model and its per-layer quantization settings: one row per
-// layer (name, class, output shape, parameters, bits, granularity, method, scale, float and
-// quantized size, SQNR, % below precision, % beyond range, sensitivity, weight shapes) and a
-// totals row.
+// layer (name, class, parameters, bits, granularity, method, the weights' log2-magnitude
+// overview, quantized size, SQNR, % below precision, % beyond range, sensitivity, output shape,
+// scale, float size, weight shapes) and a totals row.
 // Bits, granularity and method are editable; an edit is not applied here but announced with
 // editRequested, so the app can apply it to several rows at once through its undo stack.
 #include <QAbstractTableModel>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "model/model.h"
+#include "quant/magnitude_overview.h"
 #include "quant/quant_analysis.h"
 #include "quant/quant_config.h"
 
@@ -18,8 +20,8 @@ class LayerTableModel : public QAbstractTableModel {
     Q_OBJECT
 public:
     enum Column {
-        Name, Class, OutputShape, Params, Bits, Granularity, Method, Scale, Float32Size, QuantSize, Sqnr, PctBelow, PctBeyond,
-        Sensitivity, Weights, ColumnCount
+        Name, Class, Params, Bits, Granularity, Method, Overview, QuantSize, Sqnr, PctBelow, PctBeyond, Sensitivity, OutputShape,
+        Scale, Float32Size, Weights, ColumnCount
     };
     static constexpr int ChoicesRole = Qt::UserRole + 1;  // QStringList of values an editable cell takes
     static constexpr int SortRole = Qt::UserRole;         // raw numbers (parameters, bytes, dB)
@@ -37,6 +39,12 @@ public:
     bool quantizable(int row) const;
     // The candidate the row's settings pick from its analysis (null: none / pending / float32).
     const qs::Candidate* chosen(int row) const;
+    // The Overview column: what the row's chosen candidate does to each power of two of its
+    // weights (null: no analysis yet, float32 or no weights), and the exponent range every
+    // row's sparkline shares (at most kOverviewBins powers of two, ending at the largest).
+    std::optional<qs::MagnitudeOverview> overview(int row) const;
+    static constexpr int kOverviewBins = 32;
+    std::pair<int, int> overviewExponents() const;  // [first, last]; first > last: none
     int layerCount() const { return model_ ? static_cast<int>(model_->layers.size()) : 0; }
     int totalsRow() const { return layerCount(); }
 

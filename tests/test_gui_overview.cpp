@@ -1,0 +1,341 @@
+// The whole model at a glance and readable candidates (issue 21), in the real main window,
+// offscreen: the Overview column's colours agree with the analysis; the candidates' small
+// multiples share an x range that ignores a candidate clipping half the values (its mass is an
+// overflow bar instead); clicking a candidate's plot applies it as one undo step and Ctrl+Z
+// restores it; Ctrl+4 sets every selected layer to 4 bits; no column is cut off at 1280 px;
+// each panel without data says what to do; screenshots at 1280x800 and 1920x1080
+// (QUANTSCOPE_SCREENSHOT_DIR, else a temporary folder) of the overview, the candidates of a
+// 4-bit layer and the Compare tab with two snapshots.
+#include <QDockWidget>
+#include <QHeaderView>
+#include <QLabel>
+#include <QTabWidget>
+#include <QTableWidget>
+#include <QUndoStack>
+#include <QtTest>
+#include <qcustomplot.h>
+
+#include <filesystem>
+
+#include "candidate_panel.h"
+#include "comparison_panel.h"
+#include "evaluation_panel.h"
+#include "formats/h5_preflight.h"
+#include "histogram_plot.h"
+#include "layer_table_model.h"
+#include "layer_table_view.h"
+#include "main_window.h"
+#include "quant/magnitude_overview.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kSamples = fs::path(QUANTSCOPE_SOURCE_DIR) / "sample_models";
+const QString kFashion = "/usr/share/datasets/fashion-mnist";
+
+bool openAndSettle(MainWindow& w, const fs::path& file) {
+    QSignalSpy loaded(&w, &MainWindow::modelLoaded), settled(&w, &MainWindow::analysesSettled);
+    w.openModel(QString::fromStdString(file.string()));
+    for (int i = 0; i < 6000 && (loaded.isEmpty() || settled.isEmpty()); ++i) QTest::qWait(20);
+    return !loaded.isEmpty() && !settled.isEmpty();
+}
+
+bool settle(MainWindow& w) {
+    for (int i = 0; i < 3000 && w.isAnalyzing(); ++i) QTest::qWait(10);
+    return !w.isAnalyzing();
+}
+
+// A window of exactly `size` (not maximized: the offscreen screen is smaller than 1920x1080).
+void showAt(MainWindow& w, QSize size) {
+    w.setWindowState(Qt::WindowNoState);
+    w.resize(size);
+    w.show();
+    QTest::qWait(20);
+}
+
+int rowOf(const LayerTableModel& t, const char* cls) {
+    for (int r = 0; r < t.layerCount(); ++r)
+        if (t.quantizable(r) && t.model()->layers[static_cast<size_t>(r)].class_name == std::string(cls)) return r;
+    return -1;
+}
+
+QDockWidget* dockNamed(MainWindow& w, const char* name) { return w.findChild<QDockWidget*>(name); }
+
+QString shotDir(const QTemporaryDir& tmp) {
+    return qEnvironmentVariableIsSet("QUANTSCOPE_SCREENSHOT_DIR") ? qEnvironmentVariable("QUANTSCOPE_SCREENSHOT_DIR") : tmp.path();
+}
+
+// A hand-made analysis: candidate "good" has every error within half a step, "saturating"
+// clips half of its values, piled 30 steps out.
+qs::TensorAnalysis saturatingAnalysis() {
+    qs::TensorAnalysis a;
+    a.name = "hand";
+    for (const auto& [name, beyond] : {std::pair{"good", 0.0}, std::pair{"saturating", 50.0}}) {
+        qs::Candidate c;
+        c.method = name;
+        c.bits = 4;
+        c.params = {qs::QuantParams{0.1, 0, -7, 7}};
+        c.stats.pct_beyond_range = beyond;
+        qs::Histogram& h = c.stats.error_hist;
+        h.lo = beyond > 0 ? -40 : -0.5;
+        h.hi = -h.lo;
+        h.counts.assign(80, 0);
+        if (beyond > 0) {
+            h.counts[40] = 500;  // near 0
+            h.counts[9] = 500;   // [-31, -30): the clipped half
+        } else {
+            for (size_t i = 0; i < 80; ++i) h.counts[i] = 10;
+        }
+        a.candidates.push_back(c);
+    }
+    return a;
+}
+
+}  // namespace
+
+class GuiOverviewTest : public QObject {
+    Q_OBJECT
+    QTemporaryDir tmp_;
+
+private slots:
+    void initTestCase() {
+        qs::h5::startPreflightHelper();  // before Qt starts threads (h5_preflight.h)
+        QCoreApplication::setOrganizationName("QuantscopeTest");  // keep the user's settings untouched
+        QSettings().remove("window");  // every test starts from the default layout
+        QVERIFY(tmp_.isValid());
+    }
+
+    void overviewColoursAgreeWithAnalysis() {
+        MainWindow w;
+        showAt(w, {1280, 800});
+        QVERIFY(openAndSettle(w, kSamples / "fmnist_cnn.h5"));
+        LayerTableModel& t = *w.layerTable();
+        // At int2 per-tensor some layer loses weights below precision; at int8 per-channel the
+        // first Conv2D has none. Either way the bins carry exactly the analysis' counts.
+        const int conv = rowOf(t, "Conv2D");
+        qs::LayerQuant q = t.layerQuant(conv);
+        q.precision = qs::Precision::Int2;
+        q.granularity = qs::Granularity::PerTensor;
+        const int last = t.layerCount() - 1;  // dense_1: float16 rounds none of its weights to zero
+        qs::LayerQuant h = t.layerQuant(last);
+        h.precision = qs::Precision::Float16;
+        w.changeLayers({conv, last}, {q, h}, "int2 and float16");
+        QVERIFY(settle(w));
+        int with_below = 0, without_below = 0;
+        for (int row = 0; row < t.layerCount(); ++row) {
+            if (!t.quantizable(row)) {
+                QVERIFY(!t.overview(row));
+                continue;
+            }
+            const auto o = t.overview(row);
+            QVERIFY2(o, qPrintable(QString("row %1 %2 analysis %3").arg(row).arg(qs::precisionName(t.layerQuant(row).precision)).arg(t.analysis(row) != nullptr)));
+            const qs::Candidate& c = *t.chosen(row);
+            int64_t below = 0, beyond = 0, all = o->zeros;
+            for (const qs::MagnitudeBin& b : o->bins) below += b.below, beyond += b.beyond, all += b.total();
+            QCOMPARE(all, c.stats.count);
+            QCOMPARE(below, std::llround(c.stats.pct_below_precision * c.stats.count / 100));
+            QCOMPARE(beyond, std::llround(c.stats.pct_beyond_range * c.stats.count / 100));
+            if (c.stats.pct_below_precision == 0) {
+                QCOMPARE(below, int64_t(0));  // no below-precision bin at all
+                ++without_below;
+            } else {
+                ++with_below;
+            }
+        }
+        QVERIFY(with_below >= 1);     // the int2 layer
+        QVERIFY(without_below >= 1);  // int8 layers with nothing rounded to zero
+        // The column is on screen, with room for its bins.
+        LayerTableView& v = *w.tableView();
+        QVERIFY(!v.isColumnHidden(LayerTableModel::Overview));
+        QVERIFY(v.columnWidth(LayerTableModel::Overview) >= 2 * LayerTableModel::kOverviewBins);
+    }
+
+    void noColumnCutOffAt1280() {
+        {
+            EvaluationPanel e;
+            ComparisonPanel c;
+            CandidatePanel k;
+            HistogramPlot h;
+            qInfo("minimum widths: evaluation %d, compare %d, candidates %d, histogram %d", e.minimumSizeHint().width(),
+                  c.minimumSizeHint().width(), k.minimumSizeHint().width(), h.minimumSizeHint().width());
+        }
+        for (const char* file : {"fmnist_cnn.h5", "fmnist_mlp.h5"}) {
+            MainWindow w;
+            showAt(w, {1280, 800});
+            QVERIFY(openAndSettle(w, kSamples / file));
+            LayerTableView& v = *w.tableView();
+            QTest::qWait(20);
+            QVERIFY2(v.usedWidth() <= v.viewport()->width(),
+                     qPrintable(QString("%1: columns %2 px in a %3 px viewport").arg(file).arg(v.usedWidth()).arg(v.viewport()->width())));
+            for (int c = 0; c < LayerTableModel::ColumnCount; ++c) {
+                if (v.isColumnHidden(c)) continue;
+                // Every visible header fits its section (its title is not cut either).
+                const QString title = t(v, c);
+                QVERIFY2(v.horizontalHeader()->sectionSize(c) >= v.fontMetrics().horizontalAdvance(title),
+                         qPrintable(QString("%1: column %2 narrower than its title").arg(file, title)));
+            }
+            // The table is as tall as its rows need, and the plots get at least half the window.
+            QVERIFY(v.height() >= std::min(v.fittedHeight(), 180) - 30);
+            const QWidget* plots = w.findChild<QTabWidget*>("layerTabs");
+            QVERIFY2(plots->height() >= w.height() / 2 - 80 || v.height() >= v.fittedHeight(),
+                     qPrintable(QString("plots %1 px, table %2 of %3 px").arg(plots->height()).arg(v.height()).arg(v.fittedHeight())));
+            QVERIFY2(plots->width() >= w.width() / 2 - 20, qPrintable(QString("plots %1 px wide").arg(plots->width())));
+            QVERIFY(w.frameGeometry().width() <= 1280 + 20);
+        }
+    }
+
+    void smallMultiplesIgnoreSaturatingCandidate() {
+        CandidatePanel p;
+        p.resize(800, 500);
+        p.show();
+        auto a = std::make_shared<const qs::TensorAnalysis>(saturatingAnalysis());
+        p.setAnalysis(a, 0);
+        // The range is the good candidate's (its errors end at 0.5 steps), not 31 steps.
+        QVERIFY(p.halfRange() < 1.0);
+        QVERIFY(p.halfRange() >= 0.5);
+        QCOMPARE(p.plotOf(0)->axis(QCPAxis::atBottom)->range().upper, p.halfRange());
+        QCOMPARE(p.plotOf(1)->axis(QCPAxis::atBottom)->range().upper, p.halfRange());
+        // The saturating candidate's clipped half is its overflow bar: 50%.
+        QVERIFY(std::fabs(p.overflowOf(1) - 0.5) < 1e-9);
+        QCOMPARE(p.overflowOf(0), 0.0);
+        // Weight units: the same plots scaled by the step (0.1).
+        p.setWeightUnits(true);
+        QVERIFY(std::fabs(p.halfRange() - 0.1 * CandidatePanel::sharedHalfRange(*a, false)) < 1e-12);
+        p.setLogY(true);
+        QCOMPARE(p.plotOf(0)->axis(QCPAxis::atLeft)->scaleType(), QCPAxis::stLogarithmic);
+        // The table is sortable by number: SQNR, ascending.
+        QCOMPARE(p.table()->rowCount(), 2);
+        QVERIFY(p.table()->isSortingEnabled());
+    }
+
+    void clickingCandidateAppliesAndUndoes() {
+        MainWindow w;
+        showAt(w, {1280, 800});
+        QVERIFY(openAndSettle(w, kSamples / "fmnist_cnn.h5"));
+        LayerTableModel& t = *w.layerTable();
+        const int row = rowOf(t, "Conv2D");
+        w.selectLayer(row);
+        w.findChild<QTabWidget*>("layerTabs")->setCurrentWidget(w.candidates());
+        QTest::qWait(20);
+        const auto a = t.analysis(row);
+        int target = -1;
+        for (size_t i = 0; i < a->candidates.size(); ++i)
+            if (a->candidates[i].method == "mse") target = static_cast<int>(i);
+        QVERIFY(target >= 0);
+        QCPAxisRect* rect = w.candidates()->plotOf(target);
+        QVERIFY(rect);
+        const int steps = w.undoStack()->count();
+        QTest::mouseClick(w.candidates()->plot(), Qt::LeftButton, {}, rect->rect().center());
+        QCOMPARE(t.layerQuant(row).weight_method, std::string("mse"));
+        QCOMPARE(w.undoStack()->count(), steps + 1);
+        QCOMPARE(t.chosen(row)->method, std::string("mse"));
+        // The highlight follows: the plot of the chosen candidate is tinted.
+        QVERIFY(w.candidates()->plotOf(target)->backgroundBrush() != QBrush());
+        w.activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(&w));
+        QTest::keyClick(w.tableView(), Qt::Key_Z, Qt::ControlModifier);
+        QCOMPARE(t.layerQuant(row).weight_method, std::string("max_abs"));
+    }
+
+    void keyboardBitsForSelectedRows() {
+        MainWindow w;
+        showAt(w, {1280, 800});
+        QVERIFY(openAndSettle(w, kSamples / "fmnist_cnn.h5"));
+        LayerTableModel& t = *w.layerTable();
+        w.activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(&w));
+        // Down moves the selection and the plots follow.
+        const int first = rowOf(t, "Conv2D");
+        w.selectLayer(first);
+        w.tableView()->setFocus();
+        QTest::keyClick(w.tableView(), Qt::Key_Down);
+        QCOMPARE(w.tableView()->currentIndex().row(), first + 1);
+        // Select every quantizable row, Ctrl+4: all int4 in one undo step.
+        std::vector<int> rows;
+        QItemSelection sel;
+        for (int r = 0; r < t.layerCount(); ++r)
+            if (t.quantizable(r)) {
+                rows.push_back(r);
+                sel.select(t.index(r, 0), t.index(r, LayerTableModel::ColumnCount - 1));
+            }
+        w.tableView()->selectionModel()->select(sel, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+        const int steps = w.undoStack()->count();
+        QTest::keyClick(w.tableView(), Qt::Key_4, Qt::ControlModifier);
+        for (int r : rows) QCOMPARE(t.layerQuant(r).precision, qs::Precision::Int4);
+        QCOMPARE(w.undoStack()->count(), steps + 1);
+        QTest::keyClick(w.tableView(), Qt::Key_Z, Qt::ControlModifier);
+        for (int r : rows) QCOMPARE(t.layerQuant(r).precision, qs::Precision::Int8);
+    }
+
+    void emptyPanelsSayWhatToDo() {
+        MainWindow w;
+        showAt(w, {1280, 800});
+        QVERIFY(w.evaluation()->findChild<QLabel*>("emptyHint")->isVisible());
+        QVERIFY(w.evaluation()->findChild<QLabel*>("emptyHint")->text().contains("Run"));
+        dockNamed(w, "compareDock")->raise();
+        QTest::qWait(20);
+        const QLabel* hint = w.comparisonPanel()->findChild<QLabel*>("emptyHint");
+        QVERIFY(hint && hint->isVisible());
+        QVERIFY(hint->text().contains("snapshot"));
+        QVERIFY(w.candidates()->findChild<QLabel*>()->text().contains("Open a model") ||
+                w.candidates()->findChild<QLabel*>()->text().contains("Select a layer"));
+    }
+
+    void screenshots_data() {
+        QTest::addColumn<QSize>("size");
+        QTest::newRow("1280x800") << QSize(1280, 800);
+#ifndef QUANTSCOPE_SANITIZED
+        QTest::newRow("1920x1080") << QSize(1920, 1080);
+#endif
+    }
+
+    void screenshots() {
+        QFETCH(QSize, size);
+        const QString dir = shotDir(tmp_);
+        const QString tag = QStringLiteral("%1x%2").arg(size.width()).arg(size.height());
+        MainWindow w;
+        showAt(w, size);
+        QVERIFY(openAndSettle(w, kSamples / "fmnist_cnn.h5"));
+        LayerTableModel& t = *w.layerTable();
+        int conv = rowOf(t, "Conv2D");  // the second Conv2D: 18,496 weights, smoother histograms than the first's 288
+        for (int r = conv + 1; r < t.layerCount(); ++r)
+            if (t.quantizable(r) && t.model()->layers[static_cast<size_t>(r)].class_name == std::string("Conv2D")) conv = r;
+        w.selectLayer(conv);
+        QTest::qWait(50);
+        QVERIFY(w.grab().save(dir + "/overview_" + tag + ".png"));
+
+        // A 4-bit layer's candidates.
+        w.setSelectedPrecision(qs::Precision::Int4);
+        QVERIFY(settle(w));
+        w.findChild<QTabWidget*>("layerTabs")->setCurrentWidget(w.candidates());
+        QTest::qWait(50);
+        QCOMPARE(t.layerQuant(conv).precision, qs::Precision::Int4);
+        QVERIFY(w.grab().save(dir + "/candidates_" + tag + ".png"));
+
+#ifndef QUANTSCOPE_SANITIZED
+        if (!QFileInfo::exists(kFashion)) QSKIP("dataset-fashion-mnist missing: no Compare screenshot");
+        w.setDataPath(kFashion);
+        QSignalSpy finished(&w, &MainWindow::evaluationFinished);
+        auto evaluate = [&] {
+            finished.clear();
+            w.runEvaluation();
+            return finished.wait(300000) && finished.first().first().toBool();
+        };
+        QVERIFY(evaluate());
+        QVERIFY(w.keepSnapshot("conv1 int4"));
+        w.undoStack()->undo();  // back to all int8
+        QVERIFY(evaluate());
+        QVERIFY(w.keepSnapshot("all int8"));
+        dockNamed(w, "compareDock")->raise();
+        QTest::qWait(50);
+        QVERIFY(w.grab().save(dir + "/compare_" + tag + ".png"));
+#endif
+    }
+
+private:
+    static QString t(const LayerTableView& v, int c) { return v.model()->headerData(c, Qt::Horizontal, Qt::DisplayRole).toString(); }
+};
+
+QTEST_MAIN(GuiOverviewTest)
+#include "test_gui_overview.moc"
