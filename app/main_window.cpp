@@ -7,8 +7,6 @@
 #include <QDragEnterEvent>
 #include <QFileDialog>
 #include <QFileInfo>
-#include <QHeaderView>
-#include <QInputDialog>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -19,19 +17,19 @@
 #include <QSettings>
 #include <QStatusBar>
 #include <QTabWidget>
-#include <QTableView>
 #include <QUndoCommand>
 #include <QUndoStack>
 #include <QVBoxLayout>
 
 #include "analysis_scheduler.h"
 #include "candidate_panel.h"
+#include "evaluation_controller.h"
+#include "suggest_controller.h"
 #include "comparison_panel.h"
 #include "evaluation_panel.h"
 #include "histogram_plot.h"
 #include "layer_table_model.h"
 #include "layer_table_view.h"
-#include "report_writer.h"
 #include "suggest_panel.h"
 
 namespace {
@@ -122,8 +120,6 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
         }
         emit analysesSettled();
     });
-    connect(&eval_watcher_, &QFutureWatcher<EvaluationResult>::progressValueChanged, evaluation_, &EvaluationPanel::setProgress);
-    connect(&eval_watcher_, &QFutureWatcher<EvaluationResult>::finished, this, &MainWindow::onEvaluationFinished);
     connect(table_model_, &LayerTableModel::editRequested, this, &MainWindow::onEditRequested);
     connect(table_view_->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this](const QModelIndex& current) {
         selected_ = current.isValid() && current.row() < table_model_->layerCount() ? current.row() : -1;
@@ -131,29 +127,23 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     });
     connect(candidates_, &CandidatePanel::candidateClicked, this, [this](const QString& method) {
         if (selected_ < 0 || !table_model_->quantizable(selected_)) return;
-        const auto& allowed = qs::weightMethods();
-        qs::LayerQuant q = table_model_->layerQuant(selected_);
-        if (method == "float16") {
-            q.precision = qs::Precision::Float16;
-        } else if (std::find(allowed.begin(), allowed.end(), method.toStdString()) != allowed.end()) {
-            q.weight_method = method.toStdString();
-        } else {
+        if (const auto q = qs::withCandidate(table_model_->layerQuant(selected_), method.toStdString()))
+            changeLayers({selected_}, {*q}, tr("Choose %1 for %2").arg(method, QString::fromStdString(model_->layers[static_cast<size_t>(selected_)].name)));
+        else
             statusBar()->showMessage(tr("%1 is asymmetric: shown for comparison, the integer engine takes symmetric weights").arg(method), 6000);
-            return;
-        }
-        changeLayers({selected_}, {q}, tr("Choose %1 for %2").arg(method, QString::fromStdString(model_->layers[static_cast<size_t>(selected_)].name)));
     });
-    connect(&suggest_watcher_, &QFutureWatcher<SuggestResult>::progressValueChanged, suggest_, &SuggestPanel::setProgress);
-    connect(&suggest_watcher_, &QFutureWatcher<SuggestResult>::finished, this, &MainWindow::onSuggestFinished);
+    evaluations_ = new EvaluationController(evaluation_, compare_, this);
+    suggestions_ = new SuggestController(suggest_, evaluation_, table_model_, this);
+    connect(evaluations_, &EvaluationController::finished, this, &MainWindow::evaluationFinished);
+    connect(evaluations_, &EvaluationController::status, statusBar(), &QStatusBar::showMessage);
+    connect(evaluations_, &EvaluationController::failed, this, &MainWindow::showError);
+    connect(suggestions_, &SuggestController::finished, this, &MainWindow::suggestFinished);
+    connect(suggestions_, &SuggestController::applyRequested, this, &MainWindow::applyConfig);
     connect(suggest_, &SuggestPanel::suggestRequested, this, &MainWindow::runSuggest);
-    connect(suggest_, &SuggestPanel::cancelRequested, this, [this] { suggest_watcher_.cancel(); });
-    connect(suggest_, &SuggestPanel::pointActivated, this, &MainWindow::applySuggestion);
     connect(evaluation_, &EvaluationPanel::runRequested, this, &MainWindow::runEvaluation);
-    connect(evaluation_, &EvaluationPanel::cancelRequested, this, &MainWindow::cancelEvaluation);
-    connect(compare_, &ComparisonPanel::keepRequested, this, &MainWindow::askSnapshotName);
     connect(compare_, &ComparisonPanel::saveReportRequested, this, [this] {
         const QString dir = QFileDialog::getExistingDirectory(this, tr("Folder for the report"), QSettings().value("paths/lastReportDir").toString());
-        if (!dir.isEmpty()) saveComparisonReport(dir);
+        if (!dir.isEmpty() && model_) evaluations_->saveReport(dir, model_->source_path);
     });
     connect(compare_, &ComparisonPanel::restoreRequested, this, [this](const qs::QuantConfig& c, const QString& name) {
         if (model_) applyConfig(c, tr("Restore snapshot %1").arg(name));
@@ -184,16 +174,23 @@ void MainWindow::layOutDocks() {
 
 MainWindow::~MainWindow() {
     // Jobs still running are told to stop; waiting here keeps them from outliving the window.
-    for (QFutureWatcherBase* w : std::initializer_list<QFutureWatcherBase*>{&load_watcher_, &eval_watcher_, &suggest_watcher_}) {
-        w->disconnect(this);
-        w->cancel();
-        w->waitForFinished();
-    }
+    load_watcher_.disconnect(this);
+    load_watcher_.cancel();
+    load_watcher_.waitForFinished();
 }
 
 const qs::Model* MainWindow::model() const { return model_.get(); }
 
 bool MainWindow::isAnalyzing() const { return analyses_->busy(); }
+bool MainWindow::isEvaluating() const { return evaluations_->isRunning(); }
+bool MainWindow::isSuggesting() const { return suggestions_->isRunning(); }
+std::shared_ptr<const qs::Comparison> MainWindow::lastComparison() const { return evaluations_->last(); }
+void MainWindow::runEvaluation() { evaluations_->run(model_, currentConfig()); }
+void MainWindow::cancelEvaluation() { evaluations_->cancel(); }
+bool MainWindow::keepSnapshot(const QString& name) { return evaluations_->keep(name); }
+bool MainWindow::saveComparisonReport(const QString& dir) { return model_ && evaluations_->saveReport(dir, model_->source_path); }
+void MainWindow::runSuggest(const qs::SearchBudget& budget) { suggestions_->run(model_, budget); }
+void MainWindow::applySuggestion(int index) { suggestions_->apply(index); }
 
 void MainWindow::buildMenus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
@@ -234,7 +231,7 @@ void MainWindow::buildMenus() {
     QMenu* eval = menuBar()->addMenu(tr("E&valuate"));
     QAction* run = eval->addAction(tr("&Run evaluation"), this, &MainWindow::runEvaluation);
     run->setShortcut(Qt::Key_F5);
-    QAction* keep = eval->addAction(tr("&Keep snapshot..."), this, &MainWindow::askSnapshotName);
+    QAction* keep = eval->addAction(tr("&Keep snapshot..."), evaluations_, &EvaluationController::askNameAndKeep);
     keep->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_K));
 }
 
@@ -279,19 +276,15 @@ void MainWindow::onLoadFinished() {
     }
     // A new model: analyses and evaluations of the old one are void.
     analyses_->reset(r.model);
-    eval_watcher_.cancel();
-    suggest_watcher_.cancel();
-    comparison_.reset();
-    compare_->clear();  // snapshots belong to the model they were run on
-    suggest_->clear();  // so do suggestions
-    compare_->setCanKeep(false);
+    evaluations_->reset();  // results and snapshots belong to the model they were run on
+    suggestions_->reset();  // so do suggestions
     undo_->clear();
     model_ = r.model;
     table_model_->setModel(model_);
     table_view_->fitColumns();
     fit_columns_ = true;
     evaluation_->clearResult();
-    updateSummary();
+    summary_->setText(table_model_->summaryHtml());
     for (int row = 0; row < table_model_->layerCount(); ++row) analyses_->request(row);
     analyses_->start(selected_);
     if (!restored_layout_) layOutDocks();
@@ -408,12 +401,7 @@ qs::QuantConfig MainWindow::currentConfig() const {
     c.calibration_samples = evaluation_->calibrationSamples();
     c.calibration_dataset = evaluation_->dataPath().toStdString();
     c.defaults.activation_method = evaluation_->activationMethod();  // the panel sets it for every layer
-    for (int row = 0; row < table_model_->layerCount(); ++row) {
-        if (!table_model_->quantizable(row)) continue;
-        qs::LayerQuant q = table_model_->layerQuant(row);
-        q.activation_method = c.defaults.activation_method;
-        if (!(q == c.defaults)) c.layers[model_->layers[static_cast<size_t>(row)].name] = q;
-    }
+    table_model_->addLayers(c);
     return c;
 }
 
@@ -428,21 +416,8 @@ void MainWindow::showError(const QString& title, const QString& text) {
 bool MainWindow::saveConfig(const QString& path) {
     if (!model_) return false;
     qs::QuantConfig c = currentConfig();
-    // The scales the table shows (the analyses already computed); a layer whose analysis is
-    // still pending gets its scales computed here, that layer only.
     try {
-        for (int row = 0; row < table_model_->layerCount(); ++row) {
-            const qs::LayerQuant& q = table_model_->layerQuant(row);
-            if (!table_model_->quantizable(row) || !qs::isInteger(q.precision)) continue;
-            const qs::Layer& layer = model_->layers[static_cast<size_t>(row)];
-            const qs::Candidate* shown = table_model_->chosen(row);
-            const qs::Tensor& kernel = *qs::layerKernel(layer);
-            const std::vector<qs::QuantParams> params =
-                shown ? shown->params : qs::weightCandidate(kernel, qs::channelCount(layer, kernel), q).params;
-            qs::LayerScales s;
-            for (const qs::QuantParams& p : params) s.scales.push_back(p.scale);
-            c.scales[layer.name] = std::move(s);
-        }
+        table_model_->addScales(c);
         qs::saveQuantConfig(path.toStdString(), c);
     } catch (const std::exception& e) {
         showError(tr("Cannot save config"), QString::fromStdString(e.what()));
@@ -487,152 +462,6 @@ void MainWindow::applyConfig(const qs::QuantConfig& c, const QString& what) {
     evaluation_->setActivationMethod(c.defaults.activation_method);
 }
 
-void MainWindow::askSnapshotName() {
-    if (!comparison_) {
-        statusBar()->showMessage(tr("Run an evaluation first: a snapshot keeps a config with its results."), 5000);
-        return;
-    }
-    const QString suggested = tr("#%1 %2").arg(compare_->snapshots().size() + 1).arg(QString::fromStdString(qs::precisionSummary(*comparison_)));
-    bool ok = false;
-    const QString name = QInputDialog::getText(this, tr("Keep snapshot"), tr("Name:"), QLineEdit::Normal, suggested, &ok);
-    if (ok) keepSnapshot(name.trimmed().isEmpty() ? suggested : name.trimmed());
-}
-
-bool MainWindow::keepSnapshot(const QString& name) {
-    if (!comparison_) return false;
-    compare_->addSnapshot({name.toStdString(), compared_config_, *comparison_});
-    statusBar()->showMessage(tr("Kept snapshot %1").arg(name), 4000);
-    return true;
-}
-
-bool MainWindow::saveComparisonReport(const QString& dir) {
-    const std::vector<qs::ConfigRun> runs = compare_->shownRuns();
-    if (runs.empty() || !model_) return false;
-    try {
-        const qs::ConfigRun& first = runs.front();
-        const QString html = writeComparisonReport(dir, runs, {model_->source_path, first.config.calibration_dataset, first.result.quantized.n, {}});
-        QSettings().setValue("paths/lastReportDir", dir);
-        statusBar()->showMessage(tr("Wrote %1").arg(html), 6000);
-        return true;
-    } catch (const std::exception& e) {
-        showError(tr("Cannot save the report"), QString::fromStdString(e.what()));
-        return false;
-    }
-}
-
-void MainWindow::runEvaluation() {
-    if (!model_) {
-        evaluation_->setMessage(tr("Open a model first."));
-        return;
-    }
-    const QString path = evaluation_->dataPath();
-    if (path.isEmpty()) {
-        evaluation_->setMessage(tr("Choose a test set: a folder with an IDX pair, or an .npz, .npy or HDF5 file."));
-        return;
-    }
-    if (eval_watcher_.isRunning()) {  // a newer run replaces an older one
-        eval_watcher_.cancel();
-        eval_watcher_.waitForFinished();
-    }
-    const PreprocessingChoice pre{evaluation_->scaleOverride(), evaluation_->mean(), evaluation_->stddev()};
-    if ((pre.scale && *pre.scale == 0) || pre.std == 0) {  // checked here too, to say so before any work
-        evaluation_->setMessage(tr("The scale and the standard deviation must not be zero."));
-        return;
-    }
-    QSettings().setValue("paths/lastDataPath", path);
-    evaluation_->setRunning(true);
-    evaluation_->setMessage(tr("Evaluating on %1...").arg(path));
-    eval_watcher_.setFuture(startEvaluation(model_, currentConfig(), path, pre));
-}
-
-void MainWindow::cancelEvaluation() { eval_watcher_.cancel(); }
-
-void MainWindow::onEvaluationFinished() {
-    evaluation_->setRunning(false);
-    if (eval_watcher_.future().resultCount() == 0) {
-        evaluation_->setMessage(tr("Evaluation cancelled."));
-        emit evaluationFinished(false);
-        return;
-    }
-    const EvaluationResult r = eval_watcher_.result();
-    if (r.cancelled || !r.comparison) {
-        evaluation_->setMessage(r.cancelled ? tr("Evaluation cancelled.") : r.error);
-        emit evaluationFinished(false);
-        return;
-    }
-    comparison_ = r.comparison;
-    compared_config_ = r.config;
-    evaluation_->setResult(*comparison_);
-    evaluation_->setMessage(tr("%1 test images; calibrated on %2; x = (v / %3 - %4) / %5 (%6)")
-                                .arg(comparison_->quantized.n)
-                                .arg(comparison_->calibration_samples)
-                                .arg(r.preprocessing.scale)
-                                .arg(r.preprocessing.mean)
-                                .arg(r.preprocessing.std)
-                                .arg(r.preprocessing_source));
-    compare_->setCanKeep(true);
-    emit evaluationFinished(true);
-}
-
-void MainWindow::runSuggest(const qs::SearchBudget& budget) {
-    const QString path = evaluation_->dataPath();
-    if (!model_ || path.isEmpty()) {
-        suggest_->setMessage(model_ ? tr("Choose a test set in the Evaluation panel first.") : tr("Open a model first."));
-        return;
-    }
-    if (suggest_watcher_.isRunning()) {
-        suggest_watcher_.cancel();
-        suggest_watcher_.waitForFinished();
-    }
-    suggest_->setRunning(true);
-    suggest_->setMessage(tr("Measuring every layer's sensitivity on %1, then searching...").arg(path));
-    const PreprocessingChoice pre{evaluation_->scaleOverride(), evaluation_->mean(), evaluation_->stddev()};
-    suggest_watcher_.setFuture(startSuggest(model_, path, pre, budget));
-}
-
-void MainWindow::onSuggestFinished() {
-    suggest_->setRunning(false);
-    const bool got = suggest_watcher_.future().resultCount() > 0;
-    const SuggestResult r = got ? suggest_watcher_.result() : SuggestResult{};
-    if (!got || r.cancelled || !r.search) {
-        suggest_->setMessage(!got || r.cancelled ? tr("Suggestion cancelled.") : r.error);
-        emit suggestFinished(false);
-        return;
-    }
-    suggest_->setResult(r.table, r.search);
-    table_model_->clearSensitivity();
-    for (int row = 0; row < table_model_->layerCount(); ++row) {
-        const std::string& name = model_->layers[static_cast<size_t>(row)].name;
-        QStringList lines;
-        for (const qs::SensitivityCell& c : r.table->cells)
-            if (c.layer == name)
-                lines << tr("%1: top-1 %2%, KL %3").arg(QString::fromStdString(c.setting)).arg(100 * c.score.top1, 0, 'f', 2).arg(c.score.kl, 0, 'g', 3);
-        if (!lines.isEmpty()) table_model_->setSensitivity(row, qs::bestDropAt(*r.table, name, 4), lines.join('\n'));
-    }
-    emit suggestFinished(true);
-}
-
-void MainWindow::applySuggestion(int index) {
-    const qs::SearchResult* r = suggest_->result();
-    if (!model_ || !r || index < 0 || index >= static_cast<int>(r->points.size())) return;
-    const qs::SearchPoint& p = r->points[static_cast<size_t>(index)];
-    applyConfig(p.config, tr("Apply suggestion (%1, %2 bits/weight)").arg(QString::fromStdString(p.origin)).arg(p.bits_per_weight, 0, 'f', 2));
-}
-
-void MainWindow::updateSummary() {
-    const qs::Model& m = *model_;
-    QString text = tr("<b>%1</b> &nbsp; format: %2 &nbsp; Keras: %3 &nbsp; %4 &nbsp; %5 layers, %6 parameters, %7 as float32")
-                       .arg(QFileInfo(QString::fromStdString(m.source_path)).fileName().toHtmlEscaped(),
-                            QString::fromLatin1(qs::formatName(m.format)),
-                            m.keras_version.empty() ? tr("not recorded") : QString::fromStdString(m.keras_version).toHtmlEscaped(),
-                            m.model_class.empty() ? tr("no architecture") : QString::fromStdString(m.model_class))
-                       .arg(m.layers.size())
-                       .arg(QLocale::system().toString(static_cast<qlonglong>(m.paramCount())))
-                       .arg(LayerTableModel::formatBytes(m.paramCount() * 4));
-    for (const std::string& w : m.warnings) text += "<br><i>" + QString::fromStdString(w).toHtmlEscaped() + "</i>";
-    summary_->setText(text);
-}
-
 void MainWindow::updateRecentMenu() {
     recent_menu_->clear();
     const QStringList recent = QSettings().value("recentFiles").toStringList();
@@ -664,7 +493,6 @@ void MainWindow::closeEvent(QCloseEvent* event) {
     settings.setValue("window/columns", table_view_->saveColumns());
     load_watcher_.cancel();
     analyses_->cancel();
-    eval_watcher_.cancel();
-    suggest_watcher_.cancel();
+    evaluations_->cancel();
     event->accept();
 }

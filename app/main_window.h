@@ -19,6 +19,8 @@ class ComparisonPanel;
 class EvaluationPanel;
 class HistogramPlot;
 class AnalysisScheduler;
+class EvaluationController;
+class SuggestController;
 class LayerTableModel;
 class LayerTableView;
 class QDockWidget;
@@ -49,12 +51,12 @@ public:
     EvaluationPanel* evaluation() const { return evaluation_; }
     ComparisonPanel* comparisonPanel() const { return compare_; }
     SuggestPanel* suggestPanel() const { return suggest_; }
-    bool isSuggesting() const { return suggest_watcher_.isRunning(); }
+    bool isSuggesting() const;
     QUndoStack* undoStack() const { return undo_; }
     bool isLoading() const { return load_watcher_.isRunning(); }
     bool isAnalyzing() const;
-    bool isEvaluating() const { return eval_watcher_.isRunning(); }
-    std::shared_ptr<const qs::Comparison> lastComparison() const { return comparison_; }
+    bool isEvaluating() const;
+    std::shared_ptr<const qs::Comparison> lastComparison() const;
 
     // The quantization config the table describes (what Run evaluates).
     qs::QuantConfig currentConfig() const;
@@ -105,20 +107,18 @@ private:
     void chooseAndOpen();
     void showError(const QString& title, const QString& text);
     void onLoadFinished();
-    void onEvaluationFinished();
-    void onSuggestFinished();
-    void askSnapshotName();
     void onEditRequested(int row, int column, const QString& value);
     void layOutDocks();
     std::vector<int> selectedLayerRows() const;  // quantizable rows with a selected cell, ascending
     void showSelected();
-    void updateSummary();
     void updateRecentMenu();
     void setBusy(bool busy, const QString& what = {});
 
     LayerTableModel* table_model_ = nullptr;
     LayerTableView* table_view_ = nullptr;
     AnalysisScheduler* analyses_ = nullptr;
+    EvaluationController* evaluations_ = nullptr;
+    SuggestController* suggestions_ = nullptr;
     QList<QDockWidget*> bottom_docks_;
     QLabel* summary_ = nullptr;
     QProgressBar* progress_ = nullptr;
@@ -132,11 +132,7 @@ private:
     QTabWidget* layer_tabs_ = nullptr;
     QUndoStack* undo_ = nullptr;
     QFutureWatcher<LoadResult> load_watcher_;
-    QFutureWatcher<EvaluationResult> eval_watcher_;
-    QFutureWatcher<SuggestResult> suggest_watcher_;
     std::shared_ptr<const qs::Model> model_;
-    std::shared_ptr<const qs::Comparison> comparison_;
-    qs::QuantConfig compared_config_;  // the config comparison_ was evaluated with
     int selected_ = -1;
     bool fit_columns_ = false;
     bool restored_layout_ = false;  // the dock arrangement came from QSettings: keep it

@@ -6,6 +6,7 @@
 #include <QLocale>
 
 #include <cmath>
+#include <filesystem>
 #include <limits>
 
 #include "model/shape_inference.h"
@@ -92,6 +93,29 @@ qint64 LayerTableModel::quantizedBytes(int row) const {
     return kernel + (params - k->size()) * 4;  // biases as int32 (BatchNormalization vectors fold away in deployment)
 }
 
+void LayerTableModel::addLayers(qs::QuantConfig& c) const {
+    for (int row = 0; row < layerCount(); ++row) {
+        if (!quantizable(row)) continue;
+        qs::LayerQuant q = quant_[static_cast<size_t>(row)];
+        q.activation_method = c.defaults.activation_method;
+        if (!(q == c.defaults)) c.layers[model_->layers[static_cast<size_t>(row)].name] = q;
+    }
+}
+
+void LayerTableModel::addScales(qs::QuantConfig& c) const {
+    for (int row = 0; row < layerCount(); ++row) {
+        const qs::LayerQuant& q = quant_[static_cast<size_t>(row)];
+        if (!quantizable(row) || !qs::isInteger(q.precision)) continue;
+        const qs::Layer& layer = model_->layers[static_cast<size_t>(row)];
+        const qs::Candidate* shown = chosen(row);
+        const qs::Tensor& kernel = *qs::layerKernel(layer);
+        const std::vector<qs::QuantParams> params = shown ? shown->params : qs::weightCandidate(kernel, qs::channelCount(layer, kernel), q).params;
+        qs::LayerScales s;
+        for (const qs::QuantParams& p : params) s.scales.push_back(p.scale);
+        c.scales[layer.name] = std::move(s);
+    }
+}
+
 qint64 LayerTableModel::totalFloatBytes() const {
     qint64 n = 0;
     for (int r = 0; r < layerCount(); ++r) n += model_->layers[static_cast<size_t>(r)].paramCount() * 4;
@@ -131,6 +155,21 @@ int LayerTableModel::columnCount(const QModelIndex& parent) const {
 
 QString LayerTableModel::formatBytes(qint64 bytes) {
     return QLocale::system().formattedDataSize(bytes, 1, QLocale::DataSizeTraditionalFormat);
+}
+
+QString LayerTableModel::summaryHtml() const {
+    if (!model_) return {};
+    const qs::Model& m = *model_;
+    QString text = tr("<b>%1</b> &nbsp; format: %2 &nbsp; Keras: %3 &nbsp; %4 &nbsp; %5 layers, %6 parameters, %7 as float32")
+                       .arg(QString::fromStdString(std::filesystem::path(m.source_path).filename().string()).toHtmlEscaped(),
+                            QString::fromLatin1(qs::formatName(m.format)),
+                            m.keras_version.empty() ? tr("not recorded") : QString::fromStdString(m.keras_version).toHtmlEscaped(),
+                            m.model_class.empty() ? tr("no architecture") : QString::fromStdString(m.model_class))
+                       .arg(m.layers.size())
+                       .arg(QLocale::system().toString(static_cast<qlonglong>(m.paramCount())))
+                       .arg(formatBytes(m.paramCount() * 4));
+    for (const std::string& w : m.warnings) text += "<br><i>" + QString::fromStdString(w).toHtmlEscaped() + "</i>";
+    return text;
 }
 
 Qt::ItemFlags LayerTableModel::flags(const QModelIndex& index) const {

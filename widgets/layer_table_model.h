@@ -53,6 +53,13 @@ public:
     void setSensitivity(int row, double drop_at_4_bits, const QString& detail);
     void clearSensitivity();
 
+    // Into `c`: every quantizable row's settings that differ from c.defaults (the activation
+    // method is c.defaults' for every layer: the evaluation panel sets it for the whole model).
+    void addLayers(qs::QuantConfig& c) const;
+    // Into `c`: the weight scales every integer row shows (from its analysis; a row whose
+    // analysis is still pending gets its scales computed here, that row only).
+    void addScales(qs::QuantConfig& c) const;
+
     // Bytes before and after quantization (weights as stored), over every layer.
     qint64 totalFloatBytes() const;
     qint64 totalQuantizedBytes() const;
@@ -66,6 +73,9 @@ public:
     QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
 
     static QString formatBytes(qint64 bytes);
+    // One paragraph about the loaded model: file, format, Keras version, class, layers,
+    // parameters, float32 size, and the loader's warnings (HTML).
+    QString summaryHtml() const;
 
 signals:
     void editRequested(int row, int column, const QString& value);

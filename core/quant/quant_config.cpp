@@ -78,6 +78,17 @@ const std::vector<std::string>& weightMethods() {
     return m;
 }
 
+std::optional<LayerQuant> withCandidate(LayerQuant q, const std::string& method) {
+    if (method == "float16") {
+        q.precision = Precision::Float16;
+    } else if (std::find(weightMethods().begin(), weightMethods().end(), method) != weightMethods().end()) {
+        q.weight_method = method;
+    } else {
+        return std::nullopt;
+    }
+    return q;
+}
+
 const std::vector<std::string>& activationMethods() {
     static const std::vector<std::string> m = {"min_max", "percentile_99.9", "percentile_99.99", "mse", "kl"};
     return m;

@@ -47,6 +47,11 @@ int activationBits(const LayerQuant& q);
 const std::vector<std::string>& weightMethods();
 const std::vector<std::string>& activationMethods();
 
+// `q` with the analysis candidate `method` as its weights: a symmetric method becomes the
+// weight method, "float16" the precision; nullopt for a candidate the integer engine cannot
+// take (asymmetric min_max: shown for comparison only).
+std::optional<LayerQuant> withCandidate(LayerQuant q, const std::string& method);
+
 // The weight scales a layer's settings gave when the config was saved (per output channel,
 // or one), of the Keras kernel as stored (before BatchNormalization folding). A record for
 // readers of the file (and for exports); on load against a model they are checked, so a
