@@ -152,11 +152,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     buildMenus();
     QSettings settings;
     if (!restoreGeometry(settings.value("window/geometry").toByteArray())) {
-        // First start: 1500x950 where the screen has room, else the whole screen (a 1280x800
-        // laptop: nothing may open off-screen).
+        // First start: maximized (nothing off-screen on a 1280x800 laptop); 1500x950 or the
+        // screen when it is un-maximized.
         const QRect avail = screen() ? screen()->availableGeometry() : QRect(0, 0, 1500, 950);
         resize(std::min(1500, avail.width()), std::min(950, avail.height()));
-        if (avail.width() < 1500 || avail.height() < 950) setWindowState(Qt::WindowMaximized);
+        setWindowState(Qt::WindowMaximized);
     }
     restored_layout_ = restoreState(settings.value("window/state").toByteArray());
     table_view_->restoreColumns(settings.value("window/columns").toByteArray());

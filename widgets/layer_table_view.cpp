@@ -14,7 +14,7 @@ namespace {
 
 constexpr int kMaxNameWidth = 220;
 constexpr int kMinOverviewWidth = 4 * LayerTableModel::kOverviewBins + 8;
-constexpr int kMaxOverviewWidth = 12 * LayerTableModel::kOverviewBins;
+constexpr int kMaxOverviewWidth = 20 * LayerTableModel::kOverviewBins;
 
 }  // namespace
 
