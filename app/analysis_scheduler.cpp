@@ -12,26 +12,60 @@ int analysisBits(const qs::LayerQuant& q) { return qs::isInteger(q.precision) ? 
 }  // namespace
 
 AnalysisScheduler::AnalysisScheduler(LayerTableModel* table, QObject* parent) : QObject(parent), table_(table) {
-    connect(&watcher_, &QFutureWatcher<AnalysisResult>::resultReadyAt, this, &AnalysisScheduler::onResult);
+    connect(&watcher_, &QFutureWatcher<AnalysisResult>::resultReadyAt, this, [this](int i) { onResult(watcher_.resultAt(i)); });
     connect(&watcher_, &QFutureWatcher<AnalysisResult>::finished, this, &AnalysisScheduler::onFinished);
+    connect(&prefetch_watcher_, &QFutureWatcher<AnalysisResult>::resultReadyAt, this,
+            [this](int i) { onResult(prefetch_watcher_.resultAt(i)); });
+    connect(&prefetch_watcher_, &QFutureWatcher<AnalysisResult>::finished, this, [this] {
+        prefetching_ = false;
+        if (!running_) startPrefetch();
+    });
 }
 
 AnalysisScheduler::~AnalysisScheduler() {
-    watcher_.disconnect(this);
-    watcher_.cancel();
-    watcher_.waitForFinished();
+    for (QFutureWatcher<AnalysisResult>* w : {&watcher_, &prefetch_watcher_}) {
+        w->disconnect(this);
+        w->cancel();
+        w->waitForFinished();
+    }
 }
 
 void AnalysisScheduler::reset(std::shared_ptr<const qs::Model> model) {
     watcher_.cancel();  // running_ stays until its finished() arrives
+    prefetch_watcher_.cancel();
     pending_.clear();
+    prefetch_.clear();
     cache_.clear();
     model_ = std::move(model);
 }
 
 void AnalysisScheduler::cancel() {
     pending_.clear();
+    prefetch_.clear();
     watcher_.cancel();
+    prefetch_watcher_.cancel();
+}
+
+void AnalysisScheduler::prefetch(int row) {
+    prefetch_.clear();
+    if (!model_ || !table_->quantizable(row)) return;
+    const auto [r, bits, granularity] = keyFor(row);
+    const int other = granularity == static_cast<int>(qs::Granularity::PerChannel) ? static_cast<int>(qs::Granularity::PerTensor)
+                                                                                    : static_cast<int>(qs::Granularity::PerChannel);
+    std::vector<Key> likely;
+    for (int b : {4, 8, 2, 16}) likely.push_back({r, b, granularity});
+    likely.push_back({r, bits, other});
+    for (const Key& k : likely)
+        if (!cache_.count(k)) prefetch_.push_back({r, std::get<1>(k), static_cast<qs::Granularity>(std::get<2>(k))});
+    if (!running_ && !prefetching_) startPrefetch();
+}
+
+void AnalysisScheduler::startPrefetch() {
+    if (prefetch_.empty() || !model_) return;
+    std::vector<AnalysisRequest> batch;
+    batch.swap(prefetch_);
+    prefetching_ = true;
+    prefetch_watcher_.setFuture(startAnalyses(model_, std::move(batch)));
 }
 
 AnalysisScheduler::Key AnalysisScheduler::keyFor(int row) const {
@@ -56,6 +90,7 @@ void AnalysisScheduler::request(int row) {
 void AnalysisScheduler::start(int first) {
     first_ = first;
     if (running_ || pending_.empty() || !model_) return;
+    prefetch_watcher_.cancel();  // what is asked for comes first (the prefetch stops inside its analysis)
     std::stable_partition(pending_.begin(), pending_.end(), [first](const AnalysisRequest& r) { return r.row == first; });
     std::vector<AnalysisRequest> batch;
     batch.swap(pending_);
@@ -63,8 +98,7 @@ void AnalysisScheduler::start(int first) {
     watcher_.setFuture(startAnalyses(model_, std::move(batch)));
 }
 
-void AnalysisScheduler::onResult(int index) {
-    const AnalysisResult r = watcher_.resultAt(index);
+void AnalysisScheduler::onResult(const AnalysisResult& r) {
     if (!r.analysis) {
         if (!r.error.isEmpty()) emit failed(r.error);
         return;
@@ -72,7 +106,7 @@ void AnalysisScheduler::onResult(int index) {
     const Key key{r.request.row, r.request.bits, static_cast<int>(r.request.granularity)};
     cache_[key] = r.analysis;
     const int row = r.request.row;
-    if (row < table_->layerCount() && keyFor(row) == key) {
+    if (row < table_->layerCount() && keyFor(row) == key && table_->analysis(row) != r.analysis) {
         table_->setAnalysis(row, r.analysis);
         emit rowReady(row);
     }
@@ -85,4 +119,5 @@ void AnalysisScheduler::onFinished() {
         return;
     }
     emit settled();
+    startPrefetch();
 }

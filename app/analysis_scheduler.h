@@ -30,6 +30,11 @@ public:
     // Until settled() (the watcher's future can end before its results are delivered here).
     bool busy() const { return running_ || !pending_.empty(); }
     void cancel();
+    // What is likely next for `row` (its other bit widths at its granularity, its other
+    // granularity at its bits) is analysed in the background while nothing else runs, so
+    // changing them is a cache hit. Any request stops it at once; busy() does not count it.
+    void prefetch(int row);
+    bool cached(int row, int bits, qs::Granularity g) const { return cache_.count({row, bits, static_cast<int>(g)}) > 0; }
 
 signals:
     void rowReady(int row);             // the table has the row's new analysis
@@ -39,8 +44,9 @@ signals:
 private:
     using Key = std::tuple<int, int, int>;  // row, bits, granularity
     Key keyFor(int row) const;
-    void onResult(int index);
+    void onResult(const AnalysisResult& r);
     void onFinished();
+    void startPrefetch();
 
     LayerTableModel* table_;
     std::shared_ptr<const qs::Model> model_;
@@ -49,4 +55,7 @@ private:
     std::vector<AnalysisRequest> pending_;
     int first_ = -1;
     bool running_ = false;
+    QFutureWatcher<AnalysisResult> prefetch_watcher_;
+    std::vector<AnalysisRequest> prefetch_;  // not started yet
+    bool prefetching_ = false;
 };

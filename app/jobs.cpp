@@ -78,9 +78,13 @@ QFuture<AnalysisResult> startAnalyses(std::shared_ptr<const qs::Model> model, st
                     qs::AnalysisOptions o;
                     o.bits = req.bits;
                     o.granularity = req.granularity;
+                    qs::Progress cancel;  // a cancelled batch stops inside the analysis, not after it
+                    cancel.is_cancelled = [&promise] { return promise.isCanceled(); };
                     r.analysis = std::make_shared<const qs::TensorAnalysis>(
-                        qs::analyzeTensor(*kernel, qs::channelCount(layer, *kernel), o));
+                        qs::analyzeTensor(*kernel, qs::channelCount(layer, *kernel), o, cancel));
                 }
+            } catch (const qs::Cancelled&) {
+                return;
             } catch (const std::exception& e) {
                 r.error = QString::fromStdString(e.what());
             }

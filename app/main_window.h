@@ -53,6 +53,7 @@ public:
     SuggestPanel* suggestPanel() const { return suggest_; }
     bool isSuggesting() const;
     QUndoStack* undoStack() const { return undo_; }
+    AnalysisScheduler* analyses() const { return analyses_; }
     bool isLoading() const { return load_watcher_.isRunning(); }
     bool isAnalyzing() const;
     bool isEvaluating() const;
