@@ -1,5 +1,7 @@
 #include "analysis_scheduler.h"
 
+#include <QTimer>
+
 #include <algorithm>
 
 #include "layer_table_model.h"
@@ -89,6 +91,14 @@ void AnalysisScheduler::request(int row) {
 
 void AnalysisScheduler::start(int first) {
     first_ = first;
+    if (!running_ && pending_.empty()) {
+        // Everything asked for was cached: still settled, once the caller has returned (a
+        // listener may connect after asking).
+        QTimer::singleShot(0, this, [this] {
+            if (!busy()) emit settled();
+        });
+        return;
+    }
     if (running_ || pending_.empty() || !model_) return;
     prefetch_watcher_.cancel();  // what is asked for comes first (the prefetch stops inside its analysis)
     std::stable_partition(pending_.begin(), pending_.end(), [first](const AnalysisRequest& r) { return r.row == first; });
