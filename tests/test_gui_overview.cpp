@@ -30,6 +30,7 @@
 #include "keras_h5_writer.h"
 #include "layer_table_model.h"
 #include "layer_table_view.h"
+#include "gui_test_support.h"
 #include "main_window.h"
 #include "quant/magnitude_overview.h"
 #include "vgg16_shaped.h"
@@ -41,12 +42,7 @@ namespace {
 const fs::path kSamples = fs::path(QUANTSCOPE_SOURCE_DIR) / "sample_models";
 const QString kFashion = "/usr/share/datasets/fashion-mnist";
 
-bool openAndSettle(MainWindow& w, const fs::path& file) {
-    QSignalSpy loaded(&w, &MainWindow::modelLoaded), settled(&w, &MainWindow::analysesSettled);
-    w.openModel(QString::fromStdString(file.string()));
-    for (int i = 0; i < 6000 && (loaded.isEmpty() || settled.isEmpty()); ++i) QTest::qWait(20);
-    return !loaded.isEmpty() && !settled.isEmpty();
-}
+using qs::testing::openAndSettle;
 
 bool settle(MainWindow& w) {
     for (int i = 0; i < 3000 && w.isAnalyzing(); ++i) QTest::qWait(10);
@@ -304,28 +300,17 @@ private slots:
         ::sync();  // the kernel writes the 553 MB back now, not in the middle of the measurement
         MainWindow w;
         showAt(w, {1280, 800});
-        qint64 max_gap = 0, ticks = 0;
-        QElapsedTimer clock, since;
-        QTimer timer;
-        timer.setInterval(5);
-        QObject::connect(&timer, &QTimer::timeout, [&] {
-            const qint64 g = since.restart();
-            if (g > 50) qInfo("GAP %lld ms ending at %lld ms", g, clock.elapsed());
-            max_gap = std::max(max_gap, g);
-            ++ticks;
-        });
-        clock.start();
-        since.start();
-        timer.start();
+        qs::testing::EventLoopGaps gaps;
+        gaps.start();
         QVERIFY(openAndSettle(w, path));
-        timer.stop();
+        gaps.stop();
         const LayerTableModel& t = *w.layerTable();
         int rows = 0;
         for (int r = 0; r < t.layerCount(); ++r)
             if (t.quantizable(r)) rows += t.overview(r).has_value();
-        qInfo("opened and analysed in %lld ms, %lld ticks, longest gap %lld ms, %d overviews", clock.elapsed(), ticks, max_gap, rows);
+        qInfo("opened and analysed in %lld ms, %lld ticks, longest gap %lld ms, %d overviews", gaps.elapsed(), gaps.ticks(), gaps.longest(), rows);
         QCOMPARE(rows, 16);  // 13 Conv2D + 3 Dense
-        QVERIFY2(max_gap < 100, qPrintable(QString("event loop stalled for %1 ms").arg(max_gap)));
+        QVERIFY2(gaps.longest() < 100, qPrintable(QString("event loop stalled for %1 ms").arg(gaps.longest())));
     }
 
     // Issue 23: on a 4.2M-weight layer, changing the bits or the granularity or coming back to

@@ -38,6 +38,7 @@
 #include "keras_h5_writer.h"
 #include "layer_table_model.h"
 #include "layer_table_view.h"
+#include "gui_test_support.h"
 #include "main_window.h"
 #include "quant/quant_analysis.h"
 #include "quant/quant_config.h"
@@ -55,12 +56,7 @@ bool waitFor(MainWindow& w, void (MainWindow::*signal)(), int timeout_ms) {
     return spy.wait(timeout_ms) || !spy.isEmpty();
 }
 
-bool openAndSettle(MainWindow& w, const fs::path& file) {
-    QSignalSpy loaded(&w, &MainWindow::modelLoaded), settled(&w, &MainWindow::analysesSettled);
-    w.openModel(QString::fromStdString(file.string()));
-    for (int i = 0; i < 6000 && (loaded.isEmpty() || settled.isEmpty()); ++i) QTest::qWait(20);
-    return !loaded.isEmpty() && !settled.isEmpty();
-}
+using qs::testing::openAndSettle;
 
 // What core computes for a layer's kernel with the table's settings.
 qs::TensorAnalysis coreAnalysis(const qs::Layer& layer, int bits, qs::Granularity g) {
@@ -650,30 +646,19 @@ private slots:
         // Measure the longest pause between timer ticks while the big layer is re-analysed at
         // 4 bits per-tensor (every candidate's statistics over 3.2M weights) and the model is
         // evaluated on 10,000 images, both at once.
-        qint64 max_gap = 0, ticks = 0;
-        QElapsedTimer clock, since;
-        QTimer timer;
-        timer.setInterval(5);
-        QObject::connect(&timer, &QTimer::timeout, [&] {
-            const qint64 g = since.restart();
-            if (g > 50) qInfo("GAP %lld ms ending at %lld ms", g, clock.elapsed());
-            max_gap = std::max(max_gap, g);
-            ++ticks;
-        });
+        qs::testing::EventLoopGaps gaps;
         QSignalSpy settled(&w, &MainWindow::analysesSettled), finished(&w, &MainWindow::evaluationFinished);
-        clock.start();
-        since.start();
-        timer.start();
+        gaps.start();
         qs::LayerQuant q = t.layerQuant(1);
         q.precision = qs::Precision::Int4;
         q.granularity = qs::Granularity::PerTensor;
         w.changeLayers({1}, {q}, "int4 per-tensor");
         w.selectLayer(1);
         w.runEvaluation();
-        while ((settled.isEmpty() || finished.isEmpty()) && clock.elapsed() < 20000) QTest::qWait(5);
-        timer.stop();
+        while ((settled.isEmpty() || finished.isEmpty()) && gaps.elapsed() < 20000) QTest::qWait(5);
+        gaps.stop();
         w.cancelEvaluation();
-        qInfo("%lld ticks over %lld ms, longest gap %lld ms; analysis %s, evaluation %s", ticks, clock.elapsed(), max_gap,
+        qInfo("%lld ticks over %lld ms, longest gap %lld ms; analysis %s, evaluation %s", gaps.ticks(), gaps.elapsed(), gaps.longest(),
               settled.isEmpty() ? "running" : "done", finished.isEmpty() ? "running" : "done");
         QVERIFY(!settled.isEmpty());  // the analysis finished within the window
         // 100 ms in a normal build. AddressSanitizer makes every step the GUI thread takes to start
@@ -683,8 +668,8 @@ private slots:
 #else
         constexpr qint64 kMaxGapMs = 100;
 #endif
-        QVERIFY2(max_gap < kMaxGapMs, qPrintable(QString("event loop stalled for %1 ms").arg(max_gap)));
-        QVERIFY(ticks > 20);
+        QVERIFY2(gaps.longest() < kMaxGapMs, qPrintable(QString("event loop stalled for %1 ms").arg(gaps.longest())));
+        QVERIFY(gaps.ticks() > 20);
     }
 };
 
