@@ -34,6 +34,7 @@
 namespace {
 
 constexpr int kMaxRecent = 8;
+constexpr int kLayoutVersion = 2;  // a saved dock arrangement of another version is not restored
 
 // One table edit (possibly of many rows): the settings before and after.
 class LayerQuantCommand : public QUndoCommand {
@@ -55,7 +56,6 @@ private:
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     setWindowTitle(tr("Quantscope"));
     setAcceptDrops(true);
-    setDockOptions(QMainWindow::AnimatedDocks | QMainWindow::AllowTabbedDocks);
     undo_ = new QUndoStack(this);
 
     auto* central = new QWidget(this);
@@ -159,7 +159,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
         resize(std::min(1500, avail.width()), std::min(950, avail.height()));
         setWindowState(Qt::WindowMaximized);
     }
-    restored_layout_ = restoreState(settings.value("window/state").toByteArray());
+    restored_layout_ = restoreState(settings.value("window/state").toByteArray(), kLayoutVersion);
     table_view_->restoreColumns(settings.value("window/columns").toByteArray());
     evaluation_->setDataPath(settings.value("paths/lastDataPath").toString());
 }
@@ -490,7 +490,7 @@ void MainWindow::dropEvent(QDropEvent* event) {
 void MainWindow::closeEvent(QCloseEvent* event) {
     QSettings settings;
     settings.setValue("window/geometry", saveGeometry());
-    settings.setValue("window/state", saveState());
+    settings.setValue("window/state", saveState(kLayoutVersion));
     settings.setValue("window/columns", table_view_->saveColumns());
     load_watcher_.cancel();
     analyses_->cancel();

@@ -120,6 +120,7 @@ private slots:
     void initTestCase() {
         qs::h5::startPreflightHelper();  // before Qt starts threads (h5_preflight.h)
         QCoreApplication::setOrganizationName("QuantscopeTest");  // keep the user's settings untouched
+        QSettings().remove("window");  // the default layout, whatever an earlier run saved
         QVERIFY(tmp_.isValid());
     }
 
@@ -374,7 +375,8 @@ private slots:
     void suggestAppliesFrontPointAndUndoes() {
         if (!QFileInfo::exists(kFashion)) QSKIP("dataset-fashion-mnist missing");
         MainWindow w;
-        w.resize(1500, 1000);
+        w.setWindowState(Qt::WindowNoState);  // a 1280x800 screenshot (the window opens maximized)
+        w.resize(1280, 800);
         w.show();
         QVERIFY(openAndSettle(w, kSamples / "fmnist_mlp.h5"));
         w.setDataPath(kFashion);

@@ -54,14 +54,16 @@ SuggestPanel::SuggestPanel(QWidget* parent) : QWidget(parent) {
 
     auto* split = new QSplitter(Qt::Horizontal, this);
     chart_ = new QCustomPlot(split);
-    chart_->setMinimumSize(320, 200);
+    chart_->setMinimumSize(240, 200);
     chart_->xAxis->setLabel(tr("model size (KiB, log)"));
     chart_->yAxis->setLabel(tr("top-1 on the search images (%)"));
     chart_->xAxis->setScaleType(QCPAxis::stLogarithmic);
     chart_->xAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
     chart_->setInteractions(QCP::iSelectPlottables);
     table_ = new QTableWidget(0, ColCount, split);
-    table_->setHorizontalHeaderLabels({tr("Config"), tr("Bytes"), tr("Bits/weight"), tr("Search top-1"), tr("Held-out top-1"), tr("Agreement")});
+    // Two-line headers: the table fits beside the chart in a dock half a 1280 px window wide.
+    table_->setHorizontalHeaderLabels({tr("Config"), tr("Bytes"), tr("Bits/\nweight"), tr("Search\ntop-1"), tr("Held-out\ntop-1"), tr("Agree-\nment")});
+    table_->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 8);
     table_->setSelectionBehavior(QAbstractItemView::SelectRows);
     table_->setSelectionMode(QAbstractItemView::SingleSelection);
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -69,8 +71,9 @@ SuggestPanel::SuggestPanel(QWidget* parent) : QWidget(parent) {
     table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     split->addWidget(chart_);
     split->addWidget(table_);
-    split->setStretchFactor(0, 3);
-    split->setStretchFactor(1, 2);
+    split->setStretchFactor(0, 2);
+    split->setStretchFactor(1, 3);
+    split->setSizes({400, 600});
     layout->addWidget(split, 1);
 
     connect(kind_, &QComboBox::currentIndexChanged, this, [this](int k) {
