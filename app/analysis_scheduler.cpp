@@ -35,6 +35,7 @@ AnalysisScheduler::~AnalysisScheduler() {
 void AnalysisScheduler::reset(std::shared_ptr<const qs::Model> model) {
     watcher_.cancel();  // running_ stays until its finished() arrives
     prefetch_watcher_.cancel();
+    held_ = false;
     pending_.clear();
     prefetch_.clear();
     cache_.clear();
@@ -50,7 +51,7 @@ void AnalysisScheduler::cancel() {
 
 void AnalysisScheduler::prefetch(int row) {
     prefetch_.clear();
-    if (!model_ || !table_->quantizable(row)) return;
+    if (!model_ || held_ || !table_->quantizable(row)) return;
     const auto [r, bits, granularity] = keyFor(row);
     const int other = granularity == static_cast<int>(qs::Granularity::PerChannel) ? static_cast<int>(qs::Granularity::PerTensor)
                                                                                     : static_cast<int>(qs::Granularity::PerChannel);
@@ -116,7 +117,7 @@ void AnalysisScheduler::onResult(const AnalysisResult& r) {
     const Key key{r.request.row, r.request.bits, static_cast<int>(r.request.granularity)};
     cache_[key] = r.analysis;
     const int row = r.request.row;
-    if (row < table_->layerCount() && keyFor(row) == key && table_->analysis(row) != r.analysis) {
+    if (!held_ && row < table_->layerCount() && keyFor(row) == key && table_->analysis(row) != r.analysis) {
         table_->setAnalysis(row, r.analysis);
         emit rowReady(row);
     }

@@ -34,6 +34,9 @@ public:
     // granularity at its bits) is analysed in the background while nothing else runs, so
     // changing them is a cache hit. Any request stops it at once; busy() does not count it.
     void prefetch(int row);
+    // While held (the table previews another file's structure) results are cached but not
+    // put in the table, and nothing is prefetched.
+    void hold(bool on) { held_ = on; }
     bool cached(int row, int bits, qs::Granularity g) const { return cache_.count({row, bits, static_cast<int>(g)}) > 0; }
 
 signals:
@@ -58,4 +61,5 @@ private:
     QFutureWatcher<AnalysisResult> prefetch_watcher_;
     std::vector<AnalysisRequest> prefetch_;  // not started yet
     bool prefetching_ = false;
+    bool held_ = false;
 };

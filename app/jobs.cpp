@@ -54,6 +54,15 @@ void guarded(Result& r, const QString& subject, const char* doing, Work work) {
 
 QFuture<LoadResult> startLoadModel(const QString& path, const qs::LoadOptions& options) {
     return QtConcurrent::run(jobPool(), [path, options](QPromise<LoadResult>& promise) {
+        LoadResult shapes;
+        shapes.path = path;
+        shapes.structure_only = true;
+        qs::LoadOptions structure = options;
+        structure.values = false;
+        guarded(shapes, path, "loading", [&] { shapes.model = std::make_shared<const qs::Model>(qs::loadModel(path.toStdString(), structure)); });
+        if (!shapes.model) shapes.structure_only = false;  // the error (or cancel) is the answer
+        promise.addResult(shapes);
+        if (!shapes.model || promise.isCanceled()) return;
         LoadResult r;
         r.path = path;
         guarded(r, path, "loading", [&] {

@@ -19,8 +19,11 @@ struct LoadResult {
     std::shared_ptr<const qs::Model> model;  // null on failure or cancel
     QString error;                            // one line naming the file and the problem
     bool cancelled = false;
+    bool structure_only = false;              // layers and shapes, no values (the first of two results)
 };
 
+// Two results: the structure (LoadOptions::values = false), then the whole model; one result
+// (the error, or the cancel) when the structure cannot be read.
 QFuture<LoadResult> startLoadModel(const QString& path, const qs::LoadOptions& options);
 
 // Analyses of layer kernels at given bit widths and granularities (the slow part of per-layer

@@ -23,6 +23,7 @@
 #include "analysis_scheduler.h"
 #include "candidate_panel.h"
 #include "evaluation_controller.h"
+#include "load_controller.h"
 #include "suggest_controller.h"
 #include "comparison_panel.h"
 #include "evaluation_panel.h"
@@ -33,7 +34,6 @@
 
 namespace {
 
-constexpr int kMaxRecent = 8;
 constexpr int kLayoutVersion = 2;  // a saved dock arrangement of another version is not restored
 
 // One table edit (possibly of many rows): the settings before and after.
@@ -105,9 +105,6 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     statusBar()->addPermanentWidget(progress_);
     statusBar()->addPermanentWidget(cancel_);
     setBusy(false);
-    connect(cancel_, &QPushButton::clicked, this, [this] { load_watcher_.cancel(); });
-    connect(&load_watcher_, &QFutureWatcher<LoadResult>::progressValueChanged, progress_, &QProgressBar::setValue);
-    connect(&load_watcher_, &QFutureWatcher<LoadResult>::finished, this, &MainWindow::onLoadFinished);
     connect(analyses_, &AnalysisScheduler::rowReady, this, [this](int row) {
         if (row == selected_) showSelected();
     });
@@ -137,7 +134,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     suggestions_ = new SuggestController(suggest_, evaluation_, table_model_, this);
     connect(evaluations_, &EvaluationController::finished, this, &MainWindow::evaluationFinished);
     connect(evaluations_, &EvaluationController::status, statusBar(), &QStatusBar::showMessage);
-    connect(evaluations_, &EvaluationController::failed, this, &MainWindow::showError);
+    connect(evaluations_, &EvaluationController::failed, this, [this](const QString& t, const QString& m) { showError(t, m); });
     connect(suggestions_, &SuggestController::finished, this, &MainWindow::suggestFinished);
     connect(suggestions_, &SuggestController::applyRequested, this, &MainWindow::applyConfig);
     connect(suggest_, &SuggestPanel::suggestRequested, this, &MainWindow::runSuggest);
@@ -151,6 +148,20 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     });
 
     buildMenus();
+    connect(cancel_, &QPushButton::clicked, this, &MainWindow::cancelLoading);
+    connect(loads_, &LoadController::started, this, [this](const QString& path) { setBusy(true, tr("Loading %1...").arg(QFileInfo(path).fileName())); });
+    connect(loads_, &LoadController::progress, progress_, &QProgressBar::setValue);
+    connect(loads_, &LoadController::structureRead, this, &MainWindow::previewStructure);
+    connect(loads_, &LoadController::loaded, this, &MainWindow::onModelLoaded);
+    connect(loads_, &LoadController::cancelled, this, [this] {
+        endPreview();
+        statusBar()->showMessage(tr("Loading cancelled"), 4000);
+    });
+    connect(loads_, &LoadController::failed, this, [this](const QString& error) {
+        endPreview();  // the window stays usable and the previous model stays loaded
+        showError(tr("Cannot open model"), error, "loadErrorBox");
+        emit loadFailed(error);
+    });
     QSettings settings;
     if (!restoreGeometry(settings.value("window/geometry").toByteArray())) {
         // First start: maximized (nothing off-screen on a 1280x800 laptop); 1500x950 or the
@@ -175,9 +186,7 @@ void MainWindow::layOutDocks() {
 
 MainWindow::~MainWindow() {
     // Jobs still running are told to stop; waiting here keeps them from outliving the window.
-    load_watcher_.disconnect(this);
-    load_watcher_.cancel();
-    load_watcher_.waitForFinished();
+    loads_->disconnect(this);  // its destructor waits for a load still running
 }
 
 const qs::Model* MainWindow::model() const { return model_.get(); }
@@ -186,19 +195,22 @@ bool MainWindow::isAnalyzing() const { return analyses_->busy(); }
 bool MainWindow::isEvaluating() const { return evaluations_->isRunning(); }
 bool MainWindow::isSuggesting() const { return suggestions_->isRunning(); }
 std::shared_ptr<const qs::Comparison> MainWindow::lastComparison() const { return evaluations_->last(); }
-void MainWindow::runEvaluation() { evaluations_->run(model_, currentConfig()); }
+void MainWindow::runEvaluation() {
+    if (!reading()) evaluations_->run(model_, currentConfig());
+}
 void MainWindow::cancelEvaluation() { evaluations_->cancel(); }
 bool MainWindow::keepSnapshot(const QString& name) { return evaluations_->keep(name); }
 bool MainWindow::saveComparisonReport(const QString& dir) { return model_ && evaluations_->saveReport(dir, model_->source_path); }
-void MainWindow::runSuggest(const qs::SearchBudget& budget) { suggestions_->run(model_, budget); }
+void MainWindow::runSuggest(const qs::SearchBudget& budget) {
+    if (!reading()) suggestions_->run(model_, budget);
+}
 void MainWindow::applySuggestion(int index) { suggestions_->apply(index); }
 
 void MainWindow::buildMenus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
     QAction* open = file->addAction(tr("&Open..."), this, &MainWindow::chooseAndOpen);
     open->setShortcut(QKeySequence::Open);
-    recent_menu_ = file->addMenu(tr("Open &Recent"));
-    updateRecentMenu();
+    loads_ = new LoadController(file->addMenu(tr("Open &Recent")), this);
     file->addSeparator();
     file->addAction(tr("Open &Config..."), this, [this] {
         const QString path = QFileDialog::getOpenFileName(this, tr("Open quantization config"), QSettings().value("paths/lastConfigDir").toString(),
@@ -237,73 +249,64 @@ void MainWindow::buildMenus() {
 }
 
 void MainWindow::chooseAndOpen() {
-    QSettings settings;
-    const QString dir = settings.value("paths/lastModelDir").toString();
-    const QString path = QFileDialog::getOpenFileName(this, tr("Open model"), dir,
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open model"), QSettings().value("paths/lastModelDir").toString(),
                                                       tr("Keras models (*.h5 *.hdf5 *.keras *.weights.h5);;All files (*)"));
     if (!path.isEmpty()) openModel(path);
 }
 
 void MainWindow::setDataPath(const QString& path) { evaluation_->setDataPath(path); }
 
-void MainWindow::openModel(const QString& path, const qs::LoadOptions& options) {
-    if (load_watcher_.isRunning()) {
-        load_watcher_.cancel();  // a newer request replaces an older one
-        load_watcher_.waitForFinished();
-    }
-    setBusy(true, tr("Loading %1...").arg(QFileInfo(path).fileName()));
-    load_watcher_.setFuture(startLoadModel(path, options));
+void MainWindow::openModel(const QString& path, const qs::LoadOptions& options) { loads_->open(path, options); }
+bool MainWindow::isLoading() const { return loads_->isRunning(); }
+void MainWindow::cancelLoading() { loads_->cancel(); }
+
+// The new file's layers show while its values load; the session waits aside, put back if the
+// file does not open after all (nothing can be edited or run meanwhile).
+void MainWindow::previewStructure(std::shared_ptr<const qs::Model> shapes) {
+    if (!previewing_) backup_ = {table_model_->state(), selected_};
+    previewing_ = true;
+    selected_ = -1;
+    analyses_->hold(true);
+    table_model_->setModel(std::move(shapes));
+    table_view_->fitColumns();
+    summary_->setText(table_model_->summaryHtml() + tr("<br><i>Reading the weights...</i>"));
+    showSelected();
 }
 
-void MainWindow::onLoadFinished() {
+void MainWindow::endPreview() {
     setBusy(false);
-    if (load_watcher_.isCanceled() || load_watcher_.future().resultCount() == 0) {
-        statusBar()->showMessage(tr("Loading cancelled"), 4000);
-        return;
-    }
-    const LoadResult r = load_watcher_.result();
-    if (r.cancelled) {
-        statusBar()->showMessage(tr("Loading cancelled"), 4000);
-        return;
-    }
-    if (!r.model) {
-        // Non-blocking: the window stays usable and the previous model stays loaded.
-        auto* box = new QMessageBox(QMessageBox::Critical, tr("Cannot open model"), r.error, QMessageBox::Ok, this);
-        box->setAttribute(Qt::WA_DeleteOnClose);
-        box->setObjectName("loadErrorBox");
-        box->open();
-        emit loadFailed(r.error);
-        return;
-    }
+    if (!previewing_) return;
+    previewing_ = false;
+    table_model_->restore(std::move(backup_.first));
+    analyses_->hold(false);
+    summary_->setText(model_ ? table_model_->summaryHtml() : tr("Open a Keras model (File > Open, or drop a file here)."));
+    if (model_ && backup_.second >= 0) selectLayer(backup_.second);
+}
+
+bool MainWindow::reading() {
+    if (previewing_) statusBar()->showMessage(tr("Still reading the weights of the new file: a moment."), 4000);
+    return previewing_;
+}
+
+void MainWindow::onModelLoaded(std::shared_ptr<const qs::Model> model, const QString& path) {
+    setBusy(false);
+    previewing_ = false;
     // A new model: analyses and evaluations of the old one are void.
-    analyses_->reset(r.model);
+    analyses_->reset(model);  // (and no longer held)
     evaluations_->reset();  // results and snapshots belong to the model they were run on
     suggestions_->reset();  // so do suggestions
     undo_->clear();
-    model_ = r.model;
+    model_ = std::move(model);
     table_model_->setModel(model_);
     table_view_->fitColumns();
     fit_columns_ = true;
-    evaluation_->clearResult();
     summary_->setText(table_model_->summaryHtml());
     for (int row = 0; row < table_model_->layerCount(); ++row) analyses_->request(row);
     analyses_->start(selected_);
     if (!restored_layout_) layOutDocks();
-    QSettings settings;
-    settings.setValue("paths/lastModelDir", QFileInfo(r.path).absolutePath());
-    QStringList recent = settings.value("recentFiles").toStringList();
-    recent.removeAll(r.path);
-    recent.prepend(r.path);
-    settings.setValue("recentFiles", recent.mid(0, kMaxRecent));
-    updateRecentMenu();
-    setWindowTitle(tr("%1 - Quantscope").arg(QFileInfo(r.path).fileName()));
-    statusBar()->showMessage(tr("Loaded %1").arg(r.path), 4000);
-    const int first = [this] {
-        for (int row = 0; row < table_model_->layerCount(); ++row)
-            if (table_model_->quantizable(row)) return row;
-        return 0;
-    }();
-    if (table_model_->layerCount() > 0) selectLayer(first);
+    setWindowTitle(tr("%1 - Quantscope").arg(QFileInfo(path).fileName()));
+    statusBar()->showMessage(tr("Loaded %1").arg(path), 4000);
+    if (table_model_->layerCount() > 0) selectLayer(table_model_->firstQuantizable());
     emit modelLoaded();
 }
 
@@ -351,6 +354,7 @@ void MainWindow::setSelectedPrecision(qs::Precision precision) {
 }
 
 void MainWindow::changeLayers(const std::vector<int>& rows, const std::vector<qs::LayerQuant>& values, const QString& what) {
+    if (reading()) return;
     std::vector<qs::LayerQuant> before;
     bool changed = false;
     for (size_t i = 0; i < rows.size(); ++i) {
@@ -379,7 +383,8 @@ void MainWindow::selectLayer(int row) {
 void MainWindow::showSelected() {
     const bool quant = selected_ >= 0 && selected_ < table_model_->layerCount() && table_model_->quantizable(selected_);
     if (!quant || !table_model_->analysis(selected_)) {
-        const QString why = !model_ ? tr("Open a model to see its layers' weights (File > Open, or drop a file here).")
+        const QString why = previewing_ ? tr("Reading the weights of %1...").arg(QString::fromStdString(table_model_->model()->source_path))
+                            : !model_ ? tr("Open a model to see its layers' weights (File > Open, or drop a file here).")
                             : !quant ? tr("This layer has no weights to quantize: select another row.")
                                      : tr("Analysing %1...").arg(QString::fromStdString(model_->layers[static_cast<size_t>(selected_)].name));
         histogram_->setAnalysis(nullptr, why, 0);
@@ -406,16 +411,16 @@ qs::QuantConfig MainWindow::currentConfig() const {
     return c;
 }
 
-void MainWindow::showError(const QString& title, const QString& text) {
+void MainWindow::showError(const QString& title, const QString& text, const char* name) {
     auto* box = new QMessageBox(QMessageBox::Critical, title, text, QMessageBox::Ok, this);
     box->setAttribute(Qt::WA_DeleteOnClose);
-    box->setObjectName("errorBox");
-    box->open();
+    box->setObjectName(name);
+    box->open();  // non-blocking
     statusBar()->showMessage(text, 8000);
 }
 
 bool MainWindow::saveConfig(const QString& path) {
-    if (!model_) return false;
+    if (!model_ || reading()) return false;
     qs::QuantConfig c = currentConfig();
     try {
         table_model_->addScales(c);
@@ -430,6 +435,7 @@ bool MainWindow::saveConfig(const QString& path) {
 }
 
 bool MainWindow::openConfig(const QString& path) {
+    if (reading()) return false;
     if (!model_) {
         showError(tr("Cannot open config"), tr("Open a model first: a config applies to a model's layers."));
         return false;
@@ -463,13 +469,6 @@ void MainWindow::applyConfig(const qs::QuantConfig& c, const QString& what) {
     evaluation_->setActivationMethod(c.defaults.activation_method);
 }
 
-void MainWindow::updateRecentMenu() {
-    recent_menu_->clear();
-    const QStringList recent = QSettings().value("recentFiles").toStringList();
-    for (const QString& path : recent) recent_menu_->addAction(path, this, [this, path] { openModel(path); });
-    recent_menu_->setEnabled(!recent.isEmpty());
-}
-
 void MainWindow::setBusy(bool busy, const QString& what) {
     progress_->setVisible(busy);
     cancel_->setVisible(busy);
@@ -492,7 +491,7 @@ void MainWindow::closeEvent(QCloseEvent* event) {
     settings.setValue("window/geometry", saveGeometry());
     settings.setValue("window/state", saveState(kLayoutVersion));
     settings.setValue("window/columns", table_view_->saveColumns());
-    load_watcher_.cancel();
+    loads_->cancel();
     analyses_->cancel();
     evaluations_->cancel();
     event->accept();

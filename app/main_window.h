@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "jobs.h"
+#include "layer_table_model.h"
 
 class CandidatePanel;
 class ComparisonPanel;
@@ -20,6 +21,7 @@ class EvaluationPanel;
 class HistogramPlot;
 class AnalysisScheduler;
 class EvaluationController;
+class LoadController;
 class SuggestController;
 class LayerTableModel;
 class LayerTableView;
@@ -41,6 +43,8 @@ public:
 
     // Starts loading `path`; a load still running is cancelled first.
     void openModel(const QString& path, const qs::LoadOptions& options = {});
+    // Stops a load (the status bar's Cancel): a previewed structure gives way to the session.
+    void cancelLoading();
     void setDataPath(const QString& path);
 
     const qs::Model* model() const;
@@ -54,7 +58,7 @@ public:
     bool isSuggesting() const;
     QUndoStack* undoStack() const { return undo_; }
     AnalysisScheduler* analyses() const { return analyses_; }
-    bool isLoading() const { return load_watcher_.isRunning(); }
+    bool isLoading() const;
     bool isAnalyzing() const;
     bool isEvaluating() const;
     std::shared_ptr<const qs::Comparison> lastComparison() const;
@@ -106,25 +110,27 @@ protected:
 private:
     void buildMenus();
     void chooseAndOpen();
-    void showError(const QString& title, const QString& text);
-    void onLoadFinished();
+    void showError(const QString& title, const QString& text, const char* name = "errorBox");
+    void onModelLoaded(std::shared_ptr<const qs::Model> model, const QString& path);
+    void previewStructure(std::shared_ptr<const qs::Model> shapes);
+    void endPreview();  // the file did not open: the session as it was
+    bool reading();     // true (and says so) while a new file's weights load
     void onEditRequested(int row, int column, const QString& value);
     void layOutDocks();
     std::vector<int> selectedLayerRows() const;  // quantizable rows with a selected cell, ascending
     void showSelected();
-    void updateRecentMenu();
     void setBusy(bool busy, const QString& what = {});
 
     LayerTableModel* table_model_ = nullptr;
     LayerTableView* table_view_ = nullptr;
     AnalysisScheduler* analyses_ = nullptr;
     EvaluationController* evaluations_ = nullptr;
+    LoadController* loads_ = nullptr;
     SuggestController* suggestions_ = nullptr;
     QList<QDockWidget*> bottom_docks_;
     QLabel* summary_ = nullptr;
     QProgressBar* progress_ = nullptr;
     QPushButton* cancel_ = nullptr;
-    QMenu* recent_menu_ = nullptr;
     HistogramPlot* histogram_ = nullptr;
     CandidatePanel* candidates_ = nullptr;
     EvaluationPanel* evaluation_ = nullptr;
@@ -132,9 +138,10 @@ private:
     SuggestPanel* suggest_ = nullptr;
     QTabWidget* layer_tabs_ = nullptr;
     QUndoStack* undo_ = nullptr;
-    QFutureWatcher<LoadResult> load_watcher_;
     std::shared_ptr<const qs::Model> model_;
     int selected_ = -1;
     bool fit_columns_ = false;
-    bool restored_layout_ = false;  // the dock arrangement came from QSettings: keep it
+    bool restored_layout_ = false;
+    bool previewing_ = false;  // the table shows a file whose weights are still loading
+    std::pair<LayerTableModel::State, int> backup_;  // the session meanwhile, and its selected row  // the dock arrangement came from QSettings: keep it
 };

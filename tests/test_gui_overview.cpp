@@ -300,11 +300,56 @@ private slots:
         ::sync();  // the kernel writes the 553 MB back now, not in the middle of the measurement
         MainWindow w;
         showAt(w, {1280, 800});
+        // A session to keep: fmnist_cnn with its first Conv2D at int4.
+        QVERIFY(openAndSettle(w, kSamples / "fmnist_cnn.h5"));
+        LayerTableModel& t = *w.layerTable();
+        const int conv = rowOf(t, "Conv2D");
+        qs::LayerQuant q = t.layerQuant(conv);
+        q.precision = qs::Precision::Int4;
+        w.changeLayers({conv}, {q}, "int4");
+        QVERIFY(settle(w));
+        const auto int4 = t.analysis(conv);
+
+        // The table shows the big file's layers long before its 553 MB of values are read...
+        auto structureShown = [&] {
+            QElapsedTimer clock;
+            clock.start();
+            while (t.layerCount() != 23 && clock.elapsed() < 30000) QTest::qWait(2);
+            return clock.elapsed();
+        };
+        w.openModel(QString::fromStdString(path));
+        const qint64 first = structureShown();
+        QCOMPARE(t.layerCount(), 23);
+        QVERIFY(w.isLoading());
+        QVERIFY(!t.analysis(1));  // weight columns wait for the values
+        if (qEnvironmentVariableIsSet("QUANTSCOPE_SCREENSHOT_DIR")) QVERIFY(w.grab().save(shotDir(tmp_) + "/structure_preview.png"));
+        // ... nothing can be changed meanwhile, and a cancel puts the session back.
+        w.changeLayers({1}, {q}, "int4 on the preview");
+        QCOMPARE(w.undoStack()->count(), 1);
+        w.cancelLoading();
+        for (int i = 0; i < 3000 && w.isLoading(); ++i) QTest::qWait(5);
+        QTest::qWait(20);
+        QCOMPARE(t.model(), w.model());
+        QCOMPARE(t.model()->source_path, (kSamples / "fmnist_cnn.h5").string());
+        QCOMPARE(t.layerQuant(conv).precision, qs::Precision::Int4);
+        QCOMPARE(t.analysis(conv), int4);
+        QCOMPARE(w.undoStack()->count(), 1);
+
+        // Then the whole file: structure first again, every overview once the values are in.
+        QSignalSpy loaded(&w, &MainWindow::modelLoaded), settled(&w, &MainWindow::analysesSettled);
         qs::testing::EventLoopGaps gaps;
         gaps.start();
-        QVERIFY(openAndSettle(w, path));
+        QElapsedTimer open_clock;
+        open_clock.start();
+        w.openModel(QString::fromStdString(path));
+        const qint64 structure_ms = structureShown();
+        while (loaded.isEmpty() && open_clock.elapsed() < 60000) QTest::qWait(5);
+        const qint64 loaded_ms = open_clock.elapsed();
+        settled.clear();
+        QVERIFY(settled.wait(60000) || !w.isAnalyzing());
         gaps.stop();
-        const LayerTableModel& t = *w.layerTable();
+        qInfo("VGG16-shaped file: layer table after %lld ms (first open %lld ms), values loaded after %lld ms", structure_ms, first, loaded_ms);
+        QVERIFY2(structure_ms * 4 < loaded_ms, "the structure should show well before the values");
         int rows = 0;
         for (int r = 0; r < t.layerCount(); ++r)
             if (t.quantizable(r)) rows += t.overview(r).has_value();

@@ -34,8 +34,23 @@ void LayerTableModel::setModel(std::shared_ptr<const qs::Model> model) {
     endResetModel();
 }
 
+void LayerTableModel::restore(State s) {
+    beginResetModel();
+    model_ = std::move(s.model);
+    quant_ = std::move(s.quant);
+    analysis_ = std::move(s.analysis);
+    sensitivity_ = std::move(s.sensitivity);
+    endResetModel();
+}
+
 bool LayerTableModel::quantizable(int row) const {
     return model_ && row >= 0 && row < layerCount() && qs::layerKernel(model_->layers[static_cast<size_t>(row)]) != nullptr;
+}
+
+int LayerTableModel::firstQuantizable() const {
+    for (int row = 0; row < layerCount(); ++row)
+        if (quantizable(row)) return row;
+    return 0;
 }
 
 void LayerTableModel::setLayerQuant(int row, const qs::LayerQuant& q) {

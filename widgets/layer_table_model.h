@@ -29,6 +29,16 @@ public:
     explicit LayerTableModel(QObject* parent = nullptr);
 
     void setModel(std::shared_ptr<const qs::Model> model);
+    // Everything the table holds (model, settings, analyses, sensitivities): taken before it
+    // previews another file's structure, put back if that file does not open after all.
+    struct State {
+        std::shared_ptr<const qs::Model> model;
+        std::vector<qs::LayerQuant> quant;
+        std::vector<std::shared_ptr<const qs::TensorAnalysis>> analysis;
+        std::vector<std::pair<double, QString>> sensitivity;
+    };
+    State state() const { return {model_, quant_, analysis_, sensitivity_}; }
+    void restore(State s);
     const qs::Model* model() const { return model_.get(); }
 
 
@@ -45,6 +55,7 @@ public:
     std::optional<qs::MagnitudeOverview> overview(int row) const;
     static constexpr int kOverviewBins = 32;
     std::pair<int, int> overviewExponents() const;  // [first, last]; first > last: none
+    int firstQuantizable() const;  // the first row with weights to quantize (0 when none has)
     int layerCount() const { return model_ ? static_cast<int>(model_->layers.size()) : 0; }
     int totalsRow() const { return layerCount(); }
 
