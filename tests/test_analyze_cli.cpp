@@ -113,7 +113,8 @@ private slots:
     }
 
     // An HDF5 file without a Keras architecture whose tensors are all 1-D: analysed anyway
-    // (there is no kernel to pick out), not an empty list.
+    // (there is no kernel to pick out), not an empty list; its integer dataset is listed with
+    // its dtype and shape, not analysed.
     void plainHdf5IsAnalysed() {
         QTemporaryDir tmp;
         const std::string path = tmp.filePath("plain.h5").toStdString();
@@ -123,14 +124,29 @@ private slots:
             H5::DataSpace space(1, &n);
             std::vector<float> v(n);
             for (hsize_t i = 0; i < n; ++i) v[i] = static_cast<float>(i) / 8.0f - 4.0f;
-            f.createGroup("block").createDataSet("gamma", H5::PredType::IEEE_F32LE, space).write(v.data(), H5::PredType::NATIVE_FLOAT);
+            H5::Group block = f.createGroup("block");
+            block.createDataSet("gamma", H5::PredType::IEEE_F32LE, space).write(v.data(), H5::PredType::NATIVE_FLOAT);
+            // Integer state beside it (a step counter, as optimizers and QAT layers keep).
+            const hsize_t three = 3;
+            const int32_t steps[3] = {1, 2, 3};
+            block.createDataSet("steps", H5::PredType::STD_I32LE, H5::DataSpace(1, &three)).write(steps, H5::PredType::NATIVE_INT32);
         }
         int code = -1;
         const json analysis = run({"analyze", QString::fromStdString(path), "--json"}, &code);
         QCOMPARE(code, 0);
         QCOMPARE(analysis["layers"].size(), size_t(1));
         QCOMPARE(analysis["layers"][0]["name"].get<std::string>(), std::string("block"));
+        QCOMPARE(analysis["layers"][0]["tensors"].size(), size_t(1));  // the integer tensor is not analysed
         QCOMPARE(analysis["layers"][0]["tensors"][0]["shape"], json::array({64}));
+        // ... but inspect lists it with its dtype and shape.
+        const json inspect = run({"inspect", QString::fromStdString(path), "--json"}, &code);
+        QCOMPARE(code, 0);
+        const json& layer = inspect["layers"][0];
+        QCOMPARE(layer["weights"].size(), size_t(1));
+        QCOMPARE(layer["other_tensors"].size(), size_t(1));
+        QCOMPARE(layer["other_tensors"][0]["dtype"].get<std::string>(), std::string("int32"));
+        QCOMPARE(layer["other_tensors"][0]["shape"], json::array({3}));
+        QCOMPARE(inspect["total_params"].get<int>(), 64);  // float values only
     }
 
     void badArguments() {

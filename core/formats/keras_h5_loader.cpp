@@ -251,7 +251,7 @@ herr_t visitDataset(hid_t, const char* name, const H5O_info_t* info, void* op_da
 
 }  // namespace
 
-std::vector<WeightGroup> readGenericFloatDatasets(const H5::H5File& file, const std::string& path, const Progress& progress) {
+std::vector<WeightGroup> readGenericDatasets(const H5::H5File& file, const std::string& path, const Progress& progress) {
     std::vector<std::string> names;
     // H5Ovisit walks hard links only: soft and external links are not followed.
     if (H5Ovisit(file.getId(), H5_INDEX_NAME, H5_ITER_INC, visitDataset, &names) < 0)
@@ -267,12 +267,14 @@ std::vector<WeightGroup> readGenericFloatDatasets(const H5::H5File& file, const 
         } catch (const H5::Exception& e) {
             throw Error(path, "/" + n, "cannot open dataset (" + e.getDetailMsg() + ")");
         }
-        if (!h5::isFloatDataset(ds)) continue;
+        // Integer and boolean datasets too: listed with their dtype and shape (never analysed,
+        // never converted: separateIntegerTensors sets them apart).
+        if (!h5::isFloatDataset(ds) && !h5::isIntegerDataset(ds)) continue;
         const size_t slash = n.rfind('/');
         const std::string parent = slash == std::string::npos ? "/" : n.substr(0, slash);
         auto [it, inserted] = index.emplace(parent, groups.size());
         if (inserted) groups.push_back(WeightGroup{parent, {}});
-        groups[it->second].tensors.push_back(h5::readFloatTensor(ds, path, "/" + n, n));
+        groups[it->second].tensors.push_back(h5::readWeightTensor(ds, path, "/" + n, n));
         progress.report(static_cast<int64_t>(i + 1), static_cast<int64_t>(names.size()));
     }
     return groups;

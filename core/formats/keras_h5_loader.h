@@ -30,7 +30,9 @@ bool hasKeras3Layout(const H5::Group& root);
 std::vector<WeightGroup> readKeras3WeightGroups(const H5::Group& root, const std::string& file,
                                                 const Architecture* arch, const Progress& progress);
 
-std::vector<WeightGroup> readGenericFloatDatasets(const H5::H5File& file, const std::string& path, const Progress& progress);
+// Any HDF5 file: every floating-point, integer and boolean dataset (hard links only), grouped
+// by the group that holds it.
+std::vector<WeightGroup> readGenericDatasets(const H5::H5File& file, const std::string& path, const Progress& progress);
 
 // Opens a dataset by a path relative to `base`, following hard links only: soft and external
 // links could point outside the file the user chose.

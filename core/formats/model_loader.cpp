@@ -1,5 +1,6 @@
 #include "formats/model_loader.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -161,9 +162,12 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
         }
     } else {
         m.format = ModelFormat::GenericH5;
-        adoptGroupsWithoutArchitecture(m, readGenericFloatDatasets(file, path, progress));
-        if (m.layers.empty()) throw Error(path, "/", "HDF5 file without Keras metadata and without floating-point datasets");
-        m.warnings.push_back("not a Keras file: every floating-point dataset is shown as a tensor; inference needs an architecture");
+        adoptGroupsWithoutArchitecture(m, readGenericDatasets(file, path, progress));
+        const bool any_float = std::any_of(m.layers.begin(), m.layers.end(), [](const Layer& l) {
+            return std::any_of(l.weights.begin(), l.weights.end(), [](const Tensor& t) { return isFloat(t.stored_dtype); });
+        });
+        if (!any_float) throw Error(path, "/", "HDF5 file without Keras metadata and without floating-point datasets");
+        m.warnings.push_back("not a Keras file: every floating-point dataset is shown as a tensor (integer and boolean ones listed, not analysed); inference needs an architecture");
     }
     if (h5::metadataOnly()) return m;  // the preflight has done all libhdf5 does here; no values to convert
     if (theano_flip) convertTheanoKernels(m, *theano_flip);
