@@ -92,6 +92,7 @@ std::pair<int, int> LayerTableModel::overviewExponents() const {
         lo = std::min(lo, a->log2_hist.min_exponent);
         hi = std::max(hi, a->log2_hist.min_exponent + static_cast<int>(a->log2_hist.counts.size()) - 1);
     }
+    if (lo > hi) return {1, 0};  // no analysis yet
     return {std::max(lo, hi - kOverviewBins + 1), hi};
 }
 
