@@ -103,9 +103,7 @@ class GuiOverviewTest : public QObject {
 
 private slots:
     void initTestCase() {
-        qs::h5::startPreflightHelper();  // before Qt starts threads (h5_preflight.h)
-        QCoreApplication::setOrganizationName("QuantscopeTest");  // keep the user's settings untouched
-        QSettings().remove("window");  // every test starts from the default layout
+        qs::testing::startGuiTests();
         QVERIFY(tmp_.isValid());
     }
 

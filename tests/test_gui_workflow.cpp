@@ -118,9 +118,7 @@ class GuiWorkflowTest : public QObject {
 
 private slots:
     void initTestCase() {
-        qs::h5::startPreflightHelper();  // before Qt starts threads (h5_preflight.h)
-        QCoreApplication::setOrganizationName("QuantscopeTest");  // keep the user's settings untouched
-        QSettings().remove("window");  // the default layout, whatever an earlier run saved
+        qs::testing::startGuiTests();
         QVERIFY(tmp_.isValid());
     }
 

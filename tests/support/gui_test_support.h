@@ -2,7 +2,9 @@
 // Helpers the GUI tests share (header-only: they need Qt Test and the app library, which the
 // support library does not link): open a model and wait for its analyses, and measure the
 // longest pause of the GUI thread's event loop.
+#include <QCoreApplication>
 #include <QElapsedTimer>
+#include <QSettings>
 #include <QSignalSpy>
 #include <QTimer>
 #include <QtTest>
@@ -10,9 +12,19 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "formats/h5_preflight.h"
 #include "main_window.h"
 
 namespace qs::testing {
+
+// Every GUI test's first step: the metadata preflight helper forked before Qt starts threads
+// (h5_preflight.h), the test's own settings (the user's stay untouched), the default layout
+// whatever an earlier run saved.
+inline void startGuiTests() {
+    qs::h5::startPreflightHelper();
+    QCoreApplication::setOrganizationName("QuantscopeTest");
+    QSettings().remove("window");
+}
 
 // Opens `file` and waits (up to 120 s) until it is loaded and every layer's analysis is in.
 inline bool openAndSettle(MainWindow& w, const std::filesystem::path& file) {
