@@ -424,6 +424,14 @@ private slots:
         QVERIFY(timed("per channel -> per tensor", [&] { w.changeLayers({big}, {q}, "per tensor"); }, 8, qs::Granularity::PerTensor));
         w.selectLayer(2);
         QVERIFY(timed("select the layer again", [&] { w.selectLayer(big); }, 8, qs::Granularity::PerTensor));
+        // With the Histogram tab in front the candidates wait until they are shown.
+        w.findChild<QTabWidget*>("layerTabs")->setCurrentWidget(w.histogram());
+        q.granularity = qs::Granularity::PerChannel;
+        QVERIFY(timed("per tensor -> per channel, histogram in front", [&] { w.changeLayers({big}, {q}, "per channel"); }, 8,
+                      qs::Granularity::PerChannel));
+        w.findChild<QTabWidget*>("layerTabs")->setCurrentWidget(w.candidates());
+        QCOMPARE(w.candidates()->plotOf(0)->axis(QCPAxis::atBottom)->range().upper, w.candidates()->halfRange());
+        QCOMPARE(w.candidates()->table()->rowCount(), static_cast<int>(t.analysis(big)->candidates.size()));
     }
 
     void screenshots_data() {

@@ -159,7 +159,15 @@ void CandidatePanel::setAnalysis(std::shared_ptr<const qs::TensorAnalysis> analy
     chosen_ = chosen;
     empty_text_ = empty_text.isEmpty() ? tr("Select a layer with weights to compare its candidate scales.") : empty_text;
     fillTable();
-    redraw();
+    // Hidden (the Histogram tab is in front): draw when shown, not on every selection.
+    stale_ = !isVisible();
+    if (stale_) caption_->setText(analysis_ ? QString::fromStdString(analysis_->name) : empty_text_);
+    else redraw();
+}
+
+void CandidatePanel::showEvent(QShowEvent* event) {
+    QWidget::showEvent(event);
+    if (stale_) redraw();
 }
 
 void CandidatePanel::fillTable() {
@@ -220,6 +228,7 @@ void CandidatePanel::relayout() {
 }
 
 void CandidatePanel::redraw() {
+    stale_ = false;
     plot_->clearPlottables();
     plot_->clearItems();
     plot_->plotLayout()->clear();

@@ -47,6 +47,7 @@ signals:
 
 protected:
     bool eventFilter(QObject* watched, QEvent* event) override;
+    void showEvent(QShowEvent* event) override;
 
 private:
     void redraw();
@@ -64,6 +65,7 @@ private:
     QString empty_text_;
     double half_range_ = 0;
     int columns_ = 0;
+    bool stale_ = false;  // set while hidden: the plots are drawn when the panel is shown
     std::vector<std::pair<int, QCPAxisRect*>> rects_;  // candidate index, its plot
     std::vector<double> overflow_;                     // per candidate
 };
