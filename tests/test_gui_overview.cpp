@@ -150,6 +150,16 @@ private slots:
         LayerTableView& v = *w.tableView();
         QVERIFY(!v.isColumnHidden(LayerTableModel::Overview));
         QVERIFY(v.columnWidth(LayerTableModel::Overview) >= 2 * LayerTableModel::kOverviewBins);
+        // Only layers with parameters show by default (the whole model fits at 1280x800).
+        auto shown = [&] {
+            int n = 0;
+            for (int r = 0; r < t.layerCount(); ++r) n += !v.isRowHidden(r);
+            return n;
+        };
+        QCOMPARE(shown(), 6);  // 2 Conv2D, 2 BatchNormalization, 2 Dense
+        v.setShowParameterless(true);
+        QCOMPARE(shown(), 13);
+        v.setShowParameterless(false);
     }
 
     void noColumnCutOffAt1280() {

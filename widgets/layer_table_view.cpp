@@ -39,6 +39,7 @@ LayerTableView::LayerTableView(LayerTableModel* model, QWidget* parent) : QTable
                   LayerTableModel::Sensitivity})
         setColumnHidden(c, true);
     connect(horizontalHeader(), &QWidget::customContextMenuRequested, this, &LayerTableView::showHeaderMenu);
+    connect(model, &QAbstractItemModel::modelReset, this, &LayerTableView::applyRowFilter);
     connect(model, &QAbstractItemModel::dataChanged, this, [this](const QModelIndex& a, const QModelIndex& b) {
         // The At-4-bits column appears with the first measured sensitivity.
         if (a.column() <= LayerTableModel::Sensitivity && b.column() >= LayerTableModel::Sensitivity &&
@@ -69,8 +70,20 @@ int LayerTableView::usedWidth() const {
     return w;
 }
 
+void LayerTableView::setShowParameterless(bool on) {
+    show_parameterless_ = on;
+    applyRowFilter();
+}
+
+void LayerTableView::applyRowFilter() {
+    const qs::Model* m = model_->model();
+    for (int row = 0; row < model_->layerCount(); ++row)
+        setRowHidden(row, !show_parameterless_ && m->layers[static_cast<size_t>(row)].paramCount() == 0);
+}
+
 int LayerTableView::fittedHeight() const {
-    const int rows = model_->rowCount();
+    int rows = 0;
+    for (int row = 0; row < model_->rowCount(); ++row) rows += !isRowHidden(row);
     const int scroll = horizontalScrollBar()->isVisible() ? horizontalScrollBar()->height() : 0;
     return horizontalHeader()->height() + rows * verticalHeader()->defaultSectionSize() + 2 * frameWidth() + scroll + 2;
 }
@@ -78,12 +91,13 @@ int LayerTableView::fittedHeight() const {
 QByteArray LayerTableView::saveColumns() const {
     QByteArray out;
     for (int c = 0; c < LayerTableModel::ColumnCount; ++c) out += isColumnHidden(c) ? '0' : '1';
-    return out;
+    return out + (show_parameterless_ ? '1' : '0');
 }
 
 void LayerTableView::restoreColumns(const QByteArray& state) {
-    if (state.size() != LayerTableModel::ColumnCount) return;  // another version's columns: keep the defaults
+    if (state.size() != LayerTableModel::ColumnCount + 1) return;  // another version's columns: keep the defaults
     for (int c = 0; c < LayerTableModel::ColumnCount; ++c) setColumnHidden(c, state[c] == '0');
+    setShowParameterless(state[LayerTableModel::ColumnCount] == '1');
 }
 
 void LayerTableView::resizeEvent(QResizeEvent* event) {
@@ -103,5 +117,10 @@ void LayerTableView::showHeaderMenu(const QPoint& pos) {
             fitColumns();
         });
     }
+    menu.addSeparator();
+    QAction* all = menu.addAction(tr("Layers without parameters"));
+    all->setCheckable(true);
+    all->setChecked(show_parameterless_);
+    connect(all, &QAction::toggled, this, &LayerTableView::setShowParameterless);
     menu.exec(horizontalHeader()->mapToGlobal(pos));
 }

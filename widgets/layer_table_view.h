@@ -4,7 +4,7 @@
 // once for group edits). Columns fit their contents and the Overview sparkline takes the width
 // left, so no column is cut off; the less used columns (output shape, scale, float32 size,
 // weight shapes) start hidden, and the header's context menu shows or hides any of them
-// (saveColumns/restoreColumns keep the choice). The At-4-bits column shows itself once a
+// (saveColumns/restoreColumns keep the choice), and the layers without parameters. The At-4-bits column shows itself once a
 // sensitivity is measured.
 #include <QTableView>
 
@@ -23,6 +23,11 @@ public:
     // Sum of the visible columns' widths: at most the viewport's width when none is cut off.
     int usedWidth() const;
 
+    // Layers without parameters (input, activations, pooling, reshapes) are hidden unless
+    // asked for (the header's context menu): the table is then the model's weights at a glance.
+    void setShowParameterless(bool on);
+    bool showsParameterless() const { return show_parameterless_; }
+
     QByteArray saveColumns() const;
     void restoreColumns(const QByteArray& state);
 
@@ -31,5 +36,7 @@ protected:
 
 private:
     void showHeaderMenu(const QPoint& pos);
+    void applyRowFilter();
     LayerTableModel* model_;
+    bool show_parameterless_ = false;
 };
