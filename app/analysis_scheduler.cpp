@@ -27,8 +27,7 @@ AnalysisScheduler::AnalysisScheduler(LayerTableModel* table, QObject* parent) : 
 AnalysisScheduler::~AnalysisScheduler() {
     for (QFutureWatcher<AnalysisResult>* w : {&watcher_, &prefetch_watcher_}) {
         w->disconnect(this);
-        w->cancel();
-        w->waitForFinished();
+        cancelAndWait(*w);
     }
 }
 
@@ -50,6 +49,7 @@ void AnalysisScheduler::cancel() {
 }
 
 void AnalysisScheduler::prefetch(int row) {
+    first_ = row;  // and again, relative to its settings then, each time the work settles
     prefetch_.clear();
     if (!model_ || held_ || !table_->quantizable(row)) return;
     const auto [r, bits, granularity] = keyFor(row);
@@ -130,5 +130,5 @@ void AnalysisScheduler::onFinished() {
         return;
     }
     emit settled();
-    startPrefetch();
+    prefetch(first_);  // the selected row's likely next settings, relative to its settings now
 }

@@ -32,7 +32,8 @@ public:
     void cancel();
     // What is likely next for `row` (its other bit widths at its granularity, its other
     // granularity at its bits) is analysed in the background while nothing else runs, so
-    // changing them is a cache hit. Any request stops it at once; busy() does not count it.
+    // changing them is a cache hit; each time the work settles this is done again for the
+    // last row given here or to start(). Any request stops it at once; busy() does not count it.
     void prefetch(int row);
     // While held (the table previews another file's structure) results are cached but not
     // put in the table, and nothing is prefetched.

@@ -17,8 +17,7 @@ EvaluationController::EvaluationController(EvaluationPanel* evaluation, Comparis
 
 EvaluationController::~EvaluationController() {
     watcher_.disconnect(this);
-    watcher_.cancel();
-    watcher_.waitForFinished();
+    cancelAndWait(watcher_);
 }
 
 void EvaluationController::reset() {
@@ -39,10 +38,7 @@ void EvaluationController::run(std::shared_ptr<const qs::Model> model, const qs:
         evaluation_->setMessage(tr("Choose a test set: a folder with an IDX pair, or an .npz, .npy or HDF5 file."));
         return;
     }
-    if (watcher_.isRunning()) {  // a newer run replaces an older one
-        watcher_.cancel();
-        watcher_.waitForFinished();
-    }
+    cancelAndWait(watcher_);  // a newer run replaces an older one
     const PreprocessingChoice pre{evaluation_->scaleOverride(), evaluation_->mean(), evaluation_->stddev()};
     if ((pre.scale && *pre.scale == 0) || pre.std == 0) {  // checked here too, to say so before any work
         evaluation_->setMessage(tr("The scale and the standard deviation must not be zero."));

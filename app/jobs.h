@@ -3,6 +3,7 @@
 // qs::Progress onto the promise's progress and cancellation, and return a value that holds
 // either the result or the error text (no exception crosses threads).
 #include <QFuture>
+#include <QFutureWatcher>
 #include <QString>
 
 #include <memory>
@@ -13,6 +14,13 @@
 #include "formats/model_loader.h"
 #include "model/model.h"
 #include "quant/quant_analysis.h"
+
+// Stops the job `w` watches and waits for it to end: the job a newer one replaces, and in a
+// destructor (after w.disconnect), so no job outlives what handles its results.
+inline void cancelAndWait(QFutureWatcherBase& w) {
+    w.cancel();
+    w.waitForFinished();
+}
 
 struct LoadResult {
     QString path;

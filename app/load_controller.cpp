@@ -17,15 +17,11 @@ LoadController::LoadController(QMenu* recent_menu, QObject* parent) : QObject(pa
 
 LoadController::~LoadController() {
     watcher_.disconnect(this);
-    watcher_.cancel();
-    watcher_.waitForFinished();
+    cancelAndWait(watcher_);
 }
 
 void LoadController::open(const QString& path, const qs::LoadOptions& options) {
-    if (watcher_.isRunning()) {
-        watcher_.cancel();  // a newer request replaces an older one
-        watcher_.waitForFinished();
-    }
+    cancelAndWait(watcher_);  // a newer request replaces an older one
     emit started(path);
     watcher_.setFuture(startLoadModel(path, options));
 }

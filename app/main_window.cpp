@@ -114,14 +114,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
             table_view_->fitColumns();
             fit_columns_ = false;
         }
-        analyses_->prefetch(selected_);  // the selected layer's other widths, while nothing else runs
         emit analysesSettled();
     });
     connect(table_model_, &LayerTableModel::editRequested, this, &MainWindow::onEditRequested);
     connect(table_view_->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this](const QModelIndex& current) {
         selected_ = current.isValid() && current.row() < table_model_->layerCount() ? current.row() : -1;
         showSelected();
-        if (!analyses_->busy()) analyses_->prefetch(selected_);
+        analyses_->prefetch(selected_);  // its other widths, in the background once nothing else runs
     });
     connect(candidates_, &CandidatePanel::candidateClicked, this, [this](const QString& method) {
         if (selected_ < 0 || !table_model_->quantizable(selected_)) return;

@@ -14,8 +14,7 @@ SuggestController::SuggestController(SuggestPanel* panel, const EvaluationPanel*
 
 SuggestController::~SuggestController() {
     watcher_.disconnect(this);
-    watcher_.cancel();
-    watcher_.waitForFinished();
+    cancelAndWait(watcher_);
 }
 
 void SuggestController::reset() {
@@ -30,10 +29,7 @@ void SuggestController::run(std::shared_ptr<const qs::Model> model, const qs::Se
         panel_->setMessage(model ? tr("Choose a test set in the Evaluation panel first.") : tr("Open a model first."));
         return;
     }
-    if (watcher_.isRunning()) {
-        watcher_.cancel();
-        watcher_.waitForFinished();
-    }
+    cancelAndWait(watcher_);  // a newer search replaces an older one
     model_ = model;
     panel_->setRunning(true);
     panel_->setMessage(tr("Measuring every layer's sensitivity on %1, then searching...").arg(path));

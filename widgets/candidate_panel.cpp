@@ -230,7 +230,9 @@ void CandidatePanel::relayout() {
     int n = 0;
     if (analysis_)
         for (const qs::Candidate& c : analysis_->candidates) n += plotted(c);
-    if (n > 0 && columnsFor(n) != columns_) redraw();
+    if (n == 0 || columnsFor(n) == columns_) return;
+    if (isVisible()) redraw();
+    else stale_ = true;  // drawn when shown
 }
 
 void CandidatePanel::redraw() {

@@ -302,13 +302,12 @@ QVariant LayerTableModel::data(const QModelIndex& index, int role) const {
         if (col == Overview) {
             const auto o = overview(row);
             if (!o) return headerData(col, Qt::Horizontal, Qt::ToolTipRole);
-            const int64_t n = o->zeros + [&] { int64_t t = 0; for (const auto& b : o->bins) t += b.total(); return t; }();
             QStringList lines{tr("%1: %2 below precision, %3 beyond range, %4 exact zeros of %5 weights")
                                   .arg(QString::fromStdString(c->method))
                                   .arg(loc.toString(static_cast<qlonglong>(o->below)))
                                   .arg(loc.toString(static_cast<qlonglong>(o->beyond)))
                                   .arg(loc.toString(static_cast<qlonglong>(o->zeros)))
-                                  .arg(loc.toString(static_cast<qlonglong>(n)))};
+                                  .arg(loc.toString(static_cast<qlonglong>(c->stats.count)))};
             for (const qs::MagnitudeBin& b : o->bins)
                 if (b.total() > 0)
                     lines << tr("|w| in [2^%1, 2^%2): %3 in range%4%5")

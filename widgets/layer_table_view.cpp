@@ -56,6 +56,10 @@ void LayerTableView::fitColumns() {
     if (columnWidth(LayerTableModel::Name) > kMaxNameWidth) setColumnWidth(LayerTableModel::Name, kMaxNameWidth);
     if (columnWidth(LayerTableModel::Class) > kMaxNameWidth) setColumnWidth(LayerTableModel::Class, kMaxNameWidth);
     if (columnWidth(LayerTableModel::Weights) > kMaxNameWidth) setColumnWidth(LayerTableModel::Weights, kMaxNameWidth);
+    fitOverview();
+}
+
+void LayerTableView::fitOverview() {
     int others = 0;
     for (int c = 0; c < LayerTableModel::ColumnCount; ++c)
         if (c != LayerTableModel::Overview && !isColumnHidden(c)) others += columnWidth(c);
@@ -102,7 +106,7 @@ void LayerTableView::restoreColumns(const QByteArray& state) {
 
 void LayerTableView::resizeEvent(QResizeEvent* event) {
     QTableView::resizeEvent(event);
-    if (model_->layerCount() > 0) fitColumns();
+    fitOverview();  // the other columns keep their widths: measuring every cell again is not needed
 }
 
 void LayerTableView::showHeaderMenu(const QPoint& pos) {

@@ -35,6 +35,7 @@ protected:
     void resizeEvent(QResizeEvent* event) override;
 
 private:
+    void fitOverview();  // the Overview column takes the viewport's width the others leave
     void showHeaderMenu(const QPoint& pos);
     void applyRowFilter();
     LayerTableModel* model_;

@@ -12,9 +12,10 @@
 
 OverviewDelegate::OverviewDelegate(const LayerTableModel* model, QObject* parent) : QStyledItemDelegate(parent), model_(model) {}
 
-QColor OverviewDelegate::inRangeColor() { return QColor(70, 110, 170); }
-QColor OverviewDelegate::belowColor() { return QColor(235, 150, 20); }
-QColor OverviewDelegate::beyondColor() { return QColor(210, 40, 40); }
+namespace {
+// Below precision, in range, beyond range: the histogram plot's band colours, opaque.
+const QColor kPartColors[3] = {QColor(235, 150, 20), QColor(70, 110, 170), QColor(210, 40, 40)};
+}  // namespace
 
 QSize OverviewDelegate::sizeHint(const QStyleOptionViewItem& option, const QModelIndex& index) const {
     const QSize s = QStyledItemDelegate::sizeHint(option, index);
@@ -33,9 +34,6 @@ void OverviewDelegate::paint(QPainter* painter, const QStyleOptionViewItem& opti
     const QRectF area = QRectF(option.rect).adjusted(3, 3, -3, -2);
     const int nbins = last - first + 1;
     const double bw = area.width() / nbins;
-    int64_t peak = 1;
-    for (const qs::MagnitudeBin& b : o->bins) peak = std::max(peak, b.total());
-    const double top = std::log1p(static_cast<double>(peak));
     painter->save();
     painter->setPen(Qt::NoPen);
     painter->setRenderHint(QPainter::Antialiasing, false);
@@ -49,7 +47,9 @@ void OverviewDelegate::paint(QPainter* painter, const QStyleOptionViewItem& opti
         cells[static_cast<size_t>(i)][1] += b.in_range;
         cells[static_cast<size_t>(i)][2] += b.beyond;
     }
-    const QColor colors[3] = {belowColor(), inRangeColor(), beyondColor()};
+    int64_t peak = 1;  // of the cells drawn: a first cell holding folded bins may be the tallest
+    for (const auto& k : cells) peak = std::max(peak, k[0] + k[1] + k[2]);
+    const double top = std::log1p(static_cast<double>(peak));
     for (int i = 0; i < nbins; ++i) {
         const auto& k = cells[static_cast<size_t>(i)];
         const int64_t total = k[0] + k[1] + k[2];
@@ -62,7 +62,7 @@ void OverviewDelegate::paint(QPainter* painter, const QStyleOptionViewItem& opti
         for (int part = 0; part < 3; ++part) {
             if (k[part] == 0) continue;
             const double ph = std::max(1.0, h * static_cast<double>(k[part]) / static_cast<double>(total));
-            painter->fillRect(QRectF(x, y - ph, std::max(1.0, bw - 1), ph), colors[part]);
+            painter->fillRect(QRectF(x, y - ph, std::max(1.0, bw - 1), ph), kPartColors[part]);
             y -= ph;
         }
     }

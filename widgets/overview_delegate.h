@@ -14,10 +14,6 @@ public:
     void paint(QPainter* painter, const QStyleOptionViewItem& option, const QModelIndex& index) const override;
     QSize sizeHint(const QStyleOptionViewItem& option, const QModelIndex& index) const override;
 
-    static QColor inRangeColor();
-    static QColor belowColor();
-    static QColor beyondColor();
-
 private:
     const LayerTableModel* model_;
 };

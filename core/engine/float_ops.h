@@ -44,7 +44,6 @@ struct ConvGeometry {
     int64_t H, W, C, KH, KW, sh, sw, dh, dw, OH, OW, pt, pl;
 };
 ConvGeometry convGeometry(const Shape& in_hwc, const Shape& kernel, const nlohmann::json& c);
-// A sample's patches for the GEMM: im2col (engine/im2col.h).
 
 Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const nlohmann::json& c);
 Act depthwise(const Act& in, const Tensor& kernel, const Tensor* bias, const nlohmann::json& c);

@@ -1,16 +1,8 @@
 #include "quant/magnitude_overview.h"
 
 #include <algorithm>
-#include <cmath>
 
 namespace qs {
-
-namespace {
-
-// The statistics keep percentages of the finite values; back to counts (they were counts).
-int64_t countOf(double pct, int64_t finite) { return std::llround(pct * static_cast<double>(finite) / 100.0); }
-
-}  // namespace
 
 MagnitudeOverview magnitudeOverview(const TensorAnalysis& a, const Candidate& c) {
     MagnitudeOverview o;
@@ -21,8 +13,8 @@ MagnitudeOverview magnitudeOverview(const TensorAnalysis& a, const Candidate& c)
         o.bins.push_back({h.min_exponent + static_cast<int>(i), 0, h.counts[i], 0});
         nonzero += h.counts[i];
     }
-    o.below = std::min(countOf(c.stats.pct_below_precision, c.stats.count), nonzero);
-    o.beyond = std::min(countOf(c.stats.pct_beyond_range, c.stats.count), nonzero - o.below);
+    o.below = std::min(c.stats.below_precision, nonzero);
+    o.beyond = std::min(c.stats.beyond_range, nonzero - o.below);
     // Below precision from the smallest magnitudes up, beyond range from the largest down.
     int64_t left = o.below;
     for (auto it = o.bins.begin(); it != o.bins.end() && left > 0; ++it) {

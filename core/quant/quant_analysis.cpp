@@ -128,6 +128,8 @@ void finalize(CandidateStats& s, const kern::ErrorAccum& a, const Candidate& c, 
     if (x2 == 0 && e2 == 0) s.sqnr_db = std::numeric_limits<double>::infinity();
     s.max_abs_error = max_e;
     s.mean_error = e1 / cnt;
+    s.below_precision = below;
+    s.beyond_range = beyond;
     s.pct_below_precision = 100.0 * static_cast<double>(below) / cnt;
     s.pct_beyond_range = 100.0 * static_cast<double>(beyond) / cnt;
     s.packed_bytes = packedBytes(n, c);
@@ -328,6 +330,8 @@ CandidateStats referenceStats(const float* data, int64_t n, int64_t channels, co
     s.sqnr_db = e2 > 0 ? 10.0 * std::log10(static_cast<double>(x2 / e2)) : std::numeric_limits<double>::infinity();
     s.max_abs_error = max_e;
     s.mean_error = static_cast<double>(e1) / cnt;
+    s.below_precision = below;
+    s.beyond_range = beyond;
     s.pct_below_precision = 100.0 * static_cast<double>(below) / cnt;
     s.pct_beyond_range = 100.0 * static_cast<double>(beyond) / cnt;
     s.packed_bytes = packedBytes(n, c);

@@ -27,8 +27,10 @@ const std::vector<std::string>& candidateMethods();
 struct CandidateStats {
     int64_t count = 0;              // finite values evaluated
     double mse = 0, rmse = 0, sqnr_db = 0, max_abs_error = 0, mean_error = 0;
-    double pct_below_precision = 0;  // non-zero values that quantize to 0 (0..100)
-    double pct_beyond_range = 0;     // values clipped at qmin/qmax (0..100)
+    int64_t below_precision = 0;     // non-zero values that quantize to 0
+    int64_t beyond_range = 0;        // values clipped at qmin/qmax
+    double pct_below_precision = 0;  // the same as shares of `count` (0..100)
+    double pct_beyond_range = 0;
     int64_t levels_used = 0;         // distinct quantized values (float16: -1, not counted)
     double entropy_bits_per_weight = 0;
     int64_t entropy_coded_bytes = 0; // what an ideal entropy coder reaches (Deep Compression)
