@@ -382,6 +382,72 @@ private slots:
         }
     }
 
+    void convMaxPoolFusedMatchesUnfused() {
+        // The engine runs an int8 Conv2D and the MaxPool reading it as one op (pooling the int32
+        // sums, then one requantization per pooled value: max_pool_requant.h). A keep_all run
+        // (traces, calibration) runs them apart: requantize every pixel, then pool the int8 map.
+        // Both must give the same integers on every ISA: 2x2/2 valid and same over odd sizes
+        // (partial windows), overlapping 3x3/2, 2x2/1, a 1 x 3 pool, a ReLU clamp, and an image
+        // tall enough to be pooled in several bands.
+        struct Case { int H, W, C, N; std::vector<int> pool, strides; const char* padding; int qlo; };
+        const Case cases[] = {{28, 28, 1, 32, {2, 2}, {2, 2}, "valid", -128}, {13, 11, 3, 17, {2, 2}, {2, 2}, "same", -128},
+                              {15, 15, 8, 64, {3, 3}, {2, 2}, "valid", -20},    {9, 10, 4, 16, {2, 2}, {1, 1}, "same", -128},
+                              {12, 9, 2, 33, {1, 3}, {1, 3}, "same", 0},        {40, 30, 16, 64, {2, 2}, {2, 2}, "valid", -5}};
+        std::mt19937 rng(5);
+        std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127), b_dist(-3000, 3000);
+        std::uniform_real_distribution<double> m_dist(0.2, 1.0);
+        for (const Case& c : cases) {
+            const int K = 9 * c.C, zp = 4;
+            qs::Op conv;
+            conv.kind = qs::OpKind::Conv2D;
+            conv.config = {{"padding", "same"}, {"strides", {1, 1}}};
+            std::vector<float> kf(static_cast<size_t>(K * c.N));
+            std::vector<int8_t> w8(kf.size());
+            for (size_t i = 0; i < w8.size(); ++i) kf[i] = w8[i] = static_cast<int8_t>(w_dist(rng));
+            conv.kernel = tensor({3, 3, c.C, c.N}, kf);
+            qs::QuantizedOp q;
+            q.out = {1.0, -7, -128, 127};
+            q.wq.assign(w8.begin(), w8.end());
+            q.gemm = qs::packWeights(w8.data(), K, c.N);
+            if ((3 * c.C) % 4 && qs::kernels::vnniSupported()) q.gemm_patches = qs::packPatchWeights(w8.data(), 3, 3 * c.C, c.N);
+            for (int n = 0; n < c.N; ++n) {
+                q.bias32.push_back(b_dist(rng));
+                q.mult.push_back(qs::quantizeMultiplier(m_dist(rng) / (K * 32.0)));
+            }
+            q.bias_q.assign(q.bias32.begin(), q.bias32.end());
+            QVERIFY(qs::splitMultipliers(q.mult, q.mult_m, q.mult_rshift));
+            q.qlo = c.qlo, q.qhi = 127;
+            qs::QuantizedModel qm = oneOpModel({c.H, c.W, c.C}, conv, {1.0, zp, -128, 127}, q);
+            qs::Op pool;
+            pool.kind = qs::OpKind::MaxPool;
+            pool.config = {{"pool_size", c.pool}, {"strides", c.strides}, {"padding", c.padding}};
+            pool.inputs = {1};
+            qs::QuantizedOp qpool;
+            qpool.domain = qs::Domain::Int8;
+            qpool.passthrough = true;
+            qpool.in = {q.out};
+            qpool.out = q.out;
+            qm.graph.ops.push_back(pool);
+            qm.ops.push_back(qpool);
+            qm.graph.output = 2;
+            const qs::PoolGeometry pg = qs::poolGeometry({c.H, c.W, c.N}, pool.config);
+            qm.shapes = {{c.H, c.W, c.C}, {c.H, c.W, c.N}, {pg.OH, pg.OW, c.N}};
+            qs::RowMatrix x(3, c.H * c.W * c.C);
+            for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(a_dist(rng) - zp);
+            for (qs::kernels::Isa isa : {qs::kernels::Isa::Portable, qs::kernels::Isa::Avx2, qs::kernels::Isa::Avx512}) {
+                if (!qs::kernels::isaSupported(isa)) continue;
+                qs::kernels::forceIsa(isa);
+                const qs::RowMatrix apart = qs::runQuantized(qm, qs::QuantizedRun::Integer, x, true)[2];
+                const qs::RowMatrix fused = qs::runQuantizedOutput(qm, qs::QuantizedRun::Integer, x);
+                QCOMPARE(fused.cols(), int64_t{pg.OH * pg.OW * c.N});
+                QVERIFY2(fused == apart, qPrintable(QString("%1 on %2x%3x%4, pool %5").arg(qs::kernels::isaName(isa)).arg(c.H).arg(c.W).arg(c.C).arg(c.pool[0])));
+                // Not vacuous: the pooled values are spread over the int8 range, the clamp reached.
+                QVERIFY(fused.maxCoeff() - fused.minCoeff() > 20);
+            }
+            qs::kernels::clearForcedIsa();
+        }
+    }
+
     void maxPoolInIntegers() {
         // Input 3x3x2 (channels interleaved), int8 scale 1, zero point 0, values picked so each
         // window's maximum sits in a different cell and the two channels disagree:

@@ -162,6 +162,11 @@ void gemmTilesVnni(int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratc
     }
 }
 
+// A's rows for the VNNI driver, from implicit patches.
+auto patchRows(const ImplicitPatches& pa) {
+    return [&pa](int64_t m0, int64_t rows, int64_t stride, uint8_t* out) { packPatchQuads(pa, m0, rows, stride, out); };
+}
+
 // A's rows for the VNNI driver, from a row-major matrix.
 auto matrixRows(const int8_t* A, int64_t lda, const PackedWeights& W) {
     const int64_t K = W.K, quads = W.quads;  // not W itself: [=] would copy the packed weights
@@ -211,44 +216,42 @@ bool splitMultipliers(const std::vector<FixedMultiplier>& mult, std::vector<int3
     return true;
 }
 
-// Calls run(store) with gemmRequant's output stage for one row of sums: vectorised when the
-// multipliers split (Requant::m), else one value at a time.
-template <class Run>
-void withRequantStore(const Requant& rq, int8_t* C, int64_t ldc, Run run) {
+void requantRows(const int32_t* acc, int64_t stride, int64_t rows, int64_t n0, int64_t cols, const Requant& rq, int8_t* out,
+                 int64_t ldc) {
     if (rq.m && rq.rshift && kernels::activeIsa() == kernels::Isa::Avx512)
-        return run([&](int64_t m0, int64_t rows, int64_t n0, int64_t cols, const int32_t* acc, int64_t stride) {
-            kernels::requantRowsAvx512(acc, stride, rows, rq.bias + n0, rq.m + n0, rq.rshift + n0, rq.zero_point, rq.lo, rq.hi, cols,
-                                       C + m0 * ldc + n0, ldc);
-        });
-    if (rq.m && rq.rshift) {
+        return kernels::requantRowsAvx512(acc, stride, rows, rq.bias + n0, rq.m + n0, rq.rshift + n0, rq.zero_point, rq.lo, rq.hi, cols,
+                                          out, ldc);
+    if (rq.m && rq.rshift) {  // vectorised when the multipliers split (Requant::m)
         const kernels::RequantRowKernel row = kernels::requantRowKernel(kernels::activeIsa());
-        return run([&](int64_t m0, int64_t rows, int64_t n0, int64_t cols, const int32_t* acc, int64_t stride) {
-            for (int64_t r = 0; r < rows; ++r)
-                row(acc + r * stride, rq.bias + n0, rq.m + n0, rq.rshift + n0, rq.zero_point, rq.lo, rq.hi, cols, C + (m0 + r) * ldc + n0);
-        });
+        for (int64_t r = 0; r < rows; ++r)
+            row(acc + r * stride, rq.bias + n0, rq.m + n0, rq.rshift + n0, rq.zero_point, rq.lo, rq.hi, cols, out + r * ldc);
+        return;
     }
-    run([&](int64_t m0, int64_t rows, int64_t n0, int64_t cols, const int32_t* acc, int64_t stride) {
-        for (int64_t r = 0; r < rows; ++r) {
-            int8_t* out = C + (m0 + r) * ldc + n0;
-            for (int64_t j = 0; j < cols; ++j)
-                out[j] = static_cast<int8_t>(requantize(acc[r * stride + j] + rq.bias[n0 + j], rq.mult[n0 + j], rq.zero_point, rq.lo, rq.hi));
-        }
-    });
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < cols; ++j)
+            out[r * ldc + j] = static_cast<int8_t>(
+                requantize(acc[r * stride + j] + rq.bias[n0 + j], rq.mult[n0 + j], rq.zero_point, rq.lo, rq.hi));
 }
+
+namespace {
+// gemmRequant's store: the output stage straight from the tile's sums.
+auto requantStore(const Requant& rq, int8_t* C, int64_t ldc) {
+    return [&rq, C, ldc](int64_t m0, int64_t rows, int64_t n0, int64_t cols, const int32_t* acc, int64_t stride) {
+        requantRows(acc, stride, rows, n0, cols, rq, C + m0 * ldc + n0, ldc);
+    };
+}
+}  // namespace
 
 void gemmRequant(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
                  int8_t* C, int64_t ldc, GemmScratch& scratch) {
-    withRequantStore(rq, C, ldc, [&](auto store) { gemmTiles(A, lda, M, a_zero, W, scratch, store); });
+    gemmTiles(A, lda, M, a_zero, W, scratch, requantStore(rq, C, ldc));
 }
 
 bool implicitPatchesSupported(const PackedWeights& W) { return vnniPath(W); }
 
 void gemmRequantPatches(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
                         int8_t* C, int64_t ldc, GemmScratch& scratch) {
-    const auto pack = [&](int64_t m0, int64_t rows, int64_t stride, uint8_t* out) { packPatchQuads(pa, m0, rows, stride, out); };
-    withRequantStore(rq, C, ldc, [&](auto store) {
-        gemmTilesVnni(M, a_zero, W, scratch, {kernels::gemmTileVnni, kernels::gemmRowVnni}, pack, store);
-    });
+    gemmTilesVnni(M, a_zero, W, scratch, {kernels::gemmTileVnni, kernels::gemmRowVnni}, patchRows(pa), requantStore(rq, C, ldc));
 }
 
 PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t N) {
@@ -263,7 +266,11 @@ namespace {
 // The raw sums into C (gemmInt32).
 auto copyStore(int32_t* C, int64_t ldc) {
     return [=](int64_t m0, int64_t rows, int64_t n0, int64_t cols, const int32_t* acc, int64_t stride) {
-        for (int64_t r = 0; r < rows; ++r) std::copy(acc + r * stride, acc + r * stride + cols, C + (m0 + r) * ldc + n0);
+        for (int64_t r = 0; r < rows; ++r) {
+            int32_t* dst = C + (m0 + r) * ldc + n0;
+            const int32_t* src = acc + r * stride;
+            for (int64_t j = 0; j < cols; ++j) dst[j] = src[j];  // at most 32: inline moves, not a memmove call
+        }
     };
 }
 }  // namespace
@@ -271,6 +278,11 @@ auto copyStore(int32_t* C, int64_t ldc) {
 void gemmInt32(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C, int64_t ldc,
                GemmScratch& scratch) {
     gemmTiles(A, lda, M, a_zero, W, scratch, copyStore(C, ldc));
+}
+
+void gemmInt32Patches(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C, int64_t ldc,
+                      GemmScratch& scratch) {
+    gemmTilesVnni(M, a_zero, W, scratch, {kernels::gemmTileVnni, kernels::gemmRowVnni}, patchRows(pa), copyStore(C, ldc));
 }
 
 void detail::gemmInt32Vnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C,

@@ -73,6 +73,16 @@ PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t
 void gemmRequantPatches(const ImplicitPatches& patches, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
                         int8_t* C, int64_t ldc, GemmScratch& scratch);
 
+// The same patches' raw int32 sums (bias not added): a convolution whose output stage runs after
+// max pooling (max_pool_requant.h).
+void gemmInt32Patches(const ImplicitPatches& patches, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C, int64_t ldc,
+                      GemmScratch& scratch);
+
+// gemmRequant's output stage alone: `rows` rows of `cols` int32 sums (row r at acc + r * stride,
+// columns n0 .. n0 + cols - 1 of rq's constants) to int8 at out + r * ldc.
+void requantRows(const int32_t* acc, int64_t stride, int64_t rows, int64_t n0, int64_t cols, const Requant& rq, int8_t* out,
+                 int64_t ldc);
+
 // The raw int32 products (hybrid mode rescales them in float).
 void gemmInt32(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C, int64_t ldc,
                GemmScratch& scratch);

@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "engine/im2col.h"
+#include "engine/max_pool_requant.h"
 
 namespace qs {
 
@@ -210,31 +211,62 @@ QValue denseInt(const QValue& x, const Op& op, const QuantizedOp& o) {
     return y;
 }
 
-// A stride-any, undilated-across convolution without im2col (int8_gemm.h: ImplicitPatches): each
-// sample copied once into a buffer padded with its zero point, the GEMM reading its patches
-// from there. The copy is the input's size where im2col writes KH * KW times the output's. The
-// buffer is filled with the zero point once per batch: each sample overwrites the same interior.
-bool convImplicit(const QValue& x, const ConvGeometry& g, const QuantizedOp& o, int64_t N, QValue& y) {
-    const PackedWeights& w = o.gemm_patches.K ? o.gemm_patches : o.gemm;
-    const int64_t run = g.KW * g.C, run_quads = (run + 3) / 4;
-    if (g.dw != 1 || w.K != g.KH * run_quads * 4 || !implicitPatchesSupported(w)) return false;
-    const int64_t Hp = (g.OH - 1) * g.sh + (g.KH - 1) * g.dh + 1, Wp = (g.OW - 1) * g.sw + g.KW;
-    const int64_t copy_rows = std::min(g.H, Hp - g.pt), copy_cols = std::min(g.W, Wp - g.pl);
-    thread_local std::vector<int8_t> buf;
-    buf.resize(static_cast<size_t>(Hp * Wp * g.C + 64));  // slack: the last run's whole quads
-    const auto zp = static_cast<int8_t>(x.p.zero_point);
-    const Requant rq = requantOf(o);
-    const ImplicitPatches pa{buf.data(), g.OW, Wp * g.C, g.sh, g.dh, g.sw * g.C, g.KH, run_quads};
-    const int64_t in_per = x.perSample(), out_per = g.OH * g.OW * N;
-    std::fill(buf.begin(), buf.end(), zp);
-    for (int64_t n = 0; n < x.rows; ++n) {
-        const int8_t* src = x.i8.data() + n * in_per;
-        for (int64_t iy = 0; iy < copy_rows; ++iy)
-            std::copy(src + iy * g.W * g.C, src + (iy * g.W + copy_cols) * g.C, buf.data() + ((iy + g.pt) * Wp + g.pl) * g.C);
-        gemmRequantPatches(pa, g.OH * g.OW, x.p.zero_point, w, rq, y.i8.data() + n * out_per, N, tls_scratch);
+// An int8 convolution's GEMM input, one sample at a time. Where the packed weights allow (the
+// VNNI path, no horizontal dilation), implicit patches (int8_gemm.h: ImplicitPatches): each sample
+// copied once into a buffer padded with its zero point, the GEMM reading its patches from there;
+// the copy is the input's size where im2col writes KH * KW times the output's. The buffer is
+// filled with the zero point once per batch: each sample overwrites the same interior. Else im2col.
+class ConvInput {
+public:
+    ConvInput(const QValue& x, const ConvGeometry& g, const QuantizedOp& o) : x_(x), g_(g), o_(o) {
+        const PackedWeights& w = o.gemm_patches.K ? o.gemm_patches : o.gemm;
+        const int64_t run = g.KW * g.C, run_quads = (run + 3) / 4;
+        implicit_ = g.dw == 1 && w.K == g.KH * run_quads * 4 && implicitPatchesSupported(w);
+        if (!implicit_) return;
+        weights_ = &w;
+        const int64_t Hp = (g.OH - 1) * g.sh + (g.KH - 1) * g.dh + 1, Wp = (g.OW - 1) * g.sw + g.KW;
+        copy_rows_ = std::min(g.H, Hp - g.pt), copy_cols_ = std::min(g.W, Wp - g.pl), Wp_ = Wp;
+        buf_.resize(static_cast<size_t>(Hp * Wp * g.C + 64));  // slack: the last run's whole quads
+        std::fill(buf_.begin(), buf_.end(), static_cast<int8_t>(x.p.zero_point));
+        patches_ = {buf_.data(), g.OW, Wp * g.C, g.sh, g.dh, g.sw * g.C, g.KH, run_quads};
     }
-    return true;
-}
+    // Sample n's patches into the padded buffer or im2col's rows; the calls below read them.
+    void load(int64_t n) {
+        const int8_t* src = x_.i8.data() + n * x_.perSample();
+        if (!implicit_) return im2col(src, g_, static_cast<int8_t>(x_.p.zero_point), cols_);
+        for (int64_t iy = 0; iy < copy_rows_; ++iy)
+            std::copy(src + iy * g_.W * g_.C, src + (iy * g_.W + copy_cols_) * g_.C,
+                      buf_.data() + ((iy + g_.pt) * Wp_ + g_.pl) * g_.C);
+    }
+    // The loaded sample's int32 sums (bias not added) of output rows r0 .. r1 - 1 into sums.
+    void sums(int64_t r0, int64_t r1, int32_t* sums, int64_t N) {
+        const int64_t M = (r1 - r0) * g_.OW;
+        if (!implicit_) {
+            const int64_t K = g_.KH * g_.KW * g_.C;
+            return gemmInt32(cols_.data() + r0 * g_.OW * K, K, M, x_.p.zero_point, o_.gemm, sums, N, tls_scratch);
+        }
+        ImplicitPatches rows = patches_;
+        rows.src += r0 * g_.sh * patches_.row_bytes;
+        gemmInt32Patches(rows, M, x_.p.zero_point, *weights_, sums, N, tls_scratch);
+    }
+    // The loaded sample's requantized outputs.
+    void requantized(const Requant& rq, int8_t* out, int64_t N) {
+        const int64_t M = g_.OH * g_.OW;
+        if (implicit_) gemmRequantPatches(patches_, M, x_.p.zero_point, *weights_, rq, out, N, tls_scratch);
+        else gemmRequant(cols_.data(), g_.KH * g_.KW * g_.C, M, x_.p.zero_point, o_.gemm, rq, out, N, tls_scratch);
+    }
+
+private:
+    const QValue& x_;
+    const ConvGeometry& g_;
+    const QuantizedOp& o_;
+    bool implicit_ = false;
+    const PackedWeights* weights_ = nullptr;
+    int64_t copy_rows_ = 0, copy_cols_ = 0, Wp_ = 0;
+    ImplicitPatches patches_;
+    static thread_local std::vector<int8_t> buf_, cols_;
+};
+thread_local std::vector<int8_t> ConvInput::buf_, ConvInput::cols_;
 
 QValue convInt(const QValue& x, const Op& op, const QuantizedOp& o) {
     const ConvGeometry g = convGeometry(x.shape, op.kernel.shape, op.config);
@@ -242,19 +274,44 @@ QValue convInt(const QValue& x, const Op& op, const QuantizedOp& o) {
     QValue y = intLike(x, o.domain, o.out, {g.OH, g.OW, N});
     y.chw = op.chw_logical;
     const int64_t in_per = x.perSample(), out_per = g.OH * g.OW * N;
-    if (o.domain == Domain::Int8 && convImplicit(x, g, o, N, y)) return y;
     if (o.domain == Domain::Int8) {
-        thread_local std::vector<int8_t> cols;
+        ConvInput in(x, g, o);
         const Requant rq = requantOf(o);
         for (int64_t n = 0; n < x.rows; ++n) {
-            im2col(x.i8.data() + n * in_per, g, static_cast<int8_t>(x.p.zero_point), cols);
-            gemmRequant(cols.data(), K, g.OH * g.OW, x.p.zero_point, o.gemm, rq, y.i8.data() + n * out_per, N, tls_scratch);
+            in.load(n);
+            in.requantized(rq, y.i8.data() + n * out_per, N);
         }
     } else {
         std::vector<int16_t> cols;
         for (int64_t n = 0; n < x.rows; ++n) {
             im2col(x.i16.data() + n * in_per, g, static_cast<int16_t>(x.p.zero_point), cols);
             matmulWide(cols.data(), g.OH * g.OW, K, x.p.zero_point, o, N, y.i16.data() + n * out_per);
+        }
+    }
+    return y;
+}
+
+// An int8 Conv2D and the MaxPool that is its only reader, as one op (max_pool_requant.h): the
+// pool's value, in the conv's quantization as the unfused pool keeps it. A few pooled rows at a
+// time, so the conv's int32 sums for them stay in the L1 cache between the GEMM and the pooling.
+QValue convMaxPoolInt(const QValue& x, const Op& op, const QuantizedOp& o, const Op& pool) {
+    const ConvGeometry g = convGeometry(x.shape, op.kernel.shape, op.config);
+    const int64_t N = op.kernel.shape[3];
+    const PoolGeometry pg = poolGeometry({g.OH, g.OW, N}, pool.config);
+    QValue y = intLike(x, Domain::Int8, o.out, {pg.OH, pg.OW, N});
+    y.chw = pool.chw_logical;
+    const int64_t band = std::max<int64_t>(1, (int64_t{32} << 10) / (pg.ph * g.OW * N * 4));  // pooled rows per step
+    thread_local std::vector<int32_t> sums, scratch;
+    sums.resize(static_cast<size_t>(std::min(band * pg.sh + pg.ph, g.OH) * g.OW * N));
+    ConvInput in(x, g, o);
+    const Requant rq = requantOf(o);
+    for (int64_t n = 0; n < x.rows; ++n) {
+        in.load(n);
+        int8_t* out = y.i8.data() + n * pg.OH * pg.OW * N;
+        for (int64_t p0 = 0; p0 < pg.OH; p0 += band) {
+            const PooledRows rows = pooledRows(pg, p0, std::min(p0 + band, pg.OH));
+            in.sums(rows.r0, rows.r1, sums.data(), N);
+            maxPoolRequant(sums.data(), rows, pg, rq, out + p0 * pg.OW * N, scratch);
         }
     }
     return y;
@@ -667,8 +724,10 @@ QValue startValue(const QuantizedModel& m, const RowMatrix& input) {
     return q;
 }
 
-// One op of the integer engine, its inputs brought to its domain and quantization first.
-QValue integerStep(const Op& op, const QuantizedOp& o, const std::vector<const QValue*>& ins, const std::vector<QValue*>& spare) {
+// One op of the integer engine, its inputs brought to its domain and quantization first;
+// `pool`: the MaxPool fused into this Conv2D (fusedMaxPools).
+QValue integerStep(const Op& op, const QuantizedOp& o, const std::vector<const QValue*>& ins, const std::vector<QValue*>& spare,
+                   const Op* pool = nullptr) {
     if (o.domain == Domain::Float) return runFloatSide(op, o, ins, spare);
     std::vector<QValue> conv(ins.size());  // only inputs in another domain or quantization are converted
     std::vector<const QValue*> use(ins);
@@ -678,10 +737,48 @@ QValue integerStep(const Op& op, const QuantizedOp& o, const std::vector<const Q
         conv[j] = converted(v, o.domain, o.in.at(j));
         use[j] = &conv[j];
     }
+    if (pool) return convMaxPoolInt(*use[0], op, o, *pool);
     // The first input when nothing else reads it (converted here, or walkGraph's spare):
     // Input, Flatten and Reshape then pass its values on without a copy.
     QValue* own = use[0] == &conv[0] ? &conv[0] : spare[0];
     return runIntegerOp(op, o, use, own);
+}
+
+// The Conv2D -> MaxPool pairs a walk from op `first` runs as one op (convMaxPoolInt): [i] is the
+// MaxPool that is int8 Conv2D i's only reader, in the conv's quantization; -1 elsewhere.
+std::vector<int> fusedMaxPools(const QuantizedModel& m, size_t first) {
+    const std::vector<Op>& ops = m.graph.ops;
+    std::vector<int> readers(ops.size(), 0), reader(ops.size(), -1), fuse(ops.size(), -1);
+    if (m.shapes.size() != ops.size()) return fuse;  // shapes come from calibration; a model built without them runs unfused
+    for (size_t i = first; i < ops.size(); ++i)
+        for (int j : ops[i].inputs) ++readers[static_cast<size_t>(j)], reader[static_cast<size_t>(j)] = static_cast<int>(i);
+    for (size_t i = first; i < ops.size(); ++i) {
+        const QuantizedOp& o = m.ops[i];
+        if (ops[i].kind != OpKind::Conv2D || o.domain != Domain::Int8 || readers[i] != 1 || static_cast<int>(i) == m.graph.output) continue;
+        const size_t j = static_cast<size_t>(reader[i]);
+        const Op& pool = ops[j];
+        const QuantizedOp& po = m.ops[j];
+        if (pool.kind == OpKind::MaxPool && pool.inputs.size() == 1 && po.domain == Domain::Int8 && sameParams(po.in.at(0), o.out) &&
+            maxPoolWindowsNonEmpty(poolGeometry(m.shapes[i], pool.config)))
+            fuse[i] = static_cast<int>(j);
+    }
+    return fuse;
+}
+
+// The integer engine's walk (walkGraph's arguments). Unless keep_all (which wants every op's
+// own value), fused pairs run as one op: the conv's slot holds the pooled value, which the
+// MaxPool passes on.
+std::vector<QValue> integerWalk(const QuantizedModel& m, QValue input, bool keep_all, size_t first = 0,
+                                const std::vector<QValue>* before = nullptr) {
+    const std::vector<int> fuse = keep_all ? std::vector<int>(m.ops.size(), -1) : fusedMaxPools(m, first);
+    std::vector<char> pooled(m.ops.size(), 0);
+    for (int j : fuse)
+        if (j >= 0) pooled[static_cast<size_t>(j)] = 1;
+    const auto run = [&](size_t i, const Op& op, const std::vector<const QValue*>& ins, const std::vector<QValue*>& spare) {
+        if (pooled[i]) return spare[0] ? std::move(*spare[0]) : *ins[0];
+        return integerStep(op, m.ops[i], ins, spare, fuse[i] >= 0 ? &m.graph.ops[static_cast<size_t>(fuse[i])] : nullptr);
+    };
+    return walkGraph<QValue>(m.graph, std::move(input), keep_all, run, first, before);
 }
 
 }  // namespace
@@ -699,15 +796,16 @@ QuantizedTrace traceQuantized(const QuantizedModel& m, const RowMatrix& input) {
     QuantizedTrace t;
     t.values = std::make_unique<QuantizedTrace::Values>();
     t.values->input = startValue(m, input);
-    t.values->ops = runGraph<QValue>(m, t.values->input, true, integerStep);
+    t.values->ops = integerWalk(m, t.values->input, true);
     return t;
 }
 
 RowMatrix runQuantizedFrom(const QuantizedModel& m, const QuantizedTrace& trace, size_t first) {
-    QValue out = walkGraphFrom<QValue>(m.graph, trace.values->input, trace.values->ops, first,
-                                       [&](size_t i, const Op& op, const std::vector<const QValue*>& ins,
-                                           const std::vector<QValue*>& spare) { return integerStep(op, m.ops[i], ins, spare); });
-    return toFloat(out, &out).x;
+    const size_t out = static_cast<size_t>(m.graph.output);
+    const std::vector<QValue>& before = trace.values->ops;
+    if (out < first) return toFloat(before[out]).x;
+    QValue y = std::move(integerWalk(m, trace.values->input, false, first, &before)[out]);
+    return toFloat(y, &y).x;
 }
 
 // The integer engine runs a batch in chunks whose widest value (int8: a byte a number) fits in
@@ -737,7 +835,7 @@ std::vector<RowMatrix> runQuantized(const QuantizedModel& m, QuantizedRun how, c
         for (size_t i = 0; i < acts.size(); ++i) out[i] = std::move(acts[i].x);
         return out;
     }
-    std::vector<QValue> vals = runGraph<QValue>(m, startValue(m, input), keep_all, integerStep);
+    std::vector<QValue> vals = integerWalk(m, startValue(m, input), keep_all);
     for (size_t i = 0; i < vals.size(); ++i)
         if (keep_all || static_cast<int>(i) == m.graph.output) out[i] = toFloat(vals[i], &vals[i]).x;
     return out;

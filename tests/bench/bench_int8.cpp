@@ -8,7 +8,9 @@
 // peer: PyTorch's eager int8 (onednn) on the same two models, timed by
 // ../shared/bench/torch_peer.py with Debian's python3-torch, next to ours and the ratio; skipped
 // with the reason when the script or python3-torch is missing (a bench dependency only).
-//   usage: bench_int8 [SAMPLE_MODELS_DIR] [IMAGES=2048] [--no-peer]
+//   usage: bench_int8 [SAMPLE_MODELS_DIR] [IMAGES=2048] [--no-peer | --profile MODEL]
+// --profile MODEL runs only MODEL's int8 forward, one thread, batch 256, for about ten seconds
+// (a loop to put under `perf record`).
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -82,6 +84,29 @@ nlohmann::json torchPeer(const std::string& dir, std::string* why) {
     return j;
 }
 
+// --profile: MODEL's int8 forward in a loop (batch 256, one thread), its time per image at the end.
+int profileInt8(const std::string& path, int64_t images) {
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> u(0, 1);
+    const Model m = loadModel(path);
+    RowMatrix data(images, 784);  // the sample models take 28 x 28 images
+    for (Eigen::Index i = 0; i < data.size(); ++i) data.data()[i] = u(rng);
+    const QuantizedModel qm = quantizeModel(m, QuantConfig{}, data.topRows(256));
+    const auto start = now();
+    double fastest = 1e9;  // the fastest pass over all images: steadier than the mean on a shared machine
+    int64_t done = 0;
+    while (now() - start < 10.0) {
+        const double t0 = now();
+        for (int64_t b0 = 0; b0 < images; b0 += 256)
+            if (runQuantizedOutput(qm, QuantizedRun::Integer, data.middleRows(b0, std::min<int64_t>(256, images - b0))).rows() == 0) std::abort();
+        fastest = std::min(fastest, now() - t0);
+        done += images;
+    }
+    std::printf("%s int8: %.2f us per image mean, %.2f fastest pass (ISA %s)\n", path.c_str(), 1e6 * (now() - start) / double(done),
+                1e6 * fastest / double(images), kernels::isaName(kernels::activeIsa()));
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -89,6 +114,7 @@ int main(int argc, char** argv) {
     const std::string dir = argc > 1 ? argv[1] : "sample_models";
     const int64_t images = argc > 2 ? std::atoll(argv[2]) : 2048;
     const bool peer = !(argc > 3 && std::string(argv[3]) == "--no-peer");
+    if (argc > 4 && std::string(argv[3]) == "--profile") return profileInt8(dir + "/" + argv[4] + ".h5", images);
     std::map<std::string, double> ours_int8;  // runKey -> us per image
     std::printf("ISA: %s%s\n", kernels::isaName(kernels::activeIsa()), kernels::vnniSupported() ? " with VNNI" : "");
     std::mt19937 rng(1);
