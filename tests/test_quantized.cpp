@@ -342,7 +342,7 @@ private slots:
             q.out = {1.0, 3, -128, 127};
             q.wq.assign(w8.begin(), w8.end());
             q.gemm = qs::packWeights(w8.data(), K, c.N);
-            if ((c.KW * c.C) % 4 && qs::kernels::vnniSupported()) q.gemm_patches = qs::packPatchWeights(w8.data(), c.KH, c.KW * c.C, c.N);
+            if ((c.KW * c.C) % 4) q.gemm_patches = qs::packPatchWeights(w8.data(), c.KH, c.KW * c.C, c.N);
             for (int n = 0; n < c.N; ++n) {
                 q.bias32.push_back(b_dist(rng));
                 q.mult.push_back(qs::quantizeMultiplier(m_dist(rng) / (K * 64.0)));
@@ -409,7 +409,7 @@ private slots:
             q.out = {1.0, -7, -128, 127};
             q.wq.assign(w8.begin(), w8.end());
             q.gemm = qs::packWeights(w8.data(), K, c.N);
-            if ((3 * c.C) % 4 && qs::kernels::vnniSupported()) q.gemm_patches = qs::packPatchWeights(w8.data(), 3, 3 * c.C, c.N);
+            if ((3 * c.C) % 4) q.gemm_patches = qs::packPatchWeights(w8.data(), 3, 3 * c.C, c.N);
             for (int n = 0; n < c.N; ++n) {
                 q.bias32.push_back(b_dist(rng));
                 q.mult.push_back(qs::quantizeMultiplier(m_dist(rng) / (K * 32.0)));

@@ -183,8 +183,9 @@ void gemmTiles(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const Pa
     const kernels::GemmTileKernel tile = kernels::gemmTileKernel(kernels::activeIsa());
     const kernels::GemmRowKernel row_kernel = kernels::gemmRowKernel(kernels::activeIsa());
     s.a.resize(static_cast<size_t>(W.pairs * kGemmMR * 2));
-    const int64_t full = M / kGemmMR * kGemmMR;
-    // Rows past the last full tile go one at a time (batch 1 would otherwise compute 6 rows).
+    // As on the VNNI path: a tile costs about kGemmMR / 2 single-row passes, so fewer leftover rows
+    // go one at a time (batch 1 would otherwise compute 6 rows), more through a zero-padded tile.
+    const int64_t rest = M % kGemmMR, full = rest >= kGemmMR / 2 ? M : M - rest;
     for (int64_t m = full; m < M; ++m) {
         const int8_t* row = A + m * lda;
         for (int64_t k = 0; k < W.pairs * 2; ++k) s.a[static_cast<size_t>(k)] = k < W.K ? static_cast<int16_t>(row[k] - a_zero) : 0;
@@ -195,7 +196,7 @@ void gemmTiles(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const Pa
         }
     }
     for (int64_t m0 = 0; m0 < full; m0 += kGemmMR) {
-        const int64_t rows = kGemmMR;
+        const int64_t rows = std::min<int64_t>(kGemmMR, full - m0);
         packA(A + m0 * lda, lda, rows, W.K, a_zero, W.pairs, s.a.data());
         for (int64_t panel = 0; panel < W.panels; ++panel) {
             tile(s.a.data(), W.data.data() + panel * W.pairs * kGemmNR * 2, W.pairs, s.acc);
@@ -249,6 +250,34 @@ void gemmRequant(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const 
 
 bool implicitPatchesSupported(const PackedWeights& W) { return vnniPath(W); }
 
+bool implicitPairPatchesSupported(const PackedWeights& W) { return kernels::activeIsa() != kernels::Isa::Portable && !vnniPath(W); }
+
+namespace {
+// The AVX2 driver over implicit pair patches: 6-row tiles read in place (a last, partial tile
+// repeats its last row and stores only its own).
+template <class Store>
+void pairPatchTiles(const ImplicitPairPatches& pa, int64_t M, const PackedWeights& W, GemmScratch& s, Store store) {
+    const int16_t* rows[kGemmMR];
+    for (int64_t m0 = 0; m0 < M; m0 += kGemmMR) {
+        const int64_t n_rows = std::min<int64_t>(kGemmMR, M - m0);
+        for (int64_t i = 0; i < kGemmMR; ++i) {
+            const int64_t m = m0 + std::min(i, n_rows - 1), oy = m / pa.OW, ox = m % pa.OW;
+            rows[i] = pa.src + oy * pa.sh * pa.row + ox * pa.sw;
+        }
+        for (int64_t panel = 0; panel < W.panels; ++panel) {
+            kernels::gemmTileRowsAvx2(rows, pa.KH, pa.dh * pa.row, pa.run_pairs, W.data.data() + panel * W.pairs * kGemmNR * 2, s.acc);
+            const int64_t n0 = panel * kGemmNR;
+            store(m0, n_rows, n0, std::min<int64_t>(kGemmNR, W.N - n0), s.acc, kGemmNR);
+        }
+    }
+}
+}  // namespace
+
+void gemmRequantPairPatches(const ImplicitPairPatches& pa, int64_t M, const PackedWeights& W, const Requant& rq, int8_t* C,
+                            int64_t ldc, GemmScratch& scratch) {
+    pairPatchTiles(pa, M, W, scratch, requantStore(rq, C, ldc));
+}
+
 void gemmRequantPatches(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
                         int8_t* C, int64_t ldc, GemmScratch& scratch) {
     gemmTilesVnni(M, a_zero, W, scratch, {kernels::gemmTileVnni, kernels::gemmRowVnni}, patchRows(pa), requantStore(rq, C, ldc));
@@ -259,7 +288,7 @@ PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t
     std::vector<int8_t> rows(static_cast<size_t>(KH * padded * N), 0);  // each kernel row padded with zero weights
     for (int64_t ky = 0; ky < KH; ++ky)
         std::copy(w + ky * run * N, w + (ky + 1) * run * N, rows.begin() + ky * padded * N);
-    return packWeights(rows.data(), KH * padded, N, true);
+    return packWeights(rows.data(), KH * padded, N);
 }
 
 namespace {
@@ -283,6 +312,11 @@ void gemmInt32(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const Pa
 void gemmInt32Patches(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C, int64_t ldc,
                       GemmScratch& scratch) {
     gemmTilesVnni(M, a_zero, W, scratch, {kernels::gemmTileVnni, kernels::gemmRowVnni}, patchRows(pa), copyStore(C, ldc));
+}
+
+void gemmInt32PairPatches(const ImplicitPairPatches& pa, int64_t M, const PackedWeights& W, int32_t* C, int64_t ldc,
+                          GemmScratch& scratch) {
+    pairPatchTiles(pa, M, W, scratch, copyStore(C, ldc));
 }
 
 void detail::gemmInt32Vnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C,

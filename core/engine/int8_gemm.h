@@ -83,6 +83,23 @@ void gemmInt32Patches(const ImplicitPatches& patches, int64_t M, int32_t a_zero,
 void requantRows(const int32_t* acc, int64_t stride, int64_t rows, int64_t n0, int64_t cols, const Requant& rq, int8_t* out,
                  int64_t ldc);
 
+// The AVX2 tile's implicit patches: the sample minus its zero point as int16 (its padding is
+// then 0), patch row m = (oy, ox)'s run ky at src + (oy * sh + ky * dh) * row + ox * sw (in
+// int16 values), read as run_pairs pairs: 2 * run_quads, the VNNI path's kernel rows padded with
+// zero weights to whole quads (packPatchWeights), so src needs 3 values of slack past the last run.
+struct ImplicitPairPatches {
+    const int16_t* src = nullptr;
+    int64_t OW = 0, row = 0, sh = 1, dh = 1, sw = 0, KH = 0, run_pairs = 0;
+};
+// True when the AVX2 tile runs W (the CPU has AVX2, not the VNNI path).
+bool implicitPairPatchesSupported(const PackedWeights& W);
+// gemmRequant / the raw sums over those patches, M = OH * OW rows (one sample) or a band of
+// whole output rows (src moved to its first).
+void gemmRequantPairPatches(const ImplicitPairPatches& patches, int64_t M, const PackedWeights& W, const Requant& rq, int8_t* C,
+                            int64_t ldc, GemmScratch& scratch);
+void gemmInt32PairPatches(const ImplicitPairPatches& patches, int64_t M, const PackedWeights& W, int32_t* C, int64_t ldc,
+                          GemmScratch& scratch);
+
 // The raw int32 products (hybrid mode rescales them in float).
 void gemmInt32(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C, int64_t ldc,
                GemmScratch& scratch);

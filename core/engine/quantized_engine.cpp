@@ -211,62 +211,85 @@ QValue denseInt(const QValue& x, const Op& op, const QuantizedOp& o) {
     return y;
 }
 
-// An int8 convolution's GEMM input, one sample at a time. Where the packed weights allow (the
-// VNNI path, no horizontal dilation), implicit patches (int8_gemm.h: ImplicitPatches): each sample
-// copied once into a buffer padded with its zero point, the GEMM reading its patches from there;
-// the copy is the input's size where im2col writes KH * KW times the output's. The buffer is
-// filled with the zero point once per batch: each sample overwrites the same interior. Else im2col.
+// An int8 convolution's GEMM input, one sample at a time: implicit patches where the packed
+// weights allow (no horizontal dilation; kernel rows padded to whole quads), else im2col. Each
+// sample is copied once into a buffer padded with its zero point and the GEMM reads its patches
+// from there: the copy is the input's size where im2col writes KH * KW times the output's. The
+// VNNI path reads the int8 values (int8_gemm.h: ImplicitPatches), the AVX2 path the values minus
+// the zero point as int16 (ImplicitPairPatches; padding 0). The buffer's padding is written once per
+// batch: each sample overwrites the same interior.
 class ConvInput {
 public:
     ConvInput(const QValue& x, const ConvGeometry& g, const QuantizedOp& o) : x_(x), g_(g), o_(o) {
         const PackedWeights& w = o.gemm_patches.K ? o.gemm_patches : o.gemm;
         const int64_t run = g.KW * g.C, run_quads = (run + 3) / 4;
-        implicit_ = g.dw == 1 && w.K == g.KH * run_quads * 4 && implicitPatchesSupported(w);
-        if (!implicit_) return;
+        if (g.dw != 1 || w.K != g.KH * run_quads * 4) return;
+        mode_ = implicitPatchesSupported(w) ? Mode::Quads : implicitPairPatchesSupported(w) ? Mode::Pairs : Mode::Im2col;
+        if (mode_ == Mode::Im2col) return;
         weights_ = &w;
         const int64_t Hp = (g.OH - 1) * g.sh + (g.KH - 1) * g.dh + 1, Wp = (g.OW - 1) * g.sw + g.KW;
         copy_rows_ = std::min(g.H, Hp - g.pt), copy_cols_ = std::min(g.W, Wp - g.pl), Wp_ = Wp;
-        buf_.resize(static_cast<size_t>(Hp * Wp * g.C + 64));  // slack: the last run's whole quads
-        std::fill(buf_.begin(), buf_.end(), static_cast<int8_t>(x.p.zero_point));
-        patches_ = {buf_.data(), g.OW, Wp * g.C, g.sh, g.dh, g.sw * g.C, g.KH, run_quads};
+        const size_t size = static_cast<size_t>(Hp * Wp * g.C + 64);  // slack: the last run's whole quads
+        if (mode_ == Mode::Quads) {
+            buf_.assign(size, static_cast<int8_t>(x.p.zero_point));
+            patches_ = {buf_.data(), g.OW, Wp * g.C, g.sh, g.dh, g.sw * g.C, g.KH, run_quads};
+        } else {
+            buf16_.assign(size, 0);
+            pair_patches_ = {buf16_.data(), g.OW, Wp * g.C, g.sh, g.dh, g.sw * g.C, g.KH, 2 * run_quads};
+        }
     }
     // Sample n's patches into the padded buffer or im2col's rows; the calls below read them.
     void load(int64_t n) {
         const int8_t* src = x_.i8.data() + n * x_.perSample();
-        if (!implicit_) return im2col(src, g_, static_cast<int8_t>(x_.p.zero_point), cols_);
-        for (int64_t iy = 0; iy < copy_rows_; ++iy)
-            std::copy(src + iy * g_.W * g_.C, src + (iy * g_.W + copy_cols_) * g_.C,
-                      buf_.data() + ((iy + g_.pt) * Wp_ + g_.pl) * g_.C);
+        if (mode_ == Mode::Im2col) return im2col(src, g_, static_cast<int8_t>(x_.p.zero_point), cols_);
+        const int16_t zp = static_cast<int16_t>(x_.p.zero_point);
+        for (int64_t iy = 0; iy < copy_rows_; ++iy) {
+            const int8_t* from = src + iy * g_.W * g_.C;
+            const int64_t at = ((iy + g_.pt) * Wp_ + g_.pl) * g_.C, count = copy_cols_ * g_.C;
+            if (mode_ == Mode::Quads) std::copy(from, from + count, buf_.data() + at);
+            else
+                for (int64_t i = 0; i < count; ++i) buf16_[static_cast<size_t>(at + i)] = static_cast<int16_t>(from[i] - zp);
+        }
     }
     // The loaded sample's int32 sums (bias not added) of output rows r0 .. r1 - 1 into sums.
     void sums(int64_t r0, int64_t r1, int32_t* sums, int64_t N) {
         const int64_t M = (r1 - r0) * g_.OW;
-        if (!implicit_) {
-            const int64_t K = g_.KH * g_.KW * g_.C;
-            return gemmInt32(cols_.data() + r0 * g_.OW * K, K, M, x_.p.zero_point, o_.gemm, sums, N, tls_scratch);
+        if (mode_ == Mode::Quads) {
+            ImplicitPatches rows = patches_;
+            rows.src += r0 * g_.sh * patches_.row_bytes;
+            return gemmInt32Patches(rows, M, x_.p.zero_point, *weights_, sums, N, tls_scratch);
         }
-        ImplicitPatches rows = patches_;
-        rows.src += r0 * g_.sh * patches_.row_bytes;
-        gemmInt32Patches(rows, M, x_.p.zero_point, *weights_, sums, N, tls_scratch);
+        if (mode_ == Mode::Pairs) {
+            ImplicitPairPatches rows = pair_patches_;
+            rows.src += r0 * g_.sh * pair_patches_.row;
+            return gemmInt32PairPatches(rows, M, *weights_, sums, N, tls_scratch);
+        }
+        const int64_t K = g_.KH * g_.KW * g_.C;
+        gemmInt32(cols_.data() + r0 * g_.OW * K, K, M, x_.p.zero_point, o_.gemm, sums, N, tls_scratch);
     }
     // The loaded sample's requantized outputs.
     void requantized(const Requant& rq, int8_t* out, int64_t N) {
         const int64_t M = g_.OH * g_.OW;
-        if (implicit_) gemmRequantPatches(patches_, M, x_.p.zero_point, *weights_, rq, out, N, tls_scratch);
+        if (mode_ == Mode::Quads) gemmRequantPatches(patches_, M, x_.p.zero_point, *weights_, rq, out, N, tls_scratch);
+        else if (mode_ == Mode::Pairs) gemmRequantPairPatches(pair_patches_, M, *weights_, rq, out, N, tls_scratch);
         else gemmRequant(cols_.data(), g_.KH * g_.KW * g_.C, M, x_.p.zero_point, o_.gemm, rq, out, N, tls_scratch);
     }
 
 private:
+    enum class Mode { Im2col, Quads, Pairs };
     const QValue& x_;
     const ConvGeometry& g_;
     const QuantizedOp& o_;
-    bool implicit_ = false;
+    Mode mode_ = Mode::Im2col;
     const PackedWeights* weights_ = nullptr;
     int64_t copy_rows_ = 0, copy_cols_ = 0, Wp_ = 0;
     ImplicitPatches patches_;
+    ImplicitPairPatches pair_patches_;
     static thread_local std::vector<int8_t> buf_, cols_;
+    static thread_local std::vector<int16_t> buf16_;
 };
 thread_local std::vector<int8_t> ConvInput::buf_, ConvInput::cols_;
+thread_local std::vector<int16_t> ConvInput::buf16_;
 
 QValue convInt(const QValue& x, const Op& op, const QuantizedOp& o) {
     const ConvGeometry g = convGeometry(x.shape, op.kernel.shape, op.config);

@@ -478,7 +478,7 @@ private:
             std::vector<int8_t> w8(o.wq.begin(), o.wq.end());
             o.gemm = packWeights(w8.data(), n / channels, channels);
             const int64_t run = op.kind == OpKind::Conv2D ? op.kernel.shape[1] * op.kernel.shape[2] : 0;
-            if (run % 4 && o.domain == Domain::Int8 && kernels::vnniSupported())
+            if (run % 4 && o.domain == Domain::Int8)  // the implicit-patch paths' kernel rows (VNNI and AVX2)
                 o.gemm_patches = packPatchWeights(w8.data(), op.kernel.shape[0], run, channels);
         }
     }

@@ -26,6 +26,11 @@ void gemmTileAvx2(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc
 
 GemmTileKernel gemmTileKernel(Isa isa);
 
+// The same tile over a convolution's implicit patches (int8_gemm.h: ImplicitPairPatches): row
+// r's k pairs are `runs` runs of run_pairs pairs, run j at rows[r] + j * run_step (int16 values),
+// read in place with no packing; b as for the tile, the runs' pairs in order.
+void gemmTileRowsAvx2(const int16_t* const* rows, int64_t runs, int64_t run_step, int64_t run_pairs, const int8_t* b, int32_t* acc);
+
 // One row against one panel (batch 1, and the last rows of a batch): acc[n], n < 16; `a` is the
 // row's k pairs, contiguous.
 using GemmRowKernel = void (*)(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc);

@@ -51,6 +51,45 @@ void gemmTileAvx2(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc
     _mm256_storeu_si256(o + 10, c50), _mm256_storeu_si256(o + 11, c51);
 }
 
+void gemmTileRowsAvx2(const int16_t* const* rows, int64_t runs, int64_t run_step, int64_t run_pairs, const int8_t* b, int32_t* acc) {
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    const int16_t *a0 = rows[0], *a1 = rows[1], *a2 = rows[2], *a3 = rows[3], *a4 = rows[4], *a5 = rows[5];
+    for (int64_t j = 0; j < runs; ++j) {
+        for (int64_t p = 0; p < 2 * run_pairs; p += 2) {
+            const __m256i b0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
+            const __m256i b1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16)));
+            __m256i x = broadcastPair(a0 + p);
+            c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(x, b0));
+            c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(x, b1));
+            x = broadcastPair(a1 + p);
+            c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(x, b0));
+            c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(x, b1));
+            x = broadcastPair(a2 + p);
+            c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(x, b0));
+            c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(x, b1));
+            x = broadcastPair(a3 + p);
+            c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(x, b0));
+            c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(x, b1));
+            x = broadcastPair(a4 + p);
+            c40 = _mm256_add_epi32(c40, _mm256_madd_epi16(x, b0));
+            c41 = _mm256_add_epi32(c41, _mm256_madd_epi16(x, b1));
+            x = broadcastPair(a5 + p);
+            c50 = _mm256_add_epi32(c50, _mm256_madd_epi16(x, b0));
+            c51 = _mm256_add_epi32(c51, _mm256_madd_epi16(x, b1));
+            b += kGemmNR * 2;
+        }
+        a0 += run_step, a1 += run_step, a2 += run_step, a3 += run_step, a4 += run_step, a5 += run_step;
+    }
+    __m256i* o = reinterpret_cast<__m256i*>(acc);
+    _mm256_storeu_si256(o + 0, c00), _mm256_storeu_si256(o + 1, c01);
+    _mm256_storeu_si256(o + 2, c10), _mm256_storeu_si256(o + 3, c11);
+    _mm256_storeu_si256(o + 4, c20), _mm256_storeu_si256(o + 5, c21);
+    _mm256_storeu_si256(o + 6, c30), _mm256_storeu_si256(o + 7, c31);
+    _mm256_storeu_si256(o + 8, c40), _mm256_storeu_si256(o + 9, c41);
+    _mm256_storeu_si256(o + 10, c50), _mm256_storeu_si256(o + 11, c51);
+}
+
 void gemmRowAvx2(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc) {
     // Two pairs per step into separate accumulators: four independent add chains.
     __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;
