@@ -213,7 +213,8 @@ private slots:
 #else
         std::mt19937 rng(3);
         std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127);
-        const qs::kernels::VnniKernels emulated{qs::kernels::gemmTileVnniEmulated, qs::kernels::gemmRowVnniEmulated};
+        const qs::kernels::VnniKernels emulated{qs::kernels::gemmTileVnniEmulated, qs::kernels::gemmRowVnniEmulated,
+                                                qs::kernels::gemmTileRowsVnniEmulated};
         for (auto [M, K, N, zp] : {std::tuple{1, 1, 1, 0}, std::tuple{3, 37, 17, -37}, std::tuple{5, 6, 33, 127},
                                    std::tuple{8, 784, 40, -128}, std::tuple{21, 75, 48, 11}, std::tuple{16, 9, 16, -1}}) {
             std::vector<int8_t> A(static_cast<size_t>(M * K)), W(static_cast<size_t>(K * N));
@@ -231,9 +232,32 @@ private slots:
             QVERIFY2(got == ref, qPrintable(QString("M %1 K %2 N %3").arg(M).arg(K).arg(N)));
             if (qs::kernels::vnniSupported()) {  // and the native kernels agree with the emulation
                 std::vector<int32_t> native(got.size(), -1);
-                qs::detail::gemmInt32Vnni(A.data(), K, M, zp, pw, native.data(), N, s, {qs::kernels::gemmTileVnni, qs::kernels::gemmRowVnni});
+                qs::detail::gemmInt32Vnni(A.data(), K, M, zp, pw, native.data(), N, s, {qs::kernels::gemmTileVnni, qs::kernels::gemmRowVnni, qs::kernels::gemmTileRowsVnni});
                 QVERIFY(native == ref);
             }
+        }
+        {  // The implicit-patch tile (rows read in place, uint8 input): a valid 3x3 conv over 7x9x3, N = 20
+            // (an odd panel), stride 2 across, 11 output pixels per row (a partial last tile).
+            const int H = 7, W = 9, C = 3, N = 20, KH = 3, KW = 3, zp = -5, OH = H - KH + 1, OW = (W - KW) / 2 + 1;
+            std::vector<int8_t> x(static_cast<size_t>(H * W * C)), w(static_cast<size_t>(KH * KW * C * N));
+            for (int8_t& v : x) v = static_cast<int8_t>(a_dist(rng));
+            for (int8_t& v : w) v = static_cast<int8_t>(w_dist(rng));
+            std::vector<int8_t> buf(x.size() + 64);
+            for (size_t i = 0; i < x.size(); ++i) buf[i] = static_cast<int8_t>(x[i] ^ 0x80);
+            const qs::PackedWeights pw = qs::packPatchWeights(w.data(), KH, KW * C, N, true);
+            const qs::ImplicitPatches pa{buf.data(), OW, W * C, 1, 1, 2 * C, KH, (KW * C + 3) / 4};
+            std::vector<int32_t> ref(static_cast<size_t>(OH * OW * N), 0), got(ref.size(), -1);
+            for (int oy = 0; oy < OH; ++oy)
+                for (int ox = 0; ox < OW; ++ox)
+                    for (int n = 0; n < N; ++n)
+                        for (int k = 0; k < KH * KW * C; ++k) {
+                            const int ky = k / (KW * C), kx = k / C % KW, c = k % C;
+                            ref[static_cast<size_t>((oy * OW + ox) * N + n)] +=
+                                (x[static_cast<size_t>(((oy + ky) * W + 2 * ox + kx) * C + c)] - zp) * w[static_cast<size_t>(k * N + n)];
+                        }
+            qs::GemmScratch s;
+            qs::detail::gemmInt32PatchesVnni(pa, OH * OW, zp, pw, got.data(), N, s, emulated);
+            QVERIFY(got == ref);
         }
         // The unsigned sums wrap (127 + 128 = 255 times 127 over 70,000 k is past 2^31) while the
         // true result, with the zero point at 127, is 0: the wrapping correction must undo it.

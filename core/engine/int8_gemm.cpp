@@ -105,19 +105,38 @@ void packAQuads(const int8_t* A, int64_t lda, int64_t rows, int64_t stride, int6
             out[(k / 4 * stride + i) * 4 + k % 4] = static_cast<uint8_t>(static_cast<uint8_t>(A[i * lda + k]) ^ 0x80u);
 }
 
-// Patch rows m0 .. m0 + rows - 1 of an implicit im2col (ImplicitPatches) for the VNNI kernels:
-// each of the KH runs straight from the padded input; missing rows are zero.
-void packPatchQuads(const ImplicitPatches& pa, int64_t m0, int64_t rows, int64_t stride, uint8_t* out) {
-    if (rows < stride) std::fill(out, out + pa.KH * pa.run_quads * stride * 4, uint8_t(0));
-    const int8_t* p[kernels::kVnniMR] = {};
-    for (int64_t i = 0; i < rows; ++i) {  // each row's first run; run ky is ky * dh input rows below
-        const int64_t m = m0 + i, oy = m / pa.OW, ox = m % pa.OW;
-        p[i] = pa.src + oy * pa.sh * pa.row_bytes + ox * pa.sw_bytes;
-    }
-    const int64_t step = pa.dh * pa.row_bytes;
-    for (int64_t ky = 0; ky < pa.KH; ++ky) {
-        packQuadRun(p, rows, stride, pa.run_quads, out + ky * pa.run_quads * stride * 4);
-        for (int64_t i = 0; i < rows; ++i) p[i] += step;
+// What the VNNI kernels add to each column's sums: -(a_zero + 128) * colsum, in wrapping uint32
+// like the int32 sums themselves (see int8_gemm_kernel.h); into s.correction.
+void vnniCorrection(const PackedWeights& W, int32_t a_zero, GemmScratch& s) {
+    s.correction.resize(W.col_sums.size());
+    const uint32_t offset = static_cast<uint32_t>(a_zero + 128);
+    for (size_t j = 0; j < W.col_sums.size(); ++j)
+        s.correction[j] = static_cast<int32_t>(0u - static_cast<uint32_t>(W.col_sums[j]) * offset);
+}
+
+// The VNNI driver over implicit patches: 8-row tiles read in place (a last, partial tile repeats
+// its last row and stores only its own); store as for gemmTilesVnni.
+template <class Store>
+void patchTilesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
+                    const kernels::VnniKernels& k, Store store) {
+    using kernels::kVnniMR;
+    vnniCorrection(W, a_zero, s);
+    const int64_t panel_bytes = W.quads * kGemmNR * 4;
+    const uint8_t* rows[kVnniMR];
+    const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
+    for (int64_t m0 = 0; m0 < M; m0 += kVnniMR) {
+        const int64_t n_rows = std::min<int64_t>(kVnniMR, M - m0);
+        for (int64_t i = 0; i < kVnniMR; ++i) {
+            const int64_t m = m0 + std::min(i, n_rows - 1), oy = m / pa.OW, ox = m % pa.OW;
+            rows[i] = src + oy * pa.sh * pa.row_bytes + ox * pa.sw_bytes;
+        }
+        for (int64_t panel = 0; panel < W.panels; panel += 2) {
+            const int8_t* b0 = W.quad_data.data() + panel * panel_bytes;
+            const int8_t* b1 = panel + 1 < W.panels ? b0 + panel_bytes : nullptr;
+            const int64_t n0 = panel * kGemmNR, cols = std::min<int64_t>(2 * kGemmNR, W.N - n0);
+            k.tile_rows(rows, pa.KH, pa.dh * pa.row_bytes, pa.run_quads, b0, b1, s.correction.data() + n0, s.acc_vnni);
+            store(m0, n_rows, n0, cols, s.acc_vnni, kernels::kVnniAccStride);
+        }
     }
 }
 
@@ -129,12 +148,7 @@ void gemmTilesVnni(int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratc
                    Store store) {
     using kernels::kVnniAccStride;
     using kernels::kVnniMR;
-    // What the kernels add to each column's sums: -(a_zero + 128) * colsum, in wrapping uint32
-    // like the int32 sums themselves (see int8_gemm_kernel.h).
-    s.correction.resize(W.col_sums.size());
-    const uint32_t offset = static_cast<uint32_t>(a_zero + 128);
-    for (size_t j = 0; j < W.col_sums.size(); ++j)
-        s.correction[j] = static_cast<int32_t>(0u - static_cast<uint32_t>(W.col_sums[j]) * offset);
+    vnniCorrection(W, a_zero, s);
     s.a_quads.resize(static_cast<size_t>(W.quads * kVnniMR * 4));
     const int64_t panel_bytes = W.quads * kGemmNR * 4;
     int32_t row_acc[kGemmNR];
@@ -162,16 +176,13 @@ void gemmTilesVnni(int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratc
     }
 }
 
-// A's rows for the VNNI driver, from implicit patches.
-auto patchRows(const ImplicitPatches& pa) {
-    return [&pa](int64_t m0, int64_t rows, int64_t stride, uint8_t* out) { packPatchQuads(pa, m0, rows, stride, out); };
-}
-
 // A's rows for the VNNI driver, from a row-major matrix.
 auto matrixRows(const int8_t* A, int64_t lda, const PackedWeights& W) {
     const int64_t K = W.K, quads = W.quads;  // not W itself: [=] would copy the packed weights
     return [=](int64_t m0, int64_t rows, int64_t stride, uint8_t* out) { packAQuads(A + m0 * lda, lda, rows, stride, K, quads, out); };
 }
+
+kernels::VnniKernels nativeVnni() { return {kernels::gemmTileVnni, kernels::gemmRowVnni, kernels::gemmTileRowsVnni}; }
 
 bool vnniPath(const PackedWeights& W) {
     return kernels::activeIsa() == kernels::Isa::Avx512 && !W.quad_data.empty() && kernels::vnniSupported();
@@ -179,7 +190,7 @@ bool vnniPath(const PackedWeights& W) {
 
 template <class Store>
 void gemmTiles(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s, Store store) {
-    if (vnniPath(W)) return gemmTilesVnni(M, a_zero, W, s, {kernels::gemmTileVnni, kernels::gemmRowVnni}, matrixRows(A, lda, W), store);
+    if (vnniPath(W)) return gemmTilesVnni(M, a_zero, W, s, nativeVnni(), matrixRows(A, lda, W), store);
     const kernels::GemmTileKernel tile = kernels::gemmTileKernel(kernels::activeIsa());
     const kernels::GemmRowKernel row_kernel = kernels::gemmRowKernel(kernels::activeIsa());
     s.a.resize(static_cast<size_t>(W.pairs * kGemmMR * 2));
@@ -280,15 +291,19 @@ void gemmRequantPairPatches(const ImplicitPairPatches& pa, int64_t M, const Pack
 
 void gemmRequantPatches(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
                         int8_t* C, int64_t ldc, GemmScratch& scratch) {
-    gemmTilesVnni(M, a_zero, W, scratch, {kernels::gemmTileVnni, kernels::gemmRowVnni}, patchRows(pa), requantStore(rq, C, ldc));
+    patchTilesVnni(pa, M, a_zero, W, scratch, nativeVnni(), requantStore(rq, C, ldc));
 }
 
 PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t N) {
+    return packPatchWeights(w, KH, run, N, kernels::vnniSupported());
+}
+
+PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t N, bool vnni_layout) {
     const int64_t padded = (run + 3) / 4 * 4;
     std::vector<int8_t> rows(static_cast<size_t>(KH * padded * N), 0);  // each kernel row padded with zero weights
     for (int64_t ky = 0; ky < KH; ++ky)
         std::copy(w + ky * run * N, w + (ky + 1) * run * N, rows.begin() + ky * padded * N);
-    return packWeights(rows.data(), KH * padded, N);
+    return packWeights(rows.data(), KH * padded, N, vnni_layout);
 }
 
 namespace {
@@ -311,12 +326,17 @@ void gemmInt32(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const Pa
 
 void gemmInt32Patches(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C, int64_t ldc,
                       GemmScratch& scratch) {
-    gemmTilesVnni(M, a_zero, W, scratch, {kernels::gemmTileVnni, kernels::gemmRowVnni}, patchRows(pa), copyStore(C, ldc));
+    patchTilesVnni(pa, M, a_zero, W, scratch, nativeVnni(), copyStore(C, ldc));
 }
 
 void gemmInt32PairPatches(const ImplicitPairPatches& pa, int64_t M, const PackedWeights& W, int32_t* C, int64_t ldc,
                           GemmScratch& scratch) {
     pairPatchTiles(pa, M, W, scratch, copyStore(C, ldc));
+}
+
+void detail::gemmInt32PatchesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C,
+                                  int64_t ldc, GemmScratch& scratch, const kernels::VnniKernels& k) {
+    patchTilesVnni(pa, M, a_zero, W, scratch, k, copyStore(C, ldc));
 }
 
 void detail::gemmInt32Vnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C,

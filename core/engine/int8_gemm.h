@@ -53,12 +53,13 @@ struct GemmScratch {
 void gemmRequant(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
                  int8_t* C, int64_t ldc, GemmScratch& scratch);
 
-// A convolution's patch matrix read in place (implicit im2col), for convolutions without
-// horizontal dilation: patch row m = (oy, ox) = (m / OW, m % OW) is KH runs of KW * C bytes,
-// run ky at src + (oy * sh + ky * dh) * row_bytes + ox * sw_bytes, where src is the input
-// already padded with its zero point. Each run is read as run_quads whole quads (4 bytes), so up
-// to 3 bytes past it, which the weights from packPatchWeights multiply by zero; src must have
-// those bytes (the padded buffer's slack).
+// A convolution's patch matrix read in place (implicit im2col) by the VNNI path, for convolutions
+// without horizontal dilation: patch row m = (oy, ox) = (m / OW, m % OW) is KH runs of KW * C
+// bytes, run ky at src + (oy * sh + ky * dh) * row_bytes + ox * sw_bytes, where src is the input
+// padded with its zero point and stored as uint8 (int8 + 128, vpdpbusd's unsigned operand; the
+// zero point correction is as for matrices). Each run is read as run_quads whole quads (4 bytes),
+// so up to 3 bytes past it, which the weights from packPatchWeights multiply by zero; src must
+// have those bytes (the padded buffer's slack).
 struct ImplicitPatches {
     const int8_t* src = nullptr;
     int64_t OW = 0, row_bytes = 0, sh = 1, dh = 1, sw_bytes = 0, KH = 0, run_quads = 0;
@@ -67,6 +68,8 @@ struct ImplicitPatches {
 bool implicitPatchesSupported(const PackedWeights& W);
 // w: the (KH * run, N) kernel (run = KW * C); each kernel row padded with zero weights to whole
 // quads, packed for the VNNI path.
+// quads; the VNNI layout as packWeights adds it (default: the CPU has VNNI).
+PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t N, bool vnni_layout);
 PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t N);
 // gemmRequant over implicit patches, M = OH * OW rows (one sample); the same integers as
 // im2col followed by gemmRequant.
@@ -108,6 +111,9 @@ namespace detail {
 // gemmInt32 through the VNNI driver with the given kernels, whatever the CPU: lets a test run
 // the driver and packing with the kernels compiled against an AVX-512 emulation. W must have
 // the VNNI layout.
+// gemmInt32Patches the same way.
+void gemmInt32PatchesVnni(const ImplicitPatches& patches, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C, int64_t ldc,
+                          GemmScratch& scratch, const kernels::VnniKernels& k);
 void gemmInt32Vnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C,
                    int64_t ldc, GemmScratch& scratch, const kernels::VnniKernels& k);
 }  // namespace detail

@@ -215,7 +215,7 @@ QValue denseInt(const QValue& x, const Op& op, const QuantizedOp& o) {
 // weights allow (no horizontal dilation; kernel rows padded to whole quads), else im2col. Each
 // sample is copied once into a buffer padded with its zero point and the GEMM reads its patches
 // from there: the copy is the input's size where im2col writes KH * KW times the output's. The
-// VNNI path reads the int8 values (int8_gemm.h: ImplicitPatches), the AVX2 path the values minus
+// VNNI path reads them as uint8 (int8_gemm.h: ImplicitPatches), the AVX2 path the values minus
 // the zero point as int16 (ImplicitPairPatches; padding 0). The buffer's padding is written once per
 // batch: each sample overwrites the same interior.
 class ConvInput {
@@ -231,7 +231,7 @@ public:
         copy_rows_ = std::min(g.H, Hp - g.pt), copy_cols_ = std::min(g.W, Wp - g.pl), Wp_ = Wp;
         const size_t size = static_cast<size_t>(Hp * Wp * g.C + 64);  // slack: the last run's whole quads
         if (mode_ == Mode::Quads) {
-            buf_.assign(size, static_cast<int8_t>(x.p.zero_point));
+            buf_.assign(size, static_cast<int8_t>(x.p.zero_point ^ 0x80));  // stored as uint8: int8 + 128
             patches_ = {buf_.data(), g.OW, Wp * g.C, g.sh, g.dh, g.sw * g.C, g.KH, run_quads};
         } else {
             buf16_.assign(size, 0);
@@ -246,7 +246,8 @@ public:
         for (int64_t iy = 0; iy < copy_rows_; ++iy) {
             const int8_t* from = src + iy * g_.W * g_.C;
             const int64_t at = ((iy + g_.pt) * Wp_ + g_.pl) * g_.C, count = copy_cols_ * g_.C;
-            if (mode_ == Mode::Quads) std::copy(from, from + count, buf_.data() + at);
+            if (mode_ == Mode::Quads)
+                for (int64_t i = 0; i < count; ++i) buf_[static_cast<size_t>(at + i)] = static_cast<int8_t>(from[i] ^ 0x80);
             else
                 for (int64_t i = 0; i < count; ++i) buf16_[static_cast<size_t>(at + i)] = static_cast<int16_t>(from[i] - zp);
         }

@@ -8,5 +8,6 @@
 #include "int8_gemm_vnni_emulated.h"
 
 #define QS_VNNI_TILE_NAME gemmTileVnniEmulated
+#define QS_VNNI_TILE_ROWS_NAME gemmTileRowsVnniEmulated
 #define QS_VNNI_ROW_NAME gemmRowVnniEmulated
 #include "engine/kernels/int8_gemm_kernel_vnni.inc"

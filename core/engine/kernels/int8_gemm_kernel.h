@@ -58,12 +58,19 @@ using VnniTileKernel = void (*)(const uint8_t* a, const int8_t* b0, const int8_t
                                 int32_t* acc);
 // One row (its quads contiguous) against one panel: acc[n], n < 16.
 using VnniRowKernel = void (*)(const uint8_t* a, const int8_t* b, int64_t quads, const int32_t* init, int32_t* acc);
+// The tile over a convolution's implicit patches, read in place (no packing): row r's quads are
+// `runs` runs of run_quads quads, run j at rows[r] + j * run_step, already uint8 (int8 + 128).
+using VnniTileRowsKernel = void (*)(const uint8_t* const* rows, int64_t runs, int64_t run_step, int64_t run_quads, const int8_t* b0,
+                                    const int8_t* b1, const int32_t* init, int32_t* acc);
 struct VnniKernels {
     VnniTileKernel tile;
     VnniRowKernel row;
+    VnniTileRowsKernel tile_rows;
 };
 void gemmTileVnni(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, const int32_t* init, int32_t* acc);
 void gemmRowVnni(const uint8_t* a, const int8_t* b, int64_t quads, const int32_t* init, int32_t* acc);
+void gemmTileRowsVnni(const uint8_t* const* rows, int64_t runs, int64_t run_step, int64_t run_quads, const int8_t* b0, const int8_t* b1,
+                      const int32_t* init, int32_t* acc);
 bool vnniSupported();  // AVX-512 F/BW/DQ/VL and VNNI
 
 // The output stage for one row of n int32 sums: out = clamp(zp + (acc + bias) * M), with
