@@ -67,8 +67,8 @@ struct ImplicitPatches {
 // True when gemmRequantPatches can run W (the VNNI path: the CPU has it, W has its layout).
 bool implicitPatchesSupported(const PackedWeights& W);
 // w: the (KH * run, N) kernel (run = KW * C); each kernel row padded with zero weights to whole
-// quads, packed for the VNNI path.
-// quads; the VNNI layout as packWeights adds it (default: the CPU has VNNI).
+// quads (both implicit paths read it); the VNNI layout as packWeights adds it (default: the CPU
+// has VNNI).
 PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t N, bool vnni_layout);
 PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t N);
 // gemmRequant over implicit patches, M = OH * OW rows (one sample); the same integers as
