@@ -105,6 +105,19 @@ void packAQuads(const int8_t* A, int64_t lda, int64_t rows, int64_t stride, int6
             out[(k / 4 * stride + i) * 4 + k % 4] = static_cast<uint8_t>(static_cast<uint8_t>(A[i * lda + k]) ^ 0x80u);
 }
 
+// Where a tile's patch rows m0 .. start (their first run: patch row m = (oy, ox) = (m / OW,
+// m % OW) at src + oy * row_step + ox * col_step), for the Rows rows of `rows`; rows past M repeat
+// the last one (computed, never stored). Returns how many are real.
+template <class T, size_t Rows>
+int64_t patchRowStarts(const T* src, int64_t OW, int64_t row_step, int64_t col_step, int64_t m0, int64_t M, const T* (&rows)[Rows]) {
+    const int64_t n_rows = std::min<int64_t>(Rows, M - m0);
+    for (int64_t i = 0; i < static_cast<int64_t>(Rows); ++i) {
+        const int64_t m = m0 + std::min(i, n_rows - 1);
+        rows[i] = src + m / OW * row_step + m % OW * col_step;
+    }
+    return n_rows;
+}
+
 // What the VNNI kernels add to each column's sums: -(a_zero + 128) * colsum, in wrapping uint32
 // like the int32 sums themselves (see int8_gemm_kernel.h); into s.correction.
 void vnniCorrection(const PackedWeights& W, int32_t a_zero, GemmScratch& s) {
@@ -125,11 +138,7 @@ void patchTilesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const 
     const uint8_t* rows[kVnniMR];
     const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
     for (int64_t m0 = 0; m0 < M; m0 += kVnniMR) {
-        const int64_t n_rows = std::min<int64_t>(kVnniMR, M - m0);
-        for (int64_t i = 0; i < kVnniMR; ++i) {
-            const int64_t m = m0 + std::min(i, n_rows - 1), oy = m / pa.OW, ox = m % pa.OW;
-            rows[i] = src + oy * pa.sh * pa.row_bytes + ox * pa.sw_bytes;
-        }
+        const int64_t n_rows = patchRowStarts(src, pa.OW, pa.sh * pa.row_bytes, pa.sw_bytes, m0, M, rows);
         for (int64_t panel = 0; panel < W.panels; panel += 2) {
             const int8_t* b0 = W.quad_data.data() + panel * panel_bytes;
             const int8_t* b1 = panel + 1 < W.panels ? b0 + panel_bytes : nullptr;
@@ -270,11 +279,7 @@ template <class Store>
 void pairPatchTiles(const ImplicitPairPatches& pa, int64_t M, const PackedWeights& W, GemmScratch& s, Store store) {
     const int16_t* rows[kGemmMR];
     for (int64_t m0 = 0; m0 < M; m0 += kGemmMR) {
-        const int64_t n_rows = std::min<int64_t>(kGemmMR, M - m0);
-        for (int64_t i = 0; i < kGemmMR; ++i) {
-            const int64_t m = m0 + std::min(i, n_rows - 1), oy = m / pa.OW, ox = m % pa.OW;
-            rows[i] = pa.src + oy * pa.sh * pa.row + ox * pa.sw;
-        }
+        const int64_t n_rows = patchRowStarts(pa.src, pa.OW, pa.sh * pa.row, pa.sw, m0, M, rows);
         for (int64_t panel = 0; panel < W.panels; ++panel) {
             kernels::gemmTileRowsAvx2(rows, pa.KH, pa.dh * pa.row, pa.run_pairs, W.data.data() + panel * W.pairs * kGemmNR * 2, s.acc);
             const int64_t n0 = panel * kGemmNR;

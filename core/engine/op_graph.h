@@ -134,12 +134,4 @@ RowMatrix inChunks(const RowMatrix& input, int64_t chunk, Run run) {
     return out;
 }
 
-// The output op's value of a walk started at op `first` (see walkGraph's `before`).
-template <class Value, class Run>
-Value walkGraphFrom(const OpGraph& g, const Value& input, const std::vector<Value>& before, size_t first, Run run) {
-    const size_t out = static_cast<size_t>(g.output);
-    if (out < first) return before[out];
-    return std::move(walkGraph<Value>(g, input, false, run, first, &before)[out]);
-}
-
 }  // namespace qs

@@ -13,50 +13,17 @@ inline __m256i broadcastPair(const int16_t* p) {
     std::memcpy(&v, p, sizeof v);
     return _mm256_set1_epi32(v);
 }
-}  // namespace
 
-void gemmTileAvx2(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc) {
-    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-    __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    for (int64_t p = 0; p < pairs; ++p) {
-        const __m256i b0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
-        const __m256i b1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16)));
-        __m256i x = broadcastPair(a + 0);
-        c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(x, b0));
-        c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(x, b1));
-        x = broadcastPair(a + 2);
-        c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(x, b0));
-        c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(x, b1));
-        x = broadcastPair(a + 4);
-        c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(x, b0));
-        c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(x, b1));
-        x = broadcastPair(a + 6);
-        c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(x, b0));
-        c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(x, b1));
-        x = broadcastPair(a + 8);
-        c40 = _mm256_add_epi32(c40, _mm256_madd_epi16(x, b0));
-        c41 = _mm256_add_epi32(c41, _mm256_madd_epi16(x, b1));
-        x = broadcastPair(a + 10);
-        c50 = _mm256_add_epi32(c50, _mm256_madd_epi16(x, b0));
-        c51 = _mm256_add_epi32(c51, _mm256_madd_epi16(x, b1));
-        a += kGemmMR * 2;
-        b += kGemmNR * 2;
-    }
-    __m256i* o = reinterpret_cast<__m256i*>(acc);
-    _mm256_storeu_si256(o + 0, c00), _mm256_storeu_si256(o + 1, c01);
-    _mm256_storeu_si256(o + 2, c10), _mm256_storeu_si256(o + 3, c11);
-    _mm256_storeu_si256(o + 4, c20), _mm256_storeu_si256(o + 5, c21);
-    _mm256_storeu_si256(o + 6, c30), _mm256_storeu_si256(o + 7, c31);
-    _mm256_storeu_si256(o + 8, c40), _mm256_storeu_si256(o + 9, c41);
-    _mm256_storeu_si256(o + 10, c50), _mm256_storeu_si256(o + 11, c51);
-}
-
-void gemmTileRowsAvx2(const int16_t* const* rows, int64_t runs, int64_t run_step, int64_t run_pairs, const int8_t* b, int32_t* acc) {
+// The 6 x 16 tile both entry points share: row r's pair p of run j at rows[r] + j * run_step +
+// p * PairStep (int16 values). A compile-time pair step keeps the addressing to one offset register.
+template <int64_t PairStep>
+inline __attribute__((always_inline)) void tile6(const int16_t* const* rows, int64_t runs, int64_t run_step, int64_t run_pairs,
+                                                 const int8_t* b, int32_t* acc) {
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     const int16_t *a0 = rows[0], *a1 = rows[1], *a2 = rows[2], *a3 = rows[3], *a4 = rows[4], *a5 = rows[5];
     for (int64_t j = 0; j < runs; ++j) {
-        for (int64_t p = 0; p < 2 * run_pairs; p += 2) {
+        for (int64_t p = 0; p < run_pairs * PairStep; p += PairStep) {
             const __m256i b0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
             const __m256i b1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16)));
             __m256i x = broadcastPair(a0 + p);
@@ -88,6 +55,18 @@ void gemmTileRowsAvx2(const int16_t* const* rows, int64_t runs, int64_t run_step
     _mm256_storeu_si256(o + 6, c30), _mm256_storeu_si256(o + 7, c31);
     _mm256_storeu_si256(o + 8, c40), _mm256_storeu_si256(o + 9, c41);
     _mm256_storeu_si256(o + 10, c50), _mm256_storeu_si256(o + 11, c51);
+}
+
+}  // namespace
+
+void gemmTileAvx2(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc) {
+    // The packed block interleaves the rows: row r's pair p at a + (p * kGemmMR + r) * 2.
+    const int16_t* rows[kGemmMR] = {a, a + 2, a + 4, a + 6, a + 8, a + 10};
+    tile6<kGemmMR * 2>(rows, 1, 0, pairs, b, acc);
+}
+
+void gemmTileRowsAvx2(const int16_t* const* rows, int64_t runs, int64_t run_step, int64_t run_pairs, const int8_t* b, int32_t* acc) {
+    tile6<2>(rows, runs, run_step, run_pairs, b, acc);
 }
 
 void gemmRowAvx2(const int16_t* a, const int8_t* b, int64_t pairs, int32_t* acc) {
