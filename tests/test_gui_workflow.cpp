@@ -32,6 +32,7 @@
 #include "eval/config_comparison.h"
 #include "evaluation_panel.h"
 #include "file_corruption.h"
+#include "data/idx_dataset.h"
 #include "formats/h5_preflight.h"
 #include "formats/model_loader.h"
 #include "histogram_plot.h"
@@ -115,6 +116,30 @@ void gaussianFill(float* p, uint64_t offset, uint64_t n) {
 class GuiWorkflowTest : public QObject {
     Q_OBJECT
     QTemporaryDir tmp_;
+
+    // The test set the GUI runs on: Fashion-MNIST's, or in the sanitizer run (QUANTSCOPE_TEST_SUBSET=N)
+    // its first N images as an uncompressed IDX folder: the same code paths on a twentieth of the
+    // work (every evaluation and search here compares the GUI with the CLI or with itself).
+    QString fashion() {
+        const int n = qEnvironmentVariableIntValue("QUANTSCOPE_TEST_SUBSET");
+        const QString dir = tmp_.filePath("fashion_subset");
+        if (n <= 0 || !QFileInfo::exists(kFashion)) return kFashion;
+        if (!QFileInfo::exists(dir)) writeIdxSubset(qs::readIdxFolder(kFashion.toStdString()), n, dir.toStdString());
+        return dir;
+    }
+    static void writeIdxSubset(const qs::ImageDataset& d, int64_t n, const fs::path& dir) {
+        n = std::min(n, d.n);
+        fs::create_directories(dir);
+        const auto be32 = [](std::ofstream& out, uint32_t v) {
+            const char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+            out.write(b, 4);
+        };
+        std::ofstream images(dir / "t10k-images-idx3-ubyte", std::ios::binary), labels(dir / "t10k-labels-idx1-ubyte", std::ios::binary);
+        for (uint32_t v : {0x803u, uint32_t(n), uint32_t(d.rows), uint32_t(d.cols)}) be32(images, v);
+        images.write(reinterpret_cast<const char*>(d.pixels.data()), n * d.rows * d.cols);
+        be32(labels, 0x801u), be32(labels, uint32_t(n));
+        for (int64_t i = 0; i < n; ++i) labels.put(static_cast<char>(d.labels[static_cast<size_t>(i)]));
+    }
 
 private slots:
     void initTestCase() {
@@ -254,7 +279,7 @@ private slots:
         {
             MainWindow w;
             QVERIFY(openAndSettle(w, file));
-            w.setDataPath(kFashion);
+            w.setDataPath(fashion());
             LayerTableModel& t = *w.layerTable();
             const int row = firstQuantizable(t);
             QVERIFY(t.setData(t.index(row, LayerTableModel::Bits), "int4", Qt::EditRole));
@@ -268,7 +293,7 @@ private slots:
         LayerTableModel& t = *w.layerTable();
         QVERIFY(w.openConfig(a));
         for (int r = 0; r < t.layerCount(); ++r) QVERIFY(t.layerQuant(r) == chosen[static_cast<size_t>(r)]);
-        QCOMPARE(w.evaluation()->dataPath(), kFashion);
+        QCOMPARE(w.evaluation()->dataPath(), fashion());
         QVERIFY(waitFor(w, &MainWindow::analysesSettled, 30000));
         QVERIFY(w.saveConfig(b));
         QFile fa(a), fb(b);
@@ -299,7 +324,7 @@ private slots:
         w.show();
         // Cancel midway: the CNN evaluation takes seconds; stop it once progress shows.
         QVERIFY(openAndSettle(w, kSamples / "fmnist_cnn.h5"));
-        w.setDataPath(kFashion);
+        w.setDataPath(kFashion);  // all 10,000 even in the sanitizer run: it must still be running when cancelled
         QSignalSpy finished(&w, &MainWindow::evaluationFinished);
         w.runEvaluation();
         QVERIFY(w.isEvaluating());
@@ -316,6 +341,7 @@ private slots:
         // Still usable: open another model, change a layer, run to the end.
         const fs::path mlp = kSamples / "fmnist_mlp.h5";
         QVERIFY(openAndSettle(w, mlp));
+        w.setDataPath(fashion());
         LayerTableModel& t = *w.layerTable();
         const int row = firstQuantizable(t);
         QVERIFY(t.setData(t.index(row, LayerTableModel::Bits), "int4", Qt::EditRole));
@@ -334,7 +360,7 @@ private slots:
             out << qs::quantConfigToJson(w.currentConfig()).dump(2);
         }
         QProcess cli;
-        cli.start(QUANTSCOPE_CLI, {"eval", QString::fromStdString(mlp.string()), "--data", kFashion, "--config", cfg_path, "--json"});
+        cli.start(QUANTSCOPE_CLI, {"eval", QString::fromStdString(mlp.string()), "--data", fashion(), "--config", cfg_path, "--json"});
         QVERIFY(cli.waitForFinished(300000));
         QCOMPARE(cli.exitCode(), 0);
         const QJsonObject j = QJsonDocument::fromJson(cli.readAllStandardOutput()).object();
@@ -377,7 +403,7 @@ private slots:
         w.resize(1280, 800);
         w.show();
         QVERIFY(openAndSettle(w, kSamples / "fmnist_mlp.h5"));
-        w.setDataPath(kFashion);
+        w.setDataPath(fashion());
         QSignalSpy finished(&w, &MainWindow::suggestFinished);
         w.runSuggest({qs::SearchBudget::BitsPerWeight, 4.5});
         QVERIFY(w.isSuggesting());
@@ -427,7 +453,7 @@ private slots:
         w.resize(1500, 1000);
         w.show();
         QVERIFY(openAndSettle(w, kSamples / "fmnist_mlp.h5"));
-        w.setDataPath(kFashion);
+        w.setDataPath(fashion());
         ComparisonPanel& panel = *w.comparisonPanel();
         QVERIFY(!w.keepSnapshot("nothing yet"));  // no evaluation: nothing to keep
         QVERIFY(!panel.keepButton()->isEnabled());
@@ -515,7 +541,7 @@ private slots:
         MainWindow w;
         w.show();
         QVERIFY(openAndSettle(w, kSamples / "fmnist_mlp.h5"));
-        w.setDataPath(kFashion);
+        w.setDataPath(fashion());
         QSignalSpy finished(&w, &MainWindow::evaluationFinished);
         w.runEvaluation();
         QVERIFY(finished.wait(300000));
@@ -540,7 +566,7 @@ private slots:
         QVERIFY(message);
         QVERIFY(w.evaluation()->runButton()->isEnabled());
         // And usable: the right test set again runs to the same numbers.
-        w.setDataPath(kFashion);
+        w.setDataPath(fashion());
         finished.clear();
         w.runEvaluation();
         QVERIFY(finished.wait(300000));
@@ -554,7 +580,7 @@ private slots:
         auto* w = new MainWindow;
         w->show();
         QVERIFY(openAndSettle(*w, kSamples / "fmnist_cnn.h5"));
-        w->setDataPath(kFashion);
+        w->setDataPath(fashion());
         w->runEvaluation();
         LayerTableModel& t = *w->layerTable();
         const int row = firstQuantizable(t);
@@ -578,7 +604,7 @@ private slots:
         w.show();
         const fs::path mlp = kSamples / "fmnist_mlp.h5";
         QVERIFY(openAndSettle(w, mlp));
-        w.setDataPath(kFashion);
+        w.setDataPath(fashion());
         // Hybrid mode, KL activation ranges, x = (v / 127.5 - 1) / 1 (inputs in [-1, 1], not
         // what the model was trained on: the accuracy must move, identically in GUI and CLI).
         EvaluationPanel& e = *w.evaluation();
@@ -602,7 +628,7 @@ private slots:
         const QString cfg_path = tmp_.filePath("hybrid_kl.json");
         QVERIFY(w.saveConfig(cfg_path));
         QProcess cli;
-        cli.start(QUANTSCOPE_CLI, {"eval", QString::fromStdString(mlp.string()), "--data", kFashion, "--config", cfg_path, "--scale", "127.5",
+        cli.start(QUANTSCOPE_CLI, {"eval", QString::fromStdString(mlp.string()), "--data", fashion(), "--config", cfg_path, "--scale", "127.5",
                                    "--mean", "1", "--std", "1", "--json"});
         QVERIFY(cli.waitForFinished(300000));
         QCOMPARE(cli.exitCode(), 0);
@@ -638,7 +664,7 @@ private slots:
                                   o);
         MainWindow w;
         w.show();
-        w.setDataPath(kFashion);
+        w.setDataPath(fashion());
         QVERIFY(openAndSettle(w, path));
         LayerTableModel& t = *w.layerTable();
         QCOMPARE(t.layerCount(), 3);
