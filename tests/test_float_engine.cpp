@@ -49,7 +49,7 @@ class FloatEngineTest : public QObject {
     // it agrees with the fake-quant simulation on >= 99% of them (>= 99.5% on all 10,000:
     // 99.76% for the weakest, tfk2_8_mnist_cnn_bn_gap; 2000 images leave more noise).
     static void quantizedAlsoRuns(const qs::Model& m, qs::ImageDataset d, const qs::Preprocessing& pre) {
-        const qs::RowMatrix calib = qs::preprocessSpread(d, pre, subset() > 0 ? 200 : 500);  // the sanitizer run: fewer
+        const qs::RowMatrix calib = qs::preprocessSpread(d, pre, 500);
         d.n = std::min<int64_t>(d.n, 2000);
         qs::CompareOptions opt;
         opt.sqnr_samples = 16;
