@@ -412,11 +412,14 @@ private slots:
         // (traces, calibration) runs them apart: requantize every pixel, then pool the int8 map.
         // Both must give the same integers on every ISA: 2x2/2 valid and same over odd sizes
         // (partial windows), overlapping 3x3/2, 2x2/1, a 1 x 3 pool, a ReLU clamp, and an image
-        // tall enough to be pooled in several bands.
+        // tall enough to be pooled in several bands. 2x2/2 over even widths pools pixel pairs in
+        // the GEMM's store (SumsStore::PairMax): 28 and 30 wide, and 14 wide with "same" padding,
+        // 40 channels (a partial panel) and bands whose rows end in partial tiles.
         struct Case { int H, W, C, N; std::vector<int> pool, strides; const char* padding; int qlo; };
         const Case cases[] = {{28, 28, 1, 32, {2, 2}, {2, 2}, "valid", -128}, {13, 11, 3, 17, {2, 2}, {2, 2}, "same", -128},
                               {15, 15, 8, 64, {3, 3}, {2, 2}, "valid", -20},    {9, 10, 4, 16, {2, 2}, {1, 1}, "same", -128},
-                              {12, 9, 2, 33, {1, 3}, {1, 3}, "same", 0},        {40, 30, 16, 64, {2, 2}, {2, 2}, "valid", -5}};
+                              {12, 9, 2, 33, {1, 3}, {1, 3}, "same", 0},        {40, 30, 16, 64, {2, 2}, {2, 2}, "valid", -5},
+                              {10, 14, 3, 40, {2, 2}, {2, 2}, "same", -128}};
         std::mt19937 rng(5);
         std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127), b_dist(-3000, 3000);
         std::uniform_real_distribution<double> m_dist(0.2, 1.0);

@@ -76,10 +76,16 @@ PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t
 void gemmRequantPatches(const ImplicitPatches& patches, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
                         int8_t* C, int64_t ldc, GemmScratch& scratch);
 
+// How the raw-sums GEMMs below store row m: Copy as row m of C; PairMax as row m / 2, the
+// maximum of rows m and m + 1 (M even). PairMax is a 2-wide, stride-2 max pooling along a
+// convolution's output row fused into the store: it halves the int32 sums written and read
+// again before the rest of the pooling (max_pool_requant.h).
+enum class SumsStore { Copy, PairMax };
+
 // The same patches' raw int32 sums (bias not added): a convolution whose output stage runs after
 // max pooling (max_pool_requant.h).
 void gemmInt32Patches(const ImplicitPatches& patches, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C, int64_t ldc,
-                      GemmScratch& scratch);
+                      GemmScratch& scratch, SumsStore how = SumsStore::Copy);
 
 // gemmRequant's output stage alone: `rows` rows of `cols` int32 sums (row r at acc + r * stride,
 // columns n0 .. n0 + cols - 1 of rq's constants) to int8 at out + r * ldc.
@@ -101,11 +107,11 @@ bool implicitPairPatchesSupported(const PackedWeights& W);
 void gemmRequantPairPatches(const ImplicitPairPatches& patches, int64_t M, const PackedWeights& W, const Requant& rq, int8_t* C,
                             int64_t ldc, GemmScratch& scratch);
 void gemmInt32PairPatches(const ImplicitPairPatches& patches, int64_t M, const PackedWeights& W, int32_t* C, int64_t ldc,
-                          GemmScratch& scratch);
+                          GemmScratch& scratch, SumsStore how = SumsStore::Copy);
 
 // The raw int32 products (hybrid mode rescales them in float).
 void gemmInt32(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C, int64_t ldc,
-               GemmScratch& scratch);
+               GemmScratch& scratch, SumsStore how = SumsStore::Copy);
 
 namespace detail {
 // gemmInt32 through the VNNI driver with the given kernels, whatever the CPU: lets a test run

@@ -30,12 +30,17 @@ __attribute__((target_clones("avx2", "default"))) void poolSums(const int32_t* s
     sums -= rows.r0 * row;  // indexed by input row below
     for (int64_t oy = rows.p0; oy < rows.p1; ++oy) {
         const int64_t y0 = std::max<int64_t>(oy * g.sh - g.pt, 0), y1 = std::min(oy * g.sh - g.pt + g.ph, g.H);
+        // A pooling down the columns only (its rows already pooled: SumsStore::PairMax) takes
+        // the row maxima as its output row.
+        const bool columns_only = g.pw == 1 && g.sw == 1 && g.pl == 0 && g.OW == g.W;
+        int32_t* maxima = columns_only ? pooled + (oy - rows.p0) * row : rows_max;
         const int32_t* first = sums + y0 * row;
-        for (int64_t i = 0; i < row; ++i) rows_max[i] = first[i];
+        for (int64_t i = 0; i < row; ++i) maxima[i] = first[i];
         for (int64_t iy = y0 + 1; iy < y1; ++iy) {
             const int32_t* s = sums + iy * row;
-            for (int64_t i = 0; i < row; ++i) rows_max[i] = std::max(rows_max[i], s[i]);
+            for (int64_t i = 0; i < row; ++i) maxima[i] = std::max(maxima[i], s[i]);
         }
+        if (columns_only) continue;
         for (int64_t ox = 0; ox < g.OW; ++ox) {
             const int64_t x0 = std::max<int64_t>(ox * g.sw - g.pl, 0), x1 = std::min(ox * g.sw - g.pl + g.pw, g.W);
             int32_t* m = pooled + ((oy - rows.p0) * g.OW + ox) * C;
