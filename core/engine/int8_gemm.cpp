@@ -111,9 +111,10 @@ void packAQuads(const int8_t* A, int64_t lda, int64_t rows, int64_t stride, int6
 template <class T, size_t Rows>
 int64_t patchRowStarts(const T* src, int64_t OW, int64_t row_step, int64_t col_step, int64_t m0, int64_t M, const T* (&rows)[Rows]) {
     const int64_t n_rows = std::min<int64_t>(Rows, M - m0);
+    int64_t oy = m0 / OW, ox = m0 % OW;  // one division a tile, then steps along the output rows
     for (int64_t i = 0; i < static_cast<int64_t>(Rows); ++i) {
-        const int64_t m = m0 + std::min(i, n_rows - 1);
-        rows[i] = src + m / OW * row_step + m % OW * col_step;
+        rows[i] = src + oy * row_step + ox * col_step;
+        if (i + 1 < n_rows && ++ox == OW) ox = 0, ++oy;
     }
     return n_rows;
 }
