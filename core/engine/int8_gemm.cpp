@@ -324,16 +324,17 @@ auto copyStore(int32_t* C, int64_t ldc) {
     };
 }
 
-// Row m's sums into row m / 2 of C as the maximum of rows m and m + 1 (SumsStore::PairMax). Every
-// driver stores a pair's even row before its odd row or with it: tiles start at multiples of
-// their (even) height, leftover rows go one at a time in order. The odd row alone then takes
-// the maximum with what its even row left.
-static_assert(kGemmMR % 2 == 0 && kernels::kVnniMR % 2 == 0);
 // dst[j] = max(a[j], b[j]) (dst may be a or b). Cloned for AVX2: baseline x86-64 has no packed
 // int32 maximum, and SSE2's emulation of it was half of the store's time (perf, fmnist_cnn).
 __attribute__((target_clones("avx2", "default"))) void maxOf(const int32_t* a, const int32_t* b, int32_t* dst, int64_t n) {
     for (int64_t j = 0; j < n; ++j) dst[j] = std::max(a[j], b[j]);
 }
+
+// Row m's sums into row m / 2 of C as the maximum of rows m and m + 1 (SumsStore::PairMax). Every
+// driver stores a pair's even row before its odd row or with it: tiles start at multiples of
+// their (even) height, leftover rows go one at a time in order. The odd row alone then takes
+// the maximum with what its even row left.
+static_assert(kGemmMR % 2 == 0 && kernels::kVnniMR % 2 == 0);
 auto pairMaxStore(int32_t* C, int64_t ldc) {
     return [=](int64_t m0, int64_t rows, int64_t n0, int64_t cols, const int32_t* acc, int64_t stride) {
         for (int64_t r = 0; r < rows; ++r) {

@@ -56,6 +56,13 @@ __attribute__((target_clones("avx2", "default"))) void poolSums(const int32_t* s
 
 }  // namespace
 
+std::optional<PoolGeometry> afterPixelPairs(const PoolGeometry& g) {
+    if (g.pw != 2 || g.sw != 2 || g.pl != 0 || g.W % 2 != 0 || g.OW != g.W / 2) return std::nullopt;
+    PoolGeometry rest = g;
+    rest.W = g.OW, rest.pw = 1, rest.sw = 1;
+    return rest;
+}
+
 PooledRows pooledRows(const PoolGeometry& g, int64_t p0, int64_t p1) {
     return {p0, p1, std::max<int64_t>(p0 * g.sh - g.pt, 0), std::min((p1 - 1) * g.sh - g.pt + g.ph, g.H)};
 }

@@ -6,6 +6,7 @@
 // requantizing every sum and pooling those (TFLite's MaxPool keeps its input's quantization), with
 // one requantization per pooled value instead of per pixel and no pass over the int8 map.
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "engine/float_ops.h"  // PoolGeometry
@@ -16,6 +17,12 @@ namespace qs {
 // True when every window of g has a cell inside the image (Keras' padding always gives one; the
 // unfused int8 pooling writes 0 for an empty window, which the fused one could not).
 bool maxPoolWindowsNonEmpty(const PoolGeometry& g);
+
+// A pooling 2 wide with stride 2 and no padding over rows of even width (2x2 / 2, the common one)
+// lets the GEMM keep the larger of each pixel pair as it stores its sums (int8_gemm.h:
+// SumsStore::PairMax). Returns the pooling left after that, down the columns over rows half as
+// wide; nothing for any other pooling.
+std::optional<PoolGeometry> afterPixelPairs(const PoolGeometry& g);
 
 // Pooled rows p0 .. p1 - 1 of a sample and the input rows r0 .. r1 - 1 their windows read.
 struct PooledRows {

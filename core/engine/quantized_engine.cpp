@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "base/error.h"
 #include "engine/im2col.h"
@@ -336,13 +337,11 @@ QValue convMaxPoolInt(const QValue& x, const Op& op, const QuantizedOp& o, const
     QValue y = intLike(x, Domain::Int8, o.out, {pg.OH, pg.OW, N});
     y.chw = pool.chw_logical;
     const int64_t band = std::max<int64_t>(1, (int64_t{32} << 10) / (pg.ph * g.OW * N * 4));  // pooled rows per step
-    // A pooling 2 wide with stride 2 and no padding along even rows (2x2 / 2, the common one):
-    // the GEMM's store keeps the larger of each pixel pair (SumsStore::PairMax), and the rest is
-    // a pooling down the columns only, over rows half as wide. About 14% of fmnist_cnn's int8
-    // time was the pooling's reading of all the sums.
-    const bool pairs = pg.pw == 2 && pg.sw == 2 && pg.pl == 0 && g.OW % 2 == 0 && pg.OW == g.OW / 2;
-    PoolGeometry rest = pg;
-    if (pairs) rest.W = pg.OW, rest.pw = 1, rest.sw = 1;
+    // Where the GEMM's store can pool pixel pairs, the pooling afterwards reads half the sums
+    // (it read all of them in about 14% of fmnist_cnn's int8 time).
+    const std::optional<PoolGeometry> after_pairs = afterPixelPairs(pg);
+    const SumsStore store = after_pairs ? SumsStore::PairMax : SumsStore::Copy;
+    const PoolGeometry& rest = after_pairs ? *after_pairs : pg;
     thread_local std::vector<int32_t> sums, scratch;
     sums.resize(static_cast<size_t>(std::min(band * pg.sh + pg.ph, g.OH) * g.OW * N));
     ConvInput in(x, g, o);
@@ -352,7 +351,7 @@ QValue convMaxPoolInt(const QValue& x, const Op& op, const QuantizedOp& o, const
         int8_t* out = y.i8.data() + n * pg.OH * pg.OW * N;
         for (int64_t p0 = 0; p0 < pg.OH; p0 += band) {
             const PooledRows rows = pooledRows(pg, p0, std::min(p0 + band, pg.OH));
-            in.sums(rows.r0, rows.r1, sums.data(), N, pairs ? SumsStore::PairMax : SumsStore::Copy);
+            in.sums(rows.r0, rows.r1, sums.data(), N, store);
             maxPoolRequant(sums.data(), rows, rest, rq, out + p0 * pg.OW * N, scratch);
         }
     }
