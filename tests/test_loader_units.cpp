@@ -5,11 +5,15 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <csignal>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <unistd.h>
 
 #include "base/error.h"
 #include "formats/architecture_file.h"
+#include "formats/h5_preflight.h"
 #include "formats/keras_config.h"
 #include "formats/model_loader.h"
 #include "formats/qat_layers.h"
@@ -19,6 +23,37 @@
 
 using nlohmann::json;
 using qs::testing::LayerSpec;
+
+namespace {
+
+// Helper jobs for the preflight tests (run in the forked helper: plain functions of this program).
+void slowSteps(const std::vector<std::string>&) {
+    qs::h5::noteStep("one");
+    usleep(150'000);
+    qs::h5::noteStep("two");
+    usleep(150'000);
+    qs::h5::noteStep("three");
+}
+
+void crashAtSecondStep(const std::vector<std::string>&) {
+    qs::h5::noteStep("/model_weights@layer_names");
+    qs::h5::noteStep("/@backend");
+    raise(SIGSEGV);  // as libhdf5 1.10 does on a damaged global-heap reference
+}
+
+void slowThenCrash(const std::vector<std::string>&) {
+    qs::h5::noteStep("one");
+    qs::h5::noteLibraryFree();
+    usleep(300'000);
+    qs::h5::noteStep("two");
+    raise(SIGSEGV);
+}
+
+double secondsSince(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
 using qs::testing::WriteOptions;
 
 class LoaderUnitsTest : public QObject {
@@ -299,6 +334,54 @@ config:
         QCOMPARE(m.layers[0].name, std::string("enc"));
         QCOMPARE(m.layers[0].weights.size(), size_t(1));
         QCOMPARE(m.layers[0].weights[0].data[5], 6.0f);
+    }
+
+    // The in-process load trails the helper step by step (h5_preflight.h): a step returns only
+    // once the helper has finished it (named the next one, or ended), never earlier.
+    void preflightCallerTrailsTheHelper() {
+        if (qEnvironmentVariable("QUANTSCOPE_PREFLIGHT") == "0") QSKIP("preflight turned off");
+        const auto t0 = std::chrono::steady_clock::now();
+        qs::h5::Preflight checked(&slowSteps, {}, 0, "trail.h5");
+        qs::h5::noteStep("one");  // the helper names "two" after 150 ms
+        QVERIFY(secondsSince(t0) >= 0.14);
+        qs::h5::noteStep("two");  // "three" after 300 ms
+        QVERIFY(secondsSince(t0) >= 0.29);
+        qs::h5::noteStep("three");  // the end
+        checked.finish();
+        QVERIFY(secondsSince(t0) >= 0.29);
+    }
+
+    // A helper that crashes stops the caller at the step it crashed in, naming it.
+    void preflightCrashStopsTheCaller() {
+        if (qEnvironmentVariable("QUANTSCOPE_PREFLIGHT") == "0") QSKIP("preflight turned off");
+        {
+            qs::h5::Preflight checked(&crashAtSecondStep, {}, 0, "crash.h5");
+            qs::h5::noteStep("/model_weights@layer_names");  // the helper passed this one
+            try {
+                qs::h5::noteStep("/@backend");
+                QFAIL("the step the helper crashed in returned");
+            } catch (const qs::Error& e) {
+                QCOMPARE(e.file(), std::string("crash.h5"));
+                QCOMPARE(e.objectPath(), std::string("/@backend"));
+                QVERIFY2(e.message().find("crashed") != std::string::npos, e.what());
+            }
+        }
+        // The next file gets a new helper.
+        qs::h5::Preflight next(&slowSteps, {}, 0, "next.h5");
+        next.finish();
+    }
+
+    // A step without libhdf5 does not wait (the caller reads its own architecture meanwhile); the
+    // next real step does.
+    void preflightLibraryFreeStepDoesNotWait() {
+        if (qEnvironmentVariable("QUANTSCOPE_PREFLIGHT") == "0") QSKIP("preflight turned off");
+        const auto t0 = std::chrono::steady_clock::now();
+        qs::h5::Preflight checked(&slowThenCrash, {}, 0, "free.h5");
+        qs::h5::noteStep("one");  // waits only for the helper's next step: the free one, at once
+        qs::h5::noteLibraryFree();
+        QVERIFY2(secondsSince(t0) < 0.25, "the step without libhdf5 waited for the helper");
+        QVERIFY_THROWS_EXCEPTION(qs::Error, qs::h5::noteStep("two"));
+        QVERIFY(secondsSince(t0) >= 0.29);
     }
 };
 

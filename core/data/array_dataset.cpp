@@ -258,7 +258,9 @@ ImageDataset readDataset(const std::string& path, const ArrayDatasetOptions& o) 
     if (std::memcmp(head.data(), "PK", 2) == 0) return readNpzDataset(path, o);
     if (std::memcmp(head.data(), "\x89HDF", 4) == 0) {
         // libhdf5 can crash on a damaged file: read it in the helper first (h5_preflight.h).
-        h5::preflight(&readHdf5Job, {path, o.x_name, o.y_name}, static_cast<int64_t>(fs::file_size(path)), path);
+        // It names no steps, so the whole read runs there before it runs here.
+        h5::Preflight checked(&readHdf5Job, {path, o.x_name, o.y_name}, static_cast<int64_t>(fs::file_size(path)), path);
+        checked.finish();
         return readHdf5Dataset(path, o);
     }
     if (std::memcmp(head.data(), "\x93NUMPY", 6) == 0) {

@@ -1,23 +1,26 @@
 #include "formats/h5_preflight.h"
 
 #include <H5Cpp.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <initializer_list>
 #include <mutex>
 #include <new>
+#include <stdexcept>
 
 #include "base/error.h"
 #include "formats/hdf5_util.h"
@@ -29,6 +32,18 @@ namespace qs::h5 {
 namespace {
 
 int step_fd = -1;  // the helper's socket; -1 in every other process
+constexpr char kStatusMark = '\x01';  // the helper's status line, at the end of each job, starts with it
+
+// Where the helper names its steps: memory shared by the caller and every helper (mapped before
+// the zygote is forked, so its helpers inherit it), written without a system call per step and
+// read by the caller while it follows. One job at a time uses it (the Helper's mutex).
+struct StepBoard {
+    std::atomic<int64_t> steps{0};     // steps the helper has named in this job
+    std::atomic<uint32_t> length{0};   // of the last one's name
+    char name[4096];
+};
+static_assert(std::atomic<int64_t>::is_always_lock_free, "the step count is shared between processes");
+StepBoard* board = nullptr;
 
 bool writeAll(int fd, const void* data, size_t n) {
     const char* p = static_cast<const char*>(data);
@@ -56,8 +71,25 @@ bool readAll(int fd, void* data, size_t n) {
 
 bool metadataOnly() { return step_fd >= 0; }
 
+namespace {
+thread_local Preflight* following = nullptr;  // the caller's load that trails the helper's, on this thread
+}  // namespace
+
+void noteLibraryFree() {
+    if (following) following->passStep();
+    else if (step_fd >= 0) noteStep("");
+}
+
 void noteStep(const std::string& where) {
-    if (step_fd >= 0) writeAll(step_fd, (where + "\n").data(), where.size() + 1);
+    if (following) {
+        following->awaitStep();
+        return;
+    }
+    if (step_fd < 0 || !board) return;
+    const size_t n = std::min(where.size(), sizeof board->name);
+    std::memcpy(board->name, where.data(), n);
+    board->length.store(static_cast<uint32_t>(n), std::memory_order_relaxed);
+    board->steps.fetch_add(1, std::memory_order_release);
 }
 
 namespace {
@@ -75,10 +107,12 @@ herr_t exitIfOutOfMemory(hid_t, void*) {
 }
 
 int64_t currentAddressSpace() {
-    std::ifstream statm("/proc/self/statm");
-    int64_t pages = 0;
-    statm >> pages;
-    return pages * sysconf(_SC_PAGESIZE);
+    // Plain system calls: an ifstream costs more than the rest of a small file's check.
+    const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    char buf[64] = {};
+    const ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0) close(fd);
+    return n > 0 ? std::atoll(buf) * sysconf(_SC_PAGESIZE) : 0;
 }
 
 std::string secondsText(double s) {
@@ -100,14 +134,6 @@ bool disabled() {
     return v && std::strcmp(v, "0") == 0;
 }
 
-std::string lastLine(const std::string& log) {
-    size_t end = log.size();
-    while (end > 0 && log[end - 1] == '\n') --end;
-    const size_t start = log.rfind('\n', end == 0 ? 0 : end - 1);
-    const size_t from = start == std::string::npos ? 0 : start + 1;
-    return log.substr(from, end - from);
-}
-
 // ---- the helper: one long-lived child that runs the loads --------------------------------------
 // Forking the main process for each file costs more than the fork: a process that has freed a
 // large model reuses those heap pages for the next one, and after a fork each such page takes a
@@ -125,7 +151,6 @@ struct Request {
     uint32_t nargs;
 };
 
-constexpr char kStatusMark = '\x01';  // the helper's status line starts with it, after the steps
 enum JobEnd { kClean = 0, kOutOfMemory = 1 };
 
 // A crash in the helper must just end it: the host program's crash handlers (Qt Test's runs gdb
@@ -169,7 +194,7 @@ bool readRequest(int sock, Request& r, std::vector<std::string>& args) {
         } catch (...) {  // refused with an error: the in-process load will say why
         }
         setrlimit(RLIMIT_AS, &as);
-        const char line[] = {'\n', kStatusMark, static_cast<char>('0' + end), '\n'};
+        const char line[] = {kStatusMark, static_cast<char>('0' + end), '\n'};
         if (!writeAll(sock, line, sizeof line) || end == kOutOfMemory) break;
     }
     _exit(0);  // the main process has gone, or this helper must not run another load
@@ -276,6 +301,11 @@ struct Helper {
         zygote = -1, ctl = -1;
     }
     bool startZygote() {
+        if (!board) {  // shared with every zygote and helper forked from now on
+            void* m = mmap(nullptr, sizeof(StepBoard), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+            if (m == MAP_FAILED) return false;
+            board = new (m) StepBoard;
+        }
         H5open();  // helpers start from a ready library
         silenceErrorStack();
         int fds[2];
@@ -341,59 +371,6 @@ Helper& helper() {
     return *h;
 }
 
-struct Verdict {
-    enum Kind { Clean, TimedOut, Crashed, OutOfMemory, Unchecked } kind = Clean;
-    int signal = 0;
-    std::string where;  // the last object the helper named
-};
-
-// Waits for the helper's status line after its steps; ends the helper when the load did not end
-// cleanly.
-Verdict awaitVerdict(Helper& h, double seconds) {
-    const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
-    std::string log;
-    for (;;) {
-        const size_t mark = log.find(std::string("\n") + kStatusMark);
-        if (mark != std::string::npos && mark + 3 < log.size()) {
-            const bool memory = log[mark + 2] - '0' == kOutOfMemory;
-            if (memory) h.stop(false);  // it exits after such a load
-            return {memory ? Verdict::OutOfMemory : Verdict::Clean, 0, lastLine(log.substr(0, mark))};
-        }
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-        if (left <= 0) {
-            h.stop(true);
-            return {Verdict::TimedOut, 0, lastLine(log)};
-        }
-        pollfd p{h.sock, POLLIN, 0};
-        if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;  // EINTR or time: checked above
-        char buf[4096];
-        const ssize_t n = read(h.sock, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {  // the helper died in the load: crashed, or exited for lack of memory
-            const int status = h.stop(false);
-            if (WIFSIGNALED(status)) return {Verdict::Crashed, WTERMSIG(status), lastLine(log)};
-            return {Verdict::OutOfMemory, 0, lastLine(log)};
-        }
-        log.append(buf, static_cast<size_t>(n));
-        if (log.size() > (1u << 16)) log.erase(0, log.size() - 4096);  // only the last step matters
-    }
-}
-
-// Runs the job in the helper, starting one when there is none or the last one has gone. A
-// helper that cannot be started leaves the file unchecked (loaded as before the preflight).
-Verdict runInHelper(PreflightJob job, const std::vector<std::string>& args, int64_t data_bytes, const PreflightLimits& limits) {
-    Helper& h = helper();
-    std::lock_guard<std::mutex> lock(h.mutex);
-    const Request r{job, data_bytes, limits.extra_bytes, static_cast<uint32_t>(args.size())};
-    for (int attempt = 0; attempt < 2; ++attempt) {
-        if (h.pid < 0 && !h.start()) break;
-        if (h.send(r, args)) return awaitVerdict(h, limits.seconds);
-        h.stop(true);  // a helper that has gone away since the last file
-    }
-    return {Verdict::Unchecked, 0, {}};
-}
-
 }  // namespace
 
 void startPreflightHelper() {
@@ -414,23 +391,114 @@ PreflightLimits preflightLimits(int64_t file_bytes) {
     return l;
 }
 
-void preflight(PreflightJob job, const std::vector<std::string>& args, int64_t data_bytes, const std::string& display_name) {
+Preflight::Preflight(PreflightJob job, const std::vector<std::string>& args, int64_t data_bytes, std::string display_name)
+    : display_name_(std::move(display_name)) {
     if (disabled() || metadataOnly()) return;
-    const PreflightLimits limits = preflightLimits(data_bytes);
-    const Verdict v = runInHelper(job, args, data_bytes, limits);
-    switch (v.kind) {
-        case Verdict::Clean:
-        case Verdict::Unchecked: return;
-        case Verdict::TimedOut:
-            throw Error(display_name, v.where,
-                        "the file is damaged: libhdf5 spent more than " + secondsText(limits.seconds) + " s reading its metadata; refused");
-        case Verdict::Crashed:
-            throw Error(display_name, v.where,
-                        "the file is damaged: libhdf5 crashed reading its metadata (signal " + std::to_string(v.signal) + ", " +
-                            strsignal(v.signal) + "); refused");
-        case Verdict::OutOfMemory:
-            throw Error(display_name, v.where,
-                        "the file is damaged: libhdf5 needed more than " + std::to_string(limits.extra_bytes >> 20) +
+    if (following) throw std::logic_error("h5::Preflight: one load at a time on a thread (it would wait for itself)");
+    limits_ = preflightLimits(data_bytes);
+    Helper& h = helper();
+    lock_ = std::unique_lock<std::mutex>(h.mutex);
+    deadline_ = std::chrono::steady_clock::now() +
+                std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(limits_.seconds));
+    const Request r{job, data_bytes, limits_.extra_bytes, static_cast<uint32_t>(args.size())};
+    for (int attempt = 0; attempt < 2 && !checking_; ++attempt) {
+        if (h.pid < 0 && !h.start()) break;
+        board->steps.store(0), board->length.store(0);  // the helper waits for the request: no race
+        if (h.send(r, args)) checking_ = true;
+        else h.stop(true);  // a helper that has gone away since the last file
+    }
+    if (!checking_) {  // no helper: the file is loaded unchecked, as before the preflight existed
+        lock_.unlock();
+        return;
+    }
+    previous_ = following;
+    following = this;
+}
+
+Preflight::~Preflight() {
+    if (!checking_) return;
+    following = previous_;
+    // The caller's load ended early (an error, a cancel): let the helper end this job too, so it
+    // can take the next file; pump() stops it at the deadline.
+    while (end_ == Running) pump(std::chrono::milliseconds(10));
+}
+
+void Preflight::awaitStep() {
+    ++steps_;
+
+    waitFor(steps_ + 1);
+}
+
+void Preflight::finish() {
+    if (checking_) waitFor(0);
+}
+
+void Preflight::waitFor(int64_t helper_steps) {
+    // The helper is usually a step or two ahead: spin on the board for a while (waking a
+    // sleeping process costs more than a step here), then sleep in short slices.
+    auto reached = [&] { return helper_steps > 0 && board->steps.load(std::memory_order_acquire) >= helper_steps; };
+    auto idle_since = std::chrono::steady_clock::now();
+    for (int spin = 1; end_ == Running && !reached(); ++spin) {
+        if (spin % 64 != 0) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            continue;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        const bool sleep = now - idle_since > std::chrono::microseconds(500);
+        pump(sleep ? std::chrono::microseconds(100) : std::chrono::microseconds(0));
+    }
+    if (end_ != Running && end_ != Clean) refuse();
+}
+
+void Preflight::pump(std::chrono::microseconds wait) {
+    Helper& h = helper();
+    // What the helper has written counts even past the deadline (we may be the slow one: our
+    // load trails its own by a step, and a step can be a 100 MB attribute).
+    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline_ - std::chrono::steady_clock::now());
+    const auto us = std::max<int64_t>(0, std::min(left, wait).count());
+    const timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>(us % 1000000) * 1000};
+    pollfd p{h.sock, POLLIN, 0};
+    if (ppoll(&p, 1, &ts, nullptr) <= 0) {
+        if (left.count() <= 0) {
+            h.stop(true);
+            end_ = TimedOut;
+        }
+        return;  // EINTR or time: the caller checks again
+    }
+    char buf[64];
+    const ssize_t n = read(h.sock, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) return;
+    if (n <= 0) {  // the helper died in the load: crashed, or exited for lack of memory
+        const int status = h.stop(false);
+        end_ = WIFSIGNALED(status) ? Crashed : OutOfMemory;
+        signal_ = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+        return;
+    }
+    for (ssize_t i = 0; i + 1 < n; ++i)  // the status line: the mark, then the job's end
+        if (buf[i] == kStatusMark) {
+            end_ = buf[i + 1] - '0' == kOutOfMemory ? OutOfMemory : Clean;
+            if (end_ == OutOfMemory) h.stop(false);  // it exits after such a load
+        }
+}
+
+void Preflight::refuse() const {
+    // The helper has ended: its last step's name stays on the board.
+    const std::string where_(board->name, std::min<size_t>(board->length.load(), sizeof board->name));
+    switch (end_) {
+        case Running:
+        case Clean: return;
+        case TimedOut:
+            throw Error(display_name_, where_,
+                        "the file is damaged: libhdf5 spent more than " + secondsText(limits_.seconds) + " s reading its metadata; refused");
+        case Crashed:
+            throw Error(display_name_, where_,
+                        "the file is damaged: libhdf5 crashed reading its metadata (signal " + std::to_string(signal_) + ", " +
+                            strsignal(signal_) + "); refused");
+        case OutOfMemory:
+            throw Error(display_name_, where_,
+                        "the file is damaged: libhdf5 needed more than " + std::to_string(limits_.extra_bytes >> 20) +
                             " MiB beyond the file's size to read its metadata; refused");
     }
 }

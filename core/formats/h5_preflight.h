@@ -1,14 +1,17 @@
 #pragma once
 // A damaged HDF5 file can crash libhdf5 itself (1.10 copies past its buffer on a corrupted
 // global-heap reference in a variable-length string attribute) or make it allocate and read for
-// a long time. No check of ours can prevent either inside the library, so before a file is
-// loaded in-process, a helper process runs the same load in metadata-only mode (every attribute,
-// group and dataset header the load touches; dataset values skipped), naming each object it reads.
-// Only when that load ends does the caller load; the same library reading the same bytes behaves
-// the same way the second time. A helper that crashes, runs past the time limit or needs more
-// memory than allowed makes the file refused with one line saying so and where (the last object
-// it named).
+// a long time. No check of ours can prevent either inside the library, so a helper process runs
+// the same load first in metadata-only mode (every attribute, group and dataset header the load
+// touches; dataset values skipped), naming each object before it reads it (noteStep). The caller's
+// own load trails it step by step: it reads nothing with libhdf5 that the helper has not read
+// first without harm (the same library reading the same bytes behaves the same way the second
+// time), and the two loads share the two cores instead of running one after the other. A helper
+// that crashes, runs past the time limit or needs more memory than allowed makes the file refused
+// with one line saying so and where (the last object it named).
+#include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -30,18 +33,50 @@ PreflightLimits preflightLimits(int64_t file_bytes);
 // forked copy of the process), given `args`.
 using PreflightJob = void (*)(const std::vector<std::string>& args);
 
-// Runs `job(args)` in the helper under the limits, in metadata-only mode. Throws
-// qs::Error(display_name, object, "the file is damaged: ...") when it crashes, hangs or runs out
-// of memory; returns quietly otherwise, also when the job throws (the in-process load then gives
-// its own message) and when no helper can be started (the file is then loaded unchecked). Does
-// nothing inside the helper, or with QUANTSCOPE_PREFLIGHT=0 (for debugging).
-void preflight(PreflightJob job, const std::vector<std::string>& args, int64_t data_bytes, const std::string& display_name);
+// Starts `job(args)` in the helper under the limits, in metadata-only mode, and returns at once.
+// While it lives, every noteStep on this thread waits until the helper has finished that step
+// (named the next one, or ended), and throws qs::Error(display_name, object, "the file is damaged:
+// ...") once the helper has crashed, timed out or run out of memory; finish() waits for the
+// helper's end and throws the same way. A job that throws is no verdict: the caller's load gives
+// its own message. With no helper (none can be started, QUANTSCOPE_PREFLIGHT=0, or inside the
+// helper itself) steps do not wait and the file is loaded unchecked. One at a time per process:
+// it holds the helper until destroyed.
+class Preflight {
+public:
+    Preflight(PreflightJob job, const std::vector<std::string>& args, int64_t data_bytes, std::string display_name);
+    ~Preflight();  // lets the helper end its job (the caller's load may have stopped early)
+    Preflight(const Preflight&) = delete;
+    Preflight& operator=(const Preflight&) = delete;
+
+    void finish();
+    void awaitStep();  // noteStep's part in the caller
+    void passStep() { ++steps_; }  // noteLibraryFree's
+
+private:
+    enum End { Running, Clean, TimedOut, Crashed, OutOfMemory };
+    void waitFor(int64_t helper_steps);  // until the helper has named that many steps (0: its end)
+    void pump(std::chrono::microseconds wait);  // the helper's status or end, waiting at most `wait`
+    void refuse() const;
+
+    std::string display_name_;
+    PreflightLimits limits_;
+    std::unique_lock<std::mutex> lock_;  // the helper, for this load
+    bool checking_ = false;
+    std::chrono::steady_clock::time_point deadline_;
+    Preflight* previous_ = nullptr;
+    int64_t steps_ = 0;  // steps of the caller's load so far
+    End end_ = Running;
+    int signal_ = 0;
+};
 
 // Metadata-only mode: true only inside the helper. Readers check tensors (type, shape, size)
 // but skip their values there, and name each object with noteStep before reading it, so a crash
 // inside libhdf5 can be placed.
 bool metadataOnly();
 void noteStep(const std::string& where);
+// A step without libhdf5: what follows, up to the next noteStep, calls nothing in libhdf5, so the
+// caller's load runs it without waiting for the helper to have done it first.
+void noteLibraryFree();
 
 // Starts the helper now; programs call it first thing in main(), while they have one thread.
 void startPreflightHelper();

@@ -1,6 +1,7 @@
 #include "formats/model_loader.h"
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -47,6 +48,19 @@ bool hasHdf5SignatureAnywhere(const std::string& path) {
     in.read(head.data(), 64);
     head.resize(static_cast<size_t>(in.gcount()));
     return head.find("HDF\r\n") != std::string::npos;
+}
+
+// The HDF5 signature where the format puts the superblock: at 0, 512, 1024, 2048, ... (after a
+// user block; HDF5 File Format Specification, "Format Signature"). What H5Fis_hdf5 looks for,
+// without opening the file in libhdf5 a first time.
+bool hasHdf5Signature(const std::string& path, uint64_t file_size) {
+    std::ifstream in(path, std::ios::binary);
+    for (uint64_t at = 0; at + 8 <= file_size; at = at == 0 ? 512 : at * 2) {
+        char sig[8] = {};
+        if (!in.seekg(static_cast<std::streamoff>(at)) || !in.read(sig, 8)) return false;
+        if (std::memcmp(sig, "\x89HDF\r\n\x1a\n", 8) == 0) return true;
+    }
+    return false;
 }
 
 void checkReadableFile(const std::string& path) {
@@ -142,16 +156,24 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
         adoptAndBind(m, std::move(arch), std::move(groups), "model_config", false);
     } else if (h5::hasListAttr(root, "layer_names")) {
         m.format = ModelFormat::KerasWeightsH5;
-        bindWeightsOnly(m, readLegacyWeightGroups(root, path, "/", progress), architectureFor(path, options));
+        std::vector<WeightGroup> groups = readLegacyWeightGroups(root, path, "/", progress);
+        if (h5::metadataOnly()) return m;  // the architecture beside the file is ours to read, not libhdf5's
+        bindWeightsOnly(m, std::move(groups), architectureFor(path, options));
         // Keras 1 (no keras_version attribute, or 1.x) stored 'th' kernels in Theano layout.
         if (m.keras_version.empty() || m.keras_version.rfind("1.", 0) == 0) theano_flip = m.backend != "tensorflow";
     } else if (h5::hasAttr(root, "nb_layers")) {
         m.format = ModelFormat::Keras0WeightsH5;
-        bindWeightsOnly(m, readKeras0WeightGroups(root, path, progress), architectureFor(path, options));
+        std::vector<WeightGroup> groups = readKeras0WeightGroups(root, path, progress);
+        if (h5::metadataOnly()) return m;
+        bindWeightsOnly(m, std::move(groups), architectureFor(path, options));
         theano_flip = true;  // Keras 0.x ran on Theano, which convolves
     } else if (hasKeras3Layout(root)) {
         m.format = ModelFormat::Keras3WeightsH5;
+        // The architecture guides which groups are read, so the helper reads it too; meanwhile we
+        // read ours instead of waiting for it (no libhdf5 call in between).
+        h5::noteLibraryFree();
         std::optional<ArchSource> src = architectureFor(path, options);
+        h5::noteStep("/");
         if (src) {
             Architecture arch = parseKerasArchitecture(src->config, src->source, "");
             std::vector<WeightGroup> groups = readKeras3WeightGroups(root, path, &arch, progress);
@@ -190,6 +212,7 @@ Model loadArchive(const std::string& path, const LoadOptions& options, const Pro
         }
     }
     std::vector<char> image = zip.read("model.weights.h5", static_cast<size_t>(h5::maxTensorBytes()));
+    h5::noteStep("model.weights.h5");  // its superblock, as for a plain file
     H5::H5File file = h5::openImageReadOnly(image, path + ":model.weights.h5");
     Model m = loadFromH5(file, path, options, progress, config);
     m.keras_version = keras_version;
@@ -200,25 +223,20 @@ Model loadArchive(const std::string& path, const LoadOptions& options, const Pro
 // The preflight's job: the same load in the helper, in metadata-only mode (h5_preflight.h).
 void metadataOnlyLoad(const std::vector<std::string>& a) { loadModel(a.at(0), LoadOptions{a.at(1), a.at(2) == "1"}); }
 
-}  // namespace
-
-Model loadModel(const std::string& path, const LoadOptions& options, const Progress& progress) {
-    checkReadableFile(path);
-    // A file that crashes libhdf5 crashes a child that reads its metadata first, not us.
-    h5::preflight(&metadataOnlyLoad, {path, options.arch_path, options.find_sidecar ? "1" : "0"},
-                  static_cast<int64_t>(fs::file_size(path)), path);
+// The load itself; loadModel runs it checked by the preflight.
+Model loadChecked(const std::string& path, const LoadOptions& options, const Progress& progress) {
     h5::silenceErrorStack();
     std::optional<h5::SkipValues> skip;
     if (!options.values) skip.emplace();
     if (looksLikeZip(path)) return loadArchive(path, options, progress);
-    const htri_t is_h5 = H5Fis_hdf5(path.c_str());
-    if (is_h5 <= 0) {
+    if (!hasHdf5Signature(path, fs::file_size(path))) {
         std::string msg = "not an HDF5 file or a .keras zip archive (first bytes: " + hexBytes(path, 8) + ")";
         if (hasHdf5SignatureAnywhere(path))
             msg += "; it looks like an HDF5 file damaged by a text-mode transfer (bytes >= 0x80 replaced)";
         throw Error(path, "", msg);
     }
     try {
+        h5::noteStep("");  // the superblock and root group: read nowhere before the helper has read them (h5_preflight.h)
         H5::H5File file = h5::openReadOnly(path);
         return loadFromH5(file, path, options, progress, std::nullopt);
     } catch (const H5::Exception& e) {
@@ -226,6 +244,18 @@ Model loadModel(const std::string& path, const LoadOptions& options, const Progr
     } catch (const json::exception& e) {
         throw Error(path, "", std::string("unexpected JSON content: ") + e.what());
     }
+}
+
+}  // namespace
+
+Model loadModel(const std::string& path, const LoadOptions& options, const Progress& progress) {
+    checkReadableFile(path);
+    // A file that crashes libhdf5 crashes the helper that reads its metadata a step ahead of us, not us.
+    h5::Preflight checked(&metadataOnlyLoad, {path, options.arch_path, options.find_sidecar ? "1" : "0"},
+                          static_cast<int64_t>(fs::file_size(path)), path);
+    Model m = loadChecked(path, options, progress);
+    checked.finish();
+    return m;
 }
 
 }  // namespace qs

@@ -3,6 +3,7 @@
 // load against the float32 weights it holds. Each measurement runs in a fresh child process
 // so ru_maxrss is the peak of that one operation.
 //   usage: bench_open [FILE]   (FILE is generated when missing; default $TMPDIR/vgg16_bench.h5)
+//          bench_open --corpus (only the preflight's cost on the corpus files, best of 31, and file by file)
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -58,7 +59,7 @@ double loadAll(const std::string& path, int64_t* params) {
 // Opening with and without the metadata preflight (h5_preflight.h; QUANTSCOPE_PREFLIGHT=0 turns
 // it off), alternating, best of 7 each: the VGG16-shaped file and every model file of the corpus
 // (summed), so the ratio is measured in one run.
-void preflightCost(const std::string& vgg) {
+void preflightCost(const std::string& vgg, int reps, bool per_file) {
     std::vector<std::string> corpus;
     const std::filesystem::path dir = std::filesystem::path(QUANTSCOPE_SHARED_DIR) / "corpus";
     if (std::filesystem::exists(dir))
@@ -76,11 +77,13 @@ void preflightCost(const std::string& vgg) {
         }
         return now() - t0;
     };
-    for (const auto& [what, files] : {std::pair<const char*, std::vector<std::string>>{"VGG16-shaped file", {vgg}},
+    std::vector<std::string> vggs;
+    if (!vgg.empty()) vggs.push_back(vgg);
+    for (const auto& [what, files] : {std::pair<const char*, std::vector<std::string>>{"VGG16-shaped file", vggs},
                                       std::pair<const char*, std::vector<std::string>>{"corpus model files", corpus}}) {
         if (files.empty()) continue;
         double with = 1e9, without = 1e9;
-        for (int rep = 0; rep < 7; ++rep) {
+        for (int rep = 0; rep < reps; ++rep) {
             setenv("QUANTSCOPE_PREFLIGHT", "0", 1);
             without = std::min(without, openAll(files));
             unsetenv("QUANTSCOPE_PREFLIGHT");
@@ -88,6 +91,18 @@ void preflightCost(const std::string& vgg) {
         }
         std::printf("open with preflight / without, %s (%zu): %.3f s / %.3f s = %.3fx  (target <= 1.10x)\n", what, files.size(), with,
                     without, with / without);
+    }
+    if (!per_file) return;
+    for (const std::string& f : corpus) {
+        double with = 1e9, without = 1e9;
+        for (int rep = 0; rep < reps; ++rep) {
+            setenv("QUANTSCOPE_PREFLIGHT", "0", 1);
+            without = std::min(without, openAll({f}));
+            unsetenv("QUANTSCOPE_PREFLIGHT");
+            with = std::min(with, openAll({f}));
+        }
+        std::printf("  %-44s %7.2f ms / %7.2f ms = %.2fx\n", std::filesystem::path(f).filename().c_str(), with * 1e3, without * 1e3,
+                    with / without);
     }
 }
 
@@ -109,6 +124,10 @@ long peakRssOfChild(Fn fn) {
 
 int main(int argc, char** argv) {
     qs::tuneAllocator();
+    if (argc > 1 && std::string(argv[1]) == "--corpus") {  // the preflight's cost on the corpus only (quick)
+        preflightCost("", 31, true);
+        return 0;
+    }
     const char* tmp = std::getenv("TMPDIR");
     const std::string path = argc > 1 ? argv[1] : std::string(tmp ? tmp : "/tmp") + "/vgg16_bench.h5";
     if (!std::filesystem::exists(path)) std::printf("generating %s ...\n", path.c_str());
@@ -137,6 +156,6 @@ int main(int argc, char** argv) {
     std::printf("time ratio load/fread:          %.2fx  (target <= 1.2x)\n", best_load / best_read);
     std::printf("time ratio load/fread-touched:  %.2fx  (stricter: no allocation in the baseline)\n", best_load / best_touched);
     std::printf("peak memory / float32 weights:  %.2fx  (target <= 1.2x)\n", rss_load / weights_bytes);
-    preflightCost(path);
+    preflightCost(path, 7, false);
     return 0;
 }
