@@ -449,7 +449,9 @@ void Preflight::waitFor(int64_t helper_steps) {
         const bool sleep = now - idle_since > std::chrono::microseconds(500);
         pump(sleep ? std::chrono::microseconds(100) : std::chrono::microseconds(0));
     }
-    if (end_ != Running && end_ != Clean) refuse();
+    // A helper that crashed after finishing this step has still read it safely: the caller goes
+    // on, and stops at the step the helper did not finish.
+    if (end_ != Running && end_ != Clean && !reached()) refuse();
 }
 
 void Preflight::pump(std::chrono::microseconds wait) {
