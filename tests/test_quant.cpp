@@ -142,6 +142,25 @@ private slots:
             const float ref = static_cast<float>(static_cast<_Float16>(x));
             QCOMPARE(roundToFloat16(x), ref);
         }
+        // The array form (F16C where the CPU has it) rounds every value as the scalar one does:
+        // values of every exponent, ties, the overflow edge, subnormal halves, zeros, infinities.
+        std::vector<float> v;
+        for (int e = -30; e <= 17; ++e)
+            for (int k = 0; k < 4096; ++k) {
+                const float x = std::ldexp(1.0f + static_cast<float>(k) / 4096.0f, e);
+                v.push_back(x);
+                v.push_back(-x);
+            }
+        for (float x : {0.0f, -0.0f, 65504.0f, 65519.99f, 65520.0f, std::numeric_limits<float>::infinity(), std::ldexp(1.0f, -25),
+                        3 * std::ldexp(1.0f, -25), std::ldexp(1.0f, -14) * 0.99999f})
+            v.push_back(x);
+        std::vector<float> r = v;
+        roundToFloat16(r.data(), static_cast<int64_t>(r.size()));
+        for (size_t i = 0; i < v.size(); ++i)
+            if (r[i] != roundToFloat16(v[i])) QFAIL(qPrintable(QString("%1 -> %2, scalar %3").arg(v[i], 0, 'g', 9).arg(r[i], 0, 'g', 9).arg(roundToFloat16(v[i]), 0, 'g', 9)));
+        float nan = std::numeric_limits<float>::quiet_NaN();
+        roundToFloat16(&nan, 1);
+        QVERIFY(std::isnan(nan));
     }
 
     // x = {0.5, -1, 0.9, 2, 0, 3.1, -2.9}, 2 bits ([-1, 1]), clip 2 -> scale 2:

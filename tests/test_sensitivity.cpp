@@ -178,6 +178,10 @@ private slots:
             while (changed.graph.ops[first].layer != "conv2d_1") ++first;
             QVERIFY(first > 0);
             QVERIFY2(qs::runQuantizedFrom(changed, trace, first) == qs::runQuantizedOutput(changed, qs::QuantizedRun::Integer, x), spec);
+            // Copying the unchanged ops from the baseline (as sensitivity does) changes nothing.
+            const qs::QuantizedModel reused = qs::quantizeCalibrated(m, cal, c, &base);
+            QVERIFY2(qs::runQuantizedOutput(reused, qs::QuantizedRun::Integer, x) == qs::runQuantizedOutput(changed, qs::QuantizedRun::Integer, x), spec);
+            QCOMPARE(reused.quantized_weight_bytes, changed.quantized_weight_bytes);
         }
         // One calibration for many configs equals calibrating each (mse clipping needs the histograms).
         qs::QuantConfig c;
@@ -186,6 +190,19 @@ private slots:
         const qs::QuantizedModel once = qs::quantizeCalibrated(m, cal, c), each = qs::quantizeModel(m, c, calib);
         QVERIFY(qs::runQuantizedOutput(once, qs::QuantizedRun::Integer, x) == qs::runQuantizedOutput(each, qs::QuantizedRun::Integer, x));
         QCOMPARE(once.quantized_weight_bytes, each.quantized_weight_bytes);
+        // Again from the calibration's cached clips, and from a model with min_max clipping
+        // (no op may be copied from it: their ranges differ).
+        const qs::QuantizedModel again = qs::quantizeCalibrated(m, cal, c), from_base = qs::quantizeCalibrated(m, cal, c, &base);
+        QVERIFY(qs::runQuantizedOutput(again, qs::QuantizedRun::Integer, x) == qs::runQuantizedOutput(each, qs::QuantizedRun::Integer, x));
+        QVERIFY(qs::runQuantizedOutput(from_base, qs::QuantizedRun::Integer, x) == qs::runQuantizedOutput(each, qs::QuantizedRun::Integer, x));
+        // One layer clipped differently: the ops after it keep their own settings but not their
+        // input scales, so they must be quantized again, not copied.
+        qs::QuantConfig kl;
+        kl.layers["conv2d"] = kl.defaults;
+        kl.layers["conv2d"].activation_method = "kl";
+        const qs::QuantizedModel kl_fresh = qs::quantizeCalibrated(m, cal, kl), kl_reused = qs::quantizeCalibrated(m, cal, kl, &base);
+        QVERIFY(qs::runQuantizedOutput(kl_fresh, qs::QuantizedRun::Integer, x) != qs::runQuantizedOutput(base, qs::QuantizedRun::Integer, x));
+        QVERIFY(qs::runQuantizedOutput(kl_reused, qs::QuantizedRun::Integer, x) == qs::runQuantizedOutput(kl_fresh, qs::QuantizedRun::Integer, x));
     }
 
     void wideProductsExact() {

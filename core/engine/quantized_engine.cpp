@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "engine/im2col.h"
+#include "engine/kernels/float_gemm.h"
 #include "engine/max_pool_requant.h"
 
 namespace qs {
@@ -160,17 +161,18 @@ int32_t requant64(int64_t acc, FixedMultiplier m, int32_t zp, int32_t lo, int32_
 // Products of int16-activation layers: int16 x (up to) int16 in 64 bits, requantized per channel.
 // Done as a double GEMM, which is exact here: each product is below 2^31 in magnitude and K of
 // them sum below 2^53 while K < 2^22, so every partial sum is an integer a double holds exactly
-// (and Eigen's GEMM runs at SIMD speed, where the int64 loop ran about 1 multiply-add per cycle).
+// (and a GEMM runs at SIMD speed, where the int64 loop ran about 1 multiply-add per cycle; the
+// dispatched one, kernels/float_gemm.h, at the CPU's widest: AVX-512 runs 8 doubles a lane).
 void matmulWide(const int16_t* a, int64_t M, int64_t K, int32_t a_zero, const QuantizedOp& o, int64_t N, int16_t* c) {
-    using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     if (K < (int64_t(1) << 22) && static_cast<int64_t>(o.w_wide.size()) == K * N) {
-        thread_local Mat A, C;
-        A.resize(M, K);
-        for (int64_t i = 0; i < M * K; ++i) A.data()[i] = static_cast<double>(a[i] - a_zero);
-        C.noalias() = A * Eigen::Map<const Mat>(o.w_wide.data(), K, N);
+        thread_local std::vector<double> A, C;
+        A.resize(static_cast<size_t>(M * K));
+        C.resize(static_cast<size_t>(M * N));
+        for (int64_t i = 0; i < M * K; ++i) A[static_cast<size_t>(i)] = static_cast<double>(a[i] - a_zero);
+        kernels::floatGemm(A.data(), M, K, o.w_wide.data(), N, C.data());
         for (int64_t m = 0; m < M; ++m)
             for (int64_t n = 0; n < N; ++n)
-                c[m * N + n] = static_cast<int16_t>(requant64(static_cast<int64_t>(C(m, n)) + o.bias_q[static_cast<size_t>(n)],
+                c[m * N + n] = static_cast<int16_t>(requant64(static_cast<int64_t>(C[static_cast<size_t>(m * N + n)]) + o.bias_q[static_cast<size_t>(n)],
                                                               o.mult[static_cast<size_t>(n)], o.out.zero_point, o.qlo, o.qhi));
         return;
     }
@@ -654,9 +656,7 @@ Act hybridOp(const Act& x, const Op& op, const QuantizedOp& o) {
     return y;
 }
 
-void roundActToFloat16(Act& a) {
-    for (Eigen::Index i = 0; i < a.x.size(); ++i) a.x.data()[i] = roundToFloat16(a.x.data()[i]);
-}
+void roundActToFloat16(Act& a) { roundToFloat16(a.x.data(), a.x.size()); }
 
 // A float layer: its inputs as float (moved where they already are float and nothing reads
 // them later), run by the float engine's op, which may then edit its own first input in place.

@@ -4,8 +4,10 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "base/error.h"
 #include "base/parallel.h"
@@ -185,6 +187,25 @@ double activationClip(const std::string& method, const Histogram& h, int bits) {
     return std::numeric_limits<double>::infinity();
 }
 
+}  // namespace
+
+struct ClipCache {
+    std::mutex mutex;
+    std::map<std::tuple<size_t, std::string, int>, double> clips;  // (op, method, bits)
+};
+
+namespace {
+
+// activationClip of op i's histogram, computed once per calibration.
+double cachedClip(const Calibration& cal, size_t i, const std::string& method, int bits) {
+    if (!cal.clips) return activationClip(method, cal.abs_hist[i], bits);
+    std::lock_guard<std::mutex> lock(cal.clips->mutex);
+    const auto key = std::make_tuple(i, method, bits);
+    const auto it = cal.clips->clips.find(key);
+    if (it != cal.clips->clips.end()) return it->second;
+    return cal.clips->clips[key] = activationClip(method, cal.abs_hist[i], bits);
+}
+
 Tensor affineKernel(const Op& op) {
     Tensor t;
     t.name = op.name + "/multiplier";
@@ -199,9 +220,7 @@ std::vector<float> affineBias(const Op& op) {
     return b;
 }
 
-void roundTensorToFloat16(std::vector<float>& v) {
-    for (float& x : v) x = roundToFloat16(x);
-}
+void roundTensorToFloat16(std::vector<float>& v) { roundToFloat16(v.data(), static_cast<int64_t>(v.size())); }
 
 // Bias correction (Nagel et al., "Data-Free Quantization Through Weight Equalization and Bias
 // Correction", 2019; AIMET's bias correction): quantizing the weights moves each output
@@ -269,10 +288,12 @@ public:
         Calibration cal = calibrate(g, calib, needs_hist, threads_, progress, needs_hessian);
         cal.graph = std::move(g);
         cal.samples = calib.rows();
+        cal.clips = std::make_shared<ClipCache>();
         return cal;
     }
 
-    QuantizedModel fromCalibration(const Calibration& cal) {
+    QuantizedModel fromCalibration(const Calibration& cal, const QuantizedModel* like) {
+        like_ = like && like->ops.size() == cal.graph.ops.size() ? like : nullptr;
         QuantizedModel q;
         q.graph = cal.graph;
         q.ops.resize(q.graph.ops.size());
@@ -285,6 +306,7 @@ private:
     const Model& m_;
     const QuantConfig& cfg_;
     int threads_;
+    const QuantizedModel* like_ = nullptr;  // ops to copy where nothing differs (fromCalibration)
 
     [[noreturn]] void fail(const Op& op, const std::string& msg) const { throw Error(m_.source_path, "layer " + op.layer, msg); }
 
@@ -350,6 +372,10 @@ private:
                            : src.domain == o.domain ? src.out
                                                    : activationParams(src.range_lo, src.range_hi, o.domain));
         }
+        if (like_ && sameInputs(o, like_->ops[i]) && cfg_.forLayer(op.layer) == like_->config.forLayer(op.layer)) {
+            o = like_->ops[i];  // what follows depends on nothing else (the calibration is the same)
+            return;
+        }
         if (o.domain == Domain::Float) {
             if (o.hybrid) quantizeWeights(op, o, false, inputMean(op, cal), cal.hessian.empty() ? nullptr : &cal.hessian[i]);
             else if (o.precision == Precision::Float16) floatWeights(op, o, 2);
@@ -366,7 +392,7 @@ private:
         }
         const LayerQuant& lq = cfg_.forLayer(op.layer);
         if (lq.activation_method != "min_max" && !cal.abs_hist.empty() && !cal.abs_hist[i].counts.empty()) {
-            const double clip = activationClip(lq.activation_method, cal.abs_hist[i], o.domain == Domain::Int16 ? 16 : 8);
+            const double clip = cachedClip(cal, i, lq.activation_method, o.domain == Domain::Int16 ? 16 : 8);
             o.range_lo = static_cast<float>(std::max<double>(o.range_lo, -clip));
             o.range_hi = static_cast<float>(std::min<double>(o.range_hi, clip));
         }
@@ -390,6 +416,19 @@ private:
             case OpKind::Input: o.in = {o.out}; break;
             default: break;
         }
+    }
+
+    // The same domain and input parameters as `other` (assignDomain's results and o.in).
+    static bool sameInputs(const QuantizedOp& o, const QuantizedOp& other) {
+        auto same = [](const QuantParams& a, const QuantParams& b) {
+            return a.scale == b.scale && a.zero_point == b.zero_point && a.qmin == b.qmin && a.qmax == b.qmax;
+        };
+        if (o.domain != other.domain || o.precision != other.precision || o.granularity != other.granularity || o.hybrid != other.hybrid ||
+            o.passthrough != other.passthrough || o.in.size() != other.in.size())
+            return false;
+        for (size_t j = 0; j < o.in.size(); ++j)
+            if (!same(o.in[j], other.in[j])) return false;
+        return true;
     }
 
     void floatWeights(const Op& op, QuantizedOp& o, int bytes) {
@@ -556,8 +595,9 @@ GraphCalibration calibrateModel(const Model& model, const RowMatrix& calibration
     return Quantizer(model, QuantConfig{}, threads).calibrateAll(calibration, fallback_input, progress, hessians);
 }
 
-QuantizedModel quantizeCalibrated(const Model& model, const GraphCalibration& calibration, const QuantConfig& config) {
-    return Quantizer(model, config, 1).fromCalibration(calibration);
+QuantizedModel quantizeCalibrated(const Model& model, const GraphCalibration& calibration, const QuantConfig& config,
+                                  const QuantizedModel* like) {
+    return Quantizer(model, config, 1).fromCalibration(calibration, like);
 }
 
 }  // namespace qs

@@ -14,6 +14,7 @@
 // Pooling, Flatten, Reshape and ZeroPadding2D keep their input's quantization. Softmax and
 // layers configured float32/float16 run in float, with quantize/dequantize at their edges.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,7 @@ QuantizedModel quantizeModel(const Model& model, const QuantConfig& config, cons
 // op's output range and |x| histogram (for the clipping activation methods). Several configs of
 // one model then quantize without running the float graph again (sensitivity, the search);
 // quantizeCalibrated(m, calibrateModel(m, rows), c) equals quantizeModel(m, c, rows).
+struct ClipCache;
 struct GraphCalibration {
     OpGraph graph;                   // BatchNormalization folded
     std::vector<float> lo, hi;       // per op, finite values seen
@@ -95,12 +97,20 @@ struct GraphCalibration {
     std::vector<std::vector<double>> channel_mean;  // per op, mean of each channel (last dimension)
     std::vector<Eigen::MatrixXd> hessian;  // per Dense/Conv2D op: sum of x x^T of its GEMM inputs (GPTQ); else empty
     int64_t samples = 0;
+    // The clipping methods' clips (kl and mse take milliseconds an op), kept per op, method and
+    // width as configs ask for them: sensitivity quantizes dozens of configs from one
+    // calibration. Filled by calibrateModel (shared by copies: abs_hist never changes after it).
+    std::shared_ptr<ClipCache> clips;
 };
 // `hessians`: also each Dense/Conv2D op's GPTQ Hessian (GEMM depth up to 1024, over the first
 // 128 calibration samples), so configs with `gptq` layers quantize from it.
 GraphCalibration calibrateModel(const Model& model, const RowMatrix& calibration, const Shape& fallback_input = {},
                                 const Progress& progress = Progress::none(), int threads = 0, bool hessians = true);
-QuantizedModel quantizeCalibrated(const Model& model, const GraphCalibration& calibration, const QuantConfig& config);
+// `like`: a model quantized from the same calibration with another config; ops whose layer
+// setting, domain and input parameters are the same in both are copied from it instead of
+// quantized again (sensitivity's cells differ from the baseline in one layer). Same result.
+QuantizedModel quantizeCalibrated(const Model& model, const GraphCalibration& calibration, const QuantConfig& config,
+                                  const QuantizedModel* like = nullptr);
 
 // Quantize / dequantize helpers with TFLite's rounding (quant_params.h), on whole arrays.
 void quantizeArray(const float* x, int64_t n, const QuantParams& p, int16_t* q);

@@ -337,7 +337,7 @@ SensitivityTable measureSensitivity(const Model& model, const GraphCalibration& 
             }
             QuantConfig cfg = base_cfg;
             cfg.layers[layer] = s.quant;
-            models.push_back(quantizeCalibrated(model, calibration, cfg));
+            models.push_back(quantizeCalibrated(model, calibration, cfg, &baseline));
         }
         std::vector<std::vector<ScoreSums>> sums(static_cast<size_t>(threads), std::vector<ScoreSums>(grid.size()));
         const Progress inner = progress.stage(done_layers * batches, batches, total);

@@ -1,5 +1,9 @@
 #include "quant/quant_params.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -94,6 +98,30 @@ float roundToFloat16(float x) {
     ob |= sign;
     std::memcpy(&out, &ob, 4);
     return out;
+}
+
+namespace {
+
+#if defined(__x86_64__)
+__attribute__((target("avx,f16c"))) void roundToFloat16F16c(float* x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; ++i) x[i] = roundToFloat16(x[i]);
+}
+#endif
+
+}  // namespace
+
+void roundToFloat16(float* x, int64_t n) {
+#if defined(__x86_64__)
+    static const bool f16c = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+    }();
+    if (f16c) return roundToFloat16F16c(x, n);
+#endif
+    for (int64_t i = 0; i < n; ++i) x[i] = roundToFloat16(x[i]);
 }
 
 }  // namespace qs

@@ -68,5 +68,8 @@ float dequantize(int32_t q, const QuantParams& p);
 
 // float16 "reduced float": round-to-nearest-even to IEEE half and back (with overflow to inf).
 float roundToFloat16(float x);
+// roundToFloat16 on a whole array, with the CPU's F16C conversion where it has one (the same
+// rounding: round to nearest even, overflow to infinity, subnormal halves; NaN stays NaN).
+void roundToFloat16(float* x, int64_t n);
 
 }  // namespace qs

@@ -17,4 +17,11 @@ void floatGemmBaseline(const float* A, int64_t M, int64_t K, const float* B, int
 void floatGemmAvx2(const float* A, int64_t M, int64_t K, const float* B, int64_t N, float* C);
 void floatGemmAvx512(const float* A, int64_t M, int64_t K, const float* B, int64_t N, float* C);
 
+// The same in double (the integer engine's int16-activation products, exact in double at any
+// blocking or FMA use: every partial sum is an integer below 2^53; quantized_engine.cpp).
+void floatGemm(const double* A, int64_t M, int64_t K, const double* B, int64_t N, double* C);
+void floatGemmBaseline(const double* A, int64_t M, int64_t K, const double* B, int64_t N, double* C);
+void floatGemmAvx2(const double* A, int64_t M, int64_t K, const double* B, int64_t N, double* C);
+void floatGemmAvx512(const double* A, int64_t M, int64_t K, const double* B, int64_t N, double* C);
+
 }  // namespace qs::kernels

@@ -6,7 +6,10 @@
 
 namespace qs::kernels {
 
-void floatGemm(const float* A, int64_t M, int64_t K, const float* B, int64_t N, float* C) {
+namespace {
+
+template <class T>
+void dispatch(const T* A, int64_t M, int64_t K, const T* B, int64_t N, T* C) {
     static const bool fma = [] {
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -20,5 +23,10 @@ void floatGemm(const float* A, int64_t M, int64_t K, const float* B, int64_t N, 
     else if (fma && isa != Isa::Portable) floatGemmAvx2(A, M, K, B, N, C);
     else floatGemmBaseline(A, M, K, B, N, C);
 }
+
+}  // namespace
+
+void floatGemm(const float* A, int64_t M, int64_t K, const float* B, int64_t N, float* C) { dispatch(A, M, K, B, N, C); }
+void floatGemm(const double* A, int64_t M, int64_t K, const double* B, int64_t N, double* C) { dispatch(A, M, K, B, N, C); }
 
 }  // namespace qs::kernels
