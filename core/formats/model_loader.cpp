@@ -249,10 +249,13 @@ Model loadChecked(const std::string& path, const LoadOptions& options, const Pro
 }  // namespace
 
 Model loadModel(const std::string& path, const LoadOptions& options, const Progress& progress) {
-    checkReadableFile(path);
-    // A file that crashes libhdf5 crashes the helper that reads its metadata a step ahead of us, not us.
+    // A file that crashes libhdf5 crashes the helper that reads its metadata a step ahead of us,
+    // not us. Asked first, so that the helper wakes while we check the file (it checks it too).
+    std::error_code ec;
+    const auto bytes = fs::file_size(path, ec);
     h5::Preflight checked(&metadataOnlyLoad, {path, options.arch_path, options.find_sidecar ? "1" : "0"},
-                          static_cast<int64_t>(fs::file_size(path)), path);
+                          ec ? 0 : static_cast<int64_t>(bytes), path);
+    checkReadableFile(path);
     Model m = loadChecked(path, options, progress);
     checked.finish();
     return m;
