@@ -420,15 +420,8 @@ private:
 
     // The same domain and input parameters as `other` (assignDomain's results and o.in).
     static bool sameInputs(const QuantizedOp& o, const QuantizedOp& other) {
-        auto same = [](const QuantParams& a, const QuantParams& b) {
-            return a.scale == b.scale && a.zero_point == b.zero_point && a.qmin == b.qmin && a.qmax == b.qmax;
-        };
-        if (o.domain != other.domain || o.precision != other.precision || o.granularity != other.granularity || o.hybrid != other.hybrid ||
-            o.passthrough != other.passthrough || o.in.size() != other.in.size())
-            return false;
-        for (size_t j = 0; j < o.in.size(); ++j)
-            if (!same(o.in[j], other.in[j])) return false;
-        return true;
+        return o.domain == other.domain && o.precision == other.precision && o.granularity == other.granularity && o.hybrid == other.hybrid &&
+               o.passthrough == other.passthrough && o.in == other.in;
     }
 
     void floatWeights(const Op& op, QuantizedOp& o, int bytes) {

@@ -32,7 +32,6 @@ namespace qs::h5 {
 namespace {
 
 int step_fd = -1;  // the helper's socket; -1 in every other process
-constexpr char kStatusMark = '\x01';  // the helper's status line, at the end of each job, starts with it
 
 // Where the helper names its steps: memory shared by the caller and every helper (mapped before
 // the zygote is forked, so its helpers inherit it), written without a system call per step and
@@ -151,7 +150,8 @@ struct Request {
     uint32_t nargs;
 };
 
-enum JobEnd { kClean = 0, kOutOfMemory = 1 };
+// The one byte the helper writes on its socket at the end of each job (steps go on the board).
+enum JobEnd : char { kClean = '0', kOutOfMemory = 'm' };
 
 // A crash in the helper must just end it: the host program's crash handlers (Qt Test's runs gdb
 // for a backtrace, 2 s) are not for a process that exists to crash in its place.
@@ -186,7 +186,7 @@ bool readRequest(int sock, Request& r, std::vector<std::string>& args) {
             limited.rlim_cur = static_cast<rlim_t>(currentAddressSpace() + r.data_bytes + r.extra_bytes);
             setrlimit(RLIMIT_AS, &limited);
         }
-        int end = kClean;
+        JobEnd end = kClean;
         try {
             r.job(args);
         } catch (const std::bad_alloc&) {
@@ -194,8 +194,7 @@ bool readRequest(int sock, Request& r, std::vector<std::string>& args) {
         } catch (...) {  // refused with an error: the in-process load will say why
         }
         setrlimit(RLIMIT_AS, &as);
-        const char line[] = {kStatusMark, static_cast<char>('0' + end), '\n'};
-        if (!writeAll(sock, line, sizeof line) || end == kOutOfMemory) break;
+        if (!writeAll(sock, &end, 1) || end == kOutOfMemory) break;
     }
     _exit(0);  // the main process has gone, or this helper must not run another load
 }
@@ -425,7 +424,6 @@ Preflight::~Preflight() {
 
 void Preflight::awaitStep() {
     ++steps_;
-
     waitFor(steps_ + 1);
 }
 
@@ -469,8 +467,8 @@ void Preflight::pump(std::chrono::microseconds wait) {
         }
         return;  // EINTR or time: the caller checks again
     }
-    char buf[64];
-    const ssize_t n = read(h.sock, buf, sizeof buf);
+    char job_end = 0;
+    const ssize_t n = read(h.sock, &job_end, 1);
     if (n < 0 && errno == EINTR) return;
     if (n <= 0) {  // the helper died in the load: crashed, or exited for lack of memory
         const int status = h.stop(false);
@@ -478,11 +476,8 @@ void Preflight::pump(std::chrono::microseconds wait) {
         signal_ = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
         return;
     }
-    for (ssize_t i = 0; i + 1 < n; ++i)  // the status line: the mark, then the job's end
-        if (buf[i] == kStatusMark) {
-            end_ = buf[i + 1] - '0' == kOutOfMemory ? OutOfMemory : Clean;
-            if (end_ == OutOfMemory) h.stop(false);  // it exits after such a load
-        }
+    end_ = job_end == kOutOfMemory ? OutOfMemory : Clean;
+    if (end_ == OutOfMemory) h.stop(false);  // it exits after such a load
 }
 
 void Preflight::refuse() const {

@@ -19,6 +19,7 @@ struct QuantParams {
     int32_t zero_point = 0;
     int32_t qmin = -127;
     int32_t qmax = 127;
+    bool operator==(const QuantParams&) const = default;
 };
 
 struct QuantRange {

@@ -79,9 +79,8 @@ void preflightCost(const std::string& vgg, int reps, bool per_file) {
     };
     std::vector<std::string> vggs;
     if (!vgg.empty()) vggs.push_back(vgg);
-    for (const auto& [what, files] : {std::pair<const char*, std::vector<std::string>>{"VGG16-shaped file", vggs},
-                                      std::pair<const char*, std::vector<std::string>>{"corpus model files", corpus}}) {
-        if (files.empty()) continue;
+    // Best of `reps` each, with and without, alternating.
+    auto withAndWithout = [&](const std::vector<std::string>& files) {
         double with = 1e9, without = 1e9;
         for (int rep = 0; rep < reps; ++rep) {
             setenv("QUANTSCOPE_PREFLIGHT", "0", 1);
@@ -89,18 +88,18 @@ void preflightCost(const std::string& vgg, int reps, bool per_file) {
             unsetenv("QUANTSCOPE_PREFLIGHT");
             with = std::min(with, openAll(files));
         }
+        return std::pair{with, without};
+    };
+    for (const auto& [what, files] : {std::pair<const char*, std::vector<std::string>>{"VGG16-shaped file", vggs},
+                                      std::pair<const char*, std::vector<std::string>>{"corpus model files", corpus}}) {
+        if (files.empty()) continue;
+        const auto [with, without] = withAndWithout(files);
         std::printf("open with preflight / without, %s (%zu): %.3f s / %.3f s = %.3fx  (target <= 1.10x)\n", what, files.size(), with,
                     without, with / without);
     }
     if (!per_file) return;
     for (const std::string& f : corpus) {
-        double with = 1e9, without = 1e9;
-        for (int rep = 0; rep < reps; ++rep) {
-            setenv("QUANTSCOPE_PREFLIGHT", "0", 1);
-            without = std::min(without, openAll({f}));
-            unsetenv("QUANTSCOPE_PREFLIGHT");
-            with = std::min(with, openAll({f}));
-        }
+        const auto [with, without] = withAndWithout({f});
         std::printf("  %-44s %7.2f ms / %7.2f ms = %.2fx\n", std::filesystem::path(f).filename().c_str(), with * 1e3, without * 1e3,
                     with / without);
     }
