@@ -214,7 +214,7 @@ private slots:
         std::mt19937 rng(3);
         std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127);
         const qs::kernels::VnniKernels emulated{qs::kernels::gemmTileVnniEmulated, qs::kernels::gemmRowVnniEmulated,
-                                                qs::kernels::gemmTileRowsVnniEmulated};
+                                                qs::kernels::gemmTileRowsVnniEmulated, qs::kernels::gemmTileRowsMax4VnniEmulated};
         for (auto [M, K, N, zp] : {std::tuple{1, 1, 1, 0}, std::tuple{3, 37, 17, -37}, std::tuple{5, 6, 33, 127},
                                    std::tuple{8, 784, 40, -128}, std::tuple{21, 75, 48, 11}, std::tuple{16, 9, 16, -1}}) {
             std::vector<int8_t> A(static_cast<size_t>(M * K)), W(static_cast<size_t>(K * N));
@@ -232,7 +232,7 @@ private slots:
             QVERIFY2(got == ref, qPrintable(QString("M %1 K %2 N %3").arg(M).arg(K).arg(N)));
             if (qs::kernels::vnniSupported()) {  // and the native kernels agree with the emulation
                 std::vector<int32_t> native(got.size(), -1);
-                qs::detail::gemmInt32Vnni(A.data(), K, M, zp, pw, native.data(), N, s, {qs::kernels::gemmTileVnni, qs::kernels::gemmRowVnni, qs::kernels::gemmTileRowsVnni});
+                qs::detail::gemmInt32Vnni(A.data(), K, M, zp, pw, native.data(), N, s, {qs::kernels::gemmTileVnni, qs::kernels::gemmRowVnni, qs::kernels::gemmTileRowsVnni, qs::kernels::gemmTileRowsMax4Vnni});
                 QVERIFY(native == ref);
             }
         }
@@ -258,6 +258,43 @@ private slots:
             qs::GemmScratch s;
             qs::detail::gemmInt32PatchesVnni(pa, OH * OW, zp, pw, got.data(), N, s, emulated);
             QVERIFY(got == ref);
+        }
+        {  // The same tile with a 2x2 / 2 max pooling in its store: a valid 3x3 conv over 8x9x5 (6x7 outputs,
+            // 3x3 pooled: an odd last pixel, the last output column outside every window), N = 40 (a panel
+            // pair and a single panel). Against the pooled naive sums.
+            const int H = 8, W = 9, C = 5, N = 40, KH = 3, KW = 3, zp = 9, OH = H - KH + 1, OW = W - KW + 1, PH = OH / 2, PW = OW / 2;
+            std::vector<int8_t> x(static_cast<size_t>(H * W * C)), w(static_cast<size_t>(KH * KW * C * N));
+            for (int8_t& v : x) v = static_cast<int8_t>(a_dist(rng));
+            for (int8_t& v : w) v = static_cast<int8_t>(w_dist(rng));
+            std::vector<int8_t> buf(x.size() + 64);
+            for (size_t i = 0; i < x.size(); ++i) buf[i] = static_cast<int8_t>(x[i] ^ 0x80);
+            const qs::PackedWeights pw = qs::packPatchWeights(w.data(), KH, KW * C, N, true);
+            const qs::ImplicitPatches pa{buf.data(), OW, W * C, 1, 1, C, KH, (KW * C + 3) / 4};
+            const auto sum = [&](int oy, int ox, int n) {
+                int32_t acc = 0;
+                for (int k = 0; k < KH * KW * C; ++k) {
+                    const int ky = k / (KW * C), kx = k / C % KW, c = k % C;
+                    acc += (x[static_cast<size_t>(((oy + ky) * W + ox + kx) * C + c)] - zp) * w[static_cast<size_t>(k * N + n)];
+                }
+                return acc;
+            };
+            std::vector<int32_t> ref(static_cast<size_t>(PH * PW * N)), got(ref.size(), -1);
+            for (int py = 0; py < PH; ++py)
+                for (int px = 0; px < PW; ++px)
+                    for (int n = 0; n < N; ++n)
+                        ref[static_cast<size_t>((py * PW + px) * N + n)] =
+                            std::max(std::max(sum(2 * py, 2 * px, n), sum(2 * py, 2 * px + 1, n)),
+                                     std::max(sum(2 * py + 1, 2 * px, n), sum(2 * py + 1, 2 * px + 1, n)));
+            qs::GemmScratch s;
+            qs::detail::gemmInt32PatchesMaxPool2Vnni(pa, PH, PW, zp, pw, got.data(), N, s, emulated);
+            QVERIFY(got == ref);
+            if (qs::kernels::vnniSupported()) {
+                std::vector<int32_t> native(got.size(), -1);
+                qs::detail::gemmInt32PatchesMaxPool2Vnni(pa, PH, PW, zp, pw, native.data(), N, s,
+                                                        {qs::kernels::gemmTileVnni, qs::kernels::gemmRowVnni, qs::kernels::gemmTileRowsVnni,
+                                                         qs::kernels::gemmTileRowsMax4Vnni});
+                QVERIFY(native == ref);
+            }
         }
         // The unsigned sums wrap (127 + 128 = 255 times 127 over 70,000 k is past 2^31) while the
         // true result, with the zero point at 127, is 0: the wrapping correction must undo it.

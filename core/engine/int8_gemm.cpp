@@ -150,6 +150,33 @@ void patchTilesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const 
     }
 }
 
+// The VNNI driver over implicit patches with a 2x2, stride-2 max pooling inside the output: a tile
+// is two pooled pixels' four window cells each (tile_rows_max4), so store(p0, pixels, n0, cols,
+// acc, stride) gets pooled pixels p0 .. (p = py * PW + px, from output rows 2py, 2py + 1 and
+// columns 2px, 2px + 1); an odd last pixel is computed twice and stored once.
+template <class Store>
+void pooledTilesVnni(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
+                     const kernels::VnniKernels& k, Store store) {
+    static_assert(kernels::kVnniMR == 8);  // two windows of four
+    vnniCorrection(W, a_zero, s);
+    const int64_t panel_bytes = W.quads * kGemmNR * 4, P = PH * PW, row_step = pa.sh * pa.row_bytes;
+    const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
+    const uint8_t* rows[kernels::kVnniMR];
+    for (int64_t p0 = 0; p0 < P; p0 += 2) {
+        for (int64_t i = 0; i < 2; ++i) {
+            const int64_t p = std::min(p0 + i, P - 1), oy = 2 * (p / PW), ox = 2 * (p % PW);
+            for (int64_t c = 0; c < 4; ++c) rows[4 * i + c] = src + (oy + c / 2) * row_step + (ox + c % 2) * pa.sw_bytes;
+        }
+        for (int64_t panel = 0; panel < W.panels; panel += 2) {
+            const int8_t* b0 = W.quad_data.data() + panel * panel_bytes;
+            const int8_t* b1 = panel + 1 < W.panels ? b0 + panel_bytes : nullptr;
+            const int64_t n0 = panel * kGemmNR, cols = std::min<int64_t>(2 * kGemmNR, W.N - n0);
+            k.tile_rows_max4(rows, pa.KH, pa.dh * pa.row_bytes, pa.run_quads, b0, b1, s.correction.data() + n0, s.acc_vnni);
+            store(p0, std::min<int64_t>(2, P - p0), n0, cols, s.acc_vnni, kernels::kVnniAccStride);
+        }
+    }
+}
+
 // The VNNI driver; pack(m0, rows, stride, out) packs A's rows m0 .. m0 + rows - 1 (packAQuads,
 // packPatchQuads); store(m0, rows, n0, cols, acc, acc_stride) takes the sums of rows m0 ..,
 // columns n0 .. n0 + cols - 1, row r at acc + r * acc_stride (the same for gemmTiles).
@@ -192,7 +219,9 @@ auto matrixRows(const int8_t* A, int64_t lda, const PackedWeights& W) {
     return [=](int64_t m0, int64_t rows, int64_t stride, uint8_t* out) { packAQuads(A + m0 * lda, lda, rows, stride, K, quads, out); };
 }
 
-kernels::VnniKernels nativeVnni() { return {kernels::gemmTileVnni, kernels::gemmRowVnni, kernels::gemmTileRowsVnni}; }
+kernels::VnniKernels nativeVnni() {
+    return {kernels::gemmTileVnni, kernels::gemmRowVnni, kernels::gemmTileRowsVnni, kernels::gemmTileRowsMax4Vnni};
+}
 
 bool vnniPath(const PackedWeights& W) {
     return kernels::activeIsa() == kernels::Isa::Avx512 && !W.quad_data.empty() && kernels::vnniSupported();
@@ -300,6 +329,11 @@ void gemmRequantPatches(const ImplicitPatches& pa, int64_t M, int32_t a_zero, co
     patchTilesVnni(pa, M, a_zero, W, scratch, nativeVnni(), requantStore(rq, C, ldc));
 }
 
+void gemmRequantPatchesMaxPool2(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W,
+                                const Requant& rq, int8_t* C, int64_t ldc, GemmScratch& scratch) {
+    pooledTilesVnni(pa, PH, PW, a_zero, W, scratch, nativeVnni(), requantStore(rq, C, ldc));
+}
+
 PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t N) {
     return packPatchWeights(w, KH, run, N, kernels::vnniSupported());
 }
@@ -378,6 +412,11 @@ void gemmInt32PairPatches(const ImplicitPairPatches& pa, int64_t M, const Packed
 void detail::gemmInt32PatchesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C,
                                   int64_t ldc, GemmScratch& scratch, const kernels::VnniKernels& k) {
     patchTilesVnni(pa, M, a_zero, W, scratch, k, copyStore(C, ldc));
+}
+
+void detail::gemmInt32PatchesMaxPool2Vnni(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W,
+                                         int32_t* C, int64_t ldc, GemmScratch& scratch, const kernels::VnniKernels& k) {
+    pooledTilesVnni(pa, PH, PW, a_zero, W, scratch, k, copyStore(C, ldc));
 }
 
 void detail::gemmInt32Vnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C,

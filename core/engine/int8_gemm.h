@@ -76,6 +76,13 @@ PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t
 void gemmRequantPatches(const ImplicitPatches& patches, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
                         int8_t* C, int64_t ldc, GemmScratch& scratch);
 
+// A convolution followed by a 2x2 max pooling with stride 2 whose windows lie inside its output:
+// the PH x PW pooled int8 values, row p = py * PW + px (from output rows 2py, 2py + 1, columns
+// 2px, 2px + 1 of `patches`), the same as gemmRequantPatches and pooling its output
+// (max_pool_requant.h: pooling the sums first is exact). The VNNI path (implicitPatchesSupported).
+void gemmRequantPatchesMaxPool2(const ImplicitPatches& patches, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W,
+                                const Requant& rq, int8_t* C, int64_t ldc, GemmScratch& scratch);
+
 // How the raw-sums GEMMs below store row m: Copy as row m of C; PairMax as row m / 2, the
 // maximum of rows m and m + 1 (M even). PairMax is a 2-wide, stride-2 max pooling along a
 // convolution's output row fused into the store: it halves the int32 sums written and read
@@ -122,6 +129,9 @@ void gemmInt32PatchesVnni(const ImplicitPatches& patches, int64_t M, int32_t a_z
                           GemmScratch& scratch, const kernels::VnniKernels& k);
 void gemmInt32Vnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C,
                    int64_t ldc, GemmScratch& scratch, const kernels::VnniKernels& k);
+// gemmRequantPatchesMaxPool2's pooled raw sums (bias not added), the same way.
+void gemmInt32PatchesMaxPool2Vnni(const ImplicitPatches& patches, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W,
+                                  int32_t* C, int64_t ldc, GemmScratch& scratch, const kernels::VnniKernels& k);
 }  // namespace detail
 
 // One requantized value: clamp(zero_point + acc * M, lo, hi) (the output stage, also used by

@@ -56,6 +56,10 @@ __attribute__((target_clones("avx2", "default"))) void poolSums(const int32_t* s
 
 }  // namespace
 
+bool isInsideMaxPool2(const PoolGeometry& g) {
+    return g.ph == 2 && g.pw == 2 && g.sh == 2 && g.sw == 2 && g.pt == 0 && g.pl == 0 && 2 * g.OH <= g.H && 2 * g.OW <= g.W;
+}
+
 std::optional<PoolGeometry> afterPixelPairs(const PoolGeometry& g) {
     if (g.pw != 2 || g.sw != 2 || g.pl != 0 || g.W % 2 != 0 || g.OW != g.W / 2) return std::nullopt;
     PoolGeometry rest = g;

@@ -24,6 +24,11 @@ bool maxPoolWindowsNonEmpty(const PoolGeometry& g);
 // wide; nothing for any other pooling.
 std::optional<PoolGeometry> afterPixelPairs(const PoolGeometry& g);
 
+// A 2x2 pooling with stride 2 whose windows all lie inside the image ('valid', or 'same' over even
+// sizes): the GEMM can compute each window's four cells together and keep their maximum
+// (int8_gemm.h: gemmRequantPatchesMaxPool2).
+bool isInsideMaxPool2(const PoolGeometry& g);
+
 // Pooled rows p0 .. p1 - 1 of a sample and the input rows r0 .. r1 - 1 their windows read.
 struct PooledRows {
     int64_t p0, p1, r0, r1;

@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "engine/im2col.h"
+#include "engine/int8_gemm.h"
 #include "engine/kernels/float_gemm.h"
 #include "engine/max_pool_requant.h"
 
@@ -282,6 +283,13 @@ public:
         const int64_t K = g_.KH * g_.KW * g_.C;
         gemmInt32(cols_.data() + r0 * g_.OW * K, K, M, x_.p.zero_point, o_.gemm, sums, N, tls_scratch, how);
     }
+    // Whether pooled2 runs: the VNNI path, reading patches in place.
+    bool poolsInPlace() const { return mode_ == Mode::Quads; }
+    // The loaded sample's outputs max-pooled 2x2 with stride 2 to PH x PW (isInsideMaxPool2),
+    // requantized.
+    void pooled2(const Requant& rq, int64_t PH, int64_t PW, int8_t* out, int64_t N) {
+        gemmRequantPatchesMaxPool2(patches_, PH, PW, x_.p.zero_point, *weights_, rq, out, N, tls_scratch);
+    }
     // The loaded sample's requantized outputs.
     void requantized(const Requant& rq, int8_t* out, int64_t N) {
         const int64_t M = g_.OH * g_.OW;
@@ -338,6 +346,15 @@ QValue convMaxPoolInt(const QValue& x, const Op& op, const QuantizedOp& o, const
     const PoolGeometry pg = poolGeometry({g.OH, g.OW, N}, pool.config);
     QValue y = intLike(x, Domain::Int8, o.out, {pg.OH, pg.OW, N});
     y.chw = pool.chw_logical;
+    ConvInput in(x, g, o);
+    const Requant rq = requantOf(o);
+    if (in.poolsInPlace() && isInsideMaxPool2(pg)) {  // the common 2x2 pooling: in the GEMM's registers
+        for (int64_t n = 0; n < x.rows; ++n) {
+            in.load(n);
+            in.pooled2(rq, pg.OH, pg.OW, y.i8.data() + n * pg.OH * pg.OW * N, N);
+        }
+        return y;
+    }
     const int64_t band = std::max<int64_t>(1, (int64_t{32} << 10) / (pg.ph * g.OW * N * 4));  // pooled rows per step
     // Where the GEMM's store can pool pixel pairs, the pooling afterwards reads half the sums
     // (it read all of them in about 14% of fmnist_cnn's int8 time).
@@ -346,8 +363,6 @@ QValue convMaxPoolInt(const QValue& x, const Op& op, const QuantizedOp& o, const
     const PoolGeometry& rest = after_pairs ? *after_pairs : pg;
     thread_local std::vector<int32_t> sums, scratch;
     sums.resize(static_cast<size_t>(std::min(band * pg.sh + pg.ph, g.OH) * g.OW * N));
-    ConvInput in(x, g, o);
-    const Requant rq = requantOf(o);
     for (int64_t n = 0; n < x.rows; ++n) {
         in.load(n);
         int8_t* out = y.i8.data() + n * pg.OH * pg.OW * N;
@@ -850,12 +865,18 @@ RowMatrix runQuantizedFrom(const QuantizedModel& m, const QuantizedTrace& trace,
 }
 
 // The integer engine runs a batch in chunks whose widest value (int8: a byte a number) fits in
-// 256 KiB, so an op's output is still in L2 for the op that reads it (fmnist_cnn's first conv
-// makes 25 KB a sample: chunks of 10; the MLP's widest is 784 bytes: batches stay whole).
+// 256 KiB, so an op's output is still in L2 for the op that reads it. A conv whose max pooling is
+// fused into it never holds its whole output, so its pooled value is what counts (fmnist_cnn:
+// 6 KB a sample, chunks of 40 rather than 10 for its 25 KB unpooled first conv; the MLP's widest
+// is 784 bytes: batches stay whole). Chunks are whole VNNI tiles (8 rows) where they can be:
+// a dense layer's leftover rows go one at a time, each reading all of its weights.
 int64_t integerChunkRows(const QuantizedModel& m) {
+    const std::vector<int> fuse = fusedMaxPools(m, 0);
     int64_t widest = 1;
-    for (const Shape& s : m.shapes) widest = std::max(widest, prod(s));
-    return std::max<int64_t>((int64_t{256} << 10) / widest, 1);
+    for (size_t i = 0; i < m.shapes.size(); ++i)
+        if (fuse[i] < 0) widest = std::max(widest, prod(m.shapes[i]));
+    const int64_t rows = std::max<int64_t>((int64_t{256} << 10) / widest, 1);
+    return rows >= kernels::kVnniMR ? rows / kernels::kVnniMR * kernels::kVnniMR : rows;
 }
 
 RowMatrix runQuantizedOutput(const QuantizedModel& m, QuantizedRun how, const RowMatrix& input) {

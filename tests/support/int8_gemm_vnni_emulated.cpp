@@ -9,5 +9,6 @@
 
 #define QS_VNNI_TILE_NAME gemmTileVnniEmulated
 #define QS_VNNI_TILE_ROWS_NAME gemmTileRowsVnniEmulated
+#define QS_VNNI_TILE_ROWS_MAX4_NAME gemmTileRowsMax4VnniEmulated
 #define QS_VNNI_ROW_NAME gemmRowVnniEmulated
 #include "engine/kernels/int8_gemm_kernel_vnni.inc"

@@ -66,11 +66,17 @@ struct VnniKernels {
     VnniTileKernel tile;
     VnniRowKernel row;
     VnniTileRowsKernel tile_rows;
+    // tile_rows with rows 0-3 and 4-7 the cells of two pooling windows: only each window's
+    // maximum sum (init added) is stored, as acc rows 0 and 1 (a 2x2 max pooling fused into a
+    // convolution, max_pool_requant.h).
+    VnniTileRowsKernel tile_rows_max4;
 };
 void gemmTileVnni(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, const int32_t* init, int32_t* acc);
 void gemmRowVnni(const uint8_t* a, const int8_t* b, int64_t quads, const int32_t* init, int32_t* acc);
 void gemmTileRowsVnni(const uint8_t* const* rows, int64_t runs, int64_t run_step, int64_t run_quads, const int8_t* b0, const int8_t* b1,
                       const int32_t* init, int32_t* acc);
+void gemmTileRowsMax4Vnni(const uint8_t* const* rows, int64_t runs, int64_t run_step, int64_t run_quads, const int8_t* b0,
+                          const int8_t* b1, const int32_t* init, int32_t* acc);
 bool vnniSupported();  // AVX-512 F/BW/DQ/VL and VNNI
 
 // The output stage for one row of n int32 sums: out = clamp(zp + (acc + bias) * M), with

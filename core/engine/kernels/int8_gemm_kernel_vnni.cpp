@@ -3,5 +3,6 @@
 
 #define QS_VNNI_TILE_NAME gemmTileVnni
 #define QS_VNNI_TILE_ROWS_NAME gemmTileRowsVnni
+#define QS_VNNI_TILE_ROWS_MAX4_NAME gemmTileRowsMax4Vnni
 #define QS_VNNI_ROW_NAME gemmRowVnni
 #include "engine/kernels/int8_gemm_kernel_vnni.inc"
