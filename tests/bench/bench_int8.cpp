@@ -8,8 +8,8 @@
 // peer: PyTorch's eager int8 (onednn) on the same two models, timed by
 // ../shared/bench/torch_peer.py with Debian's python3-torch, next to ours and the ratio; skipped
 // with the reason when the script or python3-torch is missing (a bench dependency only).
-//   usage: bench_int8 [SAMPLE_MODELS_DIR] [IMAGES=2048] [--no-peer | --profile MODEL]
-// --profile MODEL runs only MODEL's int8 forward, one thread, batch 256, for about ten seconds
+//   usage: bench_int8 [SAMPLE_MODELS_DIR] [IMAGES=2048] [--no-peer | --profile MODEL | --profile-float MODEL]
+// --profile MODEL runs only MODEL's int8 forward (--profile-float: float), one thread, batch 256, for about ten seconds
 // (a loop to put under `perf record`).
 #include <nlohmann/json.hpp>
 
@@ -84,26 +84,30 @@ nlohmann::json torchPeer(const std::string& dir, std::string* why) {
     return j;
 }
 
-// --profile: MODEL's int8 forward in a loop (batch 256, one thread), its time per image at the end.
-int profileInt8(const std::string& path, int64_t images) {
+// --profile / --profile-float: MODEL's int8 (or float) forward in a loop (batch 256, one thread),
+// its time per image at the end.
+int profile(const std::string& path, int64_t images, bool float_engine) {
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> u(0, 1);
     const Model m = loadModel(path);
     RowMatrix data(images, 784);  // the sample models take 28 x 28 images
     for (Eigen::Index i = 0; i < data.size(); ++i) data.data()[i] = u(rng);
     const QuantizedModel qm = quantizeModel(m, QuantConfig{}, data.topRows(256));
+    const FloatEngine fe(m);
     const auto start = now();
     double fastest = 1e9;  // the fastest pass over all images: steadier than the mean on a shared machine
     int64_t done = 0;
     while (now() - start < 10.0) {
         const double t0 = now();
-        for (int64_t b0 = 0; b0 < images; b0 += 256)
-            if (runQuantizedOutput(qm, QuantizedRun::Integer, data.middleRows(b0, std::min<int64_t>(256, images - b0))).rows() == 0) std::abort();
+        for (int64_t b0 = 0; b0 < images; b0 += 256) {
+            const RowMatrix batch = data.middleRows(b0, std::min<int64_t>(256, images - b0));
+            if ((float_engine ? fe.forward(batch) : runQuantizedOutput(qm, QuantizedRun::Integer, batch)).rows() == 0) std::abort();
+        }
         fastest = std::min(fastest, now() - t0);
         done += images;
     }
-    std::printf("%s int8: %.2f us per image mean, %.2f fastest pass (ISA %s)\n", path.c_str(), 1e6 * (now() - start) / double(done),
-                1e6 * fastest / double(images), kernels::isaName(kernels::activeIsa()));
+    std::printf("%s %s: %.2f us per image mean, %.2f fastest pass (ISA %s)\n", path.c_str(), float_engine ? "float" : "int8",
+                1e6 * (now() - start) / double(done), 1e6 * fastest / double(images), kernels::isaName(kernels::activeIsa()));
     return 0;
 }
 
@@ -114,7 +118,8 @@ int main(int argc, char** argv) {
     const std::string dir = argc > 1 ? argv[1] : "sample_models";
     const int64_t images = argc > 2 ? std::atoll(argv[2]) : 2048;
     const bool peer = !(argc > 3 && std::string(argv[3]) == "--no-peer");
-    if (argc > 4 && std::string(argv[3]) == "--profile") return profileInt8(dir + "/" + argv[4] + ".h5", images);
+    if (argc > 4 && (std::string(argv[3]) == "--profile" || std::string(argv[3]) == "--profile-float"))
+        return profile(dir + "/" + argv[4] + ".h5", images, std::string(argv[3]) == "--profile-float");
     std::map<std::string, double> ours_int8;  // runKey -> us per image
     std::printf("ISA: %s%s\n", kernels::isaName(kernels::activeIsa()), kernels::vnniSupported() ? " with VNNI" : "");
     std::mt19937 rng(1);
