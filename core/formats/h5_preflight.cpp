@@ -397,8 +397,8 @@ Preflight::Preflight(PreflightJob job, const std::vector<std::string>& args, int
     limits_ = preflightLimits(data_bytes);
     Helper& h = helper();
     lock_ = std::unique_lock<std::mutex>(h.mutex);
-    start_ = std::chrono::steady_clock::now();
-    deadline_ = start_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(limits_.seconds));
+    deadline_ = std::chrono::steady_clock::now() +
+                std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(limits_.seconds));
     const Request r{job, data_bytes, limits_.extra_bytes, static_cast<uint32_t>(args.size())};
     for (int attempt = 0; attempt < 2 && !checking_; ++attempt) {
         if (h.pid < 0 && !h.start()) break;
@@ -410,30 +410,8 @@ Preflight::Preflight(PreflightJob job, const std::vector<std::string>& args, int
         lock_.unlock();
         return;
     }
-    // The helper is the zygote's child, not ours: Linux still lets us read its CPU clock.
-    cpu_known_ = clock_getcpuclockid(h.pid, &helper_cpu_) == 0 && helperCpu(cpu_start_);
     previous_ = following;
     following = this;
-}
-
-bool Preflight::helperCpu(double& seconds) const {
-    timespec ts{};
-    if (clock_gettime(helper_cpu_, &ts) != 0) return false;
-    seconds = static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-    return true;
-}
-
-bool Preflight::overBudget() {
-    const auto now = std::chrono::steady_clock::now();
-    const double wall = std::chrono::duration<double>(now - start_).count();
-    double cpu = 0;
-    if (!cpu_known_ || !helperCpu(cpu)) return true;  // wall time it is, then
-    if (wall >= limits_.seconds * PreflightLimits::kWallFactor) return stalled_ = true;
-    const double left = limits_.seconds - (cpu - cpu_start_);
-    if (left <= 0) return true;
-    // The helper ran only part of the time: the rest of its budget takes at least that long.
-    deadline_ = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(std::max(left, 0.01)));
-    return false;
 }
 
 Preflight::~Preflight() {
@@ -483,7 +461,7 @@ void Preflight::pump(std::chrono::microseconds wait) {
     const timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>(us % 1000000) * 1000};
     pollfd p{h.sock, POLLIN, 0};
     if (ppoll(&p, 1, &ts, nullptr) <= 0) {
-        if (left.count() <= 0 && overBudget()) {
+        if (left.count() <= 0) {
             h.stop(true);
             end_ = TimedOut;
         }
@@ -509,11 +487,6 @@ void Preflight::refuse() const {
         case Running:
         case Clean: return;
         case TimedOut:
-            if (stalled_)
-                throw Error(display_name_, where_,
-                            "libhdf5 made no progress reading the file's metadata for " +
-                                secondsText(limits_.seconds * PreflightLimits::kWallFactor) +
-                                " s (a damaged file, or storage that does not answer); refused");
             throw Error(display_name_, where_,
                         "the file is damaged: libhdf5 spent more than " + secondsText(limits_.seconds) + " s reading its metadata; refused");
         case Crashed:
