@@ -78,6 +78,36 @@ qs::QuantizedModel oneOpModel(qs::Shape input_shape, qs::Op op, qs::QuantParams 
     return qm;
 }
 
+
+// A random int8 convolution (valid, KH x KW, stride sw across) as the VNNI implicit patches read
+// it (int8 + 128 as uint8, with slack past the input), and the naive sum of one output: the
+// reference for the patch tiles.
+struct PatchConv {
+    int H, W, C, N, KH, KW, sw, zp;
+    std::vector<int8_t> x, w, buf;
+    qs::PackedWeights pw;
+    qs::ImplicitPatches pa;
+    PatchConv(int H_, int W_, int C_, int N_, int KH_, int KW_, int sw_, int zp_, std::mt19937& rng)
+        : H(H_), W(W_), C(C_), N(N_), KH(KH_), KW(KW_), sw(sw_), zp(zp_), x(static_cast<size_t>(H * W * C)),
+          w(static_cast<size_t>(KH * KW * C * N)), buf(x.size() + 64) {
+        std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127);
+        for (int8_t& v : x) v = static_cast<int8_t>(a_dist(rng));
+        for (int8_t& v : w) v = static_cast<int8_t>(w_dist(rng));
+        for (size_t i = 0; i < x.size(); ++i) buf[i] = static_cast<int8_t>(x[i] ^ 0x80);
+        pw = qs::packPatchWeights(w.data(), KH, KW * C, N, true);
+        pa = {buf.data(), outW(), W * C, 1, 1, sw * C, KH, (KW * C + 3) / 4};
+    }
+    int outH() const { return H - KH + 1; }
+    int outW() const { return (W - KW) / sw + 1; }
+    int32_t sum(int oy, int ox, int n) const {
+        int32_t acc = 0;
+        for (int k = 0; k < KH * KW * C; ++k) {
+            const int ky = k / (KW * C), kx = k / C % KW, c = k % C;
+            acc += (x[static_cast<size_t>(((oy + ky) * W + sw * ox + kx) * C + c)] - zp) * w[static_cast<size_t>(k * N + n)];
+        }
+        return acc;
+    }
+};
 }  // namespace
 
 class QuantizedTest : public QObject {
@@ -215,6 +245,8 @@ private slots:
         std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127);
         const qs::kernels::VnniKernels emulated{qs::kernels::gemmTileVnniEmulated, qs::kernels::gemmRowVnniEmulated,
                                                 qs::kernels::gemmTileRowsVnniEmulated, qs::kernels::gemmTileRowsMax4VnniEmulated};
+        const qs::kernels::VnniKernels native_kernels{qs::kernels::gemmTileVnni, qs::kernels::gemmRowVnni, qs::kernels::gemmTileRowsVnni,
+                                                      qs::kernels::gemmTileRowsMax4Vnni};
         for (auto [M, K, N, zp] : {std::tuple{1, 1, 1, 0}, std::tuple{3, 37, 17, -37}, std::tuple{5, 6, 33, 127},
                                    std::tuple{8, 784, 40, -128}, std::tuple{21, 75, 48, 11}, std::tuple{16, 9, 16, -1}}) {
             std::vector<int8_t> A(static_cast<size_t>(M * K)), W(static_cast<size_t>(K * N));
@@ -232,67 +264,40 @@ private slots:
             QVERIFY2(got == ref, qPrintable(QString("M %1 K %2 N %3").arg(M).arg(K).arg(N)));
             if (qs::kernels::vnniSupported()) {  // and the native kernels agree with the emulation
                 std::vector<int32_t> native(got.size(), -1);
-                qs::detail::gemmInt32Vnni(A.data(), K, M, zp, pw, native.data(), N, s, {qs::kernels::gemmTileVnni, qs::kernels::gemmRowVnni, qs::kernels::gemmTileRowsVnni, qs::kernels::gemmTileRowsMax4Vnni});
+                qs::detail::gemmInt32Vnni(A.data(), K, M, zp, pw, native.data(), N, s, native_kernels);
                 QVERIFY(native == ref);
             }
         }
         {  // The implicit-patch tile (rows read in place, uint8 input): a valid 3x3 conv over 7x9x3, N = 20
             // (an odd panel), stride 2 across, 11 output pixels per row (a partial last tile).
-            const int H = 7, W = 9, C = 3, N = 20, KH = 3, KW = 3, zp = -5, OH = H - KH + 1, OW = (W - KW) / 2 + 1;
-            std::vector<int8_t> x(static_cast<size_t>(H * W * C)), w(static_cast<size_t>(KH * KW * C * N));
-            for (int8_t& v : x) v = static_cast<int8_t>(a_dist(rng));
-            for (int8_t& v : w) v = static_cast<int8_t>(w_dist(rng));
-            std::vector<int8_t> buf(x.size() + 64);
-            for (size_t i = 0; i < x.size(); ++i) buf[i] = static_cast<int8_t>(x[i] ^ 0x80);
-            const qs::PackedWeights pw = qs::packPatchWeights(w.data(), KH, KW * C, N, true);
-            const qs::ImplicitPatches pa{buf.data(), OW, W * C, 1, 1, 2 * C, KH, (KW * C + 3) / 4};
+            const PatchConv cv(7, 9, 3, 20, 3, 3, 2, -5, rng);
+            const int OH = cv.outH(), OW = cv.outW(), N = cv.N;
             std::vector<int32_t> ref(static_cast<size_t>(OH * OW * N), 0), got(ref.size(), -1);
             for (int oy = 0; oy < OH; ++oy)
                 for (int ox = 0; ox < OW; ++ox)
-                    for (int n = 0; n < N; ++n)
-                        for (int k = 0; k < KH * KW * C; ++k) {
-                            const int ky = k / (KW * C), kx = k / C % KW, c = k % C;
-                            ref[static_cast<size_t>((oy * OW + ox) * N + n)] +=
-                                (x[static_cast<size_t>(((oy + ky) * W + 2 * ox + kx) * C + c)] - zp) * w[static_cast<size_t>(k * N + n)];
-                        }
+                    for (int n = 0; n < N; ++n) ref[static_cast<size_t>((oy * OW + ox) * N + n)] = cv.sum(oy, ox, n);
             qs::GemmScratch s;
-            qs::detail::gemmInt32PatchesVnni(pa, OH * OW, zp, pw, got.data(), N, s, emulated);
+            qs::detail::gemmInt32PatchesVnni(cv.pa, OH * OW, cv.zp, cv.pw, got.data(), N, s, emulated);
             QVERIFY(got == ref);
         }
         {  // The same tile with a 2x2 / 2 max pooling in its store: a valid 3x3 conv over 8x9x5 (6x7 outputs,
             // 3x3 pooled: an odd last pixel, the last output column outside every window), N = 40 (a panel
             // pair and a single panel). Against the pooled naive sums.
-            const int H = 8, W = 9, C = 5, N = 40, KH = 3, KW = 3, zp = 9, OH = H - KH + 1, OW = W - KW + 1, PH = OH / 2, PW = OW / 2;
-            std::vector<int8_t> x(static_cast<size_t>(H * W * C)), w(static_cast<size_t>(KH * KW * C * N));
-            for (int8_t& v : x) v = static_cast<int8_t>(a_dist(rng));
-            for (int8_t& v : w) v = static_cast<int8_t>(w_dist(rng));
-            std::vector<int8_t> buf(x.size() + 64);
-            for (size_t i = 0; i < x.size(); ++i) buf[i] = static_cast<int8_t>(x[i] ^ 0x80);
-            const qs::PackedWeights pw = qs::packPatchWeights(w.data(), KH, KW * C, N, true);
-            const qs::ImplicitPatches pa{buf.data(), OW, W * C, 1, 1, C, KH, (KW * C + 3) / 4};
-            const auto sum = [&](int oy, int ox, int n) {
-                int32_t acc = 0;
-                for (int k = 0; k < KH * KW * C; ++k) {
-                    const int ky = k / (KW * C), kx = k / C % KW, c = k % C;
-                    acc += (x[static_cast<size_t>(((oy + ky) * W + ox + kx) * C + c)] - zp) * w[static_cast<size_t>(k * N + n)];
-                }
-                return acc;
-            };
+            const PatchConv cv(8, 9, 5, 40, 3, 3, 1, 9, rng);
+            const int PH = cv.outH() / 2, PW = cv.outW() / 2, N = cv.N;
             std::vector<int32_t> ref(static_cast<size_t>(PH * PW * N)), got(ref.size(), -1);
             for (int py = 0; py < PH; ++py)
                 for (int px = 0; px < PW; ++px)
                     for (int n = 0; n < N; ++n)
                         ref[static_cast<size_t>((py * PW + px) * N + n)] =
-                            std::max(std::max(sum(2 * py, 2 * px, n), sum(2 * py, 2 * px + 1, n)),
-                                     std::max(sum(2 * py + 1, 2 * px, n), sum(2 * py + 1, 2 * px + 1, n)));
+                            std::max(std::max(cv.sum(2 * py, 2 * px, n), cv.sum(2 * py, 2 * px + 1, n)),
+                                     std::max(cv.sum(2 * py + 1, 2 * px, n), cv.sum(2 * py + 1, 2 * px + 1, n)));
             qs::GemmScratch s;
-            qs::detail::gemmInt32PatchesMaxPool2Vnni(pa, PH, PW, zp, pw, got.data(), N, s, emulated);
+            qs::detail::gemmInt32PatchesMaxPool2Vnni(cv.pa, PH, PW, cv.zp, cv.pw, got.data(), N, s, emulated);
             QVERIFY(got == ref);
             if (qs::kernels::vnniSupported()) {
                 std::vector<int32_t> native(got.size(), -1);
-                qs::detail::gemmInt32PatchesMaxPool2Vnni(pa, PH, PW, zp, pw, native.data(), N, s,
-                                                        {qs::kernels::gemmTileVnni, qs::kernels::gemmRowVnni, qs::kernels::gemmTileRowsVnni,
-                                                         qs::kernels::gemmTileRowsMax4Vnni});
+                qs::detail::gemmInt32PatchesMaxPool2Vnni(cv.pa, PH, PW, cv.zp, cv.pw, native.data(), N, s, native_kernels);
                 QVERIFY(native == ref);
             }
         }

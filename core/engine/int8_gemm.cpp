@@ -128,6 +128,18 @@ void vnniCorrection(const PackedWeights& W, int32_t a_zero, GemmScratch& s) {
         s.correction[j] = static_cast<int32_t>(0u - static_cast<uint32_t>(W.col_sums[j]) * offset);
 }
 
+// Calls tile(b0, b1, n0, cols) for each pair of W's VNNI panels, b1 null for an odd last one: a
+// VNNI tile's columns n0 .. n0 + cols - 1 (every VNNI driver's inner loop).
+template <class Tile>
+void forPanelPairs(const PackedWeights& W, Tile tile) {
+    const int64_t panel_bytes = W.quads * kGemmNR * 4;
+    for (int64_t panel = 0; panel < W.panels; panel += 2) {
+        const int8_t* b0 = W.quad_data.data() + panel * panel_bytes;
+        const int64_t n0 = panel * kGemmNR;
+        tile(b0, panel + 1 < W.panels ? b0 + panel_bytes : nullptr, n0, std::min<int64_t>(2 * kGemmNR, W.N - n0));
+    }
+}
+
 // The VNNI driver over implicit patches: 8-row tiles read in place (a last, partial tile repeats
 // its last row and stores only its own); store as for gemmTilesVnni.
 template <class Store>
@@ -135,18 +147,14 @@ void patchTilesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const 
                     const kernels::VnniKernels& k, Store store) {
     using kernels::kVnniMR;
     vnniCorrection(W, a_zero, s);
-    const int64_t panel_bytes = W.quads * kGemmNR * 4;
     const uint8_t* rows[kVnniMR];
     const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
     for (int64_t m0 = 0; m0 < M; m0 += kVnniMR) {
         const int64_t n_rows = patchRowStarts(src, pa.OW, pa.sh * pa.row_bytes, pa.sw_bytes, m0, M, rows);
-        for (int64_t panel = 0; panel < W.panels; panel += 2) {
-            const int8_t* b0 = W.quad_data.data() + panel * panel_bytes;
-            const int8_t* b1 = panel + 1 < W.panels ? b0 + panel_bytes : nullptr;
-            const int64_t n0 = panel * kGemmNR, cols = std::min<int64_t>(2 * kGemmNR, W.N - n0);
+        forPanelPairs(W, [&](const int8_t* b0, const int8_t* b1, int64_t n0, int64_t cols) {
             k.tile_rows(rows, pa.KH, pa.dh * pa.row_bytes, pa.run_quads, b0, b1, s.correction.data() + n0, s.acc_vnni);
             store(m0, n_rows, n0, cols, s.acc_vnni, kernels::kVnniAccStride);
-        }
+        });
     }
 }
 
@@ -159,7 +167,7 @@ void pooledTilesVnni(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t 
                      const kernels::VnniKernels& k, Store store) {
     static_assert(kernels::kVnniMR == 8);  // two windows of four
     vnniCorrection(W, a_zero, s);
-    const int64_t panel_bytes = W.quads * kGemmNR * 4, P = PH * PW, row_step = pa.sh * pa.row_bytes;
+    const int64_t P = PH * PW, row_step = pa.sh * pa.row_bytes;
     const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
     const uint8_t* rows[kernels::kVnniMR];
     for (int64_t p0 = 0; p0 < P; p0 += 2) {
@@ -167,13 +175,10 @@ void pooledTilesVnni(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t 
             const int64_t p = std::min(p0 + i, P - 1), oy = 2 * (p / PW), ox = 2 * (p % PW);
             for (int64_t c = 0; c < 4; ++c) rows[4 * i + c] = src + (oy + c / 2) * row_step + (ox + c % 2) * pa.sw_bytes;
         }
-        for (int64_t panel = 0; panel < W.panels; panel += 2) {
-            const int8_t* b0 = W.quad_data.data() + panel * panel_bytes;
-            const int8_t* b1 = panel + 1 < W.panels ? b0 + panel_bytes : nullptr;
-            const int64_t n0 = panel * kGemmNR, cols = std::min<int64_t>(2 * kGemmNR, W.N - n0);
+        forPanelPairs(W, [&](const int8_t* b0, const int8_t* b1, int64_t n0, int64_t cols) {
             k.tile_rows_max4(rows, pa.KH, pa.dh * pa.row_bytes, pa.run_quads, b0, b1, s.correction.data() + n0, s.acc_vnni);
             store(p0, std::min<int64_t>(2, P - p0), n0, cols, s.acc_vnni, kernels::kVnniAccStride);
-        }
+        });
     }
 }
 
@@ -203,13 +208,10 @@ void gemmTilesVnni(int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratc
     for (int64_t m0 = 0; m0 < tiled; m0 += kVnniMR) {
         const int64_t rows = std::min<int64_t>(kVnniMR, tiled - m0);
         pack(m0, rows, kVnniMR, s.a_quads.data());
-        for (int64_t panel = 0; panel < W.panels; panel += 2) {
-            const int8_t* b0 = W.quad_data.data() + panel * panel_bytes;
-            const int8_t* b1 = panel + 1 < W.panels ? b0 + panel_bytes : nullptr;
-            const int64_t n0 = panel * kGemmNR, cols = std::min<int64_t>(2 * kGemmNR, W.N - n0);
+        forPanelPairs(W, [&](const int8_t* b0, const int8_t* b1, int64_t n0, int64_t cols) {
             k.tile(s.a_quads.data(), b0, b1, W.quads, s.correction.data() + n0, s.acc_vnni);
             store(m0, rows, n0, cols, s.acc_vnni, kVnniAccStride);  // both panels' columns at once
-        }
+        });
     }
 }
 
