@@ -2,7 +2,8 @@
 // every corpus model whose manifest gives a reference accuracy (numpy float64 forward pass,
 // cross-checked with PyTorch) must match it within 0.05 point with the manifest's
 // preprocessing; models with layers the engine does not run must say which layer. Our own
-// sample models must match the accuracy PyTorch measured when it trained them. IDX errors.
+// sample models must match the accuracy PyTorch measured when it trained them. The float
+// GEMM and the direct convolution of every ISA against float64 loops. IDX errors.
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -13,6 +14,7 @@
 #include "base/error.h"
 #include "data/idx_dataset.h"
 #include "engine/float_engine.h"
+#include "engine/float_ops.h"
 #include "engine/kernels/float_gemm.h"
 #include "eval/quantized_evaluation.h"
 #include "formats/model_loader.h"
@@ -151,6 +153,131 @@ private slots:
                         const double got = C[static_cast<size_t>(m * N + n)];
                         QVERIFY2(std::fabs(got - ref) <= 1e-5 * mag + 1e-30,
                                  qPrintable(QString("%1 %2x%3x%4 at (%5, %6): %7 vs %8").arg(name).arg(M).arg(K).arg(N).arg(m).arg(n).arg(got).arg(ref)));
+                    }
+            }
+        }
+    }
+
+    // The ISAs this CPU runs, each forced in turn (clearForcedIsa afterwards).
+    static std::vector<qs::kernels::Isa> runnableIsas() {
+        std::vector<qs::kernels::Isa> isas;
+        for (auto isa : {qs::kernels::Isa::Portable, qs::kernels::Isa::Avx2, qs::kernels::Isa::Avx512})
+            if (qs::kernels::isaSupported(isa)) isas.push_back(isa);
+        return isas;
+    }
+
+    void directConvMatchesDoubleLoop() {
+        // Conv2D (direct kernel: patches read in place, tails of pixels and of channels, the fused
+        // batch-norm affine and ReLU clamp) against a float64 loop with TensorFlow's padding rule
+        // written out here: 'same' pads max((out - 1) * s + (k - 1) * d + 1 - in, 0), the smaller
+        // half first; each value within 1e-5 of the sum of |x| |w| over its products.
+        struct Case {
+            int H, W, C, KH, KW, OC, sh, sw, dh, dw;
+            bool same, affine;
+        };
+        const Case cases[] = {
+            {28, 28, 1, 3, 3, 32, 1, 1, 1, 1, true, false},   // fmnist_cnn's first layer
+            {14, 14, 32, 3, 3, 64, 1, 1, 1, 1, true, true},   // its second, batch norm + ReLU fused
+            {9, 11, 3, 3, 2, 37, 2, 3, 1, 1, false, true},    // strides, a partial channel panel
+            {10, 10, 5, 3, 3, 17, 1, 1, 2, 2, true, false},   // dilation: one run per kernel cell
+            {7, 7, 4, 5, 5, 8, 2, 2, 1, 2, true, true},
+            {4, 5, 16, 1, 1, 300, 1, 1, 1, 1, false, false},  // 1 x 1: a GEMM over the pixels
+            {3, 3, 7, 3, 3, 300, 1, 1, 1, 1, false, true},    // one output pixel: the one-pixel pass
+        };
+        std::mt19937 rng(11);
+        std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+        for (const Case& t : cases) {
+            const int n = 2;
+            const auto outSize = [&](int in, int k, int s, int d, int* pad) {
+                const int ek = (k - 1) * d + 1, out = t.same ? (in + s - 1) / s : (in - ek) / s + 1;
+                *pad = t.same ? std::max((out - 1) * s + ek - in, 0) / 2 : 0;
+                return out;
+            };
+            int pt = 0, pl = 0;
+            const int OH = outSize(t.H, t.KH, t.sh, t.dh, &pt), OW = outSize(t.W, t.KW, t.sw, t.dw, &pl);
+            qs::Act x;
+            x.shape = {t.H, t.W, t.C};
+            x.x.resize(n, t.H * t.W * t.C);
+            for (Eigen::Index i = 0; i < x.x.size(); ++i) x.x.data()[i] = u(rng);
+            qs::Tensor kernel, bias;
+            kernel.shape = {t.KH, t.KW, t.C, t.OC};
+            kernel.data.resize(static_cast<size_t>(t.KH * t.KW * t.C * t.OC));
+            for (float& v : kernel.data) v = u(rng);
+            bias.shape = {t.OC};
+            bias.data.resize(static_cast<size_t>(t.OC));
+            for (float& v : bias.data) v = u(rng);
+            qs::ChannelAffine affine;
+            for (int o = 0; o < t.OC; ++o) affine.mul.push_back(0.5 + u(rng)), affine.add.push_back(u(rng));
+            qs::ConvPost post;
+            if (t.affine) post = {&affine, 0.0f, 6.0f};
+            const json config = {{"strides", {t.sh, t.sw}}, {"dilation_rate", {t.dh, t.dw}}, {"padding", t.same ? "same" : "valid"}};
+            for (auto isa : runnableIsas()) {
+                qs::kernels::forceIsa(isa);
+                const qs::Act y = qs::conv2d(x, kernel, &bias, config, post);
+                qs::kernels::clearForcedIsa();
+                QCOMPARE(y.shape, (qs::Shape{OH, OW, t.OC}));
+                for (int s = 0; s < n; ++s)
+                    for (int oy = 0; oy < OH; ++oy)
+                        for (int ox = 0; ox < OW; ++ox)
+                            for (int o = 0; o < t.OC; ++o) {
+                                double ref = bias.data[static_cast<size_t>(o)], mag = std::fabs(ref);
+                                for (int ky = 0; ky < t.KH; ++ky)
+                                    for (int kx = 0; kx < t.KW; ++kx) {
+                                        const int iy = oy * t.sh - pt + ky * t.dh, ix = ox * t.sw - pl + kx * t.dw;
+                                        if (iy < 0 || iy >= t.H || ix < 0 || ix >= t.W) continue;
+                                        for (int c = 0; c < t.C; ++c) {
+                                            const double p = double(x.x(s, (iy * t.W + ix) * t.C + c)) *
+                                                             kernel.data[static_cast<size_t>(((ky * t.KW + kx) * t.C + c) * t.OC + o)];
+                                            ref += p, mag += std::fabs(p);
+                                        }
+                                    }
+                                if (t.affine) {
+                                    ref = std::clamp(ref * affine.mul[static_cast<size_t>(o)] + affine.add[static_cast<size_t>(o)], 0.0, 6.0);
+                                    mag *= 2;
+                                }
+                                const double got = y.x(s, (oy * OW + ox) * t.OC + o);
+                                QVERIFY2(std::fabs(got - ref) <= 1e-5 * mag + 1e-6,
+                                         qPrintable(QString("%1 case %2x%3x%4 k%5x%6 oc %7 at (%8, %9, %10, %11): %12 vs %13")
+                                                        .arg(qs::kernels::isaName(isa)).arg(t.H).arg(t.W).arg(t.C).arg(t.KH).arg(t.KW)
+                                                        .arg(t.OC).arg(s).arg(oy).arg(ox).arg(o).arg(got).arg(ref)));
+                            }
+            }
+        }
+    }
+
+    void denseMatchesDoubleLoop() {
+        // Dense through the direct kernel (up to 64 rows: one row, partial tiles) and through
+        // Eigen (more rows), widths with and without a partial panel, against float64.
+        std::mt19937 rng(12);
+        std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+        for (auto [rows, K, N] : {std::tuple{1, 50, 300}, std::tuple{1, 784, 256}, std::tuple{5, 3136 / 16, 128}, std::tuple{3, 20, 10},
+                                  std::tuple{64, 33, 17}, std::tuple{65, 33, 17}}) {
+            qs::Act x;
+            x.shape = {K};
+            x.x.resize(rows, K);
+            for (Eigen::Index i = 0; i < x.x.size(); ++i) x.x.data()[i] = u(rng);
+            qs::Tensor kernel, bias;
+            kernel.shape = {K, N};
+            kernel.data.resize(static_cast<size_t>(K * N));
+            for (float& v : kernel.data) v = u(rng);
+            bias.shape = {N};
+            bias.data.resize(static_cast<size_t>(N));
+            for (float& v : bias.data) v = u(rng);
+            for (auto isa : runnableIsas()) {
+                qs::kernels::forceIsa(isa);
+                const qs::Act y = qs::dense(x, kernel, &bias);
+                qs::kernels::clearForcedIsa();
+                QCOMPARE(y.shape, (qs::Shape{N}));
+                for (int r = 0; r < rows; ++r)
+                    for (int o = 0; o < N; ++o) {
+                        double ref = bias.data[static_cast<size_t>(o)], mag = std::fabs(ref);
+                        for (int k = 0; k < K; ++k) {
+                            const double p = double(x.x(r, k)) * kernel.data[static_cast<size_t>(k * N + o)];
+                            ref += p, mag += std::fabs(p);
+                        }
+                        QVERIFY2(std::fabs(y.x(r, o) - ref) <= 1e-5 * mag + 1e-6,
+                                 qPrintable(QString("%1 %2x%3x%4 at (%5, %6): %7 vs %8").arg(qs::kernels::isaName(isa)).arg(rows).arg(K).arg(N)
+                                                .arg(r).arg(o).arg(y.x(r, o)).arg(ref)));
                     }
             }
         }

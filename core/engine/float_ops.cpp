@@ -8,7 +8,7 @@
 #include <tuple>
 
 #include "base/error.h"
-#include "engine/im2col.h"
+#include "engine/kernels/float_conv.h"
 #include "engine/kernels/float_gemm.h"
 
 namespace qs {
@@ -92,19 +92,6 @@ static void addBias(float* x, int64_t rows, int64_t cols, const float* bias) {
         for (int64_t j = 0; j < cols; ++j) x[r * cols + j] += bias[j];
 }
 
-// Dense on the last axis with a (k, u) row-major kernel; also SeparableConv2D's pointwise
-// (1, 1, k, u) kernel, which is the same matrix.
-Act dense(const Act& in, const Tensor& kernel, const Tensor* bias) {
-    const int64_t u = kernel.shape.back(), k = kernel.size() / u;
-    const int64_t outer = prod(in.shape) / k;
-    Act out;
-    out.x.resize(in.x.rows(), outer * u);
-    kernels::floatGemm(in.x.data(), in.x.rows() * outer, k, kernel.data.data(), u, out.x.data());
-    if (bias) addBias(out.x.data(), in.x.rows() * outer, u, bias->data.data());
-    out.shape = in.shape;
-    out.shape.back() = u;
-    return out;
-}
 
 // Sizes, strides, dilation and padding of a 2-D convolution over an (H, W, C) input.
 ConvGeometry convGeometry(const Shape& in, const Shape& kernel, const json& c) {
@@ -119,30 +106,130 @@ ConvGeometry convGeometry(const Shape& in, const Shape& kernel, const json& c) {
     return g;
 }
 
-// im2col then one GEMM for a group of samples: enough rows that packing the kernel is not the
-// cost (a 28x28 output with a 3x3x1 kernel is only 9 deep), few enough that the patches stay
-// in a 256 KiB share of L2. A 1x1 convolution with stride 1 and no padding is a GEMM on its
-// input as it is.
-Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const json& c) {
+// The padded input a direct convolution reads: every patch lies inside it, so the kernel never
+// tests a border. Nothing is copied when the convolution has no padding.
+namespace {
+struct PaddedInput {
+    std::vector<float> buf;
+    int64_t Hp, Wp;
+};
+
+PaddedInput paddingFor(const ConvGeometry& g) {
+    PaddedInput p;
+    p.Hp = std::max(g.pt + g.H, (g.OH - 1) * g.sh + (g.KH - 1) * g.dh + 1);
+    p.Wp = std::max(g.pl + g.W, (g.OW - 1) * g.sw + (g.KW - 1) * g.dw + 1);
+    if (g.pt > 0 || g.pl > 0 || p.Hp > g.H || p.Wp > g.W) p.buf.assign(static_cast<size_t>(p.Hp * p.Wp * g.C), 0.0f);
+    return p;
+}
+
+// What a direct-convolution job reads besides its input: the weights in place, the last partial
+// panel packed, and the output stage's per-channel constants. With an affine,
+// (acc + bias) * m + a = acc * m + (bias * m + a).
+struct DirectWeights {
+    std::vector<float> tail, mul, add;
+};
+
+void directWeights(kernels::Isa isa, const float* w, int64_t K, int64_t OC, const float* bias, const ConvPost& post, DirectWeights& d,
+                   kernels::FloatConvJob& job) {
+    const int64_t nr = kernels::floatConvPanel(isa, OC), padded_oc = (OC + nr - 1) / nr * nr;
+    if (OC % nr != 0) {
+        d.tail.resize(static_cast<size_t>(K * nr));
+        kernels::floatConvPackTail(w, K, OC, nr, d.tail.data());
+    }
+    d.add.assign(static_cast<size_t>(padded_oc), 0.0f);
+    if (bias) std::copy(bias, bias + OC, d.add.begin());
+    if (post.affine) {
+        d.mul.assign(static_cast<size_t>(padded_oc), 0.0f);
+        for (size_t o = 0; o < static_cast<size_t>(OC); ++o) {
+            d.mul[o] = static_cast<float>(post.affine->mul[o]);
+            d.add[o] = static_cast<float>(d.add[o] * post.affine->mul[o] + post.affine->add[o]);
+        }
+    }
+    job.w = w;
+    job.w_stride = OC;
+    job.tail = d.tail.empty() ? nullptr : d.tail.data();
+    job.OC = OC;
+    job.mul = d.mul.empty() ? nullptr : d.mul.data();
+    job.add = d.add.data();
+    job.lo = post.lo, job.hi = post.hi;
+}
+
+const float* padded(PaddedInput& p, const ConvGeometry& g, const float* src) {
+    if (p.buf.empty()) return src;
+    for (int64_t y = 0; y < g.H; ++y)
+        std::copy(src + y * g.W * g.C, src + (y + 1) * g.W * g.C, p.buf.data() + ((y + g.pt) * p.Wp + g.pl) * g.C);
+    return p.buf.data();
+}
+}  // namespace
+
+// A direct convolution (kernels/float_conv.h): the weights and each sample's patches read in
+// place (the input from its padded copy), the bias and `post` (a following batch norm's
+// affine and the clamp of a fused ReLU) applied in registers before the output is stored.
+Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const json& c, const ConvPost& post) {
     const ConvGeometry g = convGeometry(in.shape, kernel.shape, c);
-    const int64_t OC = kernel.shape[3], rows = g.OH * g.OW, depth = g.KH * g.KW * g.C, n = in.x.rows();
+    const int64_t OC = kernel.shape[3], K = g.KH * g.KW * g.C, n = in.x.rows();
     Act out;
     out.shape = {g.OH, g.OW, OC};
-    out.x.resize(n, rows * OC);
-    const bool direct = g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && rows == g.H * g.W;
-    const int64_t group = std::clamp<int64_t>((int64_t{256} << 10) / std::max<int64_t>(rows * depth * 4, 1), 1, std::max<int64_t>(n, 1));
-    RowMatrix patches(direct ? 0 : group * rows, depth);
-    for (int64_t n0 = 0; n0 < n; n0 += group) {
-        const int64_t s = std::min(group, n - n0);
-        const float* a = in.x.row(n0).data();
-        if (!direct) {
-            for (int64_t j = 0; j < s; ++j) im2col(in.x.row(n0 + j).data(), g, 0.0f, patches.data() + j * rows * depth);
-            a = patches.data();
-        }
-        float* o = out.x.row(n0).data();
-        kernels::floatGemm(a, s * rows, depth, kernel.data.data(), OC, o);
-        if (bias) addBias(o, s * rows, OC, bias->data.data());
+    out.x.resize(n, g.OH * g.OW * OC);
+    if (n == 0 || out.x.cols() == 0) return out;
+
+    const kernels::Isa isa = kernels::activeIsa();
+    kernels::FloatConvJob job{};
+    DirectWeights constants;
+    directWeights(isa, kernel.data.data(), K, OC, bias ? bias->data.data() : nullptr, post, constants, job);
+    PaddedInput pad = paddingFor(g);
+    // Runs of the patch: one per kernel row when its columns are adjacent (no horizontal
+    // dilation), else one per kernel cell; offsets from the patch's top-left value.
+    std::vector<int64_t> runs;
+    const bool merge = g.dw == 1;
+    for (int64_t ky = 0; ky < g.KH; ++ky)
+        for (int64_t kx = 0; kx < (merge ? 1 : g.KW); ++kx) runs.push_back((ky * g.dh * pad.Wp + kx * g.dw) * g.C);
+
+    job.row_step = g.sh * pad.Wp * g.C;
+    job.pixel_step = g.sw * g.C;
+    job.OH = g.OH, job.OW = g.OW;
+    job.run_off = runs.data();
+    job.runs = static_cast<int64_t>(runs.size());
+    job.run_len = merge ? g.KW * g.C : g.C;
+    for (int64_t s = 0; s < n; ++s) {
+        job.in = padded(pad, g, in.x.row(s).data());
+        job.out = out.x.row(s).data();
+        kernels::floatConv(isa, job);
     }
+    return out;
+}
+
+// Dense on the last axis with a (k, u) row-major kernel; also SeparableConv2D's pointwise
+// (1, 1, k, u) kernel, which is the same matrix. Few rows (the float engine's chunks of a CNN
+// are a few samples) go to the direct kernel as a 1 x 1 convolution over the rows, which reads
+// the weights in place: Eigen's GEMM repacks the whole kernel on every call, which cost
+// fmnist_cnn's 3136 x 128 Dense more than its products (22% of the float time, perf). Many rows
+// go to Eigen, whose blocking over k keeps its operands in cache.
+Act dense(const Act& in, const Tensor& kernel, const Tensor* bias) {
+    constexpr int64_t kDirectRows = 64;
+    const int64_t u = kernel.shape.back(), k = kernel.size() / u;
+    const int64_t outer = prod(in.shape) / k, rows = in.x.rows() * outer;
+    Act out;
+    out.x.resize(in.x.rows(), outer * u);
+    out.shape = in.shape;
+    out.shape.back() = u;
+    if (rows == 0 || u == 0) return out;
+    if (rows > kDirectRows || k == 0) {
+        kernels::floatGemm(in.x.data(), rows, k, kernel.data.data(), u, out.x.data());
+        if (bias) addBias(out.x.data(), rows, u, bias->data.data());
+        return out;
+    }
+    const kernels::Isa isa = kernels::activeIsa();
+    kernels::FloatConvJob job{};
+    DirectWeights constants;
+    directWeights(isa, kernel.data.data(), k, u, bias ? bias->data.data() : nullptr, ConvPost{}, constants, job);
+    const int64_t whole = 0;
+    job.in = in.x.data();
+    job.row_step = 0, job.pixel_step = k;
+    job.OH = 1, job.OW = rows;
+    job.run_off = &whole, job.runs = 1, job.run_len = k;
+    job.out = out.x.data();
+    kernels::floatConv(isa, job);
     return out;
 }
 
@@ -190,7 +277,6 @@ PoolGeometry poolGeometry(const Shape& in, const json& c) {
 
 Act pool2d(const Act& in, const json& c, bool is_max) {
     const auto [H, W, C, ph, pw, sh, sw, OH, OW, pt, pl] = poolGeometry(in.shape, c);
-    using Channels = Eigen::Map<Eigen::ArrayXf>;
     Act out;
     out.shape = {OH, OW, C};
     out.chw_logical = in.chw_logical;
@@ -200,8 +286,9 @@ Act pool2d(const Act& in, const json& c, bool is_max) {
         float* dst = out.x.row(n).data();
         for (int64_t oy = 0; oy < OH; ++oy)
             for (int64_t ox = 0; ox < OW; ++ox) {
-                // All channels of a cell at once (NHWC keeps them consecutive).
-                Channels acc(dst + (oy * OW + ox) * C, C);
+                // All channels of a cell at once (NHWC keeps them consecutive), in plain loops
+                // -O3 vectorises (Eigen's maps of 32 channels cost more than the arithmetic).
+                float* acc = dst + (oy * OW + ox) * C;
                 int cnt = 0;  // Keras averages over the window's valid cells only
                 for (int64_t ky = 0; ky < ph; ++ky) {
                     const int64_t iy = oy * sh - pt + ky;
@@ -209,15 +296,18 @@ Act pool2d(const Act& in, const json& c, bool is_max) {
                     for (int64_t kx = 0; kx < pw; ++kx) {
                         const int64_t ix = ox * sw - pl + kx;
                         if (ix < 0 || ix >= W) continue;
-                        const Eigen::Map<const Eigen::ArrayXf> v(src + (iy * W + ix) * C, C);
-                        if (cnt == 0) acc = v;
-                        else if (is_max) acc = acc.max(v);
-                        else acc += v;
+                        const float* v = src + (iy * W + ix) * C;
+                        if (cnt == 0) std::copy(v, v + C, acc);
+                        else if (is_max)
+                            for (int64_t ch = 0; ch < C; ++ch) acc[ch] = std::max(acc[ch], v[ch]);
+                        else
+                            for (int64_t ch = 0; ch < C; ++ch) acc[ch] += v[ch];
                         ++cnt;
                     }
                 }
-                if (cnt == 0) acc.setConstant(is_max ? -INFINITY : 0.0f);
-                else if (!is_max) acc /= static_cast<float>(cnt);
+                if (cnt == 0) std::fill(acc, acc + C, is_max ? -INFINITY : 0.0f);
+                else if (!is_max)
+                    for (int64_t ch = 0; ch < C; ++ch) acc[ch] /= static_cast<float>(cnt);
             }
     }
     return out;

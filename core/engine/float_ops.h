@@ -6,6 +6,7 @@
 #include <Eigen/Core>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <functional>
 #include <string>
 #include <utility>
@@ -45,7 +46,14 @@ struct ConvGeometry {
 };
 ConvGeometry convGeometry(const Shape& in_hwc, const Shape& kernel, const nlohmann::json& c);
 
-Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const nlohmann::json& c);
+struct ChannelAffine;
+// What a convolution applies to its sums before storing them: a following batch norm's
+// per-channel affine (null: none) and a fused ReLU's clamp.
+struct ConvPost {
+    const ChannelAffine* affine = nullptr;
+    float lo = -INFINITY, hi = INFINITY;
+};
+Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const nlohmann::json& c, const ConvPost& post = {});
 Act depthwise(const Act& in, const Tensor& kernel, const Tensor* bias, const nlohmann::json& c);
 
 struct PoolGeometry {

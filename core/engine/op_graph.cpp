@@ -397,8 +397,13 @@ Act runFloatOp(const Op& op, const std::vector<const Act*>& in, Act* spare) {
             Tensor b;
             b.data = op.bias;
             b.shape = {static_cast<int64_t>(op.bias.size())};
-            y = op.kind == OpKind::Conv2D ? conv2d(x, op.kernel, &b, op.config) : depthwise(x, op.kernel, &b, op.config);
-            break;
+            if (op.kind == OpKind::Depthwise) {
+                y = depthwise(x, op.kernel, &b, op.config);
+                break;
+            }
+            y = conv2d(x, op.kernel, &b, op.config, ConvPost{nullptr, op.clamp_lo, op.clamp_hi});  // its clamp fused
+            y.chw_logical = op.chw_logical;
+            return y;
         }
         case OpKind::ChannelAffine:  // in place, its fused clamp in the same pass
             y = take();
@@ -454,9 +459,40 @@ Act runFloatOp(const Op& op, const std::vector<const Act*>& in, Act* spare) {
     return y;
 }
 
+namespace {
+// Whether op i is a Conv2D whose only reader is op i + 1, a ChannelAffine (batch norm, its ReLU
+// fused): the convolution then applies the affine and clamp to its sums in registers, and the
+// affine op passes its input on. Only when intermediate values are not kept (the conv's own
+// output is then never seen).
+bool affineFollows(const OpGraph& g, size_t i) {
+    const Op& op = g.ops[i];
+    if (op.kind != OpKind::Conv2D || i + 1 >= g.ops.size() || static_cast<int>(i) == g.output) return false;
+    if (op.clamp_lo > -INFINITY || op.clamp_hi < INFINITY) return false;
+    const Op& next = g.ops[i + 1];
+    if (next.kind != OpKind::ChannelAffine || next.inputs != std::vector<int>{static_cast<int>(i)}) return false;
+    for (size_t k = i + 2; k < g.ops.size(); ++k)
+        if (std::count(g.ops[k].inputs.begin(), g.ops[k].inputs.end(), static_cast<int>(i)) > 0) return false;
+    return true;
+}
+}  // namespace
+
 std::vector<Act> runFloatGraph(const OpGraph& g, const RowMatrix& input, bool keep_all) {
+    std::vector<bool> fused(g.ops.size(), false);  // fused[i]: op i's work was done by op i - 1
     return walkGraph<Act>(g, graphInput(g, input), keep_all,
-                          [](size_t, const Op& op, const std::vector<const Act*>& ins, const std::vector<Act*>& spare) {
+                          [&](size_t i, const Op& op, const std::vector<const Act*>& ins, const std::vector<Act*>& spare) {
+                              if (fused[i]) {
+                                  Act y = std::move(*spare.front());  // its only reader: always spare
+                                  y.chw_logical = op.chw_logical;
+                                  return y;
+                              }
+                              if (!keep_all && affineFollows(g, i)) {
+                                  const Op& next = g.ops[i + 1];
+                                  Tensor b;
+                                  b.data = op.bias;
+                                  b.shape = {static_cast<int64_t>(op.bias.size())};
+                                  fused[i + 1] = true;
+                                  return conv2d(*ins.front(), op.kernel, &b, op.config, ConvPost{&next.affine, next.clamp_lo, next.clamp_hi});
+                              }
                               return runFloatOp(op, ins, spare.front());
                           });
 }
