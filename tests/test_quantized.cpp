@@ -3,7 +3,8 @@
 //    (multiplier/shift split, the rounding of each step, saturation);
 //  - the int8 GEMM against hand-computed sums and against a naive loop, identical on every ISA;
 //  - a tiny Conv2D run by the integer engine with parameters chosen by hand ('valid' and
-//    'same' padding, ties, ReLU clamp), every output worked out on paper;
+//    'same' padding, ties, ReLU clamp), every output worked out on paper; Conv2D and
+//    DepthwiseConv2D on every ISA against loops over their definitions;
 //  - BatchNormalization folding on hand values, and folded == unfolded on the sample models;
 //  - the sample models at int8 per-channel: within 1 point of float and >= 99.5% agreement
 //    with the fake-quant simulation; the depthwise sample's per-tensor vs per-channel gap as
@@ -443,6 +444,69 @@ private slots:
                 qs::kernels::forceIsa(isa);
                 const qs::RowMatrix got = qs::runQuantizedOutput(qm, qs::QuantizedRun::Integer, x);
                 QVERIFY2(got == ref, qPrintable(QString("%1 on %2x%3x%4 kernel %5x%6").arg(qs::kernels::isaName(isa)).arg(c.H).arg(c.W).arg(c.C).arg(c.KH).arg(c.KW)));
+            }
+            qs::kernels::clearForcedIsa();
+        }
+    }
+
+    void depthwiseMatchesLoop() {
+        // DepthwiseConv2D in the integer engine (int8 activations: a padded int16 copy of the
+        // sample minus its zero point, the vectorised output stage) on every ISA against a loop
+        // over the definition: padding holds the zero point, int32 sums, the scalar output stage.
+        // Depth multipliers 1 and 2, strides, dilation, 'same' and 'valid'.
+        struct Case { int H, W, C, M, KH, KW, sh, sw, dh, dw; const char* padding; };
+        const Case cases[] = {{28, 28, 16, 1, 3, 3, 1, 1, 1, 1, "same"}, {14, 14, 32, 1, 3, 3, 2, 2, 1, 1, "same"},
+                              {9, 11, 3, 2, 3, 2, 1, 2, 1, 1, "valid"}, {10, 10, 5, 1, 3, 3, 1, 1, 2, 2, "same"},
+                              {7, 7, 4, 3, 5, 5, 2, 2, 1, 1, "same"}};
+        std::mt19937 rng(23);
+        std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127), b_dist(-5000, 5000);
+        std::uniform_real_distribution<double> m_dist(0.2, 1.0);
+        for (const Case& c : cases) {
+            const int CM = c.C * c.M, zp = 7;
+            qs::Op dw;
+            dw.kind = qs::OpKind::Depthwise;
+            dw.config = {{"padding", c.padding}, {"strides", {c.sh, c.sw}}, {"dilation_rate", {c.dh, c.dw}}};
+            std::vector<float> kf(static_cast<size_t>(c.KH * c.KW * CM));
+            qs::QuantizedOp q;
+            for (float& v : kf) {
+                v = static_cast<float>(w_dist(rng));
+                q.wq.push_back(static_cast<int16_t>(v));
+            }
+            dw.kernel = tensor({c.KH, c.KW, c.C, c.M}, kf);
+            q.out = {1.0, -4, -128, 127};
+            for (int n = 0; n < CM; ++n) {
+                q.bias32.push_back(b_dist(rng));
+                q.mult.push_back(qs::quantizeMultiplier(m_dist(rng) / (c.KH * c.KW * 64.0)));
+            }
+            q.bias_q.assign(q.bias32.begin(), q.bias32.end());
+            QVERIFY(qs::splitMultipliers(q.mult, q.mult_m, q.mult_rshift));
+            q.qlo = -128, q.qhi = 127;
+            const qs::QuantizedModel qm = oneOpModel({c.H, c.W, c.C}, dw, {1.0, zp, -128, 127}, q);
+            const int batch = 2;
+            qs::RowMatrix x(batch, c.H * c.W * c.C);
+            for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(a_dist(rng) - zp);  // q = x + zp
+            const qs::ConvGeometry g = qs::convGeometry({c.H, c.W, c.C}, dw.kernel.shape, dw.config);
+            qs::RowMatrix ref(batch, g.OH * g.OW * CM);
+            for (int b = 0; b < batch; ++b)
+                for (int64_t oy = 0; oy < g.OH; ++oy)
+                    for (int64_t ox = 0; ox < g.OW; ++ox)
+                        for (int ch = 0; ch < CM; ++ch) {
+                            int32_t acc = 0;
+                            for (int ky = 0; ky < c.KH; ++ky)
+                                for (int kx = 0; kx < c.KW; ++kx) {
+                                    const int64_t iy = oy * c.sh - g.pt + ky * c.dh, ix = ox * c.sw - g.pl + kx * c.dw;
+                                    const bool inside = iy >= 0 && iy < c.H && ix >= 0 && ix < c.W;
+                                    const int32_t a = inside ? static_cast<int32_t>(x(b, (iy * c.W + ix) * c.C + ch / c.M)) : 0;  // minus zp
+                                    acc += a * q.wq[static_cast<size_t>((ky * c.KW + kx) * CM + ch)];
+                                }
+                            const int32_t v = qs::requantize(acc + q.bias32[static_cast<size_t>(ch)], q.mult[static_cast<size_t>(ch)], -4, -128, 127);
+                            ref(b, (oy * g.OW + ox) * CM + ch) = static_cast<float>(v + 4);
+                        }
+            for (qs::kernels::Isa isa : {qs::kernels::Isa::Portable, qs::kernels::Isa::Avx2, qs::kernels::Isa::Avx512}) {
+                if (!qs::kernels::isaSupported(isa)) continue;
+                qs::kernels::forceIsa(isa);
+                const qs::RowMatrix got = qs::runQuantizedOutput(qm, qs::QuantizedRun::Integer, x);
+                QVERIFY2(got == ref, qPrintable(QString("%1 on %2x%3x%4 x%5 kernel %6x%7").arg(qs::kernels::isaName(isa)).arg(c.H).arg(c.W).arg(c.C).arg(c.M).arg(c.KH).arg(c.KW)));
             }
             qs::kernels::clearForcedIsa();
         }

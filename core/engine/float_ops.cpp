@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <tuple>
 
@@ -106,6 +107,10 @@ ConvGeometry convGeometry(const Shape& in, const Shape& kernel, const json& c) {
     return g;
 }
 
+std::pair<int64_t, int64_t> paddedExtent(const ConvGeometry& g) {
+    return {std::max(g.pt + g.H, (g.OH - 1) * g.sh + (g.KH - 1) * g.dh + 1), std::max(g.pl + g.W, (g.OW - 1) * g.sw + (g.KW - 1) * g.dw + 1)};
+}
+
 // The padded input a direct convolution reads: every patch lies inside it, so the kernel never
 // tests a border. Nothing is copied when the convolution has no padding.
 namespace {
@@ -116,8 +121,7 @@ struct PaddedInput {
 
 PaddedInput paddingFor(const ConvGeometry& g) {
     PaddedInput p;
-    p.Hp = std::max(g.pt + g.H, (g.OH - 1) * g.sh + (g.KH - 1) * g.dh + 1);
-    p.Wp = std::max(g.pl + g.W, (g.OW - 1) * g.sw + (g.KW - 1) * g.dw + 1);
+    std::tie(p.Hp, p.Wp) = paddedExtent(g);
     if (g.pt > 0 || g.pl > 0 || p.Hp > g.H || p.Wp > g.W) p.buf.assign(static_cast<size_t>(p.Hp * p.Wp * g.C), 0.0f);
     return p;
 }
@@ -233,32 +237,87 @@ Act dense(const Act& in, const Tensor& kernel, const Tensor* bias) {
     return out;
 }
 
-Act depthwise(const Act& in, const Tensor& kernel, const Tensor* bias, const json& c) {
-    const auto [H, W, C, KH, KW, sh, sw, dh, dw, OH, OW, pt, pl] = convGeometry(in.shape, kernel.shape, c);
-    const int64_t M = kernel.shape[3];
-    Act out;
-    out.shape = {OH, OW, C * M};
-    out.x.setZero(in.x.rows(), OH * OW * C * M);
-    for (Eigen::Index n = 0; n < in.x.rows(); ++n) {
-        const float* src = in.x.row(n).data();
-        float* dst = out.x.row(n).data();
-        for (int64_t oy = 0; oy < OH; ++oy)
-            for (int64_t ox = 0; ox < OW; ++ox) {
-                float* o = dst + (oy * OW + ox) * C * M;
-                for (int64_t ky = 0; ky < KH; ++ky) {
-                    const int64_t iy = oy * sh - pt + ky * dh;
-                    if (iy < 0 || iy >= H) continue;
-                    for (int64_t kx = 0; kx < KW; ++kx) {
-                        const int64_t ix = ox * sw - pl + kx * dw;
-                        if (ix < 0 || ix >= W) continue;
-                        const float* xin = src + (iy * W + ix) * C;
-                        const float* k = kernel.data.data() + (ky * KW + kx) * C * M;  // (kh, kw, c, m)
-                        for (int64_t ch = 0; ch < C * M; ++ch) o[ch] += xin[ch / M] * k[ch];
-                    }
+namespace {
+// One output row of a depthwise convolution with depth multiplier 1, over the padded input:
+// pixel ox's tap (ky, kx) reads x + ky * dy + ox * sx + kx * dx. Each block of 16 channels sums
+// its KH * KW taps in one 16-lane vector (GCC's vector extensions: one zmm, two ymm or four xmm
+// in the clone for each ISA, picked at load time), then goes through the output stage once.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void depthwiseRowM1(const float* x, int64_t dy, int64_t dx, int64_t sx,
+                                                                                int64_t KH, int64_t KW, int64_t C, const float* k,
+                                                                                int64_t OW, const float* mul, const float* add,
+                                                                                float lo, float hi, float* out) {
+    typedef float Float16 __attribute__((vector_size(64)));
+    constexpr int64_t B = 16;
+    const Float16 vlo = Float16{} + lo, vhi = Float16{} + hi;
+    for (int64_t ox = 0; ox < OW; ++ox) {
+        int64_t c0 = 0;
+        for (; c0 + B <= C; c0 += B) {
+            Float16 a = {}, xv, kv, m, b;  // loaded with memcpy: unaligned, no aliasing question
+            for (int64_t ky = 0; ky < KH; ++ky)
+                for (int64_t kx = 0; kx < KW; ++kx) {
+                    std::memcpy(&xv, x + ky * dy + ox * sx + kx * dx + c0, sizeof xv);
+                    std::memcpy(&kv, k + (ky * KW + kx) * C + c0, sizeof kv);
+                    a += xv * kv;
                 }
-                if (bias)
-                    for (int64_t ch = 0; ch < C * M; ++ch) o[ch] += bias->data[static_cast<size_t>(ch)];
+            std::memcpy(&m, mul + c0, sizeof m);
+            std::memcpy(&b, add + c0, sizeof b);
+            Float16 y = a * m + b;
+            y = y < vlo ? vlo : y;  // NaN stays NaN, as with std::max / std::min below
+            y = y > vhi ? vhi : y;
+            std::memcpy(out + ox * C + c0, &y, sizeof y);
+        }
+        for (; c0 < C; ++c0) {
+            float a = 0.0f;
+            for (int64_t ky = 0; ky < KH; ++ky)
+                for (int64_t kx = 0; kx < KW; ++kx) a += x[ky * dy + ox * sx + kx * dx + c0] * k[(ky * KW + kx) * C + c0];
+            out[ox * C + c0] = std::min(std::max(a * mul[c0] + add[c0], lo), hi);
+        }
+    }
+}
+}  // namespace
+
+// Depth multiplier 1 (the usual) through depthwiseRowM1; other multipliers per pixel and tap in
+// plain loops. Patches read from the padded input; the bias and `post` applied as each pixel
+// is finished.
+Act depthwise(const Act& in, const Tensor& kernel, const Tensor* bias, const json& c, const ConvPost& post) {
+    const ConvGeometry g = convGeometry(in.shape, kernel.shape, c);
+    const int64_t M = kernel.shape[3], CM = g.C * M;
+    Act out;
+    out.shape = {g.OH, g.OW, CM};
+    out.x.resize(in.x.rows(), g.OH * g.OW * CM);
+    // out = acc * mul + add, clamped: the bias folded into add as in conv2d.
+    std::vector<float> mul(static_cast<size_t>(CM), 1.0f), add(static_cast<size_t>(CM), 0.0f);
+    for (size_t ch = 0; ch < static_cast<size_t>(CM); ++ch) {
+        const double b = bias ? bias->data[ch] : 0.0;
+        mul[ch] = post.affine ? static_cast<float>(post.affine->mul[ch]) : 1.0f;
+        add[ch] = post.affine ? static_cast<float>(b * post.affine->mul[ch] + post.affine->add[ch]) : static_cast<float>(b);
+    }
+    const float lo = post.lo, hi = post.hi;
+    PaddedInput pad = paddingFor(g);
+    const float* w = kernel.data.data();  // (kh, kw, c, m)
+    const int64_t dy = g.dh * pad.Wp * g.C, dx = g.dw * g.C, sx = g.sw * g.C;
+    for (Eigen::Index n = 0; n < in.x.rows(); ++n) {
+        const float* src = padded(pad, g, in.x.row(n).data());
+        float* dst = out.x.row(n).data();
+        for (int64_t oy = 0; oy < g.OH; ++oy) {
+            const float* row = src + oy * g.sh * pad.Wp * g.C;
+            if (M == 1) {
+                depthwiseRowM1(row, dy, dx, sx, g.KH, g.KW, g.C, w, g.OW, mul.data(), add.data(), lo, hi, dst + oy * g.OW * CM);
+                continue;
             }
+            for (int64_t ox = 0; ox < g.OW; ++ox) {
+                float* o = dst + (oy * g.OW + ox) * CM;
+                std::fill(o, o + CM, 0.0f);
+                for (int64_t ky = 0; ky < g.KH; ++ky)
+                    for (int64_t kx = 0; kx < g.KW; ++kx) {
+                        const float* xin = row + ky * dy + ox * sx + kx * dx;
+                        const float* k = w + (ky * g.KW + kx) * CM;
+                        for (int64_t ci = 0; ci < g.C; ++ci)
+                            for (int64_t m = 0; m < M; ++m) o[ci * M + m] += xin[ci] * k[ci * M + m];
+                    }
+                for (int64_t ch = 0; ch < CM; ++ch) o[ch] = std::min(std::max(o[ch] * mul[static_cast<size_t>(ch)] + add[static_cast<size_t>(ch)], lo), hi);
+            }
+        }
     }
     return out;
 }

@@ -54,7 +54,10 @@ struct ConvPost {
     float lo = -INFINITY, hi = INFINITY;
 };
 Act conv2d(const Act& in, const Tensor& kernel, const Tensor* bias, const nlohmann::json& c, const ConvPost& post = {});
-Act depthwise(const Act& in, const Tensor& kernel, const Tensor* bias, const nlohmann::json& c);
+Act depthwise(const Act& in, const Tensor& kernel, const Tensor* bias, const nlohmann::json& c, const ConvPost& post = {});
+// The extent (Hp, Wp) of the input padded so that every patch of the convolution lies inside
+// it: g.pt rows and g.pl columns before, the rest after.
+std::pair<int64_t, int64_t> paddedExtent(const ConvGeometry& g);
 
 struct PoolGeometry {
     int64_t H, W, C, ph, pw, sh, sw, OH, OW, pt, pl;

@@ -397,11 +397,8 @@ Act runFloatOp(const Op& op, const std::vector<const Act*>& in, Act* spare) {
             Tensor b;
             b.data = op.bias;
             b.shape = {static_cast<int64_t>(op.bias.size())};
-            if (op.kind == OpKind::Depthwise) {
-                y = depthwise(x, op.kernel, &b, op.config);
-                break;
-            }
-            y = conv2d(x, op.kernel, &b, op.config, ConvPost{nullptr, op.clamp_lo, op.clamp_hi});  // its clamp fused
+            const ConvPost post{nullptr, op.clamp_lo, op.clamp_hi};  // its clamp fused
+            y = op.kind == OpKind::Conv2D ? conv2d(x, op.kernel, &b, op.config, post) : depthwise(x, op.kernel, &b, op.config, post);
             y.chw_logical = op.chw_logical;
             return y;
         }
@@ -460,13 +457,13 @@ Act runFloatOp(const Op& op, const std::vector<const Act*>& in, Act* spare) {
 }
 
 namespace {
-// Whether op i is a Conv2D whose only reader is op i + 1, a ChannelAffine (batch norm, its ReLU
-// fused): the convolution then applies the affine and clamp to its sums in registers, and the
+// Whether op i is a Conv2D or DepthwiseConv2D whose only reader is op i + 1, a ChannelAffine
+// (batch norm, its ReLU fused): the convolution then applies the affine and clamp to its sums in registers, and the
 // affine op passes its input on. Only when intermediate values are not kept (the conv's own
 // output is then never seen).
 bool affineFollows(const OpGraph& g, size_t i) {
     const Op& op = g.ops[i];
-    if (op.kind != OpKind::Conv2D || i + 1 >= g.ops.size() || static_cast<int>(i) == g.output) return false;
+    if ((op.kind != OpKind::Conv2D && op.kind != OpKind::Depthwise) || i + 1 >= g.ops.size() || static_cast<int>(i) == g.output) return false;
     if (op.clamp_lo > -INFINITY || op.clamp_hi < INFINITY) return false;
     const Op& next = g.ops[i + 1];
     if (next.kind != OpKind::ChannelAffine || next.inputs != std::vector<int>{static_cast<int>(i)}) return false;
@@ -491,7 +488,9 @@ std::vector<Act> runFloatGraph(const OpGraph& g, const RowMatrix& input, bool ke
                                   b.data = op.bias;
                                   b.shape = {static_cast<int64_t>(op.bias.size())};
                                   fused[i + 1] = true;
-                                  return conv2d(*ins.front(), op.kernel, &b, op.config, ConvPost{&next.affine, next.clamp_lo, next.clamp_hi});
+                                  const ConvPost post{&next.affine, next.clamp_lo, next.clamp_hi};
+                                  return op.kind == OpKind::Conv2D ? conv2d(*ins.front(), op.kernel, &b, op.config, post)
+                                                                   : depthwise(*ins.front(), op.kernel, &b, op.config, post);
                               }
                               return runFloatOp(op, ins, spare.front());
                           });
