@@ -70,7 +70,11 @@ nlohmann::json torchPeer(const std::string& dir, std::string* why) {
         *why = script + " not found";
         return nullptr;
     }
-    const std::string cmd = "/usr/bin/python3 " + script + " '" + dir + "' 3 onednn int8 2>/dev/null";
+    // Our kernels held to AVX2 (QUANTSCOPE_SIMD=avx2) race oneDNN held to AVX2 as well, as on a
+    // CPU without AVX-512: oneDNN reads ONEDNN_MAX_CPU_ISA (unless the caller set it already).
+    const bool avx2 = qs::kernels::activeIsa() == qs::kernels::Isa::Avx2 && !std::getenv("ONEDNN_MAX_CPU_ISA");
+    const std::string cmd = std::string(avx2 ? "ONEDNN_MAX_CPU_ISA=AVX2 " : "") + "/usr/bin/python3 " + script + " '" + dir +
+                            "' 3 onednn int8 2>/dev/null";
     std::string out;
     if (FILE* p = popen(cmd.c_str(), "r")) {
         char buf[4096];
@@ -194,7 +198,8 @@ int main(int argc, char** argv) {
         std::printf("PyTorch peer: skipped (%s)\n", why.c_str());
         return 0;
     }
-    std::printf("PyTorch %s int8 (%s engine), same models, same run:\n", tp.value("torch", "?").c_str(), tp.value("engine", "?").c_str());
+    std::printf("PyTorch %s int8 (%s engine%s), same models, same run:\n", tp.value("torch", "?").c_str(), tp.value("engine", "?").c_str(),
+                qs::kernels::activeIsa() == qs::kernels::Isa::Avx2 && !std::getenv("ONEDNN_MAX_CPU_ISA") ? ", ONEDNN_MAX_CPU_ISA=AVX2" : "");
     std::printf("%-12s %7s %5s %12s %12s %9s\n", "model", "threads", "batch", "ours int8 us", "torch int8 us", "ours/torch");
     for (const char* name : {"fmnist_mlp", "fmnist_cnn"})
         for (int threads : {1, 2})
