@@ -146,6 +146,22 @@ private slots:
         QCOMPARE(q_id, (std::vector<int32_t>{0, 0}));
     }
 
+    void gptqDepthwiseByHand() {
+        // gptqByHand's two cases as the two input channels of one depthwise kernel (2 taps, M = 1,
+        // layout (taps, C, M)): channel 0's taps always equal (H = [[1 1] [1 1]]), channel 1's
+        // independent (H = I), every weight 0.3. Channel 0 moves its first tap's error onto its
+        // second (levels 0, 1); channel 1 keeps nearest rounding (0, 0); neither sees the other.
+        const float w[] = {0.3f, 0.3f, 0.3f, 0.3f};  // (t0 c0, t0 c1, t1 c0, t1 c1)
+        Eigen::MatrixXd h(2, 4);
+        h << 1, 1, 1, 0,
+             1, 1, 0, 1;
+        const qs::QuantParams unit = qs::symmetricParams(1.0, 2);
+        QCOMPARE(qs::depthwiseGptqLevels(w, 2, 2, 1, {unit, unit}, h), (std::vector<int32_t>{0, 0, 1, 0}));
+        QCOMPARE(qs::depthwiseGptqLevels(w, 2, 2, 1, {unit}, h), (std::vector<int32_t>{0, 0, 1, 0}));
+        // Hessians that do not fit the kernel: nothing (the caller rounds to nearest).
+        QVERIFY(qs::depthwiseGptqLevels(w, 2, 2, 1, {unit}, Eigen::MatrixXd::Identity(2, 2)).empty());
+    }
+
     void bitsPerWeightAveragesOverWeights() {
         qs::SensitivityTable t;
         t.layers = {"a", "b"};

@@ -72,13 +72,35 @@ RowMatrix gemmInputRows(const Op& op, const Act& in) {
 }
 
 // Ops whose GPTQ Hessian (K x K, K the GEMM depth) is worth computing: Dense and Conv2D up to
-// this depth (8 MB per copy at 1024; the O(K^2 N) rounding stays under a second).
+// this depth (8 MB per copy at 1024; the O(K^2 N) rounding stays under a second), and every
+// DepthwiseConv2D (one T x T Hessian per input channel, T = KH * KW taps).
 constexpr int64_t kMaxHessianDepth = 1024;
 constexpr int64_t kHessianSamples = 128;  // calibration samples the Hessians are summed over
 
 bool canHaveHessian(const Op& op) {
+    if (op.kind == OpKind::Depthwise) return op.kernel.shape.at(0) * op.kernel.shape.at(1) <= kMaxHessianDepth;
     if (op.kind != OpKind::Dense && op.kind != OpKind::Conv2D) return false;
     return op.kernel.size() / op.kernel.shape.back() <= kMaxHessianDepth;
+}
+
+// A depthwise op's Hessians over a batch: output channel c * M + m sees only input channel c's
+// T taps, so its squared output error is w^T H_c w with H_c the T x T sum of that channel's
+// patches' outer products. Returned side by side, T x (T * C): block c at columns c * T.
+Eigen::MatrixXd depthwiseHessians(const Op& op, const Act& in) {
+    const ConvGeometry geo = convGeometry(in.shape, op.kernel.shape, op.config);
+    const int64_t T = geo.KH * geo.KW, C = geo.C, per = geo.OH * geo.OW;
+    Eigen::MatrixXd h = Eigen::MatrixXd::Zero(T, T * C);
+    std::vector<float> patches;
+    Eigen::MatrixXd xc(per, T);
+    for (Eigen::Index n = 0; n < in.x.rows(); ++n) {
+        im2col(in.x.row(n).data(), geo, 0.0f, patches);  // rows: pixels; columns (ky, kx, c)
+        for (int64_t c = 0; c < C; ++c) {
+            for (int64_t p = 0; p < per; ++p)
+                for (int64_t t = 0; t < T; ++t) xc(p, t) = patches[static_cast<size_t>((p * T + t) * C + c)];
+            h.middleCols(c * T, T).noalias() += xc.transpose() * xc;
+        }
+    }
+    return h;
 }
 
 Calibration calibrate(const OpGraph& g, const RowMatrix& rows, const std::vector<bool>& needs_hist, int threads,
@@ -99,8 +121,15 @@ Calibration calibrate(const OpGraph& g, const RowMatrix& rows, const std::vector
     forEachCalibrationBatch(g, rows, threads, progress, 0, passes, [&](int t, int64_t b0, const std::vector<Act>& acts) {
         for (size_t i = 0; i < needs_hessian.size() && b0 < kHessianSamples; ++i) {
             if (!needs_hessian[i]) continue;
-            const RowMatrix x = gemmInputRows(g.ops[i], acts[static_cast<size_t>(g.ops[i].inputs.at(0))]);
+            const Act& in = acts[static_cast<size_t>(g.ops[i].inputs.at(0))];
             Eigen::MatrixXd& h = hess[static_cast<size_t>(t)][i];
+            if (g.ops[i].kind == OpKind::Depthwise) {
+                Eigen::MatrixXd d = depthwiseHessians(g.ops[i], in);
+                if (h.size() == 0) h = std::move(d);
+                else h += d;
+                continue;
+            }
+            const RowMatrix x = gemmInputRows(g.ops[i], in);
             if (h.size() == 0) h = Eigen::MatrixXd::Zero(x.cols(), x.cols());
             h += (x.transpose() * x).cast<double>();
         }
@@ -462,7 +491,10 @@ private:
         o.wq.resize(static_cast<size_t>(kernel.size()));
         std::vector<float> deq(static_cast<size_t>(kernel.size()));
         std::vector<int32_t> levels;
-        if (lq.gptq && !affine && hessian && hessian->rows() == kernel.size() / channels)
+        if (lq.gptq && !affine && hessian && op.kind == OpKind::Depthwise)
+            levels = depthwiseGptqLevels(kernel.data.data(), kernel.shape.at(0) * kernel.shape.at(1), kernel.shape.at(2), kernel.shape.at(3),
+                                         o.w_params, *hessian);
+        else if (lq.gptq && !affine && hessian && hessian->rows() == kernel.size() / channels)
             levels = gptqLevels(kernel.data.data(), kernel.size() / channels, channels, o.w_params, *hessian);
         for (int64_t k = 0; k < kernel.size(); ++k) {
             const QuantParams& p = wp(k % channels);

@@ -95,7 +95,9 @@ struct GraphCalibration {
     std::vector<Histogram> abs_hist; // per op (empty where no integer op could use one)
     std::vector<Shape> shapes;       // per op output shape (per sample)
     std::vector<std::vector<double>> channel_mean;  // per op, mean of each channel (last dimension)
-    std::vector<Eigen::MatrixXd> hessian;  // per Dense/Conv2D op: sum of x x^T of its GEMM inputs (GPTQ); else empty
+    // Per Dense/Conv2D op: sum of x x^T of its GEMM inputs (GPTQ); per DepthwiseConv2D op one
+    // taps x taps sum per input channel, side by side (taps x taps * C); else empty.
+    std::vector<Eigen::MatrixXd> hessian;
     int64_t samples = 0;
     // The clipping methods' clips (kl and mse take milliseconds an op), kept per op, method and
     // width as configs ask for them: sensitivity quantizes dozens of configs from one

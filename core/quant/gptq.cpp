@@ -38,4 +38,21 @@ std::vector<int32_t> gptqLevels(const float* w, int64_t K, int64_t N, const std:
     return q;
 }
 
+std::vector<int32_t> depthwiseGptqLevels(const float* w, int64_t T, int64_t C, int64_t M, const std::vector<QuantParams>& params,
+                                         const Eigen::MatrixXd& h) {
+    if (h.rows() != T || h.cols() != T * C || (params.size() != 1 && static_cast<int64_t>(params.size()) != C * M)) return {};
+    std::vector<int32_t> levels(static_cast<size_t>(T * C * M));
+    std::vector<float> wc(static_cast<size_t>(T * M));
+    for (int64_t c = 0; c < C; ++c) {
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t m = 0; m < M; ++m) wc[static_cast<size_t>(t * M + m)] = w[(t * C + c) * M + m];
+        std::vector<QuantParams> p = params;  // one for the tensor, or this channel's M
+        if (params.size() > 1) p.assign(params.begin() + c * M, params.begin() + (c + 1) * M);
+        const std::vector<int32_t> q = gptqLevels(wc.data(), T, M, p, h.middleCols(c * T, T));
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t m = 0; m < M; ++m) levels[static_cast<size_t>((t * C + c) * M + m)] = q[static_cast<size_t>(t * M + m)];
+    }
+    return levels;
+}
+
 }  // namespace qs

@@ -21,4 +21,12 @@ namespace qs {
 // inputs never seen (zero diagonal) keep nearest rounding.
 std::vector<int32_t> gptqLevels(const float* w, int64_t K, int64_t N, const std::vector<QuantParams>& params, Eigen::MatrixXd hessian);
 
+// The same for a DepthwiseConv2D kernel, `w` (taps, C, M) row-major (taps = KH * KW; Keras'
+// (kh, kw, c, m)): output channel c * M + m sees only input channel c, so each input channel's
+// M outputs are rounded as a taps x M kernel against that channel's own taps x taps Hessian.
+// `hessians`: taps x (taps * C), channel c's block at columns c * taps; `params` one per output
+// channel (C * M), or one. Empty when the Hessians do not fit the kernel.
+std::vector<int32_t> depthwiseGptqLevels(const float* w, int64_t taps, int64_t C, int64_t M, const std::vector<QuantParams>& params,
+                                         const Eigen::MatrixXd& hessians);
+
 }  // namespace qs
