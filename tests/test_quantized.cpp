@@ -62,6 +62,27 @@ qs::Tensor tensor(qs::Shape shape, std::vector<float> data) {
 
 // Input -> op, both int8; the input quantized with `in`, the op's quantization in `q` (its
 // input parameters are filled in here).
+// Random biases (int32) and multipliers for `channels` outputs of `depth` products each, scaled
+// so the outputs spread over the int8 range; int8 clamp.
+void randomOutputStage(qs::QuantizedOp& q, int channels, int depth, std::mt19937& rng) {
+    std::uniform_int_distribution<int> b_dist(-5000, 5000);
+    std::uniform_real_distribution<double> m_dist(0.2, 1.0);
+    for (int n = 0; n < channels; ++n) {
+        q.bias32.push_back(b_dist(rng));
+        q.mult.push_back(qs::quantizeMultiplier(m_dist(rng) / (depth * 64.0)));
+    }
+    q.bias_q.assign(q.bias32.begin(), q.bias32.end());
+    q.qlo = -128, q.qhi = 127;
+}
+
+// `rows` samples of random int8 values q, given as the real values q - zp (input scale 1).
+qs::RowMatrix randomInt8Input(int rows, int64_t size, int zp, std::mt19937& rng) {
+    std::uniform_int_distribution<int> a_dist(-128, 127);
+    qs::RowMatrix x(rows, size);
+    for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(a_dist(rng) - zp);
+    return x;
+}
+
 qs::QuantizedModel oneOpModel(qs::Shape input_shape, qs::Op op, qs::QuantParams in, qs::QuantizedOp q) {
     qs::QuantizedModel qm;
     qm.graph.input_shape = std::move(input_shape);
@@ -394,8 +415,7 @@ private slots:
                               {9, 11, 3, 3, 3, 5, 2, 2, 1, "valid"},  {10, 10, 2, 5, 3, 17, 2, 1, 2, "same"},
                               {7, 7, 4, 1, 1, 16, 1, 1, 1, "valid"},  {12, 9, 5, 2, 4, 33, 1, 3, 1, "same"}};
         std::mt19937 rng(21);
-        std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127), b_dist(-5000, 5000);
-        std::uniform_real_distribution<double> m_dist(0.2, 1.0);
+        std::uniform_int_distribution<int> w_dist(-127, 127);
         for (const Case& c : cases) {
             const int K = c.KH * c.KW * c.C, zp = -9;
             qs::Op conv;
@@ -410,17 +430,11 @@ private slots:
             q.wq.assign(w8.begin(), w8.end());
             q.gemm = qs::packWeights(w8.data(), K, c.N);
             if ((c.KW * c.C) % 4) q.gemm_patches = qs::packPatchWeights(w8.data(), c.KH, c.KW * c.C, c.N);
-            for (int n = 0; n < c.N; ++n) {
-                q.bias32.push_back(b_dist(rng));
-                q.mult.push_back(qs::quantizeMultiplier(m_dist(rng) / (K * 64.0)));
-            }
-            q.bias_q.assign(q.bias32.begin(), q.bias32.end());
+            randomOutputStage(q, c.N, K, rng);
             QVERIFY(qs::splitMultipliers(q.mult, q.mult_m, q.mult_rshift));
-            q.qlo = -128, q.qhi = 127;
             const qs::QuantizedModel qm = oneOpModel({c.H, c.W, c.C}, conv, {1.0, zp, -128, 127}, q);
+            const qs::RowMatrix x = randomInt8Input(3, c.H * c.W * c.C, zp, rng);
             const int batch = 3;
-            qs::RowMatrix x(batch, c.H * c.W * c.C);
-            for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(a_dist(rng) - zp);  // q = x + zp
             const qs::ConvGeometry g = qs::convGeometry({c.H, c.W, c.C}, conv.kernel.shape, conv.config);
             qs::RowMatrix ref(batch, g.OH * g.OW * c.N);
             for (int b = 0; b < batch; ++b)
@@ -459,8 +473,7 @@ private slots:
                               {9, 11, 3, 2, 3, 2, 1, 2, 1, 1, "valid"}, {10, 10, 5, 1, 3, 3, 1, 1, 2, 2, "same"},
                               {7, 7, 4, 3, 5, 5, 2, 2, 1, 1, "same"}};
         std::mt19937 rng(23);
-        std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127), b_dist(-5000, 5000);
-        std::uniform_real_distribution<double> m_dist(0.2, 1.0);
+        std::uniform_int_distribution<int> w_dist(-127, 127);
         for (const Case& c : cases) {
             const int CM = c.C * c.M, zp = 7;
             qs::Op dw;
@@ -474,17 +487,11 @@ private slots:
             }
             dw.kernel = tensor({c.KH, c.KW, c.C, c.M}, kf);
             q.out = {1.0, -4, -128, 127};
-            for (int n = 0; n < CM; ++n) {
-                q.bias32.push_back(b_dist(rng));
-                q.mult.push_back(qs::quantizeMultiplier(m_dist(rng) / (c.KH * c.KW * 64.0)));
-            }
-            q.bias_q.assign(q.bias32.begin(), q.bias32.end());
+            randomOutputStage(q, CM, c.KH * c.KW, rng);
             QVERIFY(qs::splitMultipliers(q.mult, q.mult_m, q.mult_rshift));
-            q.qlo = -128, q.qhi = 127;
             const qs::QuantizedModel qm = oneOpModel({c.H, c.W, c.C}, dw, {1.0, zp, -128, 127}, q);
             const int batch = 2;
-            qs::RowMatrix x(batch, c.H * c.W * c.C);
-            for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(a_dist(rng) - zp);  // q = x + zp
+            const qs::RowMatrix x = randomInt8Input(batch, c.H * c.W * c.C, zp, rng);
             const qs::ConvGeometry g = qs::convGeometry({c.H, c.W, c.C}, dw.kernel.shape, dw.config);
             qs::RowMatrix ref(batch, g.OH * g.OW * CM);
             for (int b = 0; b < batch; ++b)
