@@ -83,7 +83,8 @@ qs::RowMatrix randomInt8Input(int rows, int64_t size, int zp, std::mt19937& rng)
     return x;
 }
 
-qs::QuantizedModel oneOpModel(qs::Shape input_shape, qs::Op op, qs::QuantParams in, qs::QuantizedOp q) {
+qs::QuantizedModel oneOpModel(qs::Shape input_shape, qs::Op op, qs::QuantParams in, qs::QuantizedOp q,
+                              qs::Domain domain = qs::Domain::Int8) {
     qs::QuantizedModel qm;
     qm.graph.input_shape = std::move(input_shape);
     qs::Op input;
@@ -92,7 +93,7 @@ qs::QuantizedModel oneOpModel(qs::Shape input_shape, qs::Op op, qs::QuantParams 
     qm.graph.ops = {input, std::move(op)};
     qm.graph.output = 1;
     qs::QuantizedOp qin;
-    qin.domain = q.domain = qs::Domain::Int8;
+    qin.domain = q.domain = domain;
     qin.out = in;
     qin.in = {in};
     q.in = {in};
@@ -364,7 +365,47 @@ private slots:
         for (int i = 0; i < n; ++i)  // and both are the scalar requantize()
             QCOMPARE(int(a[static_cast<size_t>(i)]), qs::requantize(acc[static_cast<size_t>(i)] + bias[static_cast<size_t>(i)], mult[static_cast<size_t>(i)], -5, -128, 127));
         std::vector<qs::FixedMultiplier> big = {qs::quantizeMultiplier(2.0)};
-        QVERIFY(!qs::splitMultipliers(big, m, rs));  // a left shift keeps the scalar stage
+        QVERIFY(!qs::splitMultipliers(big, m, rs));  // a left shift needs the lshift split below
+    }
+
+    void leftShiftOutputStageMatchesScalar() {
+        // Multipliers above 1 (up to 2^6, mixed with ones below 1 in the same row): requantRows
+        // shifts the sums left, saturating, then runs the vector stage; on every ISA it must give
+        // the scalar requantize(), including sums that saturate when shifted.
+        std::mt19937 rng(13);
+        std::uniform_int_distribution<int32_t> acc_d(-(1 << 7), 1 << 7), bias_d(-(1 << 4), 1 << 4);
+        std::uniform_real_distribution<double> mult_d(0.05, 3.0);
+        const int rows = 3, cols = 37;
+        std::vector<int32_t> acc(rows * cols), bias(cols), m, rs, ls;
+        std::vector<qs::FixedMultiplier> mult(cols);
+        for (int j = 0; j < cols; ++j) {
+            bias[static_cast<size_t>(j)] = bias_d(rng);
+            mult[static_cast<size_t>(j)] = qs::quantizeMultiplier(j == 0 ? 64.0 : mult_d(rng));
+        }
+        // The first sum saturates when shifted (wrapping would leave 128 * 2^-1 + 3 = 67).
+        for (int i = 0; i < rows * cols; ++i) acc[static_cast<size_t>(i)] = i == 0 ? (1 << 30) + 1 : acc_d(rng);
+        bias[0] = 0;
+        QVERIFY(!qs::splitMultipliers(mult, m, rs));
+        qs::splitMultipliers(mult, m, rs, ls);
+        QCOMPARE(ls[0], 7);  // 64 = 0.5 * 2^7
+        qs::Requant rq{bias.data(), mult.data(), 3, -128, 127};
+        rq.m = m.data(), rq.rshift = rs.data(), rq.lshift = ls.data();
+        for (qs::kernels::Isa isa : {qs::kernels::Isa::Portable, qs::kernels::Isa::Avx2, qs::kernels::Isa::Avx512}) {
+            if (!qs::kernels::isaSupported(isa)) continue;
+            qs::kernels::forceIsa(isa);
+            std::vector<int8_t> out(rows * cols);
+            qs::requantRows(acc.data(), cols, rows, 0, cols, rq, out.data(), cols);
+            qs::kernels::clearForcedIsa();
+            int inside = 0;  // outputs not at the clamp: the multiply and rounding are exercised
+            for (int r = 0; r < rows; ++r)
+                for (int j = 0; j < cols; ++j) {
+                    const int v = out[static_cast<size_t>(r * cols + j)];
+                    QCOMPARE(v, qs::requantize(acc[static_cast<size_t>(r * cols + j)] + bias[static_cast<size_t>(j)], mult[static_cast<size_t>(j)], 3, -128, 127));
+                    inside += v > -128 && v < 127;
+                }
+            QVERIFY(inside > rows * cols / 2);
+            QCOMPARE(int(out[0]), 127);  // 2^30 shifted left saturates
+        }
     }
 
     void tinyConvInIntegers() {
@@ -516,6 +557,58 @@ private slots:
                 QVERIFY2(got == ref, qPrintable(QString("%1 on %2x%3x%4 x%5 kernel %6x%7").arg(qs::kernels::isaName(isa)).arg(c.H).arg(c.W).arg(c.C).arg(c.M).arg(c.KH).arg(c.KW)));
             }
             qs::kernels::clearForcedIsa();
+        }
+    }
+
+    void depthwiseInt16MatchesLoop() {
+        // The same with int16 activations and 16-bit weights (sums in doubles, exact; the 64-bit
+        // output stage) against an int64 loop and multiplyByQuantizedMultiplier64.
+        struct Case { int H, W, C, KH, KW, sh, sw, dh, dw; const char* padding; };
+        const Case cases[] = {{14, 14, 32, 3, 3, 1, 1, 1, 1, "same"}, {9, 11, 13, 3, 2, 2, 1, 1, 1, "valid"},
+                              {10, 10, 8, 3, 3, 1, 2, 2, 1, "same"}};
+        std::mt19937 rng(29);
+        std::uniform_int_distribution<int> a_dist(-32768, 32767), w_dist(-32767, 32767);
+        std::uniform_int_distribution<int64_t> b_dist(-(int64_t(1) << 33), int64_t(1) << 33);
+        std::uniform_real_distribution<double> m_dist(0.2, 1.0);
+        for (const Case& c : cases) {
+            const int zp = 300, out_zp = -20;
+            qs::Op dw;
+            dw.kind = qs::OpKind::Depthwise;
+            dw.config = {{"padding", c.padding}, {"strides", {c.sh, c.sw}}, {"dilation_rate", {c.dh, c.dw}}};
+            std::vector<float> kf(static_cast<size_t>(c.KH * c.KW * c.C));
+            qs::QuantizedOp q;
+            for (float& v : kf) {
+                v = static_cast<float>(w_dist(rng));
+                q.wq.push_back(static_cast<int16_t>(v));
+            }
+            dw.kernel = tensor({c.KH, c.KW, c.C, 1}, kf);
+            q.out = {1.0, out_zp, -32768, 32767};
+            for (int n = 0; n < c.C; ++n) {
+                q.bias_q.push_back(b_dist(rng));
+                q.mult.push_back(qs::quantizeMultiplier(m_dist(rng) / (c.KH * c.KW * 32768.0)));
+            }
+            q.qlo = -32768, q.qhi = 32767;
+            const qs::QuantizedModel qm = oneOpModel({c.H, c.W, c.C}, dw, {1.0, zp, -32768, 32767}, q, qs::Domain::Int16);
+            qs::RowMatrix x(2, c.H * c.W * c.C);
+            for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(a_dist(rng) - zp);  // q = x + zp
+            const qs::ConvGeometry g = qs::convGeometry({c.H, c.W, c.C}, dw.kernel.shape, dw.config);
+            qs::RowMatrix ref(x.rows(), g.OH * g.OW * c.C);
+            for (Eigen::Index b = 0; b < x.rows(); ++b)
+                for (int64_t oy = 0; oy < g.OH; ++oy)
+                    for (int64_t ox = 0; ox < g.OW; ++ox)
+                        for (int ch = 0; ch < c.C; ++ch) {
+                            int64_t acc = q.bias_q[static_cast<size_t>(ch)];
+                            for (int ky = 0; ky < c.KH; ++ky)
+                                for (int kx = 0; kx < c.KW; ++kx) {
+                                    const int64_t iy = oy * c.sh - g.pt + ky * c.dh, ix = ox * c.sw - g.pl + kx * c.dw;
+                                    if (iy < 0 || iy >= c.H || ix < 0 || ix >= c.W) continue;  // padding: the zero point
+                                    acc += static_cast<int64_t>(x(b, (iy * c.W + ix) * c.C + ch)) * q.wq[static_cast<size_t>((ky * c.KW + kx) * c.C + ch)];
+                                }
+                            const int64_t v = std::clamp<int64_t>(qs::multiplyByQuantizedMultiplier64(acc, q.mult[static_cast<size_t>(ch)]) + out_zp, -32768, 32767);
+                            ref(b, (oy * g.OW + ox) * c.C + ch) = static_cast<float>(v - out_zp);
+                        }
+            const qs::RowMatrix got = qs::runQuantizedOutput(qm, qs::QuantizedRun::Integer, x);
+            QVERIFY2(got == ref, qPrintable(QString("%1x%2x%3 kernel %4x%5").arg(c.H).arg(c.W).arg(c.C).arg(c.KH).arg(c.KW)));
         }
     }
 

@@ -269,8 +269,41 @@ bool splitMultipliers(const std::vector<FixedMultiplier>& mult, std::vector<int3
     return true;
 }
 
+void splitMultipliers(const std::vector<FixedMultiplier>& mult, std::vector<int32_t>& m, std::vector<int32_t>& rshift,
+                      std::vector<int32_t>& lshift) {
+    m.clear(), rshift.clear(), lshift.clear();
+    for (const FixedMultiplier& f : mult) {
+        m.push_back(f.multiplier);
+        rshift.push_back(f.shift > 0 ? 0 : -f.shift);
+        lshift.push_back(f.shift > 0 ? f.shift : 0);
+    }
+}
+
+namespace {
+// (acc + bias) * 2^lshift saturated to int32 (multiplyByQuantizedMultiplier's first step), for
+// rows x cols sums, into `out` (cols apart); plain loops the clones vectorise.
+__attribute__((target_clones("avx2", "default"))) void shiftLeftSaturating(const int32_t* acc, int64_t stride, int64_t rows, int64_t cols,
+                                                                             const int32_t* bias, const int32_t* lshift, int32_t* out) {
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < cols; ++j) {
+            const int64_t v = static_cast<int64_t>(acc[r * stride + j] + bias[j]) * (int64_t{1} << lshift[j]);
+            out[r * cols + j] = static_cast<int32_t>(std::clamp<int64_t>(v, INT32_MIN, INT32_MAX));
+        }
+}
+}  // namespace
+
 void requantRows(const int32_t* acc, int64_t stride, int64_t rows, int64_t n0, int64_t cols, const Requant& rq, int8_t* out,
                  int64_t ldc) {
+    if (rq.m && rq.rshift && rq.lshift) {  // some multiplier above 1: shift first, then the usual stage, bias 0
+        thread_local std::vector<int32_t> shifted, zeros;
+        shifted.resize(static_cast<size_t>(rows * cols));
+        if (zeros.size() < static_cast<size_t>(n0 + cols)) zeros.assign(static_cast<size_t>(n0 + cols), 0);
+        shiftLeftSaturating(acc, stride, rows, cols, rq.bias + n0, rq.lshift + n0, shifted.data());
+        Requant plain = rq;
+        plain.bias = zeros.data();
+        plain.lshift = nullptr;
+        return requantRows(shifted.data(), cols, rows, n0, cols, plain, out, ldc);
+    }
     if (rq.m && rq.rshift && kernels::activeIsa() == kernels::Isa::Avx512)
         return kernels::requantRowsAvx512(acc, stride, rows, rq.bias + n0, rq.m + n0, rq.rshift + n0, rq.zero_point, rq.lo, rq.hi, cols,
                                           out, ldc);

@@ -36,10 +36,18 @@ struct Requant {
     // the output stage then runs vectorised (kernels::RequantRowKernel).
     const int32_t* m = nullptr;
     const int32_t* rshift = nullptr;
+    // With m / rshift: each column's left shift (0 where it has none), for multipliers above 1
+    // (low-bit weights' large scales): the sums are shifted, saturating, before the same
+    // vectorised stage runs with their right shift 0. Null when no multiplier shifts left.
+    const int32_t* lshift = nullptr;
 };
 
 // Fills m / rshift from multipliers; false (arrays left empty) when one shifts left.
 bool splitMultipliers(const std::vector<FixedMultiplier>& mult, std::vector<int32_t>& m, std::vector<int32_t>& rshift);
+// The same for any multipliers: lshift gets every column's left shift (0 for the others) and
+// rshift 0 for the columns that shift left.
+void splitMultipliers(const std::vector<FixedMultiplier>& mult, std::vector<int32_t>& m, std::vector<int32_t>& rshift,
+                      std::vector<int32_t>& lshift);
 
 // Scratch memory reused between calls by one thread.
 struct GemmScratch {

@@ -196,6 +196,7 @@ thread_local GemmScratch tls_scratch;
 Requant requantOf(const QuantizedOp& o) {
     Requant rq{o.bias32.data(), o.mult.data(), o.out.zero_point, o.qlo, o.qhi};
     if (!o.mult_m.empty()) rq.m = o.mult_m.data(), rq.rshift = o.mult_rshift.data();
+    if (!o.mult_lshift.empty()) rq.lshift = o.mult_lshift.data();
     return rq;
 }
 
@@ -445,6 +446,65 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void depthwiseSumsM
     }
 }
 
+// The int16 domain's sums, the same way in doubles, which hold them exactly: a product of an
+// int16 activation minus its zero point (|x| < 2^16) and a weight of up to 16 bits (< 2^15) is
+// below 2^31, and a depthwise sum has only KH * KW of them (well under 2^53 for any kernel a
+// Keras model has).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void depthwiseSumsWideM1(const double* x, int64_t dy, int64_t dx, int64_t sx,
+                                                                                     int64_t KH, int64_t KW, int64_t C, const double* k,
+                                                                                     int64_t OW, double* acc) {
+    typedef double Double8 __attribute__((vector_size(64)));
+    constexpr int64_t B = 8;
+    for (int64_t ox = 0; ox < OW; ++ox) {
+        int64_t c0 = 0;
+        for (; c0 + B <= C; c0 += B) {
+            Double8 a = {}, xv, kv;
+            for (int64_t ky = 0; ky < KH; ++ky)
+                for (int64_t kx = 0; kx < KW; ++kx) {
+                    std::memcpy(&xv, x + ky * dy + ox * sx + kx * dx + c0, sizeof xv);
+                    std::memcpy(&kv, k + (ky * KW + kx) * C + c0, sizeof kv);
+                    a += xv * kv;
+                }
+            std::memcpy(acc + ox * C + c0, &a, sizeof a);
+        }
+        for (; c0 < C; ++c0) {
+            double a = 0;
+            for (int64_t ky = 0; ky < KH; ++ky)
+                for (int64_t kx = 0; kx < KW; ++kx) a += x[ky * dy + ox * sx + kx * dx + c0] * k[(ky * KW + kx) * C + c0];
+            acc[ox * C + c0] = a;
+        }
+    }
+}
+
+// The int16 domain's depthwise convolution with depth multiplier 1: a padded double copy of the
+// sample minus its zero point, depthwiseSumsWideM1 per output row, then the 64-bit output stage
+// per value. The same integers as depthwiseLoop.
+void depthwiseInt16M1(const QValue& x, const QuantizedOp& o, const ConvGeometry& g, QValue& y) {
+    const auto [Hp, Wp] = paddedExtent(g);
+    const int64_t C = g.C;
+    std::vector<double> xs(static_cast<size_t>(Hp * Wp * C), 0.0), acc(static_cast<size_t>(g.OW * C));
+    const std::vector<double> w(o.wq.begin(), o.wq.end());
+    const double zp = x.p.zero_point;
+    const int64_t dy = g.dh * Wp * C, dx = g.dw * C, sx = g.sw * C;
+    for (int64_t n = 0; n < x.rows; ++n) {
+        const int16_t* src = x.i16.data() + n * g.H * g.W * C;
+        for (int64_t iy = 0; iy < g.H; ++iy) {
+            double* d = xs.data() + ((iy + g.pt) * Wp + g.pl) * C;
+            const int16_t* r = src + iy * g.W * C;
+            for (int64_t i = 0; i < g.W * C; ++i) d[i] = r[i] - zp;
+        }
+        int16_t* dst = y.i16.data() + n * g.OH * g.OW * C;
+        for (int64_t oy = 0; oy < g.OH; ++oy) {
+            depthwiseSumsWideM1(xs.data() + oy * g.sh * Wp * C, dy, dx, sx, g.KH, g.KW, C, w.data(), g.OW, acc.data());
+            int16_t* out = dst + oy * g.OW * C;
+            for (int64_t i = 0; i < g.OW * C; ++i) {
+                const size_t ch = static_cast<size_t>(i % C);
+                out[i] = static_cast<int16_t>(requant64(static_cast<int64_t>(acc[static_cast<size_t>(i)]) + o.bias_q[ch], o.mult[ch], o.out.zero_point, o.qlo, o.qhi));
+            }
+        }
+    }
+}
+
 // The int8 domain's depthwise convolution: the sample minus its zero point as int16 in a padded
 // copy (the padding 0, i.e. the zero point), so no tap is bounds-checked and the channel loops
 // (int16 x int16 into int32) vectorise; one output row's sums at a time go through the
@@ -493,6 +553,7 @@ QValue depthwiseInt(const QValue& x, const Op& op, const QuantizedOp& o) {
     QValue y = intLike(x, o.domain, o.out, {g.OH, g.OW, g.C * op.kernel.shape[3]});
     y.chw = op.chw_logical;
     if (o.domain == Domain::Int8) depthwiseInt8(x, op, o, g, y);
+    else if (op.kernel.shape[3] == 1) depthwiseInt16M1(x, o, g, y);
     else depthwiseLoop<int16_t, int64_t>(x, op, o, g, y);
     return y;
 }

@@ -522,7 +522,7 @@ private:
             }
             o.weight_bytes += (n * o.weight_bits + 7) / 8 + scale_bytes + channels * (wide ? 8 : 4);
             for (int64_t b : o.bias_q) o.bias32.push_back(static_cast<int32_t>(std::clamp<int64_t>(b, INT32_MIN, INT32_MAX)));
-            splitMultipliers(o.mult, o.mult_m, o.mult_rshift);
+            if (!splitMultipliers(o.mult, o.mult_m, o.mult_rshift)) splitMultipliers(o.mult, o.mult_m, o.mult_rshift, o.mult_lshift);
         } else {
             o.weight_bytes = (n * o.weight_bits + 7) / 8 + scale_bytes + channels * 4;
         }

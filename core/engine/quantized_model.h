@@ -55,7 +55,8 @@ struct QuantizedOp {
     PackedWeights gemm_patches;         // Conv2D for implicit im2col when its kernel rows are not whole quads (int8_gemm.h)
     std::vector<int32_t> bias32;
     std::vector<double> w_wide;         // Dense/Conv2D with int16 activations: wq as doubles (an exact GEMM)
-    std::vector<int32_t> mult_m, mult_rshift;  // the multipliers as arrays (empty if one shifts left)
+    std::vector<int32_t> mult_m, mult_rshift;  // the multipliers as arrays (int8_gemm.h: Requant)
+    std::vector<int32_t> mult_lshift;          // their left shifts; empty when none shifts left
     std::vector<FixedMultiplier> in_mult;  // Add / Concat / Maximum / Minimum: per input
     std::vector<int8_t> in_negate;      // Add: input enters with a minus sign (Subtract)
     FixedMultiplier out_mult;           // Add / Multiply
