@@ -1,10 +1,11 @@
 #pragma once
-// The float engine's Conv2D as a direct convolution: register tiles of output pixels x output
-// channels that read each pixel's patch in place from the (padded) input, against weights packed
-// once per call, with the bias, an optional per-channel affine and the clamp applied to the
-// tile in registers before it is stored. It replaces im2col + Eigen's GEMM, which copied every
-// patch, repacked the weights for every sample and passed over the output two more times (bias,
-// then batch norm): together half of fmnist_cnn's float time (perf, bench_int8 --profile-float).
+// The float engine's Conv2D (and Dense on few rows) as a direct convolution: register tiles of
+// output pixels x output channels that read each pixel's patch in place from the (padded) input
+// and the weights in place (only a partial last panel is packed), with the bias, an optional
+// per-channel affine and the clamp applied to the tile in registers before it is stored. It
+// replaces im2col + Eigen's GEMM, which copied every patch, repacked the weights for every sample
+// and passed over the output two more times (bias, then batch norm): together about 40% of
+// fmnist_cnn's float time (perf, bench_int8 --profile-float).
 // Compiled once per ISA (baseline SSE2, AVX2 + FMA, AVX-512 + FMA) from float_conv.inc, picked
 // at run time like the other kernels. The sums' order differs from Eigen's in the last bits;
 // the float engine is the yardstick of accuracy, not a bit-exact reference.
