@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <stdexcept>
 #include <tuple>
 
 #include "base/error.h"
+#include "engine/depthwise_taps.h"
 #include "engine/kernels/float_conv.h"
 #include "engine/kernels/float_gemm.h"
 
@@ -126,42 +126,54 @@ PaddedInput paddingFor(const ConvGeometry& g) {
     return p;
 }
 
+// A convolution's output stage per channel as out = acc * mul + add, clamped: the bias folded
+// into add and, with an affine, (acc + bias) * m + a = acc * m + (bias * m + a). `padded` >= OC
+// entries (the kernel reads whole panels; the rest mul 1, add 0).
+struct PostConstants {
+    std::vector<float> mul, add;
+};
+
+PostConstants postConstants(const float* bias, int64_t OC, int64_t padded, const ConvPost& post) {
+    PostConstants p{std::vector<float>(static_cast<size_t>(padded), 1.0f), std::vector<float>(static_cast<size_t>(padded), 0.0f)};
+    for (size_t o = 0; o < static_cast<size_t>(OC); ++o) {
+        const double b = bias ? bias[o] : 0.0;
+        if (!post.affine) {
+            p.add[o] = static_cast<float>(b);
+            continue;
+        }
+        p.mul[o] = static_cast<float>(post.affine->mul[o]);
+        p.add[o] = static_cast<float>(b * post.affine->mul[o] + post.affine->add[o]);
+    }
+    return p;
+}
+
 // What a direct-convolution job reads besides its input: the weights in place, the last partial
-// panel packed, and the output stage's per-channel constants. With an affine,
-// (acc + bias) * m + a = acc * m + (bias * m + a).
+// panel packed, and the output stage's constants.
 struct DirectWeights {
-    std::vector<float> tail, mul, add;
+    std::vector<float> tail;
+    PostConstants post;
 };
 
 void directWeights(kernels::Isa isa, const float* w, int64_t K, int64_t OC, const float* bias, const ConvPost& post, DirectWeights& d,
                    kernels::FloatConvJob& job) {
-    const int64_t nr = kernels::floatConvPanel(isa, OC), padded_oc = (OC + nr - 1) / nr * nr;
+    const int64_t nr = kernels::floatConvPanel(isa, OC);
     if (OC % nr != 0) {
         d.tail.resize(static_cast<size_t>(K * nr));
         kernels::floatConvPackTail(w, K, OC, nr, d.tail.data());
     }
-    d.add.assign(static_cast<size_t>(padded_oc), 0.0f);
-    if (bias) std::copy(bias, bias + OC, d.add.begin());
-    if (post.affine) {
-        d.mul.assign(static_cast<size_t>(padded_oc), 0.0f);
-        for (size_t o = 0; o < static_cast<size_t>(OC); ++o) {
-            d.mul[o] = static_cast<float>(post.affine->mul[o]);
-            d.add[o] = static_cast<float>(d.add[o] * post.affine->mul[o] + post.affine->add[o]);
-        }
-    }
+    d.post = postConstants(bias, OC, (OC + nr - 1) / nr * nr, post);
     job.w = w;
     job.w_stride = OC;
     job.tail = d.tail.empty() ? nullptr : d.tail.data();
     job.OC = OC;
-    job.mul = d.mul.empty() ? nullptr : d.mul.data();
-    job.add = d.add.data();
+    job.mul = d.post.mul.data();
+    job.add = d.post.add.data();
     job.lo = post.lo, job.hi = post.hi;
 }
 
 const float* padded(PaddedInput& p, const ConvGeometry& g, const float* src) {
     if (p.buf.empty()) return src;
-    for (int64_t y = 0; y < g.H; ++y)
-        std::copy(src + y * g.W * g.C, src + (y + 1) * g.W * g.C, p.buf.data() + ((y + g.pt) * p.Wp + g.pl) * g.C);
+    padInto(src, g, p.Wp, 0.0f, p.buf.data());
     return p.buf.data();
 }
 }  // namespace
@@ -237,86 +249,42 @@ Act dense(const Act& in, const Tensor& kernel, const Tensor* bias) {
     return out;
 }
 
-namespace {
-// One output row of a depthwise convolution with depth multiplier 1, over the padded input:
-// pixel ox's tap (ky, kx) reads x + ky * dy + ox * sx + kx * dx. Each block of 16 channels sums
-// its KH * KW taps in one 16-lane vector (GCC's vector extensions: one zmm, two ymm or four xmm
-// in the clone for each ISA, picked at load time), then goes through the output stage once.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void depthwiseRowM1(const float* x, int64_t dy, int64_t dx, int64_t sx,
-                                                                                int64_t KH, int64_t KW, int64_t C, const float* k,
-                                                                                int64_t OW, const float* mul, const float* add,
-                                                                                float lo, float hi, float* out) {
-    typedef float Float16 __attribute__((vector_size(64)));
-    constexpr int64_t B = 16;
-    const Float16 vlo = Float16{} + lo, vhi = Float16{} + hi;
-    for (int64_t ox = 0; ox < OW; ++ox) {
-        int64_t c0 = 0;
-        for (; c0 + B <= C; c0 += B) {
-            Float16 a = {}, xv, kv, m, b;  // loaded with memcpy: unaligned, no aliasing question
-            for (int64_t ky = 0; ky < KH; ++ky)
-                for (int64_t kx = 0; kx < KW; ++kx) {
-                    std::memcpy(&xv, x + ky * dy + ox * sx + kx * dx + c0, sizeof xv);
-                    std::memcpy(&kv, k + (ky * KW + kx) * C + c0, sizeof kv);
-                    a += xv * kv;
-                }
-            std::memcpy(&m, mul + c0, sizeof m);
-            std::memcpy(&b, add + c0, sizeof b);
-            Float16 y = a * m + b;
-            y = y < vlo ? vlo : y;  // NaN stays NaN, as with std::max / std::min below
-            y = y > vhi ? vhi : y;
-            std::memcpy(out + ox * C + c0, &y, sizeof y);
-        }
-        for (; c0 < C; ++c0) {
-            float a = 0.0f;
-            for (int64_t ky = 0; ky < KH; ++ky)
-                for (int64_t kx = 0; kx < KW; ++kx) a += x[ky * dy + ox * sx + kx * dx + c0] * k[(ky * KW + kx) * C + c0];
-            out[ox * C + c0] = std::min(std::max(a * mul[c0] + add[c0], lo), hi);
-        }
-    }
-}
-}  // namespace
-
-// Depth multiplier 1 (the usual) through depthwiseRowM1; other multipliers per pixel and tap in
-// plain loops. Patches read from the padded input; the bias and `post` applied as each pixel
-// is finished.
+// Depth multiplier 1 (the usual): each output row's tap sums (depthwise_taps.h), then the output
+// stage over the row; other multipliers per pixel and tap in plain loops. Patches read from the
+// padded input.
 Act depthwise(const Act& in, const Tensor& kernel, const Tensor* bias, const json& c, const ConvPost& post) {
     const ConvGeometry g = convGeometry(in.shape, kernel.shape, c);
     const int64_t M = kernel.shape[3], CM = g.C * M;
     Act out;
     out.shape = {g.OH, g.OW, CM};
     out.x.resize(in.x.rows(), g.OH * g.OW * CM);
-    // out = acc * mul + add, clamped: the bias folded into add as in conv2d.
-    std::vector<float> mul(static_cast<size_t>(CM), 1.0f), add(static_cast<size_t>(CM), 0.0f);
-    for (size_t ch = 0; ch < static_cast<size_t>(CM); ++ch) {
-        const double b = bias ? bias->data[ch] : 0.0;
-        mul[ch] = post.affine ? static_cast<float>(post.affine->mul[ch]) : 1.0f;
-        add[ch] = post.affine ? static_cast<float>(b * post.affine->mul[ch] + post.affine->add[ch]) : static_cast<float>(b);
-    }
-    const float lo = post.lo, hi = post.hi;
+    const PostConstants k = postConstants(bias ? bias->data.data() : nullptr, CM, CM, post);
     PaddedInput pad = paddingFor(g);
+    const TapRow taps = tapRow(g, pad.Wp);
     const float* w = kernel.data.data();  // (kh, kw, c, m)
-    const int64_t dy = g.dh * pad.Wp * g.C, dx = g.dw * g.C, sx = g.sw * g.C;
     for (Eigen::Index n = 0; n < in.x.rows(); ++n) {
         const float* src = padded(pad, g, in.x.row(n).data());
-        float* dst = out.x.row(n).data();
         for (int64_t oy = 0; oy < g.OH; ++oy) {
             const float* row = src + oy * g.sh * pad.Wp * g.C;
+            float* o = out.x.row(n).data() + oy * g.OW * CM;  // the row's sums, then its outputs
             if (M == 1) {
-                depthwiseRowM1(row, dy, dx, sx, g.KH, g.KW, g.C, w, g.OW, mul.data(), add.data(), lo, hi, dst + oy * g.OW * CM);
-                continue;
+                depthwiseTapSums(row, taps, w, o);
+            } else {
+                std::fill(o, o + g.OW * CM, 0.0f);
+                for (int64_t ox = 0; ox < g.OW; ++ox)
+                    for (int64_t ky = 0; ky < g.KH; ++ky)
+                        for (int64_t kx = 0; kx < g.KW; ++kx) {
+                            const float* xin = row + ky * taps.dy + ox * taps.sx + kx * taps.dx;
+                            const float* kk = w + (ky * g.KW + kx) * CM;
+                            for (int64_t ci = 0; ci < g.C; ++ci)
+                                for (int64_t m = 0; m < M; ++m) o[ox * CM + ci * M + m] += xin[ci] * kk[ci * M + m];
+                        }
             }
-            for (int64_t ox = 0; ox < g.OW; ++ox) {
-                float* o = dst + (oy * g.OW + ox) * CM;
-                std::fill(o, o + CM, 0.0f);
-                for (int64_t ky = 0; ky < g.KH; ++ky)
-                    for (int64_t kx = 0; kx < g.KW; ++kx) {
-                        const float* xin = row + ky * dy + ox * sx + kx * dx;
-                        const float* k = w + (ky * g.KW + kx) * CM;
-                        for (int64_t ci = 0; ci < g.C; ++ci)
-                            for (int64_t m = 0; m < M; ++m) o[ci * M + m] += xin[ci] * k[ci * M + m];
-                    }
-                for (int64_t ch = 0; ch < CM; ++ch) o[ch] = std::min(std::max(o[ch] * mul[static_cast<size_t>(ch)] + add[static_cast<size_t>(ch)], lo), hi);
-            }
+            for (int64_t ox = 0; ox < g.OW; ++ox)
+                for (int64_t ch = 0; ch < CM; ++ch) {
+                    float& v = o[ox * CM + ch];
+                    v = std::min(std::max(v * k.mul[static_cast<size_t>(ch)] + k.add[static_cast<size_t>(ch)], post.lo), post.hi);
+                }
         }
     }
     return out;

@@ -277,6 +277,7 @@ void splitMultipliers(const std::vector<FixedMultiplier>& mult, std::vector<int3
         rshift.push_back(f.shift > 0 ? 0 : -f.shift);
         lshift.push_back(f.shift > 0 ? f.shift : 0);
     }
+    if (std::all_of(lshift.begin(), lshift.end(), [](int32_t s) { return s == 0; })) lshift.clear();
 }
 
 namespace {

@@ -44,8 +44,8 @@ struct Requant {
 
 // Fills m / rshift from multipliers; false (arrays left empty) when one shifts left.
 bool splitMultipliers(const std::vector<FixedMultiplier>& mult, std::vector<int32_t>& m, std::vector<int32_t>& rshift);
-// The same for any multipliers: lshift gets every column's left shift (0 for the others) and
-// rshift 0 for the columns that shift left.
+// The same for any multipliers: lshift gets every column's left shift (0 for the others; left
+// empty when none shifts left) and rshift 0 for the columns that shift left.
 void splitMultipliers(const std::vector<FixedMultiplier>& mult, std::vector<int32_t>& m, std::vector<int32_t>& rshift,
                       std::vector<int32_t>& lshift);
 

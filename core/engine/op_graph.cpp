@@ -378,6 +378,16 @@ Act graphInput(const OpGraph& g, const RowMatrix& input) {
     return in;
 }
 
+namespace {
+// A Conv2D or DepthwiseConv2D op with `post` applied to its sums.
+Act runConv(const Op& op, const Act& x, const ConvPost& post) {
+    Tensor b;
+    b.data = op.bias;
+    b.shape = {static_cast<int64_t>(op.bias.size())};
+    return op.kind == OpKind::Conv2D ? conv2d(x, op.kernel, &b, op.config, post) : depthwise(x, op.kernel, &b, op.config, post);
+}
+}  // namespace
+
 Act runFloatOp(const Op& op, const std::vector<const Act*>& in, Act* spare) {
     const Act& x = *in.front();
     // The first input as the start of the output: moved when spare (x is then empty).
@@ -393,15 +403,10 @@ Act runFloatOp(const Op& op, const std::vector<const Act*>& in, Act* spare) {
             break;
         }
         case OpKind::Conv2D:
-        case OpKind::Depthwise: {
-            Tensor b;
-            b.data = op.bias;
-            b.shape = {static_cast<int64_t>(op.bias.size())};
-            const ConvPost post{nullptr, op.clamp_lo, op.clamp_hi};  // its clamp fused
-            y = op.kind == OpKind::Conv2D ? conv2d(x, op.kernel, &b, op.config, post) : depthwise(x, op.kernel, &b, op.config, post);
+        case OpKind::Depthwise:
+            y = runConv(op, x, ConvPost{nullptr, op.clamp_lo, op.clamp_hi});  // its clamp fused
             y.chw_logical = op.chw_logical;
             return y;
-        }
         case OpKind::ChannelAffine:  // in place, its fused clamp in the same pass
             y = take();
             channelAffineInPlace(y, op.affine, op.clamp_lo, op.clamp_hi);
@@ -458,8 +463,8 @@ Act runFloatOp(const Op& op, const std::vector<const Act*>& in, Act* spare) {
 
 namespace {
 // Whether op i is a Conv2D or DepthwiseConv2D whose only reader is op i + 1, a ChannelAffine
-// (batch norm, its ReLU fused): the convolution then applies the affine and clamp to its sums in registers, and the
-// affine op passes its input on. Only when intermediate values are not kept (the conv's own
+// (batch norm, its ReLU fused): the convolution then applies the affine and clamp to its sums,
+// and the affine op passes its input on. Only when intermediate values are not kept (the conv's own
 // output is then never seen).
 bool affineFollows(const OpGraph& g, size_t i) {
     const Op& op = g.ops[i];
@@ -484,13 +489,8 @@ std::vector<Act> runFloatGraph(const OpGraph& g, const RowMatrix& input, bool ke
                               }
                               if (!keep_all && affineFollows(g, i)) {
                                   const Op& next = g.ops[i + 1];
-                                  Tensor b;
-                                  b.data = op.bias;
-                                  b.shape = {static_cast<int64_t>(op.bias.size())};
                                   fused[i + 1] = true;
-                                  const ConvPost post{&next.affine, next.clamp_lo, next.clamp_hi};
-                                  return op.kind == OpKind::Conv2D ? conv2d(*ins.front(), op.kernel, &b, op.config, post)
-                                                                   : depthwise(*ins.front(), op.kernel, &b, op.config, post);
+                                  return runConv(op, *ins.front(), ConvPost{&next.affine, next.clamp_lo, next.clamp_hi});
                               }
                               return runFloatOp(op, ins, spare.front());
                           });

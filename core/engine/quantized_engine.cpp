@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "base/error.h"
+#include "engine/depthwise_taps.h"
 #include "engine/im2col.h"
 #include "engine/int8_gemm.h"
 #include "engine/kernels/float_gemm.h"
@@ -414,136 +415,22 @@ void depthwiseLoop(const QValue& x, const Op& op, const QuantizedOp& o, const Co
     }
 }
 
-// One output row's int32 sums of a depthwise convolution with depth multiplier 1, from the
-// padded int16 copy (tap (ky, kx) of pixel ox at x + ky * dy + ox * sx + kx * dx): each block of
-// 16 channels sums its taps in one 16-lane vector (GCC's vector extensions: one zmm, two ymm or
-// four xmm in the clone for each ISA, picked at load time).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void depthwiseSumsM1(const int16_t* x, int64_t dy, int64_t dx, int64_t sx,
-                                                                                 int64_t KH, int64_t KW, int64_t C, const int16_t* k,
-                                                                                 int64_t OW, int32_t* acc) {
-    typedef int16_t Half16 __attribute__((vector_size(32)));
-    typedef int32_t Int16 __attribute__((vector_size(64)));
-    constexpr int64_t B = 16;
-    for (int64_t ox = 0; ox < OW; ++ox) {
-        int64_t c0 = 0;
-        for (; c0 + B <= C; c0 += B) {
-            Int16 a = {};
-            for (int64_t ky = 0; ky < KH; ++ky)
-                for (int64_t kx = 0; kx < KW; ++kx) {
-                    Half16 xv, kv;
-                    std::memcpy(&xv, x + ky * dy + ox * sx + kx * dx + c0, sizeof xv);
-                    std::memcpy(&kv, k + (ky * KW + kx) * C + c0, sizeof kv);
-                    a += __builtin_convertvector(xv, Int16) * __builtin_convertvector(kv, Int16);
-                }
-            std::memcpy(acc + ox * C + c0, &a, sizeof a);
-        }
-        for (; c0 < C; ++c0) {
-            int32_t a = 0;
-            for (int64_t ky = 0; ky < KH; ++ky)
-                for (int64_t kx = 0; kx < KW; ++kx) a += int32_t{x[ky * dy + ox * sx + kx * dx + c0]} * int32_t{k[(ky * KW + kx) * C + c0]};
-            acc[ox * C + c0] = a;
-        }
-    }
-}
-
-// The int16 domain's sums, the same way in doubles, which hold them exactly: a product of an
-// int16 activation minus its zero point (|x| < 2^16) and a weight of up to 16 bits (< 2^15) is
-// below 2^31, and a depthwise sum has only KH * KW of them (well under 2^53 for any kernel a
-// Keras model has).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void depthwiseSumsWideM1(const double* x, int64_t dy, int64_t dx, int64_t sx,
-                                                                                     int64_t KH, int64_t KW, int64_t C, const double* k,
-                                                                                     int64_t OW, double* acc) {
-    typedef double Double8 __attribute__((vector_size(64)));
-    constexpr int64_t B = 8;
-    for (int64_t ox = 0; ox < OW; ++ox) {
-        int64_t c0 = 0;
-        for (; c0 + B <= C; c0 += B) {
-            Double8 a = {}, xv, kv;
-            for (int64_t ky = 0; ky < KH; ++ky)
-                for (int64_t kx = 0; kx < KW; ++kx) {
-                    std::memcpy(&xv, x + ky * dy + ox * sx + kx * dx + c0, sizeof xv);
-                    std::memcpy(&kv, k + (ky * KW + kx) * C + c0, sizeof kv);
-                    a += xv * kv;
-                }
-            std::memcpy(acc + ox * C + c0, &a, sizeof a);
-        }
-        for (; c0 < C; ++c0) {
-            double a = 0;
-            for (int64_t ky = 0; ky < KH; ++ky)
-                for (int64_t kx = 0; kx < KW; ++kx) a += x[ky * dy + ox * sx + kx * dx + c0] * k[(ky * KW + kx) * C + c0];
-            acc[ox * C + c0] = a;
-        }
-    }
-}
-
-// The int16 domain's depthwise convolution with depth multiplier 1: a padded double copy of the
-// sample minus its zero point, depthwiseSumsWideM1 per output row, then the 64-bit output stage
-// per value. The same integers as depthwiseLoop.
-void depthwiseInt16M1(const QValue& x, const QuantizedOp& o, const ConvGeometry& g, QValue& y) {
+// Depthwise with depth multiplier 1 in integers: each sample minus its zero point, widened to W
+// (int16 for int8 activations, exact doubles for int16 ones), in a padded copy whose padding is
+// 0 (the zero point), so no tap is bounds-checked; each output row's tap sums
+// (depthwise_taps.h) go to storeRow(sample, oy, sums). The same integers as depthwiseLoop.
+template <class T, class W, class S, class StoreRow>
+void depthwiseM1(const std::vector<T>& in, int64_t rows, int32_t zero_point, const std::vector<W>& w, const ConvGeometry& g,
+                 StoreRow storeRow) {
     const auto [Hp, Wp] = paddedExtent(g);
-    const int64_t C = g.C;
-    std::vector<double> xs(static_cast<size_t>(Hp * Wp * C), 0.0), acc(static_cast<size_t>(g.OW * C));
-    const std::vector<double> w(o.wq.begin(), o.wq.end());
-    const double zp = x.p.zero_point;
-    const int64_t dy = g.dh * Wp * C, dx = g.dw * C, sx = g.sw * C;
-    for (int64_t n = 0; n < x.rows; ++n) {
-        const int16_t* src = x.i16.data() + n * g.H * g.W * C;
-        for (int64_t iy = 0; iy < g.H; ++iy) {
-            double* d = xs.data() + ((iy + g.pt) * Wp + g.pl) * C;
-            const int16_t* r = src + iy * g.W * C;
-            for (int64_t i = 0; i < g.W * C; ++i) d[i] = r[i] - zp;
-        }
-        int16_t* dst = y.i16.data() + n * g.OH * g.OW * C;
+    std::vector<W> xs(static_cast<size_t>(Hp * Wp * g.C), W(0));
+    std::vector<S> sums(static_cast<size_t>(g.OW * g.C));
+    const TapRow taps = tapRow(g, Wp);
+    for (int64_t n = 0; n < rows; ++n) {
+        padInto(in.data() + n * g.H * g.W * g.C, g, Wp, static_cast<W>(zero_point), xs.data());
         for (int64_t oy = 0; oy < g.OH; ++oy) {
-            depthwiseSumsWideM1(xs.data() + oy * g.sh * Wp * C, dy, dx, sx, g.KH, g.KW, C, w.data(), g.OW, acc.data());
-            int16_t* out = dst + oy * g.OW * C;
-            for (int64_t i = 0; i < g.OW * C; ++i) {
-                const size_t ch = static_cast<size_t>(i % C);
-                out[i] = static_cast<int16_t>(requant64(static_cast<int64_t>(acc[static_cast<size_t>(i)]) + o.bias_q[ch], o.mult[ch], o.out.zero_point, o.qlo, o.qhi));
-            }
-        }
-    }
-}
-
-// The int8 domain's depthwise convolution: the sample minus its zero point as int16 in a padded
-// copy (the padding 0, i.e. the zero point), so no tap is bounds-checked and the channel loops
-// (int16 x int16 into int32) vectorise; one output row's sums at a time go through the
-// vectorised output stage (requantRows). The same integers as depthwiseLoop: int32 sums of the
-// same products (wrapping alike), then the same output stage.
-void depthwiseInt8(const QValue& x, const Op& op, const QuantizedOp& o, const ConvGeometry& g, QValue& y) {
-    const int64_t M = op.kernel.shape[3], CM = g.C * M;
-    const auto [Hp, Wp] = paddedExtent(g);
-    std::vector<int16_t> xs(static_cast<size_t>(Hp * Wp * g.C), 0);
-    std::vector<int32_t> acc(static_cast<size_t>(g.OW * CM));
-    const Requant rq = requantOf(o);
-    const int16_t zp = static_cast<int16_t>(x.p.zero_point);
-    for (int64_t n = 0; n < x.rows; ++n) {
-        const int8_t* src = x.i8.data() + n * g.H * g.W * g.C;
-        for (int64_t iy = 0; iy < g.H; ++iy) {
-            int16_t* d = xs.data() + ((iy + g.pt) * Wp + g.pl) * g.C;
-            const int8_t* s = src + iy * g.W * g.C;
-            for (int64_t i = 0; i < g.W * g.C; ++i) d[i] = static_cast<int16_t>(s[i] - zp);
-        }
-        int8_t* dst = y.i8.data() + n * g.OH * g.OW * CM;
-        for (int64_t oy = 0; oy < g.OH; ++oy) {
-            if (M == 1) {
-                const int64_t dy = g.dh * Wp * g.C, dx = g.dw * g.C, sx = g.sw * g.C;
-                depthwiseSumsM1(xs.data() + oy * g.sh * Wp * g.C, dy, dx, sx, g.KH, g.KW, g.C, o.wq.data(), g.OW, acc.data());
-                requantRows(acc.data(), CM, g.OW, 0, CM, rq, dst + oy * g.OW * CM, CM);
-                continue;
-            }
-            std::fill(acc.begin(), acc.end(), 0);
-            for (int64_t ox = 0; ox < g.OW; ++ox) {
-                int32_t* a = acc.data() + ox * CM;
-                for (int64_t ky = 0; ky < g.KH; ++ky)
-                    for (int64_t kx = 0; kx < g.KW; ++kx) {
-                        const int16_t* xin = xs.data() + ((oy * g.sh + ky * g.dh) * Wp + ox * g.sw + kx * g.dw) * g.C;
-                        const int16_t* k = o.wq.data() + (ky * g.KW + kx) * CM;
-                        for (int64_t ci = 0; ci < g.C; ++ci)
-                            for (int64_t m = 0; m < M; ++m) a[ci * M + m] += int32_t{xin[ci]} * int32_t{k[ci * M + m]};
-                    }
-            }
-            requantRows(acc.data(), CM, g.OW, 0, CM, rq, dst + oy * g.OW * CM, CM);
+            depthwiseTapSums(xs.data() + oy * g.sh * Wp * g.C, taps, w.data(), sums.data());
+            storeRow(n, oy, sums.data());
         }
     }
 }
@@ -552,9 +439,25 @@ QValue depthwiseInt(const QValue& x, const Op& op, const QuantizedOp& o) {
     const ConvGeometry g = convGeometry(x.shape, op.kernel.shape, op.config);
     QValue y = intLike(x, o.domain, o.out, {g.OH, g.OW, g.C * op.kernel.shape[3]});
     y.chw = op.chw_logical;
-    if (o.domain == Domain::Int8) depthwiseInt8(x, op, o, g, y);
-    else if (op.kernel.shape[3] == 1) depthwiseInt16M1(x, o, g, y);
-    else depthwiseLoop<int16_t, int64_t>(x, op, o, g, y);
+    const int64_t row = g.OW * g.C, per = g.OH * row;  // output values per row and per sample (M = 1)
+    if (op.kernel.shape[3] != 1) {
+        if (o.domain == Domain::Int8) depthwiseLoop<int8_t, int32_t>(x, op, o, g, y);
+        else depthwiseLoop<int16_t, int64_t>(x, op, o, g, y);
+    } else if (o.domain == Domain::Int8) {  // int32 sums, the vectorised output stage per row
+        const Requant rq = requantOf(o);
+        depthwiseM1<int8_t, int16_t, int32_t>(x.i8, x.rows, x.p.zero_point, o.wq, g, [&](int64_t n, int64_t oy, const int32_t* sums) {
+            requantRows(sums, g.C, g.OW, 0, g.C, rq, y.i8.data() + n * per + oy * row, g.C);
+        });
+    } else {  // exact double sums, the 64-bit output stage per value
+        const std::vector<double> w(o.wq.begin(), o.wq.end());
+        depthwiseM1<int16_t, double, double>(x.i16, x.rows, x.p.zero_point, w, g, [&](int64_t n, int64_t oy, const double* sums) {
+            int16_t* out = y.i16.data() + n * per + oy * row;
+            for (int64_t i = 0; i < row; ++i) {
+                const size_t ch = static_cast<size_t>(i % g.C);
+                out[i] = static_cast<int16_t>(requant64(static_cast<int64_t>(sums[i]) + o.bias_q[ch], o.mult[ch], o.out.zero_point, o.qlo, o.qhi));
+            }
+        });
+    }
     return y;
 }
 

@@ -91,12 +91,11 @@ Eigen::MatrixXd depthwiseHessians(const Op& op, const Act& in) {
     const int64_t T = geo.KH * geo.KW, C = geo.C, per = geo.OH * geo.OW;
     Eigen::MatrixXd h = Eigen::MatrixXd::Zero(T, T * C);
     std::vector<float> patches;
-    Eigen::MatrixXd xc(per, T);
+    using Strided = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
     for (Eigen::Index n = 0; n < in.x.rows(); ++n) {
         im2col(in.x.row(n).data(), geo, 0.0f, patches);  // rows: pixels; columns (ky, kx, c)
-        for (int64_t c = 0; c < C; ++c) {
-            for (int64_t p = 0; p < per; ++p)
-                for (int64_t t = 0; t < T; ++t) xc(p, t) = patches[static_cast<size_t>((p * T + t) * C + c)];
+        for (int64_t c = 0; c < C; ++c) {  // channel c's (pixel, tap) values: every C-th column
+            const Eigen::MatrixXd xc = Strided(patches.data() + c, per, T, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(T * C, C)).cast<double>();
             h.middleCols(c * T, T).noalias() += xc.transpose() * xc;
         }
     }
@@ -522,7 +521,7 @@ private:
             }
             o.weight_bytes += (n * o.weight_bits + 7) / 8 + scale_bytes + channels * (wide ? 8 : 4);
             for (int64_t b : o.bias_q) o.bias32.push_back(static_cast<int32_t>(std::clamp<int64_t>(b, INT32_MIN, INT32_MAX)));
-            if (!splitMultipliers(o.mult, o.mult_m, o.mult_rshift)) splitMultipliers(o.mult, o.mult_m, o.mult_rshift, o.mult_lshift);
+            splitMultipliers(o.mult, o.mult_m, o.mult_rshift, o.mult_lshift);
         } else {
             o.weight_bytes = (n * o.weight_bits + 7) / 8 + scale_bytes + channels * 4;
         }

@@ -63,6 +63,10 @@ std::string runKey(const char* model, int threads, int batch) {
     return std::string(model) + " t" + std::to_string(threads) + " b" + std::to_string(batch);
 }
 
+// Our kernels held to AVX2 (QUANTSCOPE_SIMD=avx2) race oneDNN held to AVX2 as well, as on a
+// CPU without AVX-512: oneDNN reads ONEDNN_MAX_CPU_ISA (unless the caller set it already).
+bool peerHeldToAvx2() { return qs::kernels::activeIsa() == qs::kernels::Isa::Avx2 && !std::getenv("ONEDNN_MAX_CPU_ISA"); }
+
 // Runs the PyTorch peer script; its JSON, or null with the reason in *why.
 nlohmann::json torchPeer(const std::string& dir, std::string* why) {
     const std::string script = QUANTSCOPE_SHARED_DIR "/bench/torch_peer.py";
@@ -70,10 +74,7 @@ nlohmann::json torchPeer(const std::string& dir, std::string* why) {
         *why = script + " not found";
         return nullptr;
     }
-    // Our kernels held to AVX2 (QUANTSCOPE_SIMD=avx2) race oneDNN held to AVX2 as well, as on a
-    // CPU without AVX-512: oneDNN reads ONEDNN_MAX_CPU_ISA (unless the caller set it already).
-    const bool avx2 = qs::kernels::activeIsa() == qs::kernels::Isa::Avx2 && !std::getenv("ONEDNN_MAX_CPU_ISA");
-    const std::string cmd = std::string(avx2 ? "ONEDNN_MAX_CPU_ISA=AVX2 " : "") + "/usr/bin/python3 " + script + " '" + dir +
+    const std::string cmd = std::string(peerHeldToAvx2() ? "ONEDNN_MAX_CPU_ISA=AVX2 " : "") + "/usr/bin/python3 " + script + " '" + dir +
                             "' 3 onednn int8 2>/dev/null";
     std::string out;
     if (FILE* p = popen(cmd.c_str(), "r")) {
@@ -199,7 +200,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     std::printf("PyTorch %s int8 (%s engine%s), same models, same run:\n", tp.value("torch", "?").c_str(), tp.value("engine", "?").c_str(),
-                qs::kernels::activeIsa() == qs::kernels::Isa::Avx2 && !std::getenv("ONEDNN_MAX_CPU_ISA") ? ", ONEDNN_MAX_CPU_ISA=AVX2" : "");
+                peerHeldToAvx2() ? ", ONEDNN_MAX_CPU_ISA=AVX2" : "");
     std::printf("%-12s %7s %5s %12s %12s %9s\n", "model", "threads", "batch", "ours int8 us", "torch int8 us", "ours/torch");
     for (const char* name : {"fmnist_mlp", "fmnist_cnn"})
         for (int threads : {1, 2})

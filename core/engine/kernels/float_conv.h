@@ -31,8 +31,8 @@ struct FloatConvJob {
     int64_t w_stride;
     const float* tail;
     int64_t OC;
-    // out = min(max(acc * mul + add, lo), hi) per output channel; mul null: acc + add. Both hold
-    // a whole number of panels (zeros past OC).
+    // out = min(max(acc * mul + add, lo), hi) per output channel (mul 1 without an affine). Both
+    // hold a whole number of panels.
     const float* mul;
     const float* add;
     float lo, hi;
