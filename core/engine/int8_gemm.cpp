@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include <emmintrin.h>
 
@@ -140,11 +141,21 @@ void forPanelPairs(const PackedWeights& W, Tile tile) {
     }
 }
 
+// Where a VNNI patch tile writes its sums: into the store's own block of rows when it has one
+// (BlockedRequant::target), else the scratch tile.
+template <class Store>
+std::pair<int32_t*, int64_t> tileTarget(Store& store, GemmScratch& s, int64_t m0, int64_t rows, int64_t n0) {
+    if constexpr (requires { store.target(m0, rows, n0); })
+        return store.target(m0, rows, n0);
+    else
+        return {s.acc_vnni, kernels::kVnniAccStride};
+}
+
 // The VNNI driver over implicit patches: 8-row tiles read in place (a last, partial tile repeats
 // its last row and stores only its own); store as for gemmTilesVnni.
 template <class Store>
 void patchTilesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
-                    const kernels::VnniKernels& k, Store store) {
+                    const kernels::VnniKernels& k, Store&& store) {
     using kernels::kVnniMR;
     vnniCorrection(W, a_zero, s);
     const uint8_t* rows[kVnniMR];
@@ -152,8 +163,9 @@ void patchTilesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const 
     for (int64_t m0 = 0; m0 < M; m0 += kVnniMR) {
         const int64_t n_rows = patchRowStarts(src, pa.OW, pa.sh * pa.row_bytes, pa.sw_bytes, m0, M, rows);
         forPanelPairs(W, [&](const int8_t* b0, const int8_t* b1, int64_t n0, int64_t cols) {
-            k.tile_rows(rows, pa.KH, pa.dh * pa.row_bytes, pa.run_quads, b0, b1, s.correction.data() + n0, s.acc_vnni);
-            store(m0, n_rows, n0, cols, s.acc_vnni, kernels::kVnniAccStride);
+            const auto [acc, stride] = tileTarget(store, s, m0, n_rows, n0);
+            k.tile_rows(rows, pa.KH, pa.dh * pa.row_bytes, pa.run_quads, b0, b1, s.correction.data() + n0, acc, stride);
+            store(m0, n_rows, n0, cols, acc, stride);
         });
     }
 }
@@ -164,7 +176,7 @@ void patchTilesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const 
 // columns 2px, 2px + 1); an odd last pixel is computed twice and stored once.
 template <class Store>
 void pooledTilesVnni(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
-                     const kernels::VnniKernels& k, Store store) {
+                     const kernels::VnniKernels& k, Store&& store) {
     static_assert(kernels::kVnniMR == 8);  // two windows of four
     vnniCorrection(W, a_zero, s);
     const int64_t P = PH * PW, row_step = pa.sh * pa.row_bytes;
@@ -176,8 +188,10 @@ void pooledTilesVnni(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t 
             for (int64_t c = 0; c < 4; ++c) rows[4 * i + c] = src + (oy + c / 2) * row_step + (ox + c % 2) * pa.sw_bytes;
         }
         forPanelPairs(W, [&](const int8_t* b0, const int8_t* b1, int64_t n0, int64_t cols) {
-            k.tile_rows_max4(rows, pa.KH, pa.dh * pa.row_bytes, pa.run_quads, b0, b1, s.correction.data() + n0, s.acc_vnni);
-            store(p0, std::min<int64_t>(2, P - p0), n0, cols, s.acc_vnni, kernels::kVnniAccStride);
+            const int64_t pixels = std::min<int64_t>(2, P - p0);
+            const auto [acc, stride] = tileTarget(store, s, p0, pixels, n0);
+            k.tile_rows_max4(rows, pa.KH, pa.dh * pa.row_bytes, pa.run_quads, b0, b1, s.correction.data() + n0, acc, stride);
+            store(p0, pixels, n0, cols, acc, stride);
         });
     }
 }
@@ -327,6 +341,40 @@ auto requantStore(const Requant& rq, int8_t* C, int64_t ldc) {
         requantRows(acc, stride, rows, n0, cols, rq, C + m0 * ldc + n0, ldc);
     };
 }
+
+// The output stage over blocks of rows instead of tile by tile: the VNNI patch tiles write their
+// sums straight into a block of kRows rows (target(); 16 KiB at 64 columns) and requantRows runs
+// once per block. A pooled tile holds two rows, so tile by tile the stage spent most of its time
+// loading and preparing each column group's constants; per block they are loaded once for kRows
+// rows, and the rows' independent chains overlap. The drivers ask for a tile's target with its
+// columns in increasing order, n0 = 0 first, and tiles in increasing m0, so a block is complete
+// when a tile that does not fit begins.
+class BlockedRequant {
+public:
+    static constexpr int64_t kRows = 64;
+    BlockedRequant(const Requant& rq, int8_t* C, int64_t ldc, int64_t N, std::vector<int32_t>& sums)
+        : rq_(rq), C_(C), ldc_(ldc), N_(N), stride_((N + 2 * kGemmNR - 1) / (2 * kGemmNR) * 2 * kGemmNR), sums_(sums) {
+        // A tile writes whole panel pairs (stride_ columns) and, the last one, kVnniMR rows
+        sums_.resize(static_cast<size_t>((kRows + kernels::kVnniMR) * stride_));
+    }
+    std::pair<int32_t*, int64_t> target(int64_t m0, int64_t rows, int64_t n0) {
+        if (n0 == 0 && m0 + rows - first_ > kRows) flush(), first_ = m0;
+        end_ = std::max(end_, m0 + rows);
+        return {sums_.data() + (m0 - first_) * stride_ + n0, stride_};
+    }
+    void operator()(int64_t, int64_t, int64_t, int64_t, const int32_t*, int64_t) {}  // the sums are in the block already
+    void flush() {
+        if (end_ > first_) requantRows(sums_.data(), stride_, end_ - first_, 0, N_, rq_, C_ + first_ * ldc_, ldc_);
+        first_ = end_;
+    }
+
+private:
+    const Requant& rq_;
+    int8_t* C_;
+    int64_t ldc_, N_, stride_;
+    std::vector<int32_t>& sums_;
+    int64_t first_ = 0, end_ = 0;
+};
 }  // namespace
 
 void gemmRequant(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
@@ -362,12 +410,16 @@ void gemmRequantPairPatches(const ImplicitPairPatches& pa, int64_t M, const Pack
 
 void gemmRequantPatches(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
                         int8_t* C, int64_t ldc, GemmScratch& scratch) {
-    patchTilesVnni(pa, M, a_zero, W, scratch, nativeVnni(), requantStore(rq, C, ldc));
+    BlockedRequant block(rq, C, ldc, W.N, scratch.sums);
+    patchTilesVnni(pa, M, a_zero, W, scratch, nativeVnni(), block);
+    block.flush();
 }
 
 void gemmRequantPatchesMaxPool2(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W,
                                 const Requant& rq, int8_t* C, int64_t ldc, GemmScratch& scratch) {
-    pooledTilesVnni(pa, PH, PW, a_zero, W, scratch, nativeVnni(), requantStore(rq, C, ldc));
+    BlockedRequant block(rq, C, ldc, W.N, scratch.sums);
+    pooledTilesVnni(pa, PH, PW, a_zero, W, scratch, nativeVnni(), block);
+    block.flush();
 }
 
 PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t N) {

@@ -56,6 +56,7 @@ struct GemmScratch {
     std::vector<uint8_t> a_quads;     // the VNNI path's packed rows
     std::vector<int32_t> correction;  // -(a_zero + 128) * col_sums: the VNNI kernels add it to their sums
     alignas(64) int32_t acc_vnni[kernels::kVnniMR * kernels::kVnniAccStride];
+    std::vector<int32_t> sums;  // a block of rows' sums waiting for the output stage (the VNNI patch drivers)
 };
 
 void gemmRequant(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,

@@ -60,8 +60,11 @@ using VnniTileKernel = void (*)(const uint8_t* a, const int8_t* b0, const int8_t
 using VnniRowKernel = void (*)(const uint8_t* a, const int8_t* b, int64_t quads, const int32_t* init, int32_t* acc);
 // The tile over a convolution's implicit patches, read in place (no packing): row r's quads are
 // `runs` runs of run_quads quads, run j at rows[r] + j * run_step, already uint8 (int8 + 128).
+// Row r of the sums goes to acc + r * acc_stride (the driver's block of rows, so the output stage
+// can run over many tiles at once: BlockedRequant in int8_gemm.cpp); always 32 columns (16 when
+// b1 is null), whatever the layer's width.
 using VnniTileRowsKernel = void (*)(const uint8_t* const* rows, int64_t runs, int64_t run_step, int64_t run_quads, const int8_t* b0,
-                                    const int8_t* b1, const int32_t* init, int32_t* acc);
+                                    const int8_t* b1, const int32_t* init, int32_t* acc, int64_t acc_stride);
 struct VnniKernels {
     VnniTileKernel tile;
     VnniRowKernel row;
@@ -74,9 +77,9 @@ struct VnniKernels {
 void gemmTileVnni(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, const int32_t* init, int32_t* acc);
 void gemmRowVnni(const uint8_t* a, const int8_t* b, int64_t quads, const int32_t* init, int32_t* acc);
 void gemmTileRowsVnni(const uint8_t* const* rows, int64_t runs, int64_t run_step, int64_t run_quads, const int8_t* b0, const int8_t* b1,
-                      const int32_t* init, int32_t* acc);
+                      const int32_t* init, int32_t* acc, int64_t acc_stride);
 void gemmTileRowsMax4Vnni(const uint8_t* const* rows, int64_t runs, int64_t run_step, int64_t run_quads, const int8_t* b0,
-                          const int8_t* b1, const int32_t* init, int32_t* acc);
+                          const int8_t* b1, const int32_t* init, int32_t* acc, int64_t acc_stride);
 bool vnniSupported();  // AVX-512 F/BW/DQ/VL and VNNI
 
 // The output stage for one row of n int32 sums: out = clamp(zp + (acc + bias) * M), with
