@@ -37,9 +37,9 @@ void requantRowsAvx512(const int32_t* acc, int64_t acc_stride, int64_t rows, con
             __m512i v = _mm512_srav_epi32(high, e);
             v = _mm512_mask_add_epi32(v, up, v, one);
             v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, vzp), vlo), vhi);
-            // In range already: plain narrowing. The narrowing store to memory (vpmovdb m128) is
-            // microcoded on AMD Zen 4/5 and was a sixth of this function's time there: narrow in a
-            // register and store with an ordinary move; only a partial group needs the masked form.
+            // In range already: plain narrowing, in a register and then an ordinary store (perf had
+            // the masked narrowing store, vpmovdb to memory, as this function's hottest instruction
+            // on Zen 5); only a partial group needs the masked form.
             if (full)
                 _mm_storeu_si128(reinterpret_cast<__m128i*>(out + r * ldc + j), _mm512_cvtepi32_epi8(v));
             else
