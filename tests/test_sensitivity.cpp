@@ -174,6 +174,27 @@ private slots:
         QCOMPARE(qs::bitsPerWeight(t, c), (100 * 16 + 300 * 8) / 400.0);
     }
 
+    void lossEstimateFromKl() {
+        // The search ranks cells by their KL increase, in points of top-1 per nat fitted on the
+        // cells that lose 0-20 points: here (drop 2, +0.05 nat) and (drop 1, +0.04 nat), so
+        // (2 * 0.05 + 1 * 0.04) / (0.05^2 + 0.04^2) = 0.14 / 0.0041 points per nat. Left out of
+        // the fit: a cell whose top-1 rose (noise), one that loses 40 points, one whose KL fell.
+        qs::SensitivityTable t;
+        t.baseline_score.top1 = 0.90, t.baseline_score.kl = 0.01;
+        const auto cell = [](double top1, double kl) {
+            qs::SensitivityCell c;
+            c.score.top1 = top1, c.score.kl = kl;
+            return c;
+        };
+        QCOMPARE(qs::pointsPerNat(t), 30.0);  // nothing to fit: the default
+        t.cells = {cell(0.88, 0.06), cell(0.89, 0.05), cell(0.905, 0.03), cell(0.50, 2.0), cell(0.88, 0.005)};
+        const double per_nat = qs::pointsPerNat(t);
+        QVERIFY(std::abs(per_nat - 0.14 / 0.0041) < 1e-9);
+        // The cell whose top-1 rose by 0.5 points still costs: its outputs moved 0.02 nat.
+        QVERIFY(std::abs(qs::estimatedLoss(t, t.cells[2], per_nat) - 0.02 * 0.14 / 0.0041) < 1e-9);
+        QVERIFY(qs::estimatedLoss(t, t.cells[4], per_nat) < 0);
+    }
+
     void traceRestartEqualsFullRun() {
         // Restarting the integer engine at a changed layer from the baseline's activations gives
         // exactly the outputs of running the changed model from its input.

@@ -6,8 +6,8 @@
 // lower convex hull of its (bytes, loss) options, always taking the step that loses the least
 // estimated accuracy per byte saved, and (2) an exact knapsack over the measured losses (as
 // HAWQ-V3's integer programme) at the budget and at a ladder of 16 sizes. The estimate adds the
-// layers' measured losses (top-1 points lost against the baseline, plus KL divergence x 10 as a
-// tie-breaker where top-1 does not move). Losses do not add up exactly, so every candidate
+// layers' KL divergence increases (estimatedLoss below: smooth where single-layer top-1 drops
+// are noise), scaled to points of top-1. Losses do not add up exactly, so every candidate
 // (up to max_evaluations, the all-int8 baseline always among them) is quantized and run on the
 // search images, the Pareto front is built from those real results and the budget picks from
 // it; the pick is then refined by one-layer changes kept only when a real run confirms them.
@@ -71,6 +71,13 @@ struct SearchOptions {
 // Bits per weight of a config: the kernel weights of the table's layers, each at its layer's
 // width (float32 32, float16 16), averaged.
 double bitsPerWeight(const SensitivityTable& table, const QuantConfig& config);
+
+// The search's estimate of a cell's cost: points of top-1 per nat of mean KL, fitted on the
+// table's cells that lose between 0 and 20 points (least squares through the origin; 30 when
+// none do), times the cell's KL increase over the baseline. See mixed_precision.cpp for why KL
+// and not the cell's own top-1 drop.
+double pointsPerNat(const SensitivityTable& table);
+double estimatedLoss(const SensitivityTable& table, const SensitivityCell& cell, double points_per_nat);
 
 // `search` and `heldout` must be disjoint image sets (the caller splits the test set).
 SearchResult searchMixedPrecision(const Model& model, const GraphCalibration& calibration, const SensitivityTable& table,
