@@ -612,6 +612,73 @@ private slots:
         }
     }
 
+    void int16ActivationsOnInt8GemmExact() {
+        // int16 activations against int8 weights run on the int8 GEMM, each activation split into
+        // its high (signed) and low (unsigned) byte (quantized_engine.cpp: matmulWideSplit). Against
+        // an int64 loop and multiplyByQuantizedMultiplier64 on every ISA: Dense and Conv2D (im2col,
+        // padding at the zero point), depths that are not whole quads, partial panels and tiles,
+        // activations over the whole int16 range with both extremes, nonzero zero points.
+        struct Case { int H, W, C, KH, KW, N; };
+        const Case cases[] = {{1, 1, 37, 1, 1, 20}, {1, 1, 300, 1, 1, 33}, {7, 6, 3, 3, 3, 17}};
+        std::mt19937 rng(31);
+        std::uniform_int_distribution<int> a_dist(-32768, 32767), w_dist(-127, 127);
+        std::uniform_int_distribution<int64_t> b_dist(-(int64_t(1) << 33), int64_t(1) << 33);
+        std::uniform_real_distribution<double> m_dist(0.2, 1.0);
+        for (const Case& c : cases) {
+            const bool dense = c.H == 1;
+            const int K = c.KH * c.KW * c.C, zp = -1234, out_zp = 57;
+            qs::Op op;
+            op.kind = dense ? qs::OpKind::Dense : qs::OpKind::Conv2D;
+            if (!dense) op.config = {{"padding", "same"}, {"strides", {1, 1}}};
+            std::vector<float> kf(static_cast<size_t>(K * c.N));
+            std::vector<int8_t> w8(kf.size());
+            qs::QuantizedOp q;
+            for (size_t i = 0; i < w8.size(); ++i) kf[i] = w8[i] = static_cast<int8_t>(w_dist(rng)), q.wq.push_back(w8[i]);
+            op.kernel = dense ? tensor({K, c.N}, kf) : tensor({c.KH, c.KW, c.C, c.N}, kf);
+            q.gemm = qs::packWeights(w8.data(), K, c.N);
+            q.out = {1.0, out_zp, -32768, 32767};
+            for (int n = 0; n < c.N; ++n) {
+                q.bias_q.push_back(b_dist(rng));
+                q.mult.push_back(qs::quantizeMultiplier(m_dist(rng) / (K * 4096.0)));
+            }
+            q.qlo = -32768, q.qhi = 32767;
+            const qs::Shape in_shape = dense ? qs::Shape{K} : qs::Shape{c.H, c.W, c.C};
+            const qs::QuantizedModel qm = oneOpModel(in_shape, op, {1.0, zp, -32768, 32767}, q, qs::Domain::Int16);
+            const int rows = 11, size = c.H * c.W * c.C;
+            qs::RowMatrix x(rows, size);
+            for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(a_dist(rng) - zp);  // q = x + zp
+            x(0, 0) = -32768.0f - zp, x(1, 0) = 32767.0f - zp, x(2, size - 1) = -32768.0f - zp;
+            const int64_t OH = c.H, OW = c.W;  // "same", stride 1 (Dense: one pixel)
+            qs::RowMatrix ref(rows, OH * OW * c.N);
+            for (int b = 0; b < rows; ++b)
+                for (int64_t oy = 0; oy < OH; ++oy)
+                    for (int64_t ox = 0; ox < OW; ++ox)
+                        for (int n = 0; n < c.N; ++n) {
+                            int64_t acc = q.bias_q[static_cast<size_t>(n)];
+                            for (int ky = 0; ky < c.KH; ++ky)
+                                for (int kx = 0; kx < c.KW; ++kx)
+                                    for (int ch = 0; ch < c.C; ++ch) {
+                                        const int64_t iy = oy - c.KH / 2 + ky, ix = ox - c.KW / 2 + kx;
+                                        if (iy < 0 || iy >= c.H || ix < 0 || ix >= c.W) continue;  // padding: the zero point
+                                        acc += static_cast<int64_t>(x(b, (iy * c.W + ix) * c.C + ch)) *
+                                               w8[static_cast<size_t>(((ky * c.KW + kx) * c.C + ch) * c.N + n)];
+                                    }
+                            const int64_t v =
+                                std::clamp<int64_t>(qs::multiplyByQuantizedMultiplier64(acc, q.mult[static_cast<size_t>(n)]) + out_zp, -32768, 32767);
+                            ref(b, (oy * OW + ox) * c.N + n) = static_cast<float>(v - out_zp);
+                        }
+            // Not vacuous: the outputs spread over the int16 range without all saturating.
+            QVERIFY(ref.maxCoeff() - ref.minCoeff() > 1000);
+            for (qs::kernels::Isa isa : {qs::kernels::Isa::Portable, qs::kernels::Isa::Avx2, qs::kernels::Isa::Avx512}) {
+                if (!qs::kernels::isaSupported(isa)) continue;
+                qs::kernels::forceIsa(isa);
+                const qs::RowMatrix got = qs::runQuantizedOutput(qm, qs::QuantizedRun::Integer, x);
+                QVERIFY2(got == ref, qPrintable(QString("%1, K %2, N %3").arg(qs::kernels::isaName(isa)).arg(K).arg(c.N)));
+            }
+            qs::kernels::clearForcedIsa();
+        }
+    }
+
     void convMaxPoolFusedMatchesUnfused() {
         // The engine runs an int8 Conv2D and the MaxPool reading it as one op (pooling the int32
         // sums, then one requantization per pooled value: max_pool_requant.h). A keep_all run

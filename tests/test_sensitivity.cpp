@@ -243,20 +243,33 @@ private slots:
     }
 
     void wideProductsExact() {
-        // int16-activation layers multiply as a double GEMM; the int64 loop is the reference.
+        // int16-activation layers multiply on the int8 GEMM split into bytes (weights of 8 bits or
+        // fewer: "8:a16", "4:a16") or as a double GEMM (16-bit weights); the int64 loop is the
+        // reference. Every ISA, since the int8 GEMM's paths differ per ISA.
         const qs::Model m = qs::loadModel((samples() / "fmnist_cnn.h5").string());
         const qs::ImageDataset data = qs::readDataset(kFashion);
         const qs::Preprocessing pre = qs::inferPreprocessing(data);
         const qs::RowMatrix x = qs::preprocessRows(data, pre, 0, 16);
-        for (const char* spec : {"16", "4:a16"}) {
+        for (const char* spec : {"16", "8:a16", "4:a16"}) {
             qs::QuantConfig c;
             c.defaults = qs::parseLayerSpec(spec, c.defaults);
             qs::QuantizedModel qm = qs::quantizeModel(m, c, qs::preprocessSpread(data, pre, 100));
-            const qs::RowMatrix fast = qs::runQuantizedOutput(qm, qs::QuantizedRun::Integer, x);
-            int wide = 0;
-            for (qs::QuantizedOp& o : qm.ops) wide += !o.w_wide.empty(), o.w_wide.clear();
+            std::vector<qs::RowMatrix> fast;
+            for (qs::kernels::Isa isa : {qs::kernels::Isa::Portable, qs::kernels::Isa::Avx2, qs::kernels::Isa::Avx512}) {
+                if (!qs::kernels::isaSupported(isa)) continue;
+                qs::kernels::forceIsa(isa);
+                fast.push_back(qs::runQuantizedOutput(qm, qs::QuantizedRun::Integer, x));
+            }
+            qs::kernels::clearForcedIsa();
+            int wide = 0, split = 0;
+            for (qs::QuantizedOp& o : qm.ops) {
+                wide += !o.w_wide.empty(), split += o.gemm.K > 0 && o.domain == qs::Domain::Int16;
+                o.w_wide.clear(), o.gemm = {};
+            }
             QVERIFY(wide >= 3);
-            QVERIFY2(fast == qs::runQuantizedOutput(qm, qs::QuantizedRun::Integer, x), spec);
+            QCOMPARE(split, std::string(spec) == "16" ? 0 : wide);  // the byte split where the weights fit int8
+            const qs::RowMatrix loop = qs::runQuantizedOutput(qm, qs::QuantizedRun::Integer, x);
+            for (const qs::RowMatrix& f : fast) QVERIFY2(f == loop, spec);
         }
     }
 

@@ -160,12 +160,47 @@ int32_t requant64(int64_t acc, FixedMultiplier m, int32_t zp, int32_t lo, int32_
     return static_cast<int32_t>(std::clamp<int64_t>(v, lo, hi));
 }
 
+thread_local GemmScratch tls_scratch;
+
+// int16 activations against weights of 8 bits or fewer, on the int8 GEMM and exactly: with
+// a = 256 * hi + lo, hi = a >> 8 (int8) and lo = a & 255 (0 .. 255),
+//     sum_k (a - zp) * w = 256 * sum_k hi * w + sum_k lo * w - zp * colsum(w),
+// two int8 GEMMs (lo enters as the int8 lo - 128 with zero point -128) whose int32 sums cannot
+// overflow while K < 2^16 (|hi * w| <= 2^14, lo * w < 2^15), joined in int64. The double GEMM
+// below ran these layers at a sixteenth of the VNNI rate: int16-activation cells were a fifth of
+// the sensitivity benchmark's time (perf). False when the op has no packed int8 weights.
+bool matmulWideSplit(const int16_t* a, int64_t M, int64_t K, int32_t a_zero, const QuantizedOp& o, int64_t N, int16_t* c) {
+    if (o.gemm.K != K || o.gemm.N != N || K >= (int64_t(1) << 16)) return false;
+    thread_local std::vector<int8_t> hi, lo;
+    thread_local std::vector<int32_t> s_hi, s_lo;
+    thread_local std::vector<int64_t> colsum;
+    hi.resize(static_cast<size_t>(M * K)), lo.resize(static_cast<size_t>(M * K));
+    for (int64_t i = 0; i < M * K; ++i) {
+        hi[static_cast<size_t>(i)] = static_cast<int8_t>(a[i] >> 8);
+        lo[static_cast<size_t>(i)] = static_cast<int8_t>((a[i] & 0xFF) ^ 0x80);
+    }
+    s_hi.resize(static_cast<size_t>(M * N)), s_lo.resize(static_cast<size_t>(M * N));
+    gemmInt32(hi.data(), K, M, 0, o.gemm, s_hi.data(), N, tls_scratch);
+    gemmInt32(lo.data(), K, M, -128, o.gemm, s_lo.data(), N, tls_scratch);
+    colsum.assign(static_cast<size_t>(N), 0);
+    for (int64_t k = 0; k < K; ++k)
+        for (int64_t n = 0; n < N; ++n) colsum[static_cast<size_t>(n)] += o.wq[static_cast<size_t>(k * N + n)];
+    for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = 0; n < N; ++n) {
+            const size_t i = static_cast<size_t>(m * N + n);
+            const int64_t acc = 256 * int64_t{s_hi[i]} + s_lo[i] - int64_t{a_zero} * colsum[static_cast<size_t>(n)] + o.bias_q[static_cast<size_t>(n)];
+            c[i] = static_cast<int16_t>(requant64(acc, o.mult[static_cast<size_t>(n)], o.out.zero_point, o.qlo, o.qhi));
+        }
+    return true;
+}
+
 // Products of int16-activation layers: int16 x (up to) int16 in 64 bits, requantized per channel.
-// Done as a double GEMM, which is exact here: each product is below 2^31 in magnitude and K of
+// With weights of 8 bits or fewer on the int8 GEMM (above); else as a double GEMM, which is exact here: each product is below 2^31 in magnitude and K of
 // them sum below 2^53 while K < 2^22, so every partial sum is an integer a double holds exactly
 // (and a GEMM runs at SIMD speed, where the int64 loop ran about 1 multiply-add per cycle; the
 // dispatched one, kernels/float_gemm.h, at the CPU's widest: AVX-512 runs 8 doubles a lane).
 void matmulWide(const int16_t* a, int64_t M, int64_t K, int32_t a_zero, const QuantizedOp& o, int64_t N, int16_t* c) {
+    if (matmulWideSplit(a, M, K, a_zero, o, N, c)) return;
     if (K < (int64_t(1) << 22) && static_cast<int64_t>(o.w_wide.size()) == K * N) {
         thread_local std::vector<double> A, C;
         A.resize(static_cast<size_t>(M * K));
@@ -191,8 +226,6 @@ void matmulWide(const int16_t* a, int64_t M, int64_t K, int32_t a_zero, const Qu
             c[m * N + n] = static_cast<int16_t>(requant64(acc[static_cast<size_t>(n)], o.mult[static_cast<size_t>(n)], o.out.zero_point, o.qlo, o.qhi));
     }
 }
-
-thread_local GemmScratch tls_scratch;
 
 Requant requantOf(const QuantizedOp& o) {
     Requant rq{o.bias32.data(), o.mult.data(), o.out.zero_point, o.qlo, o.qhi};

@@ -537,7 +537,7 @@ private:
         const bool gemm = (op.kind == OpKind::Dense || op.kind == OpKind::Conv2D) && o.weight_bits <= 8;
         if ((op.kind == OpKind::Dense || op.kind == OpKind::Conv2D) && o.domain == Domain::Int16)
             o.w_wide.assign(o.wq.begin(), o.wq.end());
-        if (gemm && (o.domain == Domain::Int8 || o.hybrid)) {
+        if (gemm) {  // int16 activations use it too (matmulWide's byte split)
             std::vector<int8_t> w8(o.wq.begin(), o.wq.end());
             o.gemm = packWeights(w8.data(), n / channels, channels);
             const int64_t run = op.kind == OpKind::Conv2D ? op.kernel.shape[1] * op.kernel.shape[2] : 0;
