@@ -421,6 +421,27 @@ private slots:
             QApplication::processEvents();
             QVERIFY(w.grab().save(qEnvironmentVariable("QUANTSCOPE_SCREENSHOT_DIR") + "/suggest.png"));
         }
+        // The chart's size axis (log) is labelled at 1, 2 and 5 times powers of ten (1.5, 3 and 7
+        // too when that leaves fewer than three) inside its range; the float line is in the legend
+        // at the float model's search top-1.
+        QCustomPlot* chart = w.suggestPanel()->chart();
+        const auto ticker = chart->xAxis->ticker().dynamicCast<QCPAxisTickerText>();
+        QVERIFY(ticker && ticker->ticks().size() >= 3);
+        const double mantissas[] = {1.0, 1.5, 2.0, 3.0, 5.0, 7.0};
+        for (double v : ticker->ticks().keys()) {
+            QVERIFY(chart->xAxis->range().contains(v));
+            const double mantissa = v / std::pow(10.0, std::floor(std::log10(v)));
+            QVERIFY2(std::any_of(std::begin(mantissas), std::end(mantissas), [&](double m) { return std::abs(mantissa - m) < 1e-9; }),
+                     qPrintable(QString::number(v)));
+        }
+        bool float_line = false;
+        for (int g = 0; g < chart->graphCount(); ++g)
+            if (chart->graph(g)->name().startsWith("float ")) {
+                float_line = true;
+                QCOMPARE(chart->graph(g)->data()->begin()->value, 100 * r->float_search_top1);
+                QVERIFY(chart->legend->hasItemWithPlottable(chart->graph(g)));
+            }
+        QVERIFY(float_line);
         // The sensitivity column is filled for the Dense layers, empty for the others.
         LayerTableModel& t = *w.layerTable();
         const int dense = firstQuantizable(t);

@@ -13,6 +13,7 @@
 #include <qcustomplot.h>
 
 #include <cmath>
+#include <initializer_list>
 
 namespace {
 
@@ -58,7 +59,7 @@ SuggestPanel::SuggestPanel(QWidget* parent) : QWidget(parent) {
     chart_->xAxis->setLabel(tr("model size (KiB, log)"));
     chart_->yAxis->setLabel(tr("top-1 on the search images (%)"));
     chart_->xAxis->setScaleType(QCPAxis::stLogarithmic);
-    chart_->xAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+    chart_->xAxis->setTicker(QSharedPointer<QCPAxisTickerText>(new QCPAxisTickerText));  // 1-2-5 ticks, set in drawChart
     chart_->setInteractions(QCP::iSelectPlottables);
     table_ = new QTableWidget(0, ColCount, split);
     // Two-line headers: the table fits beside the chart in a dock half a 1280 px window wide.
@@ -187,6 +188,26 @@ void SuggestPanel::fillTable() {
     }
 }
 
+namespace {
+// Ticks at 1, 2 and 5 times the powers of ten in [lo, hi] (a log axis over less than a decade
+// got crowded labels from QCPAxisTickerLog: "200250 300"); 1-3 and 5 in between when that leaves
+// fewer than three.
+void setLogTicks(QCPAxis& axis, double lo, double hi) {
+    auto ticker = axis.ticker().dynamicCast<QCPAxisTickerText>();
+    if (!ticker || !(lo > 0) || !(hi > lo)) return;
+    ticker->clear();
+    for (const std::initializer_list<double> steps : {std::initializer_list<double>{1, 2, 5}, {1, 1.5, 2, 3, 5, 7}}) {
+        QVector<double> at;
+        for (double decade = std::pow(10.0, std::floor(std::log10(lo))); decade <= hi; decade *= 10)
+            for (double m : steps)
+                if (m * decade >= lo && m * decade <= hi) at << m * decade;
+        if (at.size() < 3 && steps.size() == 3) continue;
+        for (double v : at) ticker->addTick(v, QLocale().toString(v, 'g', 4));
+        return;
+    }
+}
+}  // namespace
+
 void SuggestPanel::drawChart() {
     chart_->clearGraphs();
     chart_->clearItems();
@@ -230,19 +251,18 @@ void SuggestPanel::drawChart() {
         lo = std::min(lo, p.bytes / 1024.0), hi = std::max(hi, p.bytes / 1024.0);
         ylo = std::min(ylo, 100 * p.search.top1), yhi = std::max(yhi, 100 * p.search.top1);
     }
+    // The float model's accuracy as a dashed line across the chart, named in the legend (a label
+    // on the line sat on the points near float, where the pick usually is).
     const double fl = 100 * result_->float_search_top1;
-    auto* line = new QCPItemStraightLine(chart_);
-    line->point1->setCoords(lo, fl);
-    line->point2->setCoords(hi, fl);
-    line->setPen(QPen(QColor(0, 140, 60), 1.2, Qt::DashLine));
-    auto* label = new QCPItemText(chart_);
-    label->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
-    label->position->setCoords(lo, fl);
-    label->setText(tr("float %1%").arg(fl, 0, 'f', 2));
-    label->setColor(QColor(0, 110, 50));
-    // The interesting part: from a few points under the worst front point near float up to float.
+    QCPGraph* float_line = chart_->addGraph();
+    float_line->setName(tr("float %1%").arg(fl, 0, 'f', 2));
+    float_line->setPen(QPen(QColor(0, 140, 60), 1.2, Qt::DashLine));
+    float_line->addData(lo / 1.3, fl);
+    float_line->addData(hi * 1.3, fl);
+    float_line->setSelectable(QCP::stNone);
     yhi = std::max(yhi, fl);
     chart_->xAxis->setRange(lo / 1.3, hi * 1.3);
+    setLogTicks(*chart_->xAxis, lo / 1.3, hi * 1.3);
     chart_->yAxis->setRange(std::max(0.0, ylo - 1), std::min(100.0, yhi + 1));
     chart_->legend->setVisible(true);
     chart_->legend->setFont(QFont(font().family(), 8));
