@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "data/array_dataset.h"
@@ -327,6 +328,26 @@ private slots:
             if (want == 0) QCOMPARE(s.search_count, n / 2);
         }
         QVERIFY_THROWS_EXCEPTION(qs::Error, qs::splitForSearch(1));
+    }
+
+    void gptqCellsOnlyWhereGptqRuns() {
+        // fmnist_cnn's first Dense layer is 3136 deep, past GPTQ's 1024 (no Hessian): no GPTQ cells
+        // there (they would measure nearest rounding again under a GPTQ label); its 288-deep second
+        // convolution has all four (4 and 2 bits, per channel and per tensor).
+        int status = -1;
+        const json t = json::parse(runCli({"sensitivity", QString::fromStdString((samples() / "fmnist_cnn.h5").string()), "--data", kFashion,
+                                           "--limit", "200", "--calib", "50", "--json"},
+                                          &status)
+                                       .toStdString());
+        QCOMPARE(status, 0);
+        std::map<std::string, int> gptq, all;
+        for (const json& c : t["cells"]) {
+            ++all[c["layer"].get<std::string>()];
+            if (c["setting"].get<std::string>().find("gptq") != std::string::npos) ++gptq[c["layer"].get<std::string>()];
+        }
+        QCOMPARE(gptq["dense"], 0);
+        QCOMPARE(gptq["conv2d_1"], 4);
+        QCOMPARE(all["dense"], all["conv2d_1"] - 4);
     }
 
     void shardsMergeToOneRun() {

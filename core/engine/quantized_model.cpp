@@ -77,11 +77,15 @@ RowMatrix gemmInputRows(const Op& op, const Act& in) {
 constexpr int64_t kMaxHessianDepth = 1024;
 constexpr int64_t kHessianSamples = 128;  // calibration samples the Hessians are summed over
 
-bool canHaveHessian(const Op& op) {
+}  // namespace
+
+bool gptqApplies(const Op& op) {
     if (op.kind == OpKind::Depthwise) return op.kernel.shape.at(0) * op.kernel.shape.at(1) <= kMaxHessianDepth;
     if (op.kind != OpKind::Dense && op.kind != OpKind::Conv2D) return false;
     return op.kernel.size() / op.kernel.shape.back() <= kMaxHessianDepth;
 }
+
+namespace {
 
 // A depthwise op's Hessians over a batch: output channel c * M + m sees only input channel c's
 // T taps, so its squared output error is w^T H_c w with H_c the T x T sum of that channel's
@@ -297,7 +301,7 @@ public:
                             cfg_.forLayer(g.ops[i].layer).activation_method != "min_max";
         std::vector<bool> needs_hessian(g.ops.size(), false);
         for (size_t i = 0; i < g.ops.size(); ++i)
-            needs_hessian[i] = q.ops[i].domain != Domain::Float && cfg_.forLayer(g.ops[i].layer).gptq && canHaveHessian(g.ops[i]);
+            needs_hessian[i] = q.ops[i].domain != Domain::Float && cfg_.forLayer(g.ops[i].layer).gptq && gptqApplies(g.ops[i]);
         Calibration cal = calibrate(g, calib, needs_hist, threads_, progress, needs_hessian);
         cal.samples = calib.rows();
         finish(q, cal, progress);
@@ -312,7 +316,7 @@ public:
         for (size_t i = 0; i < g.ops.size(); ++i)
             needs_hist[i] = !isPassthrough(g.ops[i].kind) && g.ops[i].kind != OpKind::Softmax;
         std::vector<bool> needs_hessian(g.ops.size(), false);
-        for (size_t i = 0; i < g.ops.size(); ++i) needs_hessian[i] = hessians && canHaveHessian(g.ops[i]);
+        for (size_t i = 0; i < g.ops.size(); ++i) needs_hessian[i] = hessians && gptqApplies(g.ops[i]);
         Calibration cal = calibrate(g, calib, needs_hist, threads_, progress, needs_hessian);
         cal.graph = std::move(g);
         cal.samples = calib.rows();

@@ -105,6 +105,9 @@ struct GraphCalibration {
     // calibration. Filled by calibrateModel (shared by copies: abs_hist never changes after it).
     std::shared_ptr<ClipCache> clips;
 };
+// Whether GPTQ rounding applies to `op` (its Hessian is computed): Dense and Conv2D up to a GEMM
+// depth of 1024, every DepthwiseConv2D. Other ops round to nearest whatever the config asks.
+bool gptqApplies(const Op& op);
 // `hessians`: also each Dense/Conv2D op's GPTQ Hessian (GEMM depth up to 1024, over the first
 // 128 calibration samples), so configs with `gptq` layers quantize from it.
 GraphCalibration calibrateModel(const Model& model, const RowMatrix& calibration, const Shape& fallback_input = {},

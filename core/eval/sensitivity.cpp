@@ -326,6 +326,10 @@ SensitivityTable measureSensitivity(const Model& model, const GraphCalibration& 
         const Op* wop = firstWeightedOp(calibration.graph, layer);
         const size_t first = firstOpOf(calibration.graph, layer);
         std::vector<GridSetting> grid = sensitivityGrid(options.defaults);
+        // Where GPTQ cannot run (a GEMM deeper than 1024: no Hessian), its cells would measure the
+        // bias-corrected nearest rounding a second time under a GPTQ label: left out.
+        if (!gptqApplies(*wop))
+            grid.erase(std::remove_if(grid.begin(), grid.end(), [](const GridSetting& s) { return s.quant.gptq; }), grid.end());
         std::vector<QuantizedModel> models;
         std::map<std::pair<int, Granularity>, std::string> methods;  // one analysis per width and granularity
         for (GridSetting& s : grid) {
