@@ -336,7 +336,7 @@ private slots:
         // convolution has all four (4 and 2 bits, per channel and per tensor).
         int status = -1;
         const json t = json::parse(runCli({"sensitivity", QString::fromStdString((samples() / "fmnist_cnn.h5").string()), "--data", kFashion,
-                                           "--limit", "200", "--calib", "50", "--json"},
+                                           "--limit", sanitizerRun() ? "40" : "200", "--calib", "20", "--json"},
                                           &status)
                                        .toStdString());
         QCOMPARE(status, 0);
