@@ -162,14 +162,8 @@ int32_t requant64(int64_t acc, FixedMultiplier m, int32_t zp, int32_t lo, int32_
 
 thread_local GemmScratch tls_scratch;
 
-// int16 activations against weights of 8 bits or fewer, on the int8 GEMM and exactly: with
-// a = 256 * hi + lo, hi = a >> 8 (int8) and lo = a & 255 (0 .. 255),
-//     sum_k (a - zp) * w = 256 * sum_k hi * w + sum_k lo * w - zp * colsum(w),
-// two int8 GEMMs (lo enters as the int8 lo - 128 with zero point -128) whose int32 sums cannot
-// overflow while K < 2^16 (|hi * w| <= 2^14, lo * w < 2^15), joined in int64. The double GEMM
-// below ran these layers at a sixteenth of the VNNI rate: int16-activation cells were a fifth of
-// the sensitivity benchmark's time (perf). False when the op has no packed int8 weights.
-// The split, through restrict pointers so that it vectorises (see flippedSigns below).
+// int16 values split into their high byte (a >> 8, signed) and low byte minus 128 (so that it is
+// an int8 too), through restrict pointers so that it vectorises (see flippedSigns below).
 void splitBytes(const int16_t* __restrict a, int64_t n, int8_t* __restrict hi, int8_t* __restrict lo) {
     for (int64_t i = 0; i < n; ++i) {
         hi[i] = static_cast<int8_t>(a[i] >> 8);
@@ -177,8 +171,16 @@ void splitBytes(const int16_t* __restrict a, int64_t n, int8_t* __restrict hi, i
     }
 }
 
+// int16 activations against weights of 8 bits or fewer, on the int8 GEMM and exactly: with
+// a = 256 * hi + lo, hi = a >> 8 (int8) and lo = a & 255 (0 .. 255),
+//     sum_k (a - zp) * w = 256 * sum_k hi * w + sum_k lo * w - zp * colsum(w),
+// two int8 GEMMs (lo enters as the int8 lo - 128 with zero point -128) whose int32 sums cannot
+// overflow while K < 2^16 (kMaxSplitDepth: |hi * w| <= 2^14, lo * w < 2^15), joined in int64.
+// The double GEMM below ran these layers at a sixteenth of the VNNI rate: int16-activation cells
+// were a fifth of the sensitivity benchmark's time (perf). False when the op has no packed int8
+// weights or is deeper.
 bool matmulWideSplit(const int16_t* a, int64_t M, int64_t K, int32_t a_zero, const QuantizedOp& o, int64_t N, int16_t* c) {
-    if (o.gemm.K != K || o.gemm.N != N || K >= (int64_t(1) << 16)) return false;
+    if (o.gemm.K != K || o.gemm.N != N || K >= kMaxSplitDepth) return false;
     thread_local std::vector<int8_t> hi, lo;
     thread_local std::vector<int32_t> s_hi, s_lo;
     thread_local std::vector<int64_t> colsum;
@@ -200,7 +202,8 @@ bool matmulWideSplit(const int16_t* a, int64_t M, int64_t K, int32_t a_zero, con
 }
 
 // Products of int16-activation layers: int16 x (up to) int16 in 64 bits, requantized per channel.
-// With weights of 8 bits or fewer on the int8 GEMM (above); else as a double GEMM, which is exact here: each product is below 2^31 in magnitude and K of
+// With weights of 8 bits or fewer on the int8 GEMM (above); else as a double GEMM, which is exact
+// here: each product is below 2^31 in magnitude and K of
 // them sum below 2^53 while K < 2^22, so every partial sum is an integer a double holds exactly
 // (and a GEMM runs at SIMD speed, where the int64 loop ran about 1 multiply-add per cycle; the
 // dispatched one, kernels/float_gemm.h, at the CPU's widest: AVX-512 runs 8 doubles a lane).

@@ -539,7 +539,9 @@ private:
             o.sim.bias = std::move(sim_bias);
         }
         const bool gemm = (op.kind == OpKind::Dense || op.kind == OpKind::Conv2D) && o.weight_bits <= 8;
-        if ((op.kind == OpKind::Dense || op.kind == OpKind::Conv2D) && o.domain == Domain::Int16)
+        // int16 activations: on the int8 GEMM split into bytes where it can (no double copy of the
+        // weights, 8 bytes each), else the double GEMM's weights.
+        if ((op.kind == OpKind::Dense || op.kind == OpKind::Conv2D) && o.domain == Domain::Int16 && !(gemm && n / channels < kMaxSplitDepth))
             o.w_wide.assign(o.wq.begin(), o.wq.end());
         if (gemm) {  // int16 activations use it too (matmulWide's byte split)
             std::vector<int8_t> w8(o.wq.begin(), o.wq.end());

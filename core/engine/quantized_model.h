@@ -54,7 +54,7 @@ struct QuantizedOp {
     PackedWeights gemm;                 // Dense/Conv2D, int8 domain and hybrid
     PackedWeights gemm_patches;         // Conv2D for implicit im2col when its kernel rows are not whole quads (int8_gemm.h)
     std::vector<int32_t> bias32;
-    std::vector<double> w_wide;         // Dense/Conv2D with int16 activations: wq as doubles (an exact GEMM)
+    std::vector<double> w_wide;         // Dense/Conv2D with int16 activations not on the byte split (16-bit weights): wq as doubles
     std::vector<int32_t> mult_m, mult_rshift;  // the multipliers as arrays (int8_gemm.h: Requant)
     std::vector<int32_t> mult_lshift;          // their left shifts; empty when none shifts left
     std::vector<FixedMultiplier> in_mult;  // Add / Concat / Maximum / Minimum: per input
@@ -105,6 +105,11 @@ struct GraphCalibration {
     // calibration. Filled by calibrateModel (shared by copies: abs_hist never changes after it).
     std::shared_ptr<ClipCache> clips;
 };
+// Deepest GEMM whose int16-activation products run on the int8 GEMM split into bytes (its int32
+// partial sums cannot overflow below it; quantized_engine.cpp matmulWideSplit); deeper ones keep
+// the double weights (QuantizedOp::w_wide).
+constexpr int64_t kMaxSplitDepth = int64_t(1) << 16;
+
 // Whether GPTQ rounding applies to `op` (its Hessian is computed): Dense and Conv2D up to a GEMM
 // depth of 1024, every DepthwiseConv2D. Other ops round to nearest whatever the config asks.
 bool gptqApplies(const Op& op);
