@@ -195,16 +195,17 @@ namespace {
 void setLogTicks(QCPAxis& axis, double lo, double hi) {
     auto ticker = axis.ticker().dynamicCast<QCPAxisTickerText>();
     if (!ticker || !(lo > 0) || !(hi > lo)) return;
-    ticker->clear();
-    for (const std::initializer_list<double> steps : {std::initializer_list<double>{1, 2, 5}, {1, 1.5, 2, 3, 5, 7}}) {
+    const auto ticksAt = [&](std::initializer_list<double> mantissas) {
         QVector<double> at;
         for (double decade = std::pow(10.0, std::floor(std::log10(lo))); decade <= hi; decade *= 10)
-            for (double m : steps)
+            for (double m : mantissas)
                 if (m * decade >= lo && m * decade <= hi) at << m * decade;
-        if (at.size() < 3 && steps.size() == 3) continue;
-        for (double v : at) ticker->addTick(v, QLocale().toString(v, 'g', 4));
-        return;
-    }
+        return at;
+    };
+    QVector<double> at = ticksAt({1, 2, 5});
+    if (at.size() < 3) at = ticksAt({1, 1.5, 2, 3, 5, 7});
+    ticker->clear();
+    for (double v : at) ticker->addTick(v, QLocale().toString(v, 'g', 4));
 }
 }  // namespace
 

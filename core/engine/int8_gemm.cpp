@@ -26,16 +26,16 @@ PackedWeights packWeights(const int8_t* w, int64_t K, int64_t N, bool vnni_layou
                 if (col >= N) break;
                 p.data[static_cast<size_t>(((panel * p.pairs + k / 2) * kGemmNR + n) * 2 + k % 2)] = w[k * N + col];
             }
+    p.col_sums.assign(static_cast<size_t>(p.panels * kGemmNR), 0);
+    for (int64_t k = 0; k < K; ++k)
+        for (int64_t col = 0; col < N; ++col) p.col_sums[static_cast<size_t>(col)] += w[k * N + col];
     if (!vnni_layout) return p;
     p.quads = (K + 3) / 4;
     p.quad_data.assign(static_cast<size_t>(p.panels * p.quads * kGemmNR * 4), 0);
-    p.col_sums.assign(static_cast<size_t>(p.panels * kGemmNR), 0);
     for (int64_t k = 0; k < K; ++k)
         for (int64_t col = 0; col < N; ++col) {
             const int64_t panel = col / kGemmNR, n = col % kGemmNR;
-            const int8_t v = w[k * N + col];
-            p.quad_data[static_cast<size_t>(((panel * p.quads + k / 4) * kGemmNR + n) * 4 + k % 4)] = v;
-            p.col_sums[static_cast<size_t>(col)] += v;
+            p.quad_data[static_cast<size_t>(((panel * p.quads + k / 4) * kGemmNR + n) * 4 + k % 4)] = w[k * N + col];
         }
     return p;
 }

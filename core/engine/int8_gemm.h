@@ -22,7 +22,7 @@ struct PackedWeights {
     std::vector<int8_t> data;
     int64_t quads = 0;                // VNNI layout; empty vectors when not packed for it
     std::vector<int8_t> quad_data;
-    std::vector<int32_t> col_sums;    // panels * 16 (zero past N)
+    std::vector<int32_t> col_sums;    // panels * 16 (zero past N), every layout: the zero-point terms (VNNI, int16 byte split)
 };
 // w: (K, N) row-major. The VNNI layout is added when `vnni_layout` (default: the CPU has VNNI).
 PackedWeights packWeights(const int8_t* w, int64_t K, int64_t N, bool vnni_layout);

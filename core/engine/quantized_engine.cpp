@@ -162,6 +162,13 @@ int32_t requant64(int64_t acc, FixedMultiplier m, int32_t zp, int32_t lo, int32_
 
 thread_local GemmScratch tls_scratch;
 
+// An int16-activation layer's output n from its exact product sum (without the bias): the
+// 64-bit output stage of all three product paths below.
+int16_t wideOutput(const QuantizedOp& o, int64_t n, int64_t sum) {
+    const size_t j = static_cast<size_t>(n);
+    return static_cast<int16_t>(requant64(sum + o.bias_q[j], o.mult[j], o.out.zero_point, o.qlo, o.qhi));
+}
+
 // int16 values split into their high byte (a >> 8, signed) and low byte minus 128 (so that it is
 // an int8 too), through restrict pointers so that it vectorises (see flippedSigns below).
 void splitBytes(const int16_t* __restrict a, int64_t n, int8_t* __restrict hi, int8_t* __restrict lo) {
@@ -183,20 +190,16 @@ bool matmulWideSplit(const int16_t* a, int64_t M, int64_t K, int32_t a_zero, con
     if (o.gemm.K != K || o.gemm.N != N || K >= kMaxSplitDepth) return false;
     thread_local std::vector<int8_t> hi, lo;
     thread_local std::vector<int32_t> s_hi, s_lo;
-    thread_local std::vector<int64_t> colsum;
     hi.resize(static_cast<size_t>(M * K)), lo.resize(static_cast<size_t>(M * K));
     splitBytes(a, M * K, hi.data(), lo.data());
     s_hi.resize(static_cast<size_t>(M * N)), s_lo.resize(static_cast<size_t>(M * N));
     gemmInt32(hi.data(), K, M, 0, o.gemm, s_hi.data(), N, tls_scratch);
     gemmInt32(lo.data(), K, M, -128, o.gemm, s_lo.data(), N, tls_scratch);
-    colsum.assign(static_cast<size_t>(N), 0);
-    for (int64_t k = 0; k < K; ++k)
-        for (int64_t n = 0; n < N; ++n) colsum[static_cast<size_t>(n)] += o.wq[static_cast<size_t>(k * N + n)];
+    const std::vector<int32_t>& colsum = o.gemm.col_sums;  // summed once, when the weights were packed
     for (int64_t m = 0; m < M; ++m)
         for (int64_t n = 0; n < N; ++n) {
             const size_t i = static_cast<size_t>(m * N + n);
-            const int64_t acc = 256 * int64_t{s_hi[i]} + s_lo[i] - int64_t{a_zero} * colsum[static_cast<size_t>(n)] + o.bias_q[static_cast<size_t>(n)];
-            c[i] = static_cast<int16_t>(requant64(acc, o.mult[static_cast<size_t>(n)], o.out.zero_point, o.qlo, o.qhi));
+            c[i] = wideOutput(o, n, 256 * int64_t{s_hi[i]} + s_lo[i] - int64_t{a_zero} * colsum[static_cast<size_t>(n)]);
         }
     return true;
 }
@@ -216,22 +219,19 @@ void matmulWide(const int16_t* a, int64_t M, int64_t K, int32_t a_zero, const Qu
         for (int64_t i = 0; i < M * K; ++i) A[static_cast<size_t>(i)] = static_cast<double>(a[i] - a_zero);
         kernels::floatGemm(A.data(), M, K, o.w_wide.data(), N, C.data());
         for (int64_t m = 0; m < M; ++m)
-            for (int64_t n = 0; n < N; ++n)
-                c[m * N + n] = static_cast<int16_t>(requant64(static_cast<int64_t>(C[static_cast<size_t>(m * N + n)]) + o.bias_q[static_cast<size_t>(n)],
-                                                              o.mult[static_cast<size_t>(n)], o.out.zero_point, o.qlo, o.qhi));
+            for (int64_t n = 0; n < N; ++n) c[m * N + n] = wideOutput(o, n, static_cast<int64_t>(C[static_cast<size_t>(m * N + n)]));
         return;
     }
     std::vector<int64_t> acc(static_cast<size_t>(N));
     for (int64_t m = 0; m < M; ++m) {
-        std::copy(o.bias_q.begin(), o.bias_q.end(), acc.begin());
+        std::fill(acc.begin(), acc.end(), 0);
         for (int64_t k = 0; k < K; ++k) {
             const int64_t x = a[m * K + k] - a_zero;
             if (x == 0) continue;
             const int16_t* w = o.wq.data() + k * N;
             for (int64_t n = 0; n < N; ++n) acc[static_cast<size_t>(n)] += x * w[n];
         }
-        for (int64_t n = 0; n < N; ++n)
-            c[m * N + n] = static_cast<int16_t>(requant64(acc[static_cast<size_t>(n)], o.mult[static_cast<size_t>(n)], o.out.zero_point, o.qlo, o.qhi));
+        for (int64_t n = 0; n < N; ++n) c[m * N + n] = wideOutput(o, n, acc[static_cast<size_t>(n)]);
     }
 }
 
