@@ -1,6 +1,7 @@
 // Bad input never crashes and always yields one line naming the file and the problem:
 // `quantscope-cli inspect` exits non-zero with that line on stderr. Each case is a regression
 // test with the message it must contain.
+#include <QElapsedTimer>
 #include <QFile>
 #include <QProcess>
 #include <QTemporaryDir>
@@ -9,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+
+#include <sys/stat.h>
 
 #include "keras_h5_writer.h"
 
@@ -61,6 +64,18 @@ private slots:
     void directory() {
         const QString err = inspectFails(tmp_.path());
         QVERIFY2(err.contains(tmp_.path()) && err.contains("directory"), qPrintable(err));
+    }
+
+    // A FIFO with no writer: opening it for reading blocks, so neither the load nor the preflight's
+    // helper may open it before seeing what it is (the helper once waited out its 1.5 s limit).
+    void fifo() {
+        const std::string fifo = path("pipe.h5").toStdString();
+        QCOMPARE(mkfifo(fifo.c_str(), 0600), 0);
+        QElapsedTimer t;
+        t.start();
+        const QString err = inspectFails(path("pipe.h5"));
+        QVERIFY2(err.contains("pipe.h5") && err.contains("not a regular file"), qPrintable(err));
+        QVERIFY2(t.elapsed() < 1000, qPrintable(QString::number(t.elapsed()) + " ms"));
     }
 
     void emptyFile() {

@@ -148,9 +148,14 @@ struct Request {
     int64_t data_bytes;
     int64_t extra_bytes;
     uint32_t nargs;
+    uint32_t args_bytes;  // what follows: per argument its length (uint32) and bytes
 };
 
 constexpr int kHelperSpinMicroseconds = 2000;  // awaitNextRequest
+// How long the caller spins on the board before sleeping in short slices: waking from a sleep
+// costs 100-200 us on this kind of VM, more than most steps (a .keras archive's first step waited
+// 720 us for a helper that had named the next one 200 us earlier with 0.5 ms here).
+constexpr int kCallerSpinMilliseconds = 5;
 
 // The one byte the helper writes on its socket at the end of each job (steps go on the board).
 enum JobEnd : char { kClean = '0', kOutOfMemory = 'm' };
@@ -162,13 +167,33 @@ void defaultCrashSignals() {
 }
 
 bool readRequest(int sock, Request& r, std::vector<std::string>& args) {
-    if (!readAll(sock, &r, sizeof r) || r.nargs > 16) return false;
+    // One read for the whole request when it has arrived whole (it is sent with one write): each
+    // read is a system call on the way to the caller's first step.
+    thread_local std::vector<char> buf(4096);
+    size_t have = 0;
+    auto need = [&](size_t n) {
+        if (buf.size() < n) buf.resize(n);
+        while (have < n) {
+            const ssize_t got = read(sock, buf.data() + have, buf.size() - have);
+            if (got < 0 && errno == EINTR) continue;
+            if (got <= 0) return false;
+            have += static_cast<size_t>(got);
+        }
+        return true;
+    };
+    if (!need(sizeof r)) return false;
+    std::memcpy(&r, buf.data(), sizeof r);
+    if (r.nargs > 16 || r.args_bytes > (16u << 20) || !need(sizeof r + r.args_bytes)) return false;
     args.assign(r.nargs, {});
+    size_t at = sizeof r;
     for (std::string& a : args) {
         uint32_t len = 0;
-        if (!readAll(sock, &len, sizeof len) || len > (1u << 20)) return false;
-        a.resize(len);
-        if (len > 0 && !readAll(sock, a.data(), len)) return false;
+        if (at + sizeof len > have) return false;
+        std::memcpy(&len, buf.data() + at, sizeof len);
+        at += sizeof len;
+        if (len > have - at) return false;
+        a.assign(buf.data() + at, len);
+        at += len;
     }
     return true;
 }
@@ -196,12 +221,15 @@ void awaitNextRequest(int sock) {
     H5Eset_auto2(H5E_DEFAULT, exitIfOutOfMemory, nullptr);
     Request r{};
     std::vector<std::string> args;
+    // The address space before a job, measured after the last one (reading /proc is a few system
+    // calls, not to be spent while the caller waits for our first step).
+    int64_t address_space = currentAddressSpace();
     while (readRequest(sock, r, args)) {
         rlimit as{};
         getrlimit(RLIMIT_AS, &as);
         if (!sanitized()) {  // this load may take the file's size and the margin, no more
             rlimit limited = as;
-            limited.rlim_cur = static_cast<rlim_t>(currentAddressSpace() + r.data_bytes + r.extra_bytes);
+            limited.rlim_cur = static_cast<rlim_t>(address_space + r.data_bytes + r.extra_bytes);
             setrlimit(RLIMIT_AS, &limited);
         }
         JobEnd end = kClean;
@@ -213,6 +241,7 @@ void awaitNextRequest(int sock) {
         }
         setrlimit(RLIMIT_AS, &as);
         if (!writeAll(sock, &end, 1) || end == kOutOfMemory) break;
+        address_space = currentAddressSpace();
         awaitNextRequest(sock);
     }
     _exit(0);  // the main process has gone, or this helper must not run another load
@@ -373,7 +402,9 @@ struct Helper {
         }
         return false;
     }
-    bool send(const Request& r, const std::vector<std::string>& args) {
+    bool send(Request r, const std::vector<std::string>& args) {
+        r.args_bytes = 0;
+        for (const std::string& a : args) r.args_bytes += static_cast<uint32_t>(sizeof(uint32_t) + a.size());
         std::string msg(reinterpret_cast<const char*>(&r), sizeof r);
         for (const std::string& a : args) {
             const uint32_t len = static_cast<uint32_t>(a.size());
@@ -418,7 +449,7 @@ Preflight::Preflight(PreflightJob job, const std::vector<std::string>& args, int
     lock_ = std::unique_lock<std::mutex>(h.mutex);
     deadline_ = std::chrono::steady_clock::now() +
                 std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(limits_.seconds));
-    const Request r{job, data_bytes, limits_.extra_bytes, static_cast<uint32_t>(args.size())};
+    const Request r{job, data_bytes, limits_.extra_bytes, static_cast<uint32_t>(args.size()), 0};
     for (int attempt = 0; attempt < 2 && !checking_; ++attempt) {
         if (h.pid < 0 && !h.start()) break;
         board->steps.store(0), board->length.store(0);  // the helper waits for the request: no race
@@ -463,7 +494,7 @@ void Preflight::waitFor(int64_t helper_steps) {
             continue;
         }
         const auto now = std::chrono::steady_clock::now();
-        const bool sleep = now - idle_since > std::chrono::microseconds(500);
+        const bool sleep = now - idle_since > std::chrono::milliseconds(kCallerSpinMilliseconds);
         pump(sleep ? std::chrono::microseconds(100) : std::chrono::microseconds(0));
     }
     // A helper that crashed after finishing this step has still read it safely: the caller goes

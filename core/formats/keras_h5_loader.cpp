@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "base/error.h"
+#include "formats/h5_preflight.h"
 #include "formats/hdf5_util.h"
 
 namespace qs {
@@ -120,6 +121,9 @@ const char* kTfCheckpointDeps = "_layer_checkpoint_dependencies";
 std::vector<KeyGroup> listKeys(const H5::Group& root, const std::string& container, const std::string& file) {
     std::vector<KeyGroup> keys;
     auto add = [&](const H5::Group& parent, const std::string& child, const std::string& key, const std::string& path) {
+        // One preflight step per key group: the caller's load trails the helper's by a step
+        // (h5_preflight.h), and a whole level's walk is most of a small archive's metadata.
+        h5::noteStep("/" + path);
         H5O_info_t oi;
         if (H5Oget_info_by_name(parent.getId(), child.c_str(), &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_GROUP) return;
         KeyGroup k{key, path, std::nullopt};

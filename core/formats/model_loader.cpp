@@ -1,5 +1,9 @@
 #include "formats/model_loader.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -50,17 +54,27 @@ bool hasHdf5SignatureAnywhere(const std::string& path) {
     return head.find("HDF\r\n") != std::string::npos;
 }
 
-// The HDF5 signature where the format puts the superblock: at 0, 512, 1024, 2048, ... (after a
-// user block; HDF5 File Format Specification, "Format Signature"). What H5Fis_hdf5 looks for,
-// without opening the file in libhdf5 a first time.
-bool hasHdf5Signature(const std::string& path, uint64_t file_size) {
-    std::ifstream in(path, std::ios::binary);
-    for (uint64_t at = 0; at + 8 <= file_size; at = at == 0 ? 512 : at * 2) {
-        char sig[8] = {};
-        if (!in.seekg(static_cast<std::streamoff>(at)) || !in.read(sig, 8)) return false;
-        if (std::memcmp(sig, "\x89HDF\r\n\x1a\n", 8) == 0) return true;
+enum class FileKind { Zip, Hdf5, Other, NotRegular };
+
+// What the file is, from its first bytes: a zip archive (.keras), or HDF5 with the signature
+// where the format puts the superblock, at 0, 512, 1024, 2048, ... (after a user block; HDF5
+// File Format Specification, "Format Signature"): what H5Fis_hdf5 looks for, without opening
+// the file in libhdf5 a first time. One descriptor and pread: the helper does this on the
+// preflight's critical path (three ifstreams cost about as much as libhdf5's open of a small file).
+FileKind fileKind(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not block us
+    if (fd < 0) return FileKind::Other;
+    struct stat st {};
+    FileKind kind = FileKind::Other;
+    char head[8] = {};
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) kind = FileKind::NotRegular;  // nothing more to open: a FIFO could block
+    else if (pread(fd, head, 8, 0) == 8) {
+        if (std::memcmp(head, "PK\x03\x04", 4) == 0) kind = FileKind::Zip;
+        for (off_t at = 0; kind == FileKind::Other && at + 8 <= st.st_size; at = at == 0 ? 512 : at * 2)
+            if ((at == 0 || pread(fd, head, 8, at) == 8) && std::memcmp(head, "\x89HDF\r\n\x1a\n", 8) == 0) kind = FileKind::Hdf5;
     }
-    return false;
+    ::close(fd);
+    return kind;
 }
 
 void checkReadableFile(const std::string& path) {
@@ -140,7 +154,11 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
 
     if (archive_config) {  // inside a .keras archive: the config comes from config.json
         m.format = ModelFormat::Keras3Archive;
+        // The architecture guides which groups are read, so the helper parses it too; we parse
+        // ours meanwhile instead of waiting for it (no libhdf5 call in between).
+        h5::noteLibraryFree();
         Architecture arch = parseKerasArchitecture(archive_config->config, path, archive_config->source);
+        h5::noteStep("/");
         std::vector<WeightGroup> groups = readKeras3WeightGroups(root, path, &arch, progress);
         adoptAndBind(m, std::move(arch), std::move(groups), archive_config->source, false);
     } else if (auto config_text = rootString(root, "model_config", path)) {
@@ -220,16 +238,15 @@ Model loadArchive(const std::string& path, const LoadOptions& options, const Pro
     return m;
 }
 
-// The preflight's job: the same load in the helper, in metadata-only mode (h5_preflight.h).
-void metadataOnlyLoad(const std::vector<std::string>& a) { loadModel(a.at(0), LoadOptions{a.at(1), a.at(2) == "1"}); }
-
 // The load itself; loadModel runs it checked by the preflight.
 Model loadChecked(const std::string& path, const LoadOptions& options, const Progress& progress) {
     h5::silenceErrorStack();
     std::optional<h5::SkipValues> skip;
     if (!options.values) skip.emplace();
-    if (looksLikeZip(path)) return loadArchive(path, options, progress);
-    if (!hasHdf5Signature(path, fs::file_size(path))) {
+    const FileKind kind = fileKind(path);
+    if (kind == FileKind::Zip) return loadArchive(path, options, progress);
+    if (kind == FileKind::NotRegular) throw Error(path, "", "is not a regular file");
+    if (kind != FileKind::Hdf5) {
         std::string msg = "not an HDF5 file or a .keras zip archive (first bytes: " + hexBytes(path, 8) + ")";
         if (hasHdf5SignatureAnywhere(path))
             msg += "; it looks like an HDF5 file damaged by a text-mode transfer (bytes >= 0x80 replaced)";
@@ -245,6 +262,11 @@ Model loadChecked(const std::string& path, const LoadOptions& options, const Pro
         throw Error(path, "", std::string("unexpected JSON content: ") + e.what());
     }
 }
+
+// The preflight's job: the same load in the helper, in metadata-only mode (h5_preflight.h). Not
+// loadModel: the caller has checked the file is a readable regular one meanwhile, and the
+// helper's start is what the caller's first step waits for.
+void metadataOnlyLoad(const std::vector<std::string>& a) { loadChecked(a.at(0), LoadOptions{a.at(1), a.at(2) == "1"}, Progress::none()); }
 
 }  // namespace
 
