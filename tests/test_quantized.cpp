@@ -131,6 +131,16 @@ struct PatchConv {
         return acc;
     }
 };
+qs::kernels::VnniKernels nativeVnni() {
+    return {qs::kernels::gemmTileVnni, qs::kernels::gemmRowVnni, qs::kernels::gemmTileRowsVnni, qs::kernels::gemmTileRowsMax4Vnni,
+            qs::kernels::smallConvRowVnni};
+}
+#ifdef QUANTSCOPE_HAVE_SIMDE
+qs::kernels::VnniKernels emulatedVnni() {
+    return {qs::kernels::gemmTileVnniEmulated, qs::kernels::gemmRowVnniEmulated, qs::kernels::gemmTileRowsVnniEmulated,
+            qs::kernels::gemmTileRowsMax4VnniEmulated, qs::kernels::smallConvRowVnniEmulated};
+}
+#endif
 }  // namespace
 
 class QuantizedTest : public QObject {
@@ -266,10 +276,7 @@ private slots:
 #else
         std::mt19937 rng(3);
         std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127);
-        const qs::kernels::VnniKernels emulated{qs::kernels::gemmTileVnniEmulated, qs::kernels::gemmRowVnniEmulated,
-                                                qs::kernels::gemmTileRowsVnniEmulated, qs::kernels::gemmTileRowsMax4VnniEmulated};
-        const qs::kernels::VnniKernels native_kernels{qs::kernels::gemmTileVnni, qs::kernels::gemmRowVnni, qs::kernels::gemmTileRowsVnni,
-                                                      qs::kernels::gemmTileRowsMax4Vnni};
+        const qs::kernels::VnniKernels emulated = emulatedVnni(), native_kernels = nativeVnni();
         for (auto [M, K, N, zp] : {std::tuple{1, 1, 1, 0}, std::tuple{3, 37, 17, -37}, std::tuple{5, 6, 33, 127},
                                    std::tuple{8, 784, 40, -128}, std::tuple{21, 75, 48, 11}, std::tuple{16, 9, 16, -1}}) {
             std::vector<int8_t> A(static_cast<size_t>(M * K)), W(static_cast<size_t>(K * N));
@@ -334,6 +341,58 @@ private slots:
         qs::detail::gemmInt32Vnni(A.data(), K, 1, 127, pw, got.data(), 16, s, emulated);
         QCOMPARE(got, std::vector<int32_t>(16, 0));
 #endif
+    }
+
+    void smallConvolutionRowsMatchConvThenPool() {
+        // The small-convolution rows (weights at most 6 quads deep, at most two panels: the output
+        // stage in registers, kernels::VnniSmallConvRow) and, past those limits, the tiles, against
+        // the definition: each output's sum, requantized with TFLite's scalar steps, then (pooled)
+        // the maximum of its 2x2 window. Quads per pixel 1, 2, 3 and 6; one panel full and partial,
+        // a pair full and with a partial second; stride 2; a ReLU bound; then 40 columns (three
+        // panels) and 9 quads, which take the tiles. Native kernels where the CPU has VNNI, SIMDe's
+        // emulation of the same source everywhere.
+        std::mt19937 rng(23);
+        struct Case { int H, W, C, N, KH, KW, sw; };
+        for (const Case& c : {Case{9, 10, 1, 32, 3, 3, 1}, Case{8, 9, 2, 20, 3, 3, 1}, Case{7, 9, 1, 7, 1, 3, 2}, Case{6, 8, 3, 16, 2, 1, 1},
+                              Case{6, 7, 1, 40, 3, 3, 1}, Case{6, 6, 3, 24, 3, 3, 1}}) {
+            const PatchConv cv(c.H, c.W, c.C, c.N, c.KH, c.KW, c.sw, static_cast<int>(rng() % 200) - 100, rng);
+            std::uniform_int_distribution<int32_t> bias_d(-5000, 5000);
+            std::uniform_real_distribution<double> mult_d(0.00005, 0.02);
+            std::vector<int32_t> bias(static_cast<size_t>(c.N));
+            std::vector<qs::FixedMultiplier> mult(static_cast<size_t>(c.N));
+            for (int n = 0; n < c.N; ++n) bias[static_cast<size_t>(n)] = bias_d(rng), mult[static_cast<size_t>(n)] = qs::quantizeMultiplier(mult_d(rng));
+            std::vector<int32_t> m, rshift;
+            QVERIFY(qs::splitMultipliers(mult, m, rshift));
+            const int32_t out_zp = static_cast<int32_t>(rng() % 100) - 50;
+            qs::Requant rq{bias.data(), mult.data(), out_zp, c.N % 2 ? out_zp : -128, 127};  // odd widths: a ReLU bound
+            rq.m = m.data(), rq.rshift = rshift.data();
+            const int OH = cv.outH(), OW = cv.outW(), PH = OH / 2, PW = OW / 2, N = c.N;
+            auto out = [&](int oy, int ox, int n) {
+                return static_cast<int8_t>(qs::requantize(cv.sum(oy, ox, n) + bias[static_cast<size_t>(n)], mult[static_cast<size_t>(n)], out_zp, rq.lo, rq.hi));
+            };
+            std::vector<int8_t> ref(static_cast<size_t>(OH * OW * N)), pooled_ref(static_cast<size_t>(PH * PW * N));
+            for (int oy = 0; oy < OH; ++oy)
+                for (int ox = 0; ox < OW; ++ox)
+                    for (int n = 0; n < N; ++n) ref[static_cast<size_t>((oy * OW + ox) * N + n)] = out(oy, ox, n);
+            for (int py = 0; py < PH; ++py)
+                for (int px = 0; px < PW; ++px)
+                    for (int n = 0; n < N; ++n)
+                        pooled_ref[static_cast<size_t>((py * PW + px) * N + n)] =
+                            std::max(std::max(out(2 * py, 2 * px, n), out(2 * py, 2 * px + 1, n)), std::max(out(2 * py + 1, 2 * px, n), out(2 * py + 1, 2 * px + 1, n)));
+            const QString what = QString("H %1 W %2 C %3 N %4 K %5x%6").arg(c.H).arg(c.W).arg(c.C).arg(N).arg(c.KH).arg(c.KW);
+            auto check = [&](const qs::kernels::VnniKernels& k, const char* kernels) {
+                qs::GemmScratch s;
+                std::vector<int8_t> got(ref.size(), 99), pooled(pooled_ref.size(), 99);
+                qs::detail::gemmRequantPatchesVnni(cv.pa, OH * OW, cv.zp, cv.pw, rq, got.data(), N, s, k);
+                qs::detail::gemmRequantPatchesMaxPool2Vnni(cv.pa, PH, PW, cv.zp, cv.pw, rq, pooled.data(), N, s, k);
+                QVERIFY2(got == ref, qPrintable(what + " " + kernels));
+                QVERIFY2(pooled == pooled_ref, qPrintable(what + " pooled " + kernels));
+            };
+            if (qs::kernels::vnniSupported()) check(nativeVnni(), "native");
+#ifdef QUANTSCOPE_HAVE_SIMDE
+            check(emulatedVnni(), "emulated");
+#endif
+        }
     }
 
     void vectorOutputStageMatchesScalar() {

@@ -236,7 +236,8 @@ auto matrixRows(const int8_t* A, int64_t lda, const PackedWeights& W) {
 }
 
 kernels::VnniKernels nativeVnni() {
-    return {kernels::gemmTileVnni, kernels::gemmRowVnni, kernels::gemmTileRowsVnni, kernels::gemmTileRowsMax4Vnni};
+    return {kernels::gemmTileVnni, kernels::gemmRowVnni, kernels::gemmTileRowsVnni, kernels::gemmTileRowsMax4Vnni,
+            kernels::smallConvRowVnni};
 }
 
 bool vnniPath(const PackedWeights& W) {
@@ -408,18 +409,88 @@ void gemmRequantPairPatches(const ImplicitPairPatches& pa, int64_t M, const Pack
     pairPatchTiles(pa, M, W, scratch, requantStore(rq, C, ldc));
 }
 
+namespace {
+// A convolution a few quads deep and at most two panels wide runs as rows of pixels with the
+// output stage in registers (kernels::VnniSmallConvRow) when its multipliers split with no left
+// shift; anything else through the tiles and the blocked output stage.
+bool smallConvApplies(const ImplicitPatches& pa, const PackedWeights& W, const Requant& rq) {
+    return pa.KH * pa.run_quads <= kernels::kVnniSmallQuads && W.panels <= 2 && rq.m && rq.rshift && !rq.lshift;
+}
+
+// The row arguments every small-convolution call shares; s.correction must be filled.
+kernels::VnniSmallConvRow smallConvRow(const ImplicitPatches& pa, const PackedWeights& W, const Requant& rq, const GemmScratch& s,
+                                       int8_t* C, int64_t ldc) {
+    kernels::VnniSmallConvRow r;
+    r.run_step = pa.dh * pa.row_bytes, r.runs = pa.KH, r.run_quads = pa.run_quads;
+    r.b0 = W.quad_data.data();
+    r.b1 = W.panels > 1 ? r.b0 + W.quads * kGemmNR * 4 : nullptr;
+    r.init = s.correction.data();
+    r.bias = rq.bias, r.m = rq.m, r.rshift = rq.rshift;
+    r.zero_point = rq.zero_point, r.lo = rq.lo, r.hi = rq.hi;
+    r.cols = W.N;
+    r.out = C, r.out_stride = ldc;
+    return r;
+}
+
+void requantPatchesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq, int8_t* C,
+                        int64_t ldc, GemmScratch& s, const kernels::VnniKernels& k) {
+    if (!smallConvApplies(pa, W, rq)) {
+        BlockedRequant block(rq, C, ldc, W.N, s.sums);
+        patchTilesVnni(pa, M, a_zero, W, s, k, block);
+        return block.flush();
+    }
+    vnniCorrection(W, a_zero, s);
+    kernels::VnniSmallConvRow r = smallConvRow(pa, W, rq, s, C, ldc);
+    r.pixel_step = pa.sw_bytes;
+    const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
+    for (int64_t m0 = 0; m0 < M; m0 += pa.OW) {  // one output row (patch row m = (m / OW, m % OW)) a call
+        r.src = src + m0 / pa.OW * pa.sh * pa.row_bytes;
+        r.count = std::min(pa.OW, M - m0);
+        r.out = C + m0 * ldc;
+        k.small_conv_row(r);
+    }
+}
+
+void requantPatchesMaxPool2Vnni(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W,
+                                const Requant& rq, int8_t* C, int64_t ldc, GemmScratch& s, const kernels::VnniKernels& k) {
+    if (!smallConvApplies(pa, W, rq)) {
+        BlockedRequant block(rq, C, ldc, W.N, s.sums);
+        pooledTilesVnni(pa, PH, PW, a_zero, W, s, k, block);
+        return block.flush();
+    }
+    vnniCorrection(W, a_zero, s);
+    kernels::VnniSmallConvRow r = smallConvRow(pa, W, rq, s, C, ldc);
+    r.pool = true;
+    r.cell_row = pa.sh * pa.row_bytes, r.cell_col = pa.sw_bytes, r.pixel_step = 2 * pa.sw_bytes;
+    r.count = PW;
+    const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
+    for (int64_t py = 0; py < PH; ++py) {  // one pooled row (output rows 2py and 2py + 1) a call
+        r.src = src + 2 * py * r.cell_row;
+        r.out = C + py * PW * ldc;
+        k.small_conv_row(r);
+    }
+}
+}  // namespace
+
 void gemmRequantPatches(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
                         int8_t* C, int64_t ldc, GemmScratch& scratch) {
-    BlockedRequant block(rq, C, ldc, W.N, scratch.sums);
-    patchTilesVnni(pa, M, a_zero, W, scratch, nativeVnni(), block);
-    block.flush();
+    requantPatchesVnni(pa, M, a_zero, W, rq, C, ldc, scratch, nativeVnni());
 }
 
 void gemmRequantPatchesMaxPool2(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W,
                                 const Requant& rq, int8_t* C, int64_t ldc, GemmScratch& scratch) {
-    BlockedRequant block(rq, C, ldc, W.N, scratch.sums);
-    pooledTilesVnni(pa, PH, PW, a_zero, W, scratch, nativeVnni(), block);
-    block.flush();
+    requantPatchesMaxPool2Vnni(pa, PH, PW, a_zero, W, rq, C, ldc, scratch, nativeVnni());
+}
+
+void detail::gemmRequantPatchesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
+                                    int8_t* C, int64_t ldc, GemmScratch& scratch, const kernels::VnniKernels& k) {
+    requantPatchesVnni(pa, M, a_zero, W, rq, C, ldc, scratch, k);
+}
+
+void detail::gemmRequantPatchesMaxPool2Vnni(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W,
+                                            const Requant& rq, int8_t* C, int64_t ldc, GemmScratch& scratch,
+                                            const kernels::VnniKernels& k) {
+    requantPatchesMaxPool2Vnni(pa, PH, PW, a_zero, W, rq, C, ldc, scratch, k);
 }
 
 PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t N) {

@@ -141,6 +141,12 @@ void gemmInt32Vnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, cons
 // gemmRequantPatchesMaxPool2's pooled raw sums (bias not added), the same way.
 void gemmInt32PatchesMaxPool2Vnni(const ImplicitPatches& patches, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W,
                                   int32_t* C, int64_t ldc, GemmScratch& scratch, const kernels::VnniKernels& k);
+// gemmRequantPatches / gemmRequantPatchesMaxPool2 the same way (the small-convolution rows
+// where they apply, kernels::VnniSmallConvRow, else the tiles).
+void gemmRequantPatchesVnni(const ImplicitPatches& patches, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
+                            int8_t* C, int64_t ldc, GemmScratch& scratch, const kernels::VnniKernels& k);
+void gemmRequantPatchesMaxPool2Vnni(const ImplicitPatches& patches, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W,
+                                    const Requant& rq, int8_t* C, int64_t ldc, GemmScratch& scratch, const kernels::VnniKernels& k);
 }  // namespace detail
 
 // One requantized value: clamp(zero_point + acc * M, lo, hi) (the output stage, also used by

@@ -65,6 +65,34 @@ using VnniRowKernel = void (*)(const uint8_t* a, const int8_t* b, int64_t quads,
 // b1 is null), whatever the layer's width.
 using VnniTileRowsKernel = void (*)(const uint8_t* const* rows, int64_t runs, int64_t run_step, int64_t run_quads, const int8_t* b0,
                                     const int8_t* b1, const int32_t* init, int32_t* acc, int64_t acc_stride);
+// A convolution whose weights are a few quads deep (at most kVnniSmallQuads: a first layer, say
+// 3x3 over one channel, is 3) and at most two panels wide, over one row of output pixels with the
+// output stage in registers: the tile drivers spend more per tile than such a tile's products
+// (fmnist_cnn's first convolution took 2.8 us per image, of which 0.7 us products). Pixel i's
+// sums are its cell's runs (runs runs of run_quads quads, run j at cell + j * run_step, uint8 as
+// for tile_rows) against the panels b0 / b1 (b1 null: one), in the packed quad order, plus init;
+// with pool, the cells are the 2x2 window at cell, cell + cell_col, cell + cell_row and
+// cell + cell_row + cell_col, and the maximum sum goes on (max pooling before the output stage is
+// exact: max_pool_requant.h). The sum is then requantized with columns' bias / m / rshift, zero
+// point and bounds (multipliers <= 1) and its `cols` int8 written to out + i * out_stride.
+constexpr int kVnniSmallQuads = 6;
+struct VnniSmallConvRow {
+    const uint8_t* src = nullptr;  // pixel 0's cell (its top-left cell when pooling)
+    int64_t pixel_step = 0, cell_row = 0, cell_col = 0, run_step = 0, runs = 0, run_quads = 0, count = 0;
+    bool pool = false;
+    const int8_t* b0 = nullptr;
+    const int8_t* b1 = nullptr;
+    const int32_t* init = nullptr;  // 32 columns (16 when b1 is null)
+    const int32_t* bias = nullptr;
+    const int32_t* m = nullptr;
+    const int32_t* rshift = nullptr;
+    int32_t zero_point = 0, lo = -128, hi = 127;
+    int64_t cols = 0;  // <= 32 (<= 16 when b1 is null)
+    int8_t* out = nullptr;
+    int64_t out_stride = 0;
+};
+using VnniSmallConvRowKernel = void (*)(const VnniSmallConvRow& row);
+
 struct VnniKernels {
     VnniTileKernel tile;
     VnniRowKernel row;
@@ -73,6 +101,7 @@ struct VnniKernels {
     // maximum sum (init added) is stored, as acc rows 0 and 1 (a 2x2 max pooling fused into a
     // convolution, max_pool_requant.h).
     VnniTileRowsKernel tile_rows_max4;
+    VnniSmallConvRowKernel small_conv_row;
 };
 void gemmTileVnni(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, const int32_t* init, int32_t* acc);
 void gemmRowVnni(const uint8_t* a, const int8_t* b, int64_t quads, const int32_t* init, int32_t* acc);
@@ -80,6 +109,7 @@ void gemmTileRowsVnni(const uint8_t* const* rows, int64_t runs, int64_t run_step
                       const int32_t* init, int32_t* acc, int64_t acc_stride);
 void gemmTileRowsMax4Vnni(const uint8_t* const* rows, int64_t runs, int64_t run_step, int64_t run_quads, const int8_t* b0,
                           const int8_t* b1, const int32_t* init, int32_t* acc, int64_t acc_stride);
+void smallConvRowVnni(const VnniSmallConvRow& row);
 bool vnniSupported();  // AVX-512 F/BW/DQ/VL and VNNI
 
 // The output stage for one row of n int32 sums: out = clamp(zp + (acc + bias) * M), with

@@ -5,4 +5,5 @@
 #define QS_VNNI_TILE_ROWS_NAME gemmTileRowsVnni
 #define QS_VNNI_TILE_ROWS_MAX4_NAME gemmTileRowsMax4Vnni
 #define QS_VNNI_ROW_NAME gemmRowVnni
+#define QS_VNNI_SMALL_CONV_ROW_NAME smallConvRowVnni
 #include "engine/kernels/int8_gemm_kernel_vnni.inc"
