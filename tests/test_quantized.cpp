@@ -12,12 +12,15 @@
 //  - the config JSON round trip and its errors.
 #include <QtTest>
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <random>
 
 #include "base/error.h"
 #include "engine/float_engine.h"
 #include "engine/int8_gemm.h"
+#include "engine/kernels/quantize_row.h"
 #ifdef QUANTSCOPE_HAVE_SIMDE
 #include "int8_gemm_vnni_emulated.h"
 #endif
@@ -392,6 +395,44 @@ private slots:
 #ifdef QUANTSCOPE_HAVE_SIMDE
             check(emulatedVnni(), "emulated");
 #endif
+        }
+    }
+
+    void vectorQuantizeMatchesScalar() {
+        // The AVX-512 input quantization (kernels/quantize_row.h) against quantize() value by value:
+        // exact ties x / scale = k +- 0.5 on both sides of zero, one float step either side of
+        // them, NaN, +-inf, -0, denormals, values far past the range, every zero point sign, int8
+        // and int16 outputs, 4-bit bounds, and lengths that leave partial groups of sixteen.
+        if (!qs::kernels::isaSupported(qs::kernels::Isa::Avx512)) QSKIP("no AVX-512 here");
+        std::mt19937 rng(5);
+        std::vector<float> x;
+        for (float scale : {0.1f, 1.0f / 255.0f, 0.0371f, 3.0f}) {
+            for (int k = -300; k <= 300; k += 7)
+                for (float tie : {k + 0.5f, k - 0.5f}) {
+                    const float v = tie * scale;
+                    x.insert(x.end(), {v, std::nextafter(v, 1e30f), std::nextafter(v, -1e30f)});
+                }
+        }
+        const float inf = std::numeric_limits<float>::infinity();
+        x.insert(x.end(), {std::nanf(""), inf, -inf, -0.0f, 1e-40f, -1e-40f, 3e38f, -3e38f, 0.0f});
+        std::uniform_real_distribution<float> d(-50.0f, 50.0f);
+        for (int i = 0; i < 1000; ++i) x.push_back(d(rng));
+        struct Case { double scale; int32_t zp, qmin, qmax; };
+        for (const Case& c : {Case{0.1, 0, -128, 127}, Case{1.0 / 255.0, -128, -128, 127}, Case{0.0371, 37, -128, 127}, Case{3.0, -5, -8, 7},
+                              Case{0.1, 0, -32768, 32767}, Case{0.0371, 1000, -32768, 32767}}) {
+            qs::QuantParams p;
+            p.scale = c.scale, p.zero_point = c.zp, p.qmin = c.qmin, p.qmax = c.qmax;
+            for (size_t n : {x.size(), size_t(13), size_t(16), size_t(17)}) {
+                std::vector<int8_t> got8(n, 99);
+                std::vector<int16_t> got16(n, 99);
+                const bool wide = c.qmax > 127;
+                if (wide) qs::kernels::quantizeRowAvx512(x.data(), static_cast<int64_t>(n), static_cast<float>(c.scale), c.zp, c.qmin, c.qmax, got16.data());
+                else qs::kernels::quantizeRowAvx512(x.data(), static_cast<int64_t>(n), static_cast<float>(c.scale), c.zp, c.qmin, c.qmax, got8.data());
+                for (size_t i = 0; i < n; ++i) {
+                    const int32_t want = qs::quantize(x[i], p), got = wide ? got16[i] : got8[i];
+                    QVERIFY2(got == want, qPrintable(QString("x %1 scale %2 zp %3: %4, want %5").arg(double(x[i]), 0, 'g', 9).arg(c.scale).arg(c.zp).arg(got).arg(want)));
+                }
+            }
         }
     }
 

@@ -11,6 +11,7 @@
 #include "engine/im2col.h"
 #include "engine/int8_gemm.h"
 #include "engine/kernels/float_gemm.h"
+#include "engine/kernels/quantize_row.h"
 #include "engine/max_pool_requant.h"
 
 namespace qs {
@@ -85,16 +86,23 @@ void dequantizeRow(const T* q, int64_t n, const QuantParams& p, float* out) {
 }
 
 // One quantization pass per value crossing into the integer domain (the model input above
-// all); AVX2 where the CPU has it (same C++ expression, so the same integers).
+// all): AVX-512 where the CPU has it (kernels/quantize_row.h), else the scalar definition, AVX2
+// where the CPU has that (same C++ expression, so the same integers).
 template <class T>
 inline __attribute__((always_inline)) void quantizeRowBody(const float* x, int64_t n, const QuantParams& p, T* out) {
     for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(quantize(x[i], p));
 }
-__attribute__((target_clones("avx2", "default"))) void quantizeRow(const float* x, int64_t n, const QuantParams& p, int8_t* out) {
+__attribute__((target_clones("avx2", "default"))) void quantizeRowScalar(const float* x, int64_t n, const QuantParams& p, int8_t* out) {
     quantizeRowBody(x, n, p, out);
 }
-__attribute__((target_clones("avx2", "default"))) void quantizeRow(const float* x, int64_t n, const QuantParams& p, int16_t* out) {
+__attribute__((target_clones("avx2", "default"))) void quantizeRowScalar(const float* x, int64_t n, const QuantParams& p, int16_t* out) {
     quantizeRowBody(x, n, p, out);
+}
+template <class T>
+void quantizeRow(const float* x, int64_t n, const QuantParams& p, T* out) {
+    if (kernels::activeIsa() == kernels::Isa::Avx512)
+        return kernels::quantizeRowAvx512(x, n, static_cast<float>(p.scale), p.zero_point, p.qmin, p.qmax, out);
+    quantizeRowScalar(x, n, p, out);
 }
 
 // q's values (sized by intLike) quantized from n floats.
