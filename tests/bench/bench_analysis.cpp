@@ -24,6 +24,7 @@
 #include "quant/quant_analysis.h"
 
 #include "bench_timing.h"
+#include "bench_main.h"
 
 using namespace qs;
 
@@ -37,7 +38,8 @@ double peakRssBytes() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+int runBench(int argc, char** argv) {
     qs::tuneAllocator();
     const char* tmp = std::getenv("TMPDIR");
     const std::string file = argc > 1 ? argv[1] : std::string(tmp ? tmp : "/tmp") + "/vgg16_bench.h5";
@@ -85,4 +87,9 @@ int main(int argc, char** argv) {
     std::printf("peak memory %.0f MB = %.2fx the float32 weights (%.0f MB)                             target <= 1.3x\n",
                 peakRssBytes() / 1e6, peakRssBytes() / weights, weights / 1e6);
     return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    return qs::bench::benchMain(argc, argv, "bench_analysis [VGG16_FILE] [REPS=3]", {}, runBench);
 }

@@ -32,6 +32,7 @@
 #include "formats/model_loader.h"
 
 #include "bench_timing.h"
+#include "bench_main.h"
 
 using namespace qs;
 
@@ -129,7 +130,8 @@ int profile(const std::string& path, int64_t images, bool float_engine) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+int runBench(int argc, char** argv) {
     qs::tuneAllocator();
     const std::string dir = argc > 1 ? argv[1] : "sample_models";
     const int64_t images = argc > 2 ? std::atoll(argv[2]) : 2048;
@@ -220,4 +222,9 @@ int main(int argc, char** argv) {
                 std::printf("%-12s %7d %5d %12.2f %12.2f %8.2fx\n", name, threads, batch, ours, theirs, ours / theirs);
             }
     return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    return qs::bench::benchMain(argc, argv, "bench_int8 [SAMPLE_MODELS_DIR] [IMAGES=2048] [--no-peer | --profile MODEL | --profile-float MODEL]", {"--no-peer", "--profile", "--profile-float"}, runBench);
 }

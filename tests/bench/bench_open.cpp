@@ -19,6 +19,7 @@
 #include "base/allocator.h"
 #include "formats/model_loader.h"
 #include "vgg16_shaped.h"
+#include "bench_main.h"
 
 namespace {
 
@@ -121,7 +122,8 @@ long peakRssOfChild(Fn fn) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+int runBench(int argc, char** argv) {
     qs::tuneAllocator();
     if (argc > 1 && std::string(argv[1]) == "--corpus") {  // the preflight's cost on the corpus only (quick)
         preflightCost("", 31, true);
@@ -157,4 +159,9 @@ int main(int argc, char** argv) {
     std::printf("peak memory / float32 weights:  %.2fx  (target <= 1.2x)\n", rss_load / weights_bytes);
     preflightCost(path, 7, false);
     return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    return qs::bench::benchMain(argc, argv, "bench_open [FILE] | bench_open --corpus", {"--corpus"}, runBench);
 }

@@ -20,10 +20,12 @@
 #include "formats/model_loader.h"
 
 #include "bench_timing.h"
+#include "bench_main.h"
 
 using namespace qs;
 
-int main(int argc, char** argv) {
+namespace {
+int runBench(int argc, char** argv) {
     qs::tuneAllocator();
     const std::string dir = argc > 1 ? argv[1] : QUANTSCOPE_SOURCE_DIR "/sample_models";
     const int64_t n = argc > 2 ? std::atoll(argv[2]) : 2000;
@@ -71,4 +73,9 @@ int main(int argc, char** argv) {
                     static_cast<long long>(c.bytes), c.heldout.top1, r.float_heldout_top1);
     }
     return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    return qs::bench::benchMain(argc, argv, "bench_sensitivity [SAMPLE_MODELS_DIR] [N=2000]", {}, runBench);
 }

@@ -28,6 +28,7 @@
 #include "quant/quant_analysis.h"
 
 #include "bench_timing.h"
+#include "bench_main.h"
 
 using namespace qs;
 
@@ -57,7 +58,8 @@ double plainSum(const float* x, int64_t n, int threads) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+int runBench(int argc, char** argv) {
     qs::tuneAllocator();
     const int64_t n = (argc > 1 ? std::atoll(argv[1]) : 100) * 1000000LL;
     const int reps = argc > 2 ? std::atoi(argv[2]) : 3;
@@ -165,4 +167,9 @@ int main(int argc, char** argv) {
         std::printf("5. analyzeTensor of a 1024x1024 Dense kernel: per tensor %.1f ms, per channel %.1f ms\n", tt * 1e3, tc * 1e3);
     }
     return sink == 12345 ? 1 : 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    return qs::bench::benchMain(argc, argv, "bench_stats [N_MILLIONS=100] [REPS=3]", {}, runBench);
 }

@@ -26,6 +26,7 @@
 #include "base/allocator.h"
 #include "corruption_case.h"
 #include "file_corruption.h"
+#include "bench_main.h"
 
 namespace fs = std::filesystem;
 using namespace qs::testing;
@@ -51,7 +52,8 @@ struct Running {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+int runBench(int argc, char** argv) {
     qs::tuneAllocator();
     int64_t cases = 20000;
     uint64_t first_seed = 1;
@@ -139,4 +141,9 @@ int main(int argc, char** argv) {
                 static_cast<long long>(hung), static_cast<long long>(over2), slowest, slowest_case.c_str());
     for (const std::string& b : bad) std::printf("  %s\n", b.c_str());
     return bad.empty() && over2 == 0 ? 0 : 1;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    return qs::bench::benchMain(argc, argv, "sweep_corruption [--cases N] [--first-seed S] [--raw] [FILE...]", {"--cases", "--first-seed", "--raw"}, runBench);
 }
