@@ -131,6 +131,13 @@ private slots:
         QVERIFY2(e.find("cannot tell images from labels") != std::string::npos && e.find("foo") != std::string::npos, e.c_str());
         e = npzError("nan.npz", {{"x", npy<float>("<f4", {1, 2}, {1.0f, NAN})}, {"y", npy<int64_t>("<i8", {1}, {0})}});
         QVERIFY2(e.find("NaN") != std::string::npos, e.c_str());
+        // A dimension of 20 digits (past int64: std::stoll would throw out_of_range) and one of 2^41.
+        for (const char* dim : {"99999999999999999999", "2199023255552"}) {
+            std::string huge = npy("|u1", {2, 2, 2}, x);
+            huge.replace(huge.find("(2, 2, 2, )"), 11, std::string("(") + dim + ", 2, 2, )");
+            e = npzError("huge.npz", {{"x", huge}, {"y", npy<int64_t>("<i8", {2}, {0, 1})}});
+            QVERIFY2(e.find("implausible shape") != std::string::npos && e.find("huge.npz") != std::string::npos, e.c_str());
+        }
         {
             std::ofstream f(path("junk.bin"), std::ios::binary);
             f << "definitely not data";

@@ -4,11 +4,11 @@
 #include <H5Cpp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <stdexcept>
 
 #include "base/error.h"
@@ -22,6 +22,19 @@ namespace qs {
 namespace fs = std::filesystem;
 
 namespace {
+
+// Where the value of 'key' starts in a .npy header, a Python dict literal such as
+// {'descr': '<f4', 'fortran_order': False, 'shape': (10000, 28, 28), } (NumPy's format
+// description): just past the colon and any blanks; npos when the key is missing.
+size_t dictValue(const std::string& header, const char* key) {
+    const std::string quoted = std::string("'") + key + "'";
+    size_t at = header.find(quoted);
+    if (at == std::string::npos) return at;
+    at = header.find_first_not_of(" \t", at + quoted.size());
+    if (at == std::string::npos || header[at] != ':') return std::string::npos;
+    at = header.find_first_not_of(" \t", at + 1);
+    return at;
+}
 
 // A numeric array in memory, converted to double for labels or float/uint8 for images.
 struct Array {
@@ -58,21 +71,30 @@ Array parseNpy(const std::vector<char>& file, const std::string& where) {
     }
     if (offset + header_len > file.size()) throw Error(where, "", "truncated .npy header");
     const std::string header(file.data() + offset, header_len);
-    std::smatch m;
     Array a;
-    if (!std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([^']*)')"))) throw Error(where, "", "the .npy header has no 'descr'");
-    a.descr = m[1];
+    const size_t descr = dictValue(header, "descr");
+    const size_t descr_end = descr == std::string::npos || header[descr] != '\'' ? std::string::npos : header.find('\'', descr + 1);
+    if (descr_end == std::string::npos) throw Error(where, "", "the .npy header has no 'descr'");
+    a.descr = header.substr(descr + 1, descr_end - descr - 1);
     if (a.descr.find('O') != std::string::npos)
         throw Error(where, "", "holds Python objects (a pickle); Quantscope never unpickles data");
-    if (std::regex_search(header, m, std::regex(R"('fortran_order'\s*:\s*True)")))
+    const size_t fortran = dictValue(header, "fortran_order");
+    if (fortran != std::string::npos && header.compare(fortran, 4, "True") == 0)
         throw Error(where, "", "is stored in Fortran order; save it with C order (numpy.ascontiguousarray)");
-    if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))"))) throw Error(where, "", "the .npy header has no 'shape'");
-    const std::string dims = m[1];
-    static const std::regex number(R"(\d+)");
-    for (std::sregex_iterator it(dims.begin(), dims.end(), number), end; it != end; ++it) {
-        const int64_t d = std::stoll(it->str());
-        if (d < 0 || d > (int64_t(1) << 40)) throw Error(where, "", "implausible shape");
+    const size_t shape = dictValue(header, "shape");
+    const size_t shape_end = shape == std::string::npos || header[shape] != '(' ? std::string::npos : header.find(')', shape);
+    if (shape_end == std::string::npos) throw Error(where, "", "the .npy header has no 'shape'");
+    for (size_t i = shape + 1; i < shape_end;) {  // the digit runs of "(10000, 28, 28)"
+        if (!std::isdigit(static_cast<unsigned char>(header[i]))) {
+            ++i;
+            continue;
+        }
+        const size_t run = std::min(header.find_first_not_of("0123456789", i), shape_end);
+        if (run - i > 13) throw Error(where, "", "implausible shape");  // past 2^40 before stoll could overflow
+        const int64_t d = std::stoll(header.substr(i, run - i));
+        if (d > (int64_t(1) << 40)) throw Error(where, "", "implausible shape");
         a.shape.push_back(d);
+        i = run;
     }
     const char k = a.kind();
     const int w = a.width();
