@@ -417,58 +417,45 @@ bool smallConvApplies(const ImplicitPatches& pa, const PackedWeights& W, const R
     return pa.KH * pa.run_quads <= kernels::kVnniSmallQuads && W.panels <= 2 && rq.m && rq.rshift && !rq.lshift;
 }
 
-// The row arguments every small-convolution call shares; s.correction must be filled.
-kernels::VnniSmallConvRow smallConvRow(const ImplicitPatches& pa, const PackedWeights& W, const Requant& rq, const GemmScratch& s,
-                                       int8_t* C, int64_t ldc) {
+// The small-convolution rows over `pixels` output pixels (pooled ones with `pool`), `per_row` a
+// call: row y's first pixel (its window's top-left cell) at output row y (2y when pooling), its
+// outputs from C + y * per_row * ldc; a last row may be partial.
+void smallConvRows(const ImplicitPatches& pa, bool pool, int64_t pixels, int64_t per_row, int32_t a_zero, const PackedWeights& W,
+                   const Requant& rq, int8_t* C, int64_t ldc, GemmScratch& s, const kernels::VnniKernels& k) {
+    vnniCorrection(W, a_zero, s);
     kernels::VnniSmallConvRow r;
+    r.pool = pool;
+    r.cell_row = pa.sh * pa.row_bytes, r.cell_col = pa.sw_bytes, r.pixel_step = (pool ? 2 : 1) * pa.sw_bytes;
     r.run_step = pa.dh * pa.row_bytes, r.runs = pa.KH, r.run_quads = pa.run_quads;
     r.b0 = W.quad_data.data();
     r.b1 = W.panels > 1 ? r.b0 + W.quads * kGemmNR * 4 : nullptr;
     r.init = s.correction.data();
     r.bias = rq.bias, r.m = rq.m, r.rshift = rq.rshift;
     r.zero_point = rq.zero_point, r.lo = rq.lo, r.hi = rq.hi;
-    r.cols = W.N;
-    r.out = C, r.out_stride = ldc;
-    return r;
+    r.cols = W.N, r.out_stride = ldc;
+    const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
+    for (int64_t p0 = 0, y = 0; p0 < pixels; p0 += per_row, ++y) {
+        r.src = src + y * (pool ? 2 : 1) * r.cell_row;
+        r.count = std::min(per_row, pixels - p0);
+        r.out = C + p0 * ldc;
+        k.small_conv_row(r);
+    }
 }
 
 void requantPatchesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq, int8_t* C,
                         int64_t ldc, GemmScratch& s, const kernels::VnniKernels& k) {
-    if (!smallConvApplies(pa, W, rq)) {
-        BlockedRequant block(rq, C, ldc, W.N, s.sums);
-        patchTilesVnni(pa, M, a_zero, W, s, k, block);
-        return block.flush();
-    }
-    vnniCorrection(W, a_zero, s);
-    kernels::VnniSmallConvRow r = smallConvRow(pa, W, rq, s, C, ldc);
-    r.pixel_step = pa.sw_bytes;
-    const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
-    for (int64_t m0 = 0; m0 < M; m0 += pa.OW) {  // one output row (patch row m = (m / OW, m % OW)) a call
-        r.src = src + m0 / pa.OW * pa.sh * pa.row_bytes;
-        r.count = std::min(pa.OW, M - m0);
-        r.out = C + m0 * ldc;
-        k.small_conv_row(r);
-    }
+    if (smallConvApplies(pa, W, rq)) return smallConvRows(pa, false, M, pa.OW, a_zero, W, rq, C, ldc, s, k);
+    BlockedRequant block(rq, C, ldc, W.N, s.sums);
+    patchTilesVnni(pa, M, a_zero, W, s, k, block);
+    block.flush();
 }
 
 void requantPatchesMaxPool2Vnni(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W,
                                 const Requant& rq, int8_t* C, int64_t ldc, GemmScratch& s, const kernels::VnniKernels& k) {
-    if (!smallConvApplies(pa, W, rq)) {
-        BlockedRequant block(rq, C, ldc, W.N, s.sums);
-        pooledTilesVnni(pa, PH, PW, a_zero, W, s, k, block);
-        return block.flush();
-    }
-    vnniCorrection(W, a_zero, s);
-    kernels::VnniSmallConvRow r = smallConvRow(pa, W, rq, s, C, ldc);
-    r.pool = true;
-    r.cell_row = pa.sh * pa.row_bytes, r.cell_col = pa.sw_bytes, r.pixel_step = 2 * pa.sw_bytes;
-    r.count = PW;
-    const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
-    for (int64_t py = 0; py < PH; ++py) {  // one pooled row (output rows 2py and 2py + 1) a call
-        r.src = src + 2 * py * r.cell_row;
-        r.out = C + py * PW * ldc;
-        k.small_conv_row(r);
-    }
+    if (smallConvApplies(pa, W, rq)) return smallConvRows(pa, true, PH * PW, PW, a_zero, W, rq, C, ldc, s, k);
+    BlockedRequant block(rq, C, ldc, W.N, s.sums);
+    pooledTilesVnni(pa, PH, PW, a_zero, W, s, k, block);
+    block.flush();
 }
 }  // namespace
 

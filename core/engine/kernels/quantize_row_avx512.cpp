@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include "engine/kernels/quantize_row.h"
+#include "engine/kernels/requant_avx512_step.h"  // storeInt8Lanes
 
 namespace qs::kernels {
 
@@ -35,10 +36,7 @@ void quantizeLanes(const float* x, int64_t n, float scale, int32_t zero_point, i
 }  // namespace
 
 void quantizeRowAvx512(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin, int32_t qmax, int8_t* out) {
-    quantizeLanes(x, n, scale, zero_point, qmin, qmax, [out](int64_t i, __mmask16 k, __m512i q) {
-        if (k == 0xFFFF) _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi32_epi8(q));
-        else _mm512_mask_cvtepi32_storeu_epi8(out + i, k, q);
-    });
+    quantizeLanes(x, n, scale, zero_point, qmin, qmax, [out](int64_t i, __mmask16 k, __m512i q) { storeInt8Lanes(q, k, k == 0xFFFF, out + i); });
 }
 
 void quantizeRowAvx512(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin, int32_t qmax, int16_t* out) {
