@@ -1,5 +1,7 @@
 #include "jobs.h"
 
+#include <optional>
+
 #include <QPromise>
 #include <QThreadPool>
 #include <QtConcurrent/QtConcurrentRun>
@@ -77,6 +79,10 @@ QFuture<AnalysisResult> startAnalyses(std::shared_ptr<const qs::Model> model, st
     return QtConcurrent::run(jobPool(), [model, requests](QPromise<AnalysisResult>& promise) {
         promise.setProgressRange(0, static_cast<int>(requests.size()));
         int done = 0;
+        // Requests for one row at one granularity (a prefetch's other widths) share the
+        // statistics and histograms: prepared once, for the first of them.
+        std::optional<qs::AnalysisPrep> prep;
+        int prep_row = -1;
         for (const AnalysisRequest& req : requests) {
             if (promise.isCanceled()) return;
             AnalysisResult r;
@@ -90,8 +96,12 @@ QFuture<AnalysisResult> startAnalyses(std::shared_ptr<const qs::Model> model, st
                     o.granularity = req.granularity;
                     qs::Progress cancel;  // a cancelled batch stops inside the analysis, not after it
                     cancel.is_cancelled = [&promise] { return promise.isCanceled(); };
-                    r.analysis = std::make_shared<const qs::TensorAnalysis>(
-                        qs::analyzeTensor(*kernel, qs::channelCount(layer, *kernel), o, cancel));
+                    if (!prep || prep_row != req.row || prep->granularity != req.granularity) {
+                        prep.reset();  // before the next is made: one at a time in memory
+                        prep = qs::prepareAnalysis(*kernel, qs::channelCount(layer, *kernel), req.granularity, o.threads, cancel);
+                        prep_row = req.row;
+                    }
+                    r.analysis = std::make_shared<const qs::TensorAnalysis>(qs::analyzeTensor(*kernel, *prep, o, cancel));
                 }
             } catch (const qs::Cancelled&) {
                 return;

@@ -11,21 +11,29 @@ using nlohmann::json;
 
 std::vector<LayerAnalysis> analyzeModel(const Model& model, const AnalysisOptions& options, bool all_tensors,
                                         const Progress& progress) {
+    return analyzeModelWidths(model, options, {options.bits}, all_tensors, progress).front();
+}
+
+std::vector<std::vector<LayerAnalysis>> analyzeModelWidths(const Model& model, const AnalysisOptions& options,
+                                                           const std::vector<int>& widths, bool all_tensors,
+                                                           const Progress& progress) {
     int64_t total = 0, done = 0;
     for (const Layer& l : model.layers)
         for (const Tensor& t : l.weights)
             if (all_tensors || t.shape.size() >= 2) total += t.size();
-    std::vector<LayerAnalysis> out;
+    std::vector<std::vector<LayerAnalysis>> out(widths.size());
     for (const Layer& l : model.layers) {
-        LayerAnalysis la{l.name, {}};
+        std::vector<LayerAnalysis> la(widths.size(), LayerAnalysis{l.name, {}});
         for (const Tensor& t : l.weights) {
             if (!all_tensors && t.shape.size() < 2) continue;
             progress.checkCancelled();
-            la.tensors.push_back(analyzeTensor(t, channelCount(l, t), options, progress));
+            std::vector<TensorAnalysis> per_width = analyzeTensorWidths(t, channelCount(l, t), options, widths, progress);
+            for (size_t w = 0; w < widths.size(); ++w) la[w].tensors.push_back(std::move(per_width[w]));
             done += t.size();
             progress.report(done, total);
         }
-        if (!la.tensors.empty()) out.push_back(std::move(la));
+        for (size_t w = 0; w < widths.size(); ++w)
+            if (!la[w].tensors.empty()) out[w].push_back(std::move(la[w]));
     }
     return out;
 }

@@ -21,6 +21,11 @@ struct LayerAnalysis {
 // (biases, BatchNormalization vectors), which deployment keeps in int32 or folds away.
 std::vector<LayerAnalysis> analyzeModel(const Model& model, const AnalysisOptions& options, bool all_tensors,
                                         const Progress& progress = Progress::none());
+// The same at several bit widths (one list per entry of `widths`, in order); each tensor's
+// statistics and histograms are computed once for all its widths (prepareAnalysis).
+std::vector<std::vector<LayerAnalysis>> analyzeModelWidths(const Model& model, const AnalysisOptions& options,
+                                                           const std::vector<int>& widths, bool all_tensors,
+                                                           const Progress& progress = Progress::none());
 
 nlohmann::json analysisJson(const std::vector<LayerAnalysis>& layers, const AnalysisOptions& options);
 std::string analysisCsv(const std::vector<LayerAnalysis>& layers);

@@ -234,28 +234,38 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
                                          (n + threads - 1) / threads);
     }
     const int64_t fold_every = fold_interval.load();
+    // Every candidate runs over a chunk while it is in cache. A chunk is one period where the
+    // counters are small; where one candidate's counters take 256 KB (16 bits: 65,537 levels),
+    // twelve of them cycling through every 8 KB period pushed each other out of L2 and most
+    // increments went to L3, so each candidate then takes 64 K values (256 KB, read again from
+    // L2 by the next) with its own table warm. The same elements in the same order for every
+    // candidate's sums, so the same bits.
+    int64_t widest = 0;
+    for (const Part& p : parts)
+        for (const Counters& c : p.counters) widest = std::max(widest, c.levels);
+    const int64_t chunk = widest > 4096 && fold_every >= 65536 ? std::max<int64_t>(1, 65536 / period) * period : period;
     parallelRanges(n, threads, period, [&](int64_t b, int64_t e, int t) {
         Part& p = parts[static_cast<size_t>(t)];
-        for (int64_t start = b; start < e; start += period) {
-            const int64_t len = std::min(period, e - start);
+        for (int64_t start = b; start < e; start += chunk) {
+            const int64_t len = std::min(chunk, e - start);
             if (p.since_fold + len > fold_every) {
                 for (Counters& c : p.counters) c.fold();
                 p.since_fold = 0;
             }
             p.since_fold += len;
-            for (size_t k = 0; k < K; ++k) {  // every candidate while the chunk is in L1
-                if (cands[k].float16) {
-                    f16(data + start, len, all_finite, p.acc[k]);
-                    continue;
-                }
+            for (size_t k = 0; k < K; ++k) {
                 Counters& c = p.counters[k];
                 kern::ErrorHistogramSpec hs;
-                if (error_histograms) {
+                if (error_histograms && !cands[k].float16) {
                     hs.bins = error_hist_bins;
                     hs.range_lsb = static_cast<float>(ranges[k]);
                     hs.counts = c.joint ? nullptr : c.err.data();
                 }
-                kernel(data + start, len, lanes[k], all_finite, p.acc[k], c.level.data(), c.copies > 1 ? c.levels : 0, hs);
+                for (int64_t s = start; s < start + len; s += period) {  // periods keep the parameters' alignment
+                    const int64_t l = std::min(period, start + len - s);
+                    if (cands[k].float16) f16(data + s, l, all_finite, p.acc[k]);
+                    else kernel(data + s, l, lanes[k], all_finite, p.acc[k], c.level.data(), c.copies > 1 ? c.levels : 0, hs);
+                }
             }
         }
         for (Counters& c : p.counters) c.fold();
@@ -379,21 +389,34 @@ std::vector<Histogram> perChannelAbsHistograms(const float* data, int64_t n, con
     }
     if (threads <= 0) threads = defaultThreadCount();
     const size_t flat = static_cast<size_t>(C) * static_cast<size_t>(bins + 1);
-    std::vector<std::vector<int64_t>> part(static_cast<size_t>(threads));
-    parallelRanges(n, threads, C, [&](int64_t b, int64_t e, int t) {  // ranges start at channel 0
-        std::vector<int64_t>& counts = part[static_cast<size_t>(t)];
-        counts.assign(flat, 0);
-        std::vector<int32_t> idx(static_cast<size_t>(C));
-        for (int64_t i = b; i < e; i += C) {
-            const int64_t m = std::min(C, e - i);  // a last partial row
-            absBinsRow(data + i, m, inv.data(), bins, idx.data());
-            for (int64_t c = 0; c < m; ++c) ++counts[static_cast<size_t>(idx[static_cast<size_t>(c)])];
+    const size_t row = static_cast<size_t>(bins) + 1;
+    // Each thread counts into its own table of every channel's bins: 32-bit counters (a counter
+    // takes at most one value per row), half the cache footprint of 64-bit ones (2,048 channels:
+    // 2.1 MB per thread), unless a thread could see 2^32 rows.
+    auto countAs = [&](auto zero) {
+        using Counter = decltype(zero);
+        std::vector<std::vector<Counter>> part(static_cast<size_t>(threads));
+        parallelRanges(n, threads, C, [&](int64_t b, int64_t e, int t) {  // ranges start at channel 0
+            std::vector<Counter>& counts = part[static_cast<size_t>(t)];
+            counts.assign(flat, 0);
+            std::vector<int32_t> idx(static_cast<size_t>(C));
+            for (int64_t i = b; i < e; i += C) {
+                const int64_t m = std::min(C, e - i);  // a last partial row
+                absBinsRow(data + i, m, inv.data(), bins, idx.data());
+                for (int64_t c = 0; c < m; ++c) ++counts[static_cast<size_t>(idx[static_cast<size_t>(c)])];
+            }
+        });
+        // Channel by channel, the sink dropped (a division per counter here cost more than counting).
+        for (const std::vector<Counter>& counts : part) {
+            if (counts.empty()) continue;  // a thread without values
+            for (size_t c = 0; c < static_cast<size_t>(C); ++c) {
+                std::vector<int64_t>& hc = h[c].counts;
+                for (size_t k = 0; k < static_cast<size_t>(bins); ++k) hc[k] += static_cast<int64_t>(counts[c * row + k]);
+            }
         }
-    });
-    for (const std::vector<int64_t>& counts : part)
-        for (size_t j = 0; j < counts.size(); ++j)
-            if (j % static_cast<size_t>(bins + 1) != static_cast<size_t>(bins))
-                h[j / static_cast<size_t>(bins + 1)].counts[j % static_cast<size_t>(bins + 1)] += counts[j];
+    };
+    if (n / C < int64_t{std::numeric_limits<uint32_t>::max()}) countAs(uint32_t{0});
+    else countAs(int64_t{0});
     return h;
 }
 
@@ -408,30 +431,64 @@ Candidate symmetricCandidate(const std::string& method, int bits, Granularity g,
 
 }  // namespace
 
+AnalysisPrep prepareAnalysis(const Tensor& t, int64_t channels, Granularity granularity, int threads, const Progress& progress) {
+    AnalysisPrep p;
+    const float* data = t.data.data();
+    const int64_t n = static_cast<int64_t>(t.data.size());
+    p.granularity = granularity;
+    p.channels = granularity == Granularity::PerChannel && channels > 1 ? channels : 1;
+    p.size = n;
+    p.stats = computeTensorStats(data, n, p.channels, threads);
+    const RangeStats& all = p.stats.all;
+    progress.checkCancelled();
+    WeightHistograms wh = weightHistograms(data, n, all.min, all.max > all.min ? all.max : all.min + 1, 101, all.max_abs, 2048, threads);
+    p.weight_hist = std::move(wh.linear);
+    p.log2_hist = std::move(wh.log2);
+    p.abs_hists = p.channels > 1 ? perChannelAbsHistograms(data, n, p.stats, 256, threads) : std::vector<Histogram>{std::move(wh.abs)};
+    progress.checkCancelled();
+    return p;
+}
+
 TensorAnalysis analyzeTensor(const Tensor& t, int64_t channels, const AnalysisOptions& o, const Progress& progress) {
+    if (o.bits < 2 || o.bits > 16) throw std::invalid_argument("bits must be 2..16");
+    return analyzeTensor(t, prepareAnalysis(t, channels, o.granularity, o.threads, progress), o, progress);
+}
+
+std::vector<TensorAnalysis> analyzeTensorWidths(const Tensor& t, int64_t channels, const AnalysisOptions& o,
+                                                const std::vector<int>& widths, const Progress& progress) {
+    for (int b : widths)
+        if (b < 2 || b > 16) throw std::invalid_argument("bits must be 2..16");
+    const AnalysisPrep prep = prepareAnalysis(t, channels, o.granularity, o.threads, progress);
+    std::vector<TensorAnalysis> out;
+    for (int b : widths) {
+        AnalysisOptions ob = o;
+        ob.bits = b;
+        out.push_back(analyzeTensor(t, prep, ob, progress));
+    }
+    return out;
+}
+
+TensorAnalysis analyzeTensor(const Tensor& t, const AnalysisPrep& prep, const AnalysisOptions& o, const Progress& progress) {
+    if (o.bits < 2 || o.bits > 16) throw std::invalid_argument("bits must be 2..16");
+    const float* data = t.data.data();
+    const int64_t n = static_cast<int64_t>(t.data.size());
+    if (n != prep.size || o.granularity != prep.granularity)
+        throw std::invalid_argument("analysis of " + t.name + ": the preparation is for another tensor or granularity");
     TensorAnalysis a;
     a.name = t.name;
     a.shape = t.shape;
-    const float* data = t.data.data();
-    const int64_t n = static_cast<int64_t>(t.data.size());
-    const bool per_channel = o.granularity == Granularity::PerChannel && channels > 1;
-    a.channels = per_channel ? channels : 1;
-    if (o.bits < 2 || o.bits > 16) throw std::invalid_argument("bits must be 2..16");
-    a.stats = computeTensorStats(data, n, a.channels, o.threads);
+    a.channels = prep.channels;
+    const bool per_channel = prep.channels > 1;
+    a.stats = prep.stats;
     const RangeStats& all = a.stats.all;
     if (all.nan || all.inf)
         a.warnings.push_back(std::to_string(all.nan) + " NaN and " + std::to_string(all.inf) +
                              " Inf values; they are left out of every statistic");
-    progress.checkCancelled();
-    WeightHistograms wh = weightHistograms(data, n, all.min, all.max > all.min ? all.max : all.min + 1, 101, all.max_abs, 2048, o.threads);
-    a.weight_hist = std::move(wh.linear);
-    a.log2_hist = std::move(wh.log2);
-
+    a.weight_hist = prep.weight_hist;
+    a.log2_hist = prep.log2_hist;
     // Per-channel view of the range statistics (a per-tensor analysis is one "channel").
-    std::vector<RangeStats> ranges = per_channel ? a.stats.per_channel : std::vector<RangeStats>{all};
-    std::vector<Histogram> abs_hists = per_channel ? perChannelAbsHistograms(data, n, a.stats, 256, o.threads)
-                                                   : std::vector<Histogram>{std::move(wh.abs)};
-    progress.checkCancelled();
+    const std::vector<RangeStats> ranges = per_channel ? a.stats.per_channel : std::vector<RangeStats>{all};
+    const std::vector<Histogram>& abs_hists = prep.abs_hists;
     const Granularity g = per_channel ? Granularity::PerChannel : Granularity::PerTensor;
     auto clipsBy = [&](auto fn) {
         std::vector<double> v;
@@ -503,6 +560,10 @@ TensorAnalysis analyzeTensor(const Tensor& t, int64_t channels, const AnalysisOp
         });
     }
     evaluateCandidates(data, n, a.channels, cs, o.error_histograms, o.error_hist_bins, o.threads, &a.stats);
+    // Past 8 bits the per-level counts have served (levels used, entropy) and are dropped: at 16
+    // bits they are 65,536 per candidate, 90 MB for the analyses of a VGG16-sized model.
+    for (Candidate& c : cs)
+        if (c.stats.level_counts.size() > kKeptLevelCounts) std::vector<int64_t>().swap(c.stats.level_counts);
     auto find = [&](const std::string& m) {
         return static_cast<size_t>(std::find_if(cs.begin(), cs.end(), [&](const Candidate& c) { return c.method == m; }) - cs.begin());
     };

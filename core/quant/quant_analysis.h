@@ -24,6 +24,11 @@ const char* granularityName(Granularity g);
 // Every method name analyze knows, in display order.
 const std::vector<std::string>& candidateMethods();
 
+// Candidates with more levels than this (above 8 bits) leave analyzeTensor without their
+// level_counts (levels_used and the entropy are computed from them first); evaluateCandidates
+// and referenceStats always fill them.
+constexpr size_t kKeptLevelCounts = 256;
+
 struct CandidateStats {
     int64_t count = 0;              // finite values evaluated
     double mse = 0, rmse = 0, sqnr_db = 0, max_abs_error = 0, mean_error = 0;
@@ -35,7 +40,7 @@ struct CandidateStats {
     double entropy_bits_per_weight = 0;
     int64_t entropy_coded_bytes = 0; // what an ideal entropy coder reaches (Deep Compression)
     int64_t packed_bytes = 0;        // packed weights + scales + zero points
-    std::vector<int64_t> level_counts;  // index q - qmin
+    std::vector<int64_t> level_counts;  // index q - qmin; analyzeTensor keeps at most kKeptLevelCounts
     Histogram error_hist;            // in units of one quantization step (LSB)
 };
 
@@ -74,6 +79,29 @@ struct TensorAnalysis {
 
 TensorAnalysis analyzeTensor(const Tensor& tensor, int64_t channels, const AnalysisOptions& options,
                              const Progress& progress = Progress::none());
+
+// What every bit width's analysis of a tensor at one granularity shares, computed once: the
+// range statistics, the weight histograms and the |x| histograms the clip searches read (per
+// channel or of the whole tensor). A third of a whole-model analysis went into computing them
+// again for each width.
+struct AnalysisPrep {
+    Granularity granularity = Granularity::PerChannel;
+    int64_t channels = 1;  // as TensorAnalysis::channels (1 per tensor)
+    int64_t size = 0;      // values in the tensor it was made from
+    TensorStats stats;
+    Histogram weight_hist;
+    Log2Histogram log2_hist;
+    std::vector<Histogram> abs_hists;  // one per channel, or one (2048 bins) for the tensor
+};
+AnalysisPrep prepareAnalysis(const Tensor& tensor, int64_t channels, Granularity granularity, int threads = 0,
+                             const Progress& progress = Progress::none());
+// The same analysis as above from a preparation of this tensor at options.granularity
+// (std::invalid_argument otherwise); identical results.
+TensorAnalysis analyzeTensor(const Tensor& tensor, const AnalysisPrep& prep, const AnalysisOptions& options,
+                             const Progress& progress = Progress::none());
+// One analysis per bit width in `widths`, sharing one preparation.
+std::vector<TensorAnalysis> analyzeTensorWidths(const Tensor& tensor, int64_t channels, const AnalysisOptions& options,
+                                                const std::vector<int>& widths, const Progress& progress = Progress::none());
 
 // Only the candidate statistics (the benchmarked part): evaluates `candidates` in one pass.
 void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vector<Candidate>& candidates,
