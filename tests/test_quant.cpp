@@ -196,6 +196,36 @@ private slots:
         QCOMPARE(total, int64_t(7));
     }
 
+    // The same hand-worked quantizer listed twice, the second time as a power-of-two candidate
+    // (scale 2 = 2^1, its scale stored as a 1-byte exponent), between them another: the repeat
+    // takes the first one's statistics (evaluateCandidates counts it once) but keeps its own
+    // packed size: 2 + 1 bytes against 2 + 4.
+    void repeatedQuantizerSharesStatistics() {
+        const std::vector<float> x{0.5f, -1.0f, 0.9f, 2.0f, 0.0f, 3.1f, -2.9f};
+        Candidate a;
+        a.method = "hand";
+        a.bits = 2;
+        a.params = {symmetricParams(2.0, 2)};
+        Candidate other = a;
+        other.method = "other";
+        other.params = {symmetricParams(4.0, 2)};
+        Candidate b = a;
+        b.method = "pow2";
+        b.fraction_lengths = {-1};
+        std::vector<Candidate> cs{a, other, b};
+        evaluateCandidates(x.data(), 7, 1, cs, true, 11, 1);
+        const CandidateStats &s = cs[0].stats, &o = cs[1].stats, &r = cs[2].stats;
+        QCOMPARE(r.mse, s.mse);
+        QVERIFY(std::fabs(r.mse - 4.08 / 7) < 1e-6);
+        QCOMPARE(r.level_counts, (std::vector<int64_t>{2, 3, 2}));
+        QCOMPARE(r.error_hist.counts, s.error_hist.counts);
+        QCOMPARE(r.pct_beyond_range, s.pct_beyond_range);
+        QCOMPARE(s.packed_bytes, int64_t(2 + 4));
+        QCOMPARE(r.packed_bytes, int64_t(2 + 1));
+        QVERIFY(o.mse != s.mse);  // scale 4: x/s = {.125, -.25, ...} -> a different error
+        QCOMPARE(o.level_counts, referenceStats(x.data(), 7, 1, cs[1]).level_counts);
+    }
+
     // Worked by hand: int4 with scale 0.25 rounds |x| < 0.125 to zero and clips |x| > 7.5 steps
     // (1.875); the bins are the powers of two of each value (0.001 in [2^-10, 2^-9), ...).
     void magnitudeOverviewHandWorked() {

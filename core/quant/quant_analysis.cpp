@@ -151,6 +151,13 @@ void finalize(CandidateStats& s, const kern::ErrorAccum& a, const Candidate& c, 
     s.entropy_coded_bytes = static_cast<int64_t>(std::ceil(h * static_cast<double>(finite) / 8.0));
 }
 
+// The kernels would treat both alike: float16 both, or the same scheme and, channel by channel,
+// the same scale, zero point and range (the error histogram's range follows from these).
+bool sameQuantizer(const Candidate& a, const Candidate& b) {
+    if (a.float16 || b.float16) return a.float16 && b.float16;
+    return a.scheme == b.scheme && a.params == b.params;
+}
+
 // One thread's level and error-bin counts for one candidate: the kernels' 32-bit counters
 // (quant_error_kernel.h) and the 64-bit totals they are folded into.
 struct Counters {
@@ -219,6 +226,18 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
         ranges[k] = errorRangeLsb(cands[k], stats);
     }
     const bool all_finite = stats->all.nan == 0 && stats->all.inf == 0;
+    // A candidate that quantizes exactly as an earlier one takes that one's sums instead of a
+    // pass of its own: at 16 bits KL's clip is the maximum (its histogram has fewer bins than
+    // levels), so kl repeats max_abs, and the best MSE clip often does too.
+    std::vector<size_t> source(K);
+    for (size_t k = 0; k < K; ++k) {
+        source[k] = k;
+        for (size_t j = 0; j < k; ++j)
+            if (source[j] == j && sameQuantizer(cands[j], cands[k])) {
+                source[k] = j;
+                break;
+            }
+    }
     struct Part {
         std::vector<kern::ErrorAccum> acc;
         std::vector<Counters> counters;
@@ -229,7 +248,7 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
         p.acc.resize(K);
         p.counters.resize(K);
         for (size_t k = 0; k < K; ++k)
-            if (!cands[k].float16)
+            if (!cands[k].float16 && source[k] == k)
                 p.counters[k] = Counters(static_cast<int64_t>(ex[k].qmax - ex[k].qmin) + 2, error_histograms ? error_hist_bins : 0,
                                          (n + threads - 1) / threads);
     }
@@ -254,6 +273,7 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
             }
             p.since_fold += len;
             for (size_t k = 0; k < K; ++k) {
+                if (source[k] != k) continue;
                 Counters& c = p.counters[k];
                 kern::ErrorHistogramSpec hs;
                 if (error_histograms && !cands[k].float16) {
@@ -271,6 +291,7 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
         for (Counters& c : p.counters) c.fold();
     });
     for (size_t k = 0; k < K; ++k) {
+        const size_t src = source[k];
         kern::ErrorAccum total;
         CandidateStats& s = cands[k].stats;
         s = CandidateStats{};
@@ -282,14 +303,15 @@ void evaluateCandidates(const float* data, int64_t n, int64_t channels, std::vec
         }
         // Threads' lanes add in thread order: the split is fixed by n and the thread count.
         for (const Part& p : parts) {
+            const kern::ErrorAccum& acc = p.acc[src];
             for (int l = 0; l < kern::kLanes; ++l) {
-                total.sum_e2[l] += p.acc[k].sum_e2[l];
-                total.sum_e[l] += p.acc[k].sum_e[l];
-                total.max_e[l] = std::max(total.max_e[l], p.acc[k].max_e[l]);
-                total.at_zero[l] += p.acc[k].at_zero[l];
-                total.beyond[l] += p.acc[k].beyond[l];
+                total.sum_e2[l] += acc.sum_e2[l];
+                total.sum_e[l] += acc.sum_e[l];
+                total.max_e[l] = std::max(total.max_e[l], acc.max_e[l]);
+                total.at_zero[l] += acc.at_zero[l];
+                total.beyond[l] += acc.beyond[l];
             }
-            const Counters& c = p.counters[k];  // the sinks (last entries) dropped
+            const Counters& c = p.counters[src];  // the sinks (last entries) dropped
             for (size_t i = 0; i < s.level_counts.size(); ++i) s.level_counts[i] += c.level_total[i];
             for (size_t i = 0; i < s.error_hist.counts.size(); ++i) s.error_hist.counts[i] += c.err_total[i];
         }
