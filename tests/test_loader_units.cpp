@@ -11,6 +11,7 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "base/allocator.h"
 #include "base/error.h"
 #include "formats/architecture_file.h"
 #include "formats/h5_preflight.h"
@@ -382,6 +383,39 @@ config:
         QVERIFY2(secondsSince(t0) < 0.5, "the step without libhdf5 waited for the helper");
         QVERIFY_THROWS_EXCEPTION(qs::Error, qs::h5::noteStep("two"));
         QVERIFY(secondsSince(t0) >= 0.59);
+    }
+
+    // A large tensor buffer advised before its first write (the loader's weights, a .keras
+    // archive's model.weights.h5) is backed by 2 MiB pages where the kernel has transparent huge
+    // pages on ("always" or "madvise"): /proc/self/smaps counts them for its mapping.
+    void largeBuffersOnHugePages() {
+        std::ifstream mode_file("/sys/kernel/mm/transparent_hugepage/enabled");
+        std::string mode;
+        std::getline(mode_file, mode);
+        if (mode.find("[always]") == std::string::npos && mode.find("[madvise]") == std::string::npos)
+            QSKIP("transparent huge pages are off on this machine");
+        std::vector<float> v;
+        v.reserve(size_t(16) << 20);  // 64 MiB
+        qs::adviseHugePages(v.data(), v.capacity() * sizeof(float));
+        v.resize(v.capacity(), 1.0f);
+        // The advice splits the mapping: count every part that overlaps the buffer.
+        const auto begin = reinterpret_cast<uintptr_t>(v.data()), end = begin + v.size() * sizeof(float);
+        std::ifstream smaps("/proc/self/smaps");
+        std::string line;
+        bool inside = false;
+        int64_t huge_kb = 0;
+        while (std::getline(smaps, line)) {
+            uintptr_t lo = 0, hi = 0;
+            if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
+                inside = lo < end && begin < hi;
+                continue;
+            }
+            if (inside && line.rfind("AnonHugePages:", 0) == 0) huge_kb += std::atoll(line.c_str() + 14);
+        }
+        // 64 MiB holds 31 whole aligned 2 MiB pages; most should be huge (the kernel may fall
+        // back to small pages for a few when memory is fragmented).
+        QVERIFY2(huge_kb >= 16 * 2048, qPrintable(QString("AnonHugePages over the buffer: %1 kB").arg(huge_kb)));
+        QCOMPARE(v[12345678], 1.0f);
     }
 };
 

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "base/allocator.h"
 #include "base/error.h"
 #include "formats/hdf5_util.h"
 
@@ -62,7 +63,10 @@ std::vector<char> ZipArchive::read(const std::string& name, size_t max_bytes) co
         throw Error(path_, name, "zip member has a compression ratio over 2000:1 (zip bomb?); refusing it");
     zip_file_t* f = zip_fopen(zip_, name.c_str(), 0);
     if (!f) throw Error(path_, name, std::string("cannot open zip member (") + zip_strerror(zip_) + ")");
-    std::vector<char> buf(static_cast<size_t>(st.size));
+    std::vector<char> buf;
+    buf.reserve(static_cast<size_t>(st.size));  // a model.weights.h5 can be the whole model: huge pages first
+    adviseHugePages(buf.data(), static_cast<size_t>(st.size));
+    buf.resize(static_cast<size_t>(st.size));
     zip_int64_t got = buf.empty() ? 0 : zip_fread(f, buf.data(), buf.size());
     // One byte more must not come: the declared size is all we accept.
     char extra;
