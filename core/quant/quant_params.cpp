@@ -68,10 +68,6 @@ QuantParams powerOfTwoParams(int fraction_length, int bits) {
     return p;
 }
 
-float dequantize(int32_t q, const QuantParams& p) {
-    return static_cast<float>(q - p.zero_point) * static_cast<float>(p.scale);
-}
-
 float roundToFloat16(float x) {
     if (!std::isfinite(x)) return x;
     uint32_t bits;

@@ -65,7 +65,9 @@ inline int32_t quantize(float x, const QuantParams& p) {
     i += p.zero_point;
     return i < p.qmin ? p.qmin : (i > p.qmax ? p.qmax : i);
 }
-float dequantize(int32_t q, const QuantParams& p);
+inline float dequantize(int32_t q, const QuantParams& p) {  // inline: element loops vectorise with it
+    return static_cast<float>(q - p.zero_point) * static_cast<float>(p.scale);
+}
 
 // float16 "reduced float": round-to-nearest-even to IEEE half and back (with overflow to inf).
 float roundToFloat16(float x);
