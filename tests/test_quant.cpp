@@ -69,6 +69,16 @@ std::vector<double> klByThreshold(const Histogram& h, int bits) {
     return out;
 }
 
+// The values and the 2-bit candidate (clip 2, scale 2) of the hand-worked statistics below.
+std::vector<float> handWorkedValues() { return {0.5f, -1.0f, 0.9f, 2.0f, 0.0f, 3.1f, -2.9f}; }
+Candidate handWorkedCandidate() {
+    Candidate c;
+    c.method = "hand";
+    c.bits = 2;
+    c.params = {symmetricParams(2.0, 2)};
+    return c;
+}
+
 const Candidate& cand(const TensorAnalysis& a, const std::string& m) {
     for (const Candidate& c : a.candidates)
         if (c.method == m) return c;
@@ -167,11 +177,8 @@ private slots:
     // x/s = {.25, -.5, .45, 1, 0, 1.55, -1.45} -> q = {0, -1, 0, 1, 0, 1 (clipped from 2), -1}
     // e = {-.5, -1, -.9, 0, 0, -1.1, .9}: sum e^2 = 4.08, sum x^2 = 24.08.
     void handWorkedStatistics() {
-        const std::vector<float> x{0.5f, -1.0f, 0.9f, 2.0f, 0.0f, 3.1f, -2.9f};
-        Candidate c;
-        c.method = "hand";
-        c.bits = 2;
-        c.params = {symmetricParams(2.0, 2)};
+        const std::vector<float> x = handWorkedValues();
+        const Candidate c = handWorkedCandidate();
         QCOMPARE(c.params[0].scale, 2.0);
         std::vector<Candidate> cs{c};
         evaluateCandidates(x.data(), 7, 1, cs, true, 11, 1);
@@ -201,11 +208,8 @@ private slots:
     // takes the first one's statistics (evaluateCandidates counts it once) but keeps its own
     // packed size: 2 + 1 bytes against 2 + 4.
     void repeatedQuantizerSharesStatistics() {
-        const std::vector<float> x{0.5f, -1.0f, 0.9f, 2.0f, 0.0f, 3.1f, -2.9f};
-        Candidate a;
-        a.method = "hand";
-        a.bits = 2;
-        a.params = {symmetricParams(2.0, 2)};
+        const std::vector<float> x = handWorkedValues();
+        const Candidate a = handWorkedCandidate();
         Candidate other = a;
         other.method = "other";
         other.params = {symmetricParams(4.0, 2)};
