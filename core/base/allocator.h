@@ -5,6 +5,7 @@
 // batch 256 against 3.5 us tuned). Called first thing in every program's main(); the tests get
 // the same through GLIBC_TUNABLES (tests/CMakeLists.txt).
 #include <cstddef>
+#include <vector>
 
 namespace qs {
 
@@ -18,5 +19,14 @@ void tuneAllocator();
 // 553 MB of weights spent 2.2 s in page faults against 0.3 s for the copy itself. Only the
 // 2 MiB-aligned interior is advised; buffers under 4 MiB are left alone. No-op elsewhere.
 void adviseHugePages(void* p, size_t bytes);
+
+// Resizes an empty vector to n value-initialised elements, its new buffer advised for huge pages
+// between the allocation and the first write (what the weight readers do with every tensor).
+template <class T>
+void resizeOnHugePages(std::vector<T>& v, size_t n) {
+    v.reserve(n);
+    adviseHugePages(v.data(), n * sizeof(T));
+    v.resize(n);
+}
 
 }  // namespace qs

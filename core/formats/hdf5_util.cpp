@@ -414,9 +414,7 @@ Tensor readFloatTensor(const H5::DataSet& ds, const std::string& file, const std
         // The helper reads no values (they are read in-process, after the preflight); nor does a
         // load without values (SkipValues).
         if (metadataOnly() || skip_values) return t;
-        t.data.reserve(static_cast<size_t>(count));  // allocated, not yet touched: huge pages first
-        adviseHugePages(t.data.data(), static_cast<size_t>(count) * sizeof(float));
-        t.data.resize(static_cast<size_t>(count));
+        resizeOnHugePages(t.data, static_cast<size_t>(count));
         if (count > 0) ds.read(t.data.data(), H5::PredType::NATIVE_FLOAT);
     } catch (const H5::Exception& e) {
         throw Error(file, h5_path, "cannot read dataset (" + e.getDetailMsg() + ")");

@@ -64,9 +64,7 @@ std::vector<char> ZipArchive::read(const std::string& name, size_t max_bytes) co
     zip_file_t* f = zip_fopen(zip_, name.c_str(), 0);
     if (!f) throw Error(path_, name, std::string("cannot open zip member (") + zip_strerror(zip_) + ")");
     std::vector<char> buf;
-    buf.reserve(static_cast<size_t>(st.size));  // a model.weights.h5 can be the whole model: huge pages first
-    adviseHugePages(buf.data(), static_cast<size_t>(st.size));
-    buf.resize(static_cast<size_t>(st.size));
+    resizeOnHugePages(buf, static_cast<size_t>(st.size));  // a model.weights.h5 can be the whole model
     zip_int64_t got = buf.empty() ? 0 : zip_fread(f, buf.data(), buf.size());
     // One byte more must not come: the declared size is all we accept.
     char extra;

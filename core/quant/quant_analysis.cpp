@@ -471,15 +471,20 @@ AnalysisPrep prepareAnalysis(const Tensor& t, int64_t channels, Granularity gran
     return p;
 }
 
+namespace {
+void checkBits(int bits) {
+    if (bits < 2 || bits > 16) throw std::invalid_argument("bits must be 2..16");
+}
+}  // namespace
+
 TensorAnalysis analyzeTensor(const Tensor& t, int64_t channels, const AnalysisOptions& o, const Progress& progress) {
-    if (o.bits < 2 || o.bits > 16) throw std::invalid_argument("bits must be 2..16");
+    checkBits(o.bits);  // before the preparation's passes over the weights
     return analyzeTensor(t, prepareAnalysis(t, channels, o.granularity, o.threads, progress), o, progress);
 }
 
 std::vector<TensorAnalysis> analyzeTensorWidths(const Tensor& t, int64_t channels, const AnalysisOptions& o,
                                                 const std::vector<int>& widths, const Progress& progress) {
-    for (int b : widths)
-        if (b < 2 || b > 16) throw std::invalid_argument("bits must be 2..16");
+    for (int b : widths) checkBits(b);
     const AnalysisPrep prep = prepareAnalysis(t, channels, o.granularity, o.threads, progress);
     std::vector<TensorAnalysis> out;
     for (int b : widths) {
@@ -491,7 +496,7 @@ std::vector<TensorAnalysis> analyzeTensorWidths(const Tensor& t, int64_t channel
 }
 
 TensorAnalysis analyzeTensor(const Tensor& t, const AnalysisPrep& prep, const AnalysisOptions& o, const Progress& progress) {
-    if (o.bits < 2 || o.bits > 16) throw std::invalid_argument("bits must be 2..16");
+    checkBits(o.bits);
     const float* data = t.data.data();
     const int64_t n = static_cast<int64_t>(t.data.size());
     if (n != prep.size || o.granularity != prep.granularity)
