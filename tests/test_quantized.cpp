@@ -24,6 +24,7 @@
 #ifdef QUANTSCOPE_HAVE_SIMDE
 #include "int8_gemm_vnni_emulated.h"
 #endif
+#include "int8_gemm_amx_emulated.h"
 #include "engine/quantized_engine.h"
 #include "eval/quantized_evaluation.h"
 #include "formats/model_loader.h"
@@ -258,7 +259,7 @@ private slots:
         const int8_t W[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
         const qs::PackedWeights pw = qs::packWeights(W, 5, 2, true);
         QCOMPARE(pw.quads, int64_t(2));
-        QCOMPARE(pw.quad_data.size(), size_t(128));
+        QCOMPARE(pw.quad_data.size(), size_t(128 + qs::kernels::kAmxWeightSlack));  // the AMX tiles read past the last panel
         const std::vector<int8_t> first(pw.quad_data.begin(), pw.quad_data.begin() + 8);
         QCOMPARE(first, (std::vector<int8_t>{1, 3, 5, 7, 2, 4, 6, 8}));
         const std::vector<int8_t> second(pw.quad_data.begin() + 64, pw.quad_data.begin() + 72);
@@ -344,6 +345,99 @@ private slots:
         qs::detail::gemmInt32Vnni(A.data(), K, 1, 127, pw, got.data(), 16, s, emulated);
         QCOMPARE(got, std::vector<int32_t>(16, 0));
 #endif
+    }
+
+    void amxKernelsMatchNaiveSums() {
+        // The AMX kernel (kernels::AmxTiles) through the real drivers: its source on a model of the
+        // tile registers everywhere (int8_gemm_amx_emulated.cpp), the native instructions where the
+        // CPU has them. Matrices: 4 rows (the fewest the drivers send to AMX), a partial last block,
+        // more rows than one call takes (64), K below one chunk, exactly one (256 = 16 quads), not
+        // a multiple of 4; 1 to 9 panels (groups of four and a rest), extreme values and zero
+        // points. Then the wrapping sums, and convolutions (plain and 2x2-pooled, raw and
+        // requantized) against the naive loop. No VNNI kernel is set: every case must take AMX.
+        std::vector<std::pair<qs::kernels::VnniKernels, const char*>> kinds;
+        kinds.push_back({qs::kernels::VnniKernels{}, "emulated"});
+        kinds.back().first.amx = qs::kernels::amxTilesEmulated;
+        if (qs::kernels::amxSupported()) {
+            kinds.push_back({qs::kernels::VnniKernels{}, "native"});
+            kinds.back().first.amx = qs::kernels::amxTiles;
+        }
+        std::mt19937 rng(31);
+        std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127);
+        for (auto [M, K, N, zp] : {std::tuple{4, 1, 1, 0}, std::tuple{17, 37, 17, -37}, std::tuple{65, 256, 64, 127},
+                                   std::tuple{130, 300, 65, -128}, std::tuple{5, 784, 144, 11}}) {
+            std::vector<int8_t> A(static_cast<size_t>(M * K)), W(static_cast<size_t>(K * N));
+            for (size_t i = 0; i < A.size(); ++i) A[i] = static_cast<int8_t>(i % 11 == 0 ? (i % 2 ? 127 : -128) : a_dist(rng));
+            for (size_t i = 0; i < W.size(); ++i) W[i] = static_cast<int8_t>(i % 13 == 0 ? (i % 2 ? 127 : -127) : w_dist(rng));
+            std::vector<int32_t> ref(static_cast<size_t>(M * N), 0);
+            for (int m = 0; m < M; ++m)
+                for (int n = 0; n < N; ++n)
+                    for (int k = 0; k < K; ++k)
+                        ref[static_cast<size_t>(m * N + n)] += (A[static_cast<size_t>(m * K + k)] - zp) * W[static_cast<size_t>(k * N + n)];
+            const qs::PackedWeights pw = qs::packWeights(W.data(), K, N, true);
+            for (const auto& [k, name] : kinds) {
+                std::vector<int32_t> got(static_cast<size_t>(M * N), -1);
+                qs::GemmScratch s;
+                qs::detail::gemmInt32Vnni(A.data(), K, M, zp, pw, got.data(), N, s, k);
+                QVERIFY2(got == ref, qPrintable(QString("%1: M %2 K %3 N %4").arg(name).arg(M).arg(K).arg(N)));
+            }
+        }
+        {  // (127 + 128) * 127 over 70,000 k wraps the unsigned sums; the true result is 0.
+            const int K = 70000;
+            std::vector<int8_t> A(static_cast<size_t>(4 * K), 127), W(static_cast<size_t>(K) * 16, 127);
+            const qs::PackedWeights pw = qs::packWeights(W.data(), K, 16, true);
+            for (const auto& [k, name] : kinds) {
+                std::vector<int32_t> got(64, -1);
+                qs::GemmScratch s;
+                qs::detail::gemmInt32Vnni(A.data(), K, 4, 127, pw, got.data(), 16, s, k);
+                QVERIFY2(got == std::vector<int32_t>(64, 0), name);
+            }
+        }
+        // Convolutions: 3x3 over 32 channels (fmnist_cnn's second: 3 runs of 24 quads, 4.5 chunks)
+        // to 64 columns, and 3x3 over 5 channels, stride 2 across, to 20 (an odd panel).
+        struct Case { int H, W, C, N, sw; };
+        for (const Case& c : {Case{9, 10, 32, 64, 1}, Case{10, 13, 5, 20, 2}}) {
+            const PatchConv cv(c.H, c.W, c.C, c.N, 3, 3, c.sw, static_cast<int>(rng() % 200) - 100, rng);
+            const int OH = cv.outH(), OW = cv.outW(), PH = OH / 2, PW = OW / 2, N = c.N;
+            std::vector<int32_t> ref(static_cast<size_t>(OH * OW * N)), pooled_ref(static_cast<size_t>(PH * PW * N));
+            for (int oy = 0; oy < OH; ++oy)
+                for (int ox = 0; ox < OW; ++ox)
+                    for (int n = 0; n < N; ++n) ref[static_cast<size_t>((oy * OW + ox) * N + n)] = cv.sum(oy, ox, n);
+            for (int py = 0; py < PH; ++py)
+                for (int px = 0; px < PW; ++px)
+                    for (int n = 0; n < N; ++n)
+                        pooled_ref[static_cast<size_t>((py * PW + px) * N + n)] =
+                            std::max(std::max(cv.sum(2 * py, 2 * px, n), cv.sum(2 * py, 2 * px + 1, n)),
+                                     std::max(cv.sum(2 * py + 1, 2 * px, n), cv.sum(2 * py + 1, 2 * px + 1, n)));
+            // The output stage: each sum plus its bias through TFLite's scalar steps (a ReLU bound).
+            std::vector<int32_t> bias(static_cast<size_t>(N));
+            std::vector<qs::FixedMultiplier> mult(static_cast<size_t>(N));
+            for (int n = 0; n < N; ++n) bias[static_cast<size_t>(n)] = static_cast<int32_t>(rng() % 10000) - 5000, mult[static_cast<size_t>(n)] = qs::quantizeMultiplier(0.0005 + 0.001 * n);
+            std::vector<int32_t> m, rshift;
+            QVERIFY(qs::splitMultipliers(mult, m, rshift));
+            qs::Requant rq{bias.data(), mult.data(), -7, -7, 127};
+            rq.m = m.data(), rq.rshift = rshift.data();
+            auto requantized = [&](const std::vector<int32_t>& sums) {
+                std::vector<int8_t> out(sums.size());
+                for (size_t i = 0; i < sums.size(); ++i)
+                    out[i] = static_cast<int8_t>(qs::requantize(sums[i] + bias[i % static_cast<size_t>(N)], mult[i % static_cast<size_t>(N)], -7, -7, 127));
+                return out;
+            };
+            const QString what = QString("conv C %1 N %2 stride %3").arg(c.C).arg(N).arg(c.sw);
+            for (const auto& [k, name] : kinds) {
+                qs::GemmScratch s;
+                std::vector<int32_t> got(ref.size(), -1), pooled(pooled_ref.size(), -1);
+                qs::detail::gemmInt32PatchesVnni(cv.pa, OH * OW, cv.zp, cv.pw, got.data(), N, s, k);
+                qs::detail::gemmInt32PatchesMaxPool2Vnni(cv.pa, PH, PW, cv.zp, cv.pw, pooled.data(), N, s, k);
+                QVERIFY2(got == ref, qPrintable(what + " " + name));
+                QVERIFY2(pooled == pooled_ref, qPrintable(what + " pooled " + name));
+                std::vector<int8_t> out(ref.size(), 99), pooled_out(pooled_ref.size(), 99);
+                qs::detail::gemmRequantPatchesVnni(cv.pa, OH * OW, cv.zp, cv.pw, rq, out.data(), N, s, k);
+                qs::detail::gemmRequantPatchesMaxPool2Vnni(cv.pa, PH, PW, cv.zp, cv.pw, rq, pooled_out.data(), N, s, k);
+                QVERIFY2(out == requantized(ref), qPrintable(what + " requantized " + name));
+                QVERIFY2(pooled_out == requantized(pooled_ref), qPrintable(what + " pooled, requantized " + name));
+            }
+        }
     }
 
     void smallConvolutionRowsMatchConvThenPool() {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include <emmintrin.h>
@@ -37,6 +38,7 @@ PackedWeights packWeights(const int8_t* w, int64_t K, int64_t N, bool vnni_layou
             const int64_t panel = col / kGemmNR, n = col % kGemmNR;
             p.quad_data[static_cast<size_t>(((panel * p.quads + k / 4) * kGemmNR + n) * 4 + k % 4)] = w[k * N + col];
         }
+    p.quad_data.resize(p.quad_data.size() + kernels::kAmxWeightSlack, 0);  // what the AMX tiles read past the last panel
     return p;
 }
 
@@ -141,14 +143,105 @@ void forPanelPairs(const PackedWeights& W, Tile tile) {
     }
 }
 
+// Whether a store keeps its own block of rows (BlockedRequant::target) for the tiles to write into.
+template <class Store>
+constexpr bool kOwnsBlock = requires(std::remove_reference_t<Store>& st) { st.target(int64_t{}, int64_t{}, int64_t{}); };
+
 // Where a VNNI patch tile writes its sums: into the store's own block of rows when it has one
 // (BlockedRequant::target), else the scratch tile.
 template <class Store>
 std::pair<int32_t*, int64_t> tileTarget(Store& store, GemmScratch& s, int64_t m0, int64_t rows, int64_t n0) {
-    if constexpr (requires { store.target(m0, rows, n0); })
+    if constexpr (kOwnsBlock<Store>)
         return store.target(m0, rows, n0);
     else
         return {s.acc_vnni, kernels::kVnniAccStride};
+}
+
+// The AMX drivers (kernels::AmxTiles): up to kAmxCallRows rows a kernel call, then
+// store(m0, rows, 0, N, acc, stride) with all of their columns. A last, partial block repeats
+// its last row (computed, never stored).
+constexpr int64_t kAmxCallRows = 4 * kernels::kAmxRows;
+constexpr int64_t kAmxMinRows = 4;
+
+kernels::AmxTiles amxSetup(const PackedWeights& W, int32_t a_zero, bool max4, GemmScratch& s) {
+    vnniCorrection(W, a_zero, s);
+    kernels::AmxTiles t;
+    t.b = W.quad_data.data(), t.panel_bytes = W.quads * kGemmNR * 4, t.panels = W.panels;
+    t.init = s.correction.data(), t.max4 = max4;
+    t.acc_stride = W.panels * kGemmNR;
+    s.sums.resize(static_cast<size_t>(kAmxCallRows * t.acc_stride));
+    t.acc = s.sums.data();
+    s.a_quads.resize(static_cast<size_t>(kernels::amxScratchBytes(W.quads, max4, kAmxCallRows / kernels::kAmxRows)));
+    t.scratch = s.a_quads.data();
+    s.amx_rows.resize(static_cast<size_t>(kAmxCallRows * (max4 ? 4 : 1)));
+    t.rows = s.amx_rows.data();
+    return t;
+}
+
+int64_t amxBlocks(int64_t rows) { return (rows + kernels::kAmxRows - 1) / kernels::kAmxRows; }
+
+// A row-major matrix (int8, flipped to uint8 as the rows are packed).
+template <class Store>
+void amxMatrixTiles(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
+                    kernels::AmxTilesKernel amx, Store store) {
+    kernels::AmxTiles t = amxSetup(W, a_zero, false, s);
+    t.run_quads = W.quads, t.run_bytes = W.K, t.flip = 0x80;
+    const auto* a = reinterpret_cast<const uint8_t*>(A);
+    for (int64_t m0 = 0; m0 < M; m0 += kAmxCallRows) {
+        const int64_t rows = std::min(kAmxCallRows, M - m0);
+        t.blocks = amxBlocks(rows);
+        for (int64_t i = 0; i < t.blocks * kernels::kAmxRows; ++i) s.amx_rows[static_cast<size_t>(i)] = a + std::min(m0 + i, M - 1) * lda;
+        amx(t);
+        store(m0, rows, 0, W.N, t.acc, t.acc_stride);
+    }
+}
+
+// Implicit patches (ImplicitPatches: uint8 already, whole quads readable).
+kernels::AmxTiles amxPatchSetup(const ImplicitPatches& pa, const PackedWeights& W, int32_t a_zero, bool max4, GemmScratch& s) {
+    kernels::AmxTiles t = amxSetup(W, a_zero, max4, s);
+    t.runs = pa.KH, t.run_step = pa.dh * pa.row_bytes, t.run_quads = pa.run_quads, t.run_bytes = 4 * pa.run_quads;
+    return t;
+}
+
+template <class Store>
+void amxPatchTiles(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
+                   kernels::AmxTilesKernel amx, Store store) {
+    kernels::AmxTiles t = amxPatchSetup(pa, W, a_zero, false, s);
+    const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
+    const int64_t row_step = pa.sh * pa.row_bytes;
+    for (int64_t m0 = 0; m0 < M; m0 += kAmxCallRows) {
+        const int64_t rows = std::min(kAmxCallRows, M - m0);
+        t.blocks = amxBlocks(rows);
+        for (int64_t i = 0; i < t.blocks * kernels::kAmxRows; ++i) {
+            const int64_t m = std::min(m0 + i, M - 1);
+            s.amx_rows[static_cast<size_t>(i)] = src + m / pa.OW * row_step + m % pa.OW * pa.sw_bytes;
+        }
+        amx(t);
+        store(m0, rows, 0, W.N, t.acc, t.acc_stride);
+    }
+}
+
+// With a 2x2, stride-2 max pooling inside the output: block rows are pooled pixels (p = py * PW +
+// px), each block's four cells 16 rows apart (AmxTiles::max4).
+template <class Store>
+void amxPooledTiles(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
+                    kernels::AmxTilesKernel amx, Store store) {
+    kernels::AmxTiles t = amxPatchSetup(pa, W, a_zero, true, s);
+    const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
+    const int64_t P = PH * PW, row_step = pa.sh * pa.row_bytes;
+    for (int64_t p0 = 0; p0 < P; p0 += kAmxCallRows) {
+        const int64_t pixels = std::min(kAmxCallRows, P - p0);
+        t.blocks = amxBlocks(pixels);
+        for (int64_t i = 0; i < t.blocks * kernels::kAmxRows; ++i) {
+            const int64_t p = std::min(p0 + i, P - 1), oy = 2 * (p / PW), ox = 2 * (p % PW);
+            const int64_t block = i / kernels::kAmxRows, r = i % kernels::kAmxRows;
+            for (int64_t c = 0; c < 4; ++c)
+                s.amx_rows[static_cast<size_t>((4 * block + c) * kernels::kAmxRows + r)] =
+                    src + (oy + c / 2) * row_step + (ox + c % 2) * pa.sw_bytes;
+        }
+        amx(t);
+        store(p0, pixels, 0, W.N, t.acc, t.acc_stride);
+    }
 }
 
 // The VNNI driver over implicit patches: 8-row tiles read in place (a last, partial tile repeats
@@ -157,6 +250,8 @@ template <class Store>
 void patchTilesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
                     const kernels::VnniKernels& k, Store&& store) {
     using kernels::kVnniMR;
+    if constexpr (!kOwnsBlock<Store>)  // BlockedRequant's callers take the AMX branch before it
+        if (k.amx) return amxPatchTiles(pa, M, a_zero, W, s, k.amx, store);
     vnniCorrection(W, a_zero, s);
     const uint8_t* rows[kVnniMR];
     const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
@@ -178,6 +273,8 @@ template <class Store>
 void pooledTilesVnni(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
                      const kernels::VnniKernels& k, Store&& store) {
     static_assert(kernels::kVnniMR == 8);  // two windows of four
+    if constexpr (!kOwnsBlock<Store>)
+        if (k.amx) return amxPooledTiles(pa, PH, PW, a_zero, W, s, k.amx, store);
     vnniCorrection(W, a_zero, s);
     const int64_t P = PH * PW, row_step = pa.sh * pa.row_bytes;
     const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
@@ -236,8 +333,17 @@ auto matrixRows(const int8_t* A, int64_t lda, const PackedWeights& W) {
 }
 
 kernels::VnniKernels nativeVnni() {
-    return {kernels::gemmTileVnni, kernels::gemmRowVnni, kernels::gemmTileRowsVnni, kernels::gemmTileRowsMax4Vnni,
-            kernels::smallConvRowVnni};
+    return {kernels::gemmTileVnni,          kernels::gemmRowVnni,      kernels::gemmTileRowsVnni, kernels::gemmTileRowsMax4Vnni,
+            kernels::smallConvRowVnni, kernels::amxActive() ? kernels::amxTiles : nullptr};
+}
+
+// A matrix through AMX where k has it and there are rows enough to fill some of a block (one row
+// costs the VNNI row kernel less than a 16-row block), else the VNNI tiles.
+template <class Store>
+void matrixTilesVnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
+                     const kernels::VnniKernels& k, Store store) {
+    if (k.amx && M >= kAmxMinRows) return amxMatrixTiles(A, lda, M, a_zero, W, s, k.amx, store);
+    gemmTilesVnni(M, a_zero, W, s, k, matrixRows(A, lda, W), store);
 }
 
 bool vnniPath(const PackedWeights& W) {
@@ -246,7 +352,7 @@ bool vnniPath(const PackedWeights& W) {
 
 template <class Store>
 void gemmTiles(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s, Store store) {
-    if (vnniPath(W)) return gemmTilesVnni(M, a_zero, W, s, nativeVnni(), matrixRows(A, lda, W), store);
+    if (vnniPath(W)) return matrixTilesVnni(A, lda, M, a_zero, W, s, nativeVnni(), store);
     const kernels::GemmTileKernel tile = kernels::gemmTileKernel(kernels::activeIsa());
     const kernels::GemmRowKernel row_kernel = kernels::gemmRowKernel(kernels::activeIsa());
     s.a.resize(static_cast<size_t>(W.pairs * kGemmMR * 2));
@@ -445,6 +551,7 @@ void smallConvRows(const ImplicitPatches& pa, bool pool, int64_t pixels, int64_t
 void requantPatchesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq, int8_t* C,
                         int64_t ldc, GemmScratch& s, const kernels::VnniKernels& k) {
     if (smallConvApplies(pa, W, rq)) return smallConvRows(pa, false, M, pa.OW, a_zero, W, rq, C, ldc, s, k);
+    if (k.amx) return amxPatchTiles(pa, M, a_zero, W, s, k.amx, requantStore(rq, C, ldc));
     BlockedRequant block(rq, C, ldc, W.N, s.sums);
     patchTilesVnni(pa, M, a_zero, W, s, k, block);
     block.flush();
@@ -453,6 +560,7 @@ void requantPatchesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, co
 void requantPatchesMaxPool2Vnni(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W,
                                 const Requant& rq, int8_t* C, int64_t ldc, GemmScratch& s, const kernels::VnniKernels& k) {
     if (smallConvApplies(pa, W, rq)) return smallConvRows(pa, true, PH * PW, PW, a_zero, W, rq, C, ldc, s, k);
+    if (k.amx) return amxPooledTiles(pa, PH, PW, a_zero, W, s, k.amx, requantStore(rq, C, ldc));
     BlockedRequant block(rq, C, ldc, W.N, s.sums);
     pooledTilesVnni(pa, PH, PW, a_zero, W, s, k, block);
     block.flush();
@@ -567,7 +675,7 @@ void detail::gemmInt32PatchesMaxPool2Vnni(const ImplicitPatches& pa, int64_t PH,
 
 void detail::gemmInt32Vnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C,
                            int64_t ldc, GemmScratch& scratch, const kernels::VnniKernels& k) {
-    gemmTilesVnni(M, a_zero, W, scratch, k, matrixRows(A, lda, W), copyStore(C, ldc));
+    matrixTilesVnni(A, lda, M, a_zero, W, scratch, k, copyStore(C, ldc));
 }
 
 }  // namespace qs

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/allocator.h"
 #include "engine/kernels/int8_gemm_kernel.h"
 #include "quant/requantize.h"
 
@@ -21,7 +22,7 @@ struct PackedWeights {
     int64_t K = 0, N = 0, pairs = 0, panels = 0;
     std::vector<int8_t> data;
     int64_t quads = 0;                // VNNI layout; empty vectors when not packed for it
-    std::vector<int8_t> quad_data;
+    CacheAlignedVector<int8_t> quad_data;  // 64-byte aligned: the AMX tiles load its rows
     std::vector<int32_t> col_sums;    // panels * 16 (zero past N), every layout: the zero-point terms (VNNI, int16 byte split)
 };
 // w: (K, N) row-major. The VNNI layout is added when `vnni_layout` (default: the CPU has VNNI).
@@ -53,10 +54,11 @@ void splitMultipliers(const std::vector<FixedMultiplier>& mult, std::vector<int3
 struct GemmScratch {
     std::vector<int16_t> a;
     alignas(32) int32_t acc[kernels::kGemmMR * kernels::kGemmNR];
-    std::vector<uint8_t> a_quads;     // the VNNI path's packed rows
+    CacheAlignedVector<uint8_t> a_quads;  // the VNNI path's packed rows, the AMX blocks
     std::vector<int32_t> correction;  // -(a_zero + 128) * col_sums: the VNNI kernels add it to their sums
     alignas(64) int32_t acc_vnni[kernels::kVnniMR * kernels::kVnniAccStride];
     std::vector<int32_t> sums;  // a block of rows' sums waiting for the output stage (the VNNI patch drivers)
+    std::vector<const uint8_t*> amx_rows;  // the AMX drivers' source rows (kernels::AmxTiles::rows)
 };
 
 void gemmRequant(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
@@ -131,8 +133,8 @@ void gemmInt32(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const Pa
 
 namespace detail {
 // gemmInt32 through the VNNI driver with the given kernels, whatever the CPU: lets a test run
-// the driver and packing with the kernels compiled against an AVX-512 emulation. W must have
-// the VNNI layout.
+// the driver and packing with the kernels compiled against an AVX-512 emulation (and k.amx, where
+// set, against an emulation of the AMX tiles). W must have the VNNI layout.
 // gemmInt32Patches the same way.
 void gemmInt32PatchesVnni(const ImplicitPatches& patches, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C, int64_t ldc,
                           GemmScratch& scratch, const kernels::VnniKernels& k);

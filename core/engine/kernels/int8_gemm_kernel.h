@@ -93,6 +93,50 @@ struct VnniSmallConvRow {
 };
 using VnniSmallConvRowKernel = void (*)(const VnniSmallConvRow& row);
 
+// AMX (Intel's tile matrix unit, AMX-INT8): TDPBUSD multiplies a 16-row x 64-byte uint8 tile by
+// a 16-quad x 16-column int8 tile into 16 x 16 int32 sums, the same u8 x s8 products as vpdpbusd
+// sixteen rows at once (here about 5.4 ns for 16,384 multiply-adds, against 64 per vpdpbusd).
+// Rows are packed into 16-row blocks (the source rows need not be evenly spaced: a convolution's
+// patches, pooling windows' cells), K zero-padded to whole chunks of 16 quads; B is the VNNI
+// layout itself (PackedWeights::quad_data), read 16 quads at a time: past a panel's last quad a
+// B tile reads the next panel's quads, which the zero padding of A multiplies by zero, and past
+// the last panel kAmxWeightSlack zero bytes that packWeights adds.
+constexpr int kAmxRows = 16;
+constexpr int kAmxMaxPanels = 4;  // C tiles: 4 of the 8 tile registers
+constexpr int64_t kAmxWeightSlack = kAmxRows * 64;
+constexpr int64_t amxChunks(int64_t quads) { return (quads + kAmxRows - 1) / kAmxRows; }
+struct AmxTiles {
+    // blocks * 16 source rows (with max4 blocks * 64: block i's four window cells at rows
+    // 64 i + 16 c, c = 0..3). Row r's K bytes are `runs` runs, run j at rows[r] + j * run_step:
+    // run_bytes read, XORed with flip (0x80 turns int8 into the uint8 operand; 0 where the source
+    // is stored that way already), padded with zeros to run_quads quads.
+    const uint8_t* const* rows = nullptr;
+    int64_t runs = 1, run_step = 0, run_quads = 0, run_bytes = 0;
+    uint8_t flip = 0;
+    const int8_t* b = nullptr;  // PackedWeights::quad_data: panel p at b + p * panel_bytes
+    int64_t panel_bytes = 0, panels = 0;
+    const int32_t* init = nullptr;  // added to each column's sums (the zero-point correction), panels * 16
+    int64_t blocks = 0;
+    bool max4 = false;  // store each window's maximum over its four cells
+    // Block i's sums (16 rows, panels * 16 columns; max4: per window) at acc + (16 i + r) * acc_stride.
+    int32_t* acc = nullptr;
+    int64_t acc_stride = 0;
+    uint8_t* scratch = nullptr;  // amxScratchBytes(quads, max4, blocks), 64-byte aligned
+};
+using AmxTilesKernel = void (*)(const AmxTiles& t);
+inline int64_t amxScratchBytes(int64_t quads, bool max4, int64_t blocks) {
+    return blocks * (max4 ? 4 : 1) * kAmxRows * amxChunks(quads) * 64;
+}
+void amxTiles(const AmxTiles& t);
+// The CPU has AMX-TILE and AMX-INT8 and the kernel lets this process use them (Linux asks each
+// process to request the tile data state, arch_prctl ARCH_REQ_XCOMP_PERM).
+bool amxSupported();
+// Whether the int8 drivers use AMX: amxSupported(), the AVX-512 path active, and neither
+// QUANTSCOPE_AMX=0 nor forceAmx(false) (tests and benchmarks compare the two paths).
+bool amxActive();
+void forceAmx(bool on);
+void clearForcedAmx();
+
 struct VnniKernels {
     VnniTileKernel tile;
     VnniRowKernel row;
@@ -102,6 +146,8 @@ struct VnniKernels {
     // convolution, max_pool_requant.h).
     VnniTileRowsKernel tile_rows_max4;
     VnniSmallConvRowKernel small_conv_row;
+    // Where set, the drivers run their blocks of rows on AMX tiles instead (kernels::AmxTiles).
+    AmxTilesKernel amx = nullptr;
 };
 void gemmTileVnni(const uint8_t* a, const int8_t* b0, const int8_t* b1, int64_t quads, const int32_t* init, int32_t* acc);
 void gemmRowVnni(const uint8_t* a, const int8_t* b, int64_t quads, const int32_t* init, int32_t* acc);

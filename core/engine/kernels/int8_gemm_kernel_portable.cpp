@@ -1,5 +1,14 @@
 #include "engine/kernels/int8_gemm_kernel.h"
 
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include "quant/requantize.h"
 
 namespace qs::kernels {
@@ -60,5 +69,37 @@ bool vnniSupported() {
     }();
     return yes;
 }
+
+bool amxSupported() {
+    static const bool yes = [] {
+        __builtin_cpu_init();
+        if (!vnniSupported() || !__builtin_cpu_supports("amx-tile") || !__builtin_cpu_supports("amx-int8")) return false;
+#if defined(__linux__) && defined(SYS_arch_prctl)
+        // Linux enables the 8 KB tile data state per process on request (ARCH_REQ_XCOMP_PERM =
+        // 0x1023, XFEATURE_XTILEDATA = 18; Documentation/arch/x86/xstate.rst); without it the
+        // first tile instruction raises SIGILL. A kernel that predates AMX refuses.
+        return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#else
+        return false;
+#endif
+    }();
+    return yes;
+}
+
+namespace {
+std::atomic<int> amx_forced{-1};
+}
+
+bool amxActive() {
+    static const bool env_off = [] {
+        const char* v = std::getenv("QUANTSCOPE_AMX");
+        return v && (std::strcmp(v, "0") == 0 || std::strcmp(v, "off") == 0);
+    }();
+    const int f = amx_forced.load();
+    const bool wanted = f < 0 ? !env_off : f == 1;
+    return wanted && activeIsa() == Isa::Avx512 && amxSupported();
+}
+void forceAmx(bool on) { amx_forced.store(on ? 1 : 0); }
+void clearForcedAmx() { amx_forced.store(-1); }
 
 }  // namespace qs::kernels
