@@ -44,7 +44,8 @@ int runBench(int argc, char** argv) {
     const char* tmp = std::getenv("TMPDIR");
     const std::string file = argc > 1 ? argv[1] : std::string(tmp ? tmp : "/tmp") + "/vgg16_bench.h5";
     const int reps = argc > 2 ? std::atoi(argv[2]) : 3;
-    std::printf("ISA: %s%s\n", kernels::isaName(kernels::activeIsa()), kernels::vnniSupported() ? " with VNNI" : "");
+    std::printf("ISA: %s%s%s\n", kernels::isaName(kernels::activeIsa()), kernels::vnniSupported() ? " with VNNI" : "",
+                kernels::amxActive() ? " and AMX" : "");
 
     Tensor t;
     t.name = "dense/kernel:0";

@@ -155,13 +155,14 @@ int runBench(int argc, char** argv) {
     if (argc > 4 && (std::string(argv[3]) == "--profile" || std::string(argv[3]) == "--profile-float"))
         return profile(dir + "/" + argv[4] + ".h5", images, std::string(argv[3]) == "--profile-float");
     std::map<std::string, double> ours_int8;  // runKey -> us per image
-    std::printf("ISA: %s%s\n", kernels::isaName(kernels::activeIsa()), kernels::vnniSupported() ? " with VNNI" : "");
+    const bool amx = kernels::amxActive();
+    std::printf("ISA: %s%s%s\n", kernels::isaName(kernels::activeIsa()), kernels::vnniSupported() ? " with VNNI" : "", amx ? " and AMX" : "");
     std::mt19937 rng(1);
     std::uniform_real_distribution<float> u(0, 1);
     RowMatrix data(images, 784);
     for (Eigen::Index i = 0; i < data.size(); ++i) data.data()[i] = u(rng);
-    std::printf("%-12s %7s %5s %12s %12s %10s %10s %7s %12s %7s\n", "model", "threads", "batch", "float img/s", "int8 img/s", "float us",
-                "int8 us", "ratio", "float-SSE2 us", "ratio");
+    std::printf("%-12s %7s %5s %12s %12s %10s %10s %7s %12s %7s%s\n", "model", "threads", "batch", "float img/s", "int8 img/s", "float us",
+                "int8 us", "ratio", "float-SSE2 us", "ratio", amx ? "  int8 VNNI us (AMX off)" : "");
     for (const char* name : {"fmnist_mlp", "fmnist_cnn"}) {
         const Model m = loadModel(dir + "/" + name + ".h5");
         const FloatEngine fe(m);
@@ -177,8 +178,15 @@ int runBench(int argc, char** argv) {
                 const double ts = run(d, batch, threads, [&](const RowMatrix& x) { return fe.forward(x); });
                 kernels::clearForcedIsa();
                 const double n = static_cast<double>(d.rows());
-                std::printf("%-12s %7d %5d %12.0f %12.0f %10.2f %10.2f %6.2fx %12.2f %6.2fx\n", name, threads, batch, n / tf, n / tq,
+                std::printf("%-12s %7d %5d %12.0f %12.0f %10.2f %10.2f %6.2fx %12.2f %6.2fx", name, threads, batch, n / tf, n / tq,
                             1e6 * tf / n, 1e6 * tq / n, tf / tq, 1e6 * ts / n, ts / tq);
+                if (amx) {  // the same integers through the VNNI tiles, in the same minutes
+                    kernels::forceAmx(false);
+                    const double tv = run(d, batch, threads, [&](const RowMatrix& x) { return runQuantizedOutput(qm, QuantizedRun::Integer, x); });
+                    kernels::clearForcedAmx();
+                    std::printf(" %24.2f", 1e6 * tv / n);
+                }
+                std::printf("\n");
                 ours_int8[runKey(name, threads, batch)] = 1e6 * tq / n;
             }
     }
@@ -199,12 +207,18 @@ int runBench(int argc, char** argv) {
         if (!kernels::isaSupported(isa)) continue;
         kernels::forceIsa(isa);
         // AVX-512 without VNNI runs the AVX2 tile: "avx512" then times the same kernel again.
-        const char* name = isa == kernels::Isa::Avx512 && kernels::vnniSupported() ? "vnni" : kernels::isaName(isa);
-        const double t = best(20, [&] {
-            gemmRequant(A.data(), K, M, 3, pw, {bias.data(), mult.data(), 0, -128, 127, mult_m.data(), mult_rshift.data()}, C.data(), N, s);
-        });
-        std::printf("int8 GEMM %ldx%ldx%ld %-8s %8.1f GOP/s (%.3f ms)\n", long(M), long(K), long(N), name, ops / t * 1e-9,
-                    t * 1e3);
+        const bool vnni = isa == kernels::Isa::Avx512 && kernels::vnniSupported();
+        for (bool with_amx : {false, true}) {
+            if (with_amx && !(vnni && amx)) continue;
+            kernels::forceAmx(with_amx);
+            const char* name = with_amx ? "amx" : vnni ? "vnni" : kernels::isaName(isa);
+            const double t = best(20, [&] {
+                gemmRequant(A.data(), K, M, 3, pw, {bias.data(), mult.data(), 0, -128, 127, mult_m.data(), mult_rshift.data()}, C.data(), N, s);
+            });
+            std::printf("int8 GEMM %ldx%ldx%ld %-8s %8.1f GOP/s (%.3f ms)\n", long(M), long(K), long(N), name, ops / t * 1e-9,
+                        t * 1e3);
+        }
+        kernels::clearForcedAmx();
     }
     kernels::clearForcedIsa();
     // The float engine's GEMM (kernels::floatGemm), as dispatched and held to baseline x86-64.
