@@ -106,6 +106,25 @@ qs::QuantizedModel oneOpModel(qs::Shape input_shape, qs::Op op, qs::QuantParams 
 }
 
 
+// A random M x K by K x N int8 product with both extremes planted, and its naive sums with the
+// activations' zero point zp: the reference for the VNNI and AMX kernels.
+struct GemmCase {
+    std::vector<int8_t> A, W;
+    std::vector<int32_t> ref;
+};
+GemmCase randomGemmCase(int M, int K, int N, int zp, std::mt19937& rng) {
+    std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127);
+    GemmCase c{std::vector<int8_t>(static_cast<size_t>(M * K)), std::vector<int8_t>(static_cast<size_t>(K * N)),
+               std::vector<int32_t>(static_cast<size_t>(M * N), 0)};
+    for (size_t i = 0; i < c.A.size(); ++i) c.A[i] = static_cast<int8_t>(i % 11 == 0 ? (i % 2 ? 127 : -128) : a_dist(rng));
+    for (size_t i = 0; i < c.W.size(); ++i) c.W[i] = static_cast<int8_t>(i % 13 == 0 ? (i % 2 ? 127 : -127) : w_dist(rng));
+    for (int m = 0; m < M; ++m)
+        for (int n = 0; n < N; ++n)
+            for (int k = 0; k < K; ++k)
+                c.ref[static_cast<size_t>(m * N + n)] += (c.A[static_cast<size_t>(m * K + k)] - zp) * c.W[static_cast<size_t>(k * N + n)];
+    return c;
+}
+
 // A random int8 convolution (valid, KH x KW, stride sw across) as the VNNI implicit patches read
 // it (int8 + 128 as uint8, with slack past the input), and the naive sum of one output: the
 // reference for the patch tiles.
@@ -279,18 +298,10 @@ private slots:
         QSKIP("built without SIMDe (libsimde-dev)");
 #else
         std::mt19937 rng(3);
-        std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127);
         const qs::kernels::VnniKernels emulated = emulatedVnni(), native_kernels = nativeVnni();
         for (auto [M, K, N, zp] : {std::tuple{1, 1, 1, 0}, std::tuple{3, 37, 17, -37}, std::tuple{5, 6, 33, 127},
                                    std::tuple{8, 784, 40, -128}, std::tuple{21, 75, 48, 11}, std::tuple{16, 9, 16, -1}}) {
-            std::vector<int8_t> A(static_cast<size_t>(M * K)), W(static_cast<size_t>(K * N));
-            for (size_t i = 0; i < A.size(); ++i) A[i] = static_cast<int8_t>(i % 11 == 0 ? (i % 2 ? 127 : -128) : a_dist(rng));
-            for (size_t i = 0; i < W.size(); ++i) W[i] = static_cast<int8_t>(i % 13 == 0 ? (i % 2 ? 127 : -127) : w_dist(rng));
-            std::vector<int32_t> ref(static_cast<size_t>(M * N), 0);
-            for (int m = 0; m < M; ++m)
-                for (int n = 0; n < N; ++n)
-                    for (int k = 0; k < K; ++k)
-                        ref[static_cast<size_t>(m * N + n)] += (A[static_cast<size_t>(m * K + k)] - zp) * W[static_cast<size_t>(k * N + n)];
+            const auto [A, W, ref] = randomGemmCase(M, K, N, zp, rng);
             const qs::PackedWeights pw = qs::packWeights(W.data(), K, N, true);
             std::vector<int32_t> got(static_cast<size_t>(M * N), -1);
             qs::GemmScratch s;
@@ -363,22 +374,17 @@ private slots:
             kinds.back().first.amx = qs::kernels::amxTiles;
         }
         std::mt19937 rng(31);
-        std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127);
-        for (auto [M, K, N, zp] : {std::tuple{4, 1, 1, 0}, std::tuple{17, 37, 17, -37}, std::tuple{65, 256, 64, 127},
-                                   std::tuple{130, 300, 65, -128}, std::tuple{5, 784, 144, 11}}) {
-            std::vector<int8_t> A(static_cast<size_t>(M * K)), W(static_cast<size_t>(K * N));
-            for (size_t i = 0; i < A.size(); ++i) A[i] = static_cast<int8_t>(i % 11 == 0 ? (i % 2 ? 127 : -128) : a_dist(rng));
-            for (size_t i = 0; i < W.size(); ++i) W[i] = static_cast<int8_t>(i % 13 == 0 ? (i % 2 ? 127 : -127) : w_dist(rng));
-            std::vector<int32_t> ref(static_cast<size_t>(M * N), 0);
-            for (int m = 0; m < M; ++m)
-                for (int n = 0; n < N; ++n)
-                    for (int k = 0; k < K; ++k)
-                        ref[static_cast<size_t>(m * N + n)] += (A[static_cast<size_t>(m * K + k)] - zp) * W[static_cast<size_t>(k * N + n)];
+        // One scratch per kind across the cases, a short K after longer ones: the packed rows' zero
+        // padding must be written each time (the B tiles read the next panel's weights there).
+        std::vector<qs::GemmScratch> scratch(kinds.size());
+        for (auto [M, K, N, zp] : {std::tuple{4, 1, 1, 0}, std::tuple{65, 256, 64, 127}, std::tuple{130, 300, 65, -128},
+                                   std::tuple{17, 37, 17, -37}, std::tuple{5, 784, 144, 11}}) {
+            const auto [A, W, ref] = randomGemmCase(M, K, N, zp, rng);
             const qs::PackedWeights pw = qs::packWeights(W.data(), K, N, true);
-            for (const auto& [k, name] : kinds) {
+            for (size_t i = 0; i < kinds.size(); ++i) {
+                const auto& [k, name] = kinds[i];
                 std::vector<int32_t> got(static_cast<size_t>(M * N), -1);
-                qs::GemmScratch s;
-                qs::detail::gemmInt32Vnni(A.data(), K, M, zp, pw, got.data(), N, s, k);
+                qs::detail::gemmInt32Vnni(A.data(), K, M, zp, pw, got.data(), N, scratch[i], k);
                 QVERIFY2(got == ref, qPrintable(QString("%1: M %2 K %3 N %4").arg(name).arg(M).arg(K).arg(N)));
             }
         }
