@@ -135,7 +135,7 @@ struct PatchConv {
     qs::ImplicitPatches pa;
     PatchConv(int H_, int W_, int C_, int N_, int KH_, int KW_, int sw_, int zp_, std::mt19937& rng)
         : H(H_), W(W_), C(C_), N(N_), KH(KH_), KW(KW_), sw(sw_), zp(zp_), x(static_cast<size_t>(H * W * C)),
-          w(static_cast<size_t>(KH * KW * C * N)), buf(x.size() + 64) {
+          w(static_cast<size_t>(KH * KW * C * N)), buf(x.size() + 16 * sw_ * C_ + 128) {
         std::uniform_int_distribution<int> a_dist(-128, 127), w_dist(-127, 127);
         for (int8_t& v : x) v = static_cast<int8_t>(a_dist(rng));
         for (int8_t& v : w) v = static_cast<int8_t>(w_dist(rng));
@@ -400,7 +400,9 @@ private slots:
             }
         }
         // Convolutions: 3x3 over 32 channels (fmnist_cnn's second: 3 runs of 24 quads, 4.5 chunks)
-        // to 64 columns, and 3x3 over 5 channels, stride 2 across, to 20 (an odd panel).
+        // to 64 columns, and 3x3 over 5 channels, stride 2 across, to 20 (an odd panel). The
+        // requantized ones twice: from packed blocks (the buffer's size unknown), and read in place
+        // across the padded width (ImplicitPatches::readable, PackedWeights::amx_data).
         struct Case { int H, W, C, N, sw; };
         for (const Case& c : {Case{9, 10, 32, 64, 1}, Case{10, 13, 5, 20, 2}}) {
             const PatchConv cv(c.H, c.W, c.C, c.N, 3, 3, c.sw, static_cast<int>(rng() % 200) - 100, rng);
@@ -430,6 +432,11 @@ private slots:
                 return out;
             };
             const QString what = QString("conv C %1 N %2 stride %3").arg(c.C).arg(N).arg(c.sw);
+            qs::PackedWeights in_place_w = cv.pw;
+            qs::addAmxConvLayout(in_place_w, 3);
+            QCOMPARE(in_place_w.amx_run_chunks, int64_t((3 * c.C + 63) / 64));
+            qs::ImplicitPatches in_place = cv.pa;
+            in_place.readable = static_cast<int64_t>(cv.buf.size());
             for (const auto& [k, name] : kinds) {
                 qs::GemmScratch s;
                 std::vector<int32_t> got(ref.size(), -1), pooled(pooled_ref.size(), -1);
@@ -437,11 +444,13 @@ private slots:
                 qs::detail::gemmInt32PatchesMaxPool2Vnni(cv.pa, PH, PW, cv.zp, cv.pw, pooled.data(), N, s, k);
                 QVERIFY2(got == ref, qPrintable(what + " " + name));
                 QVERIFY2(pooled == pooled_ref, qPrintable(what + " pooled " + name));
-                std::vector<int8_t> out(ref.size(), 99), pooled_out(pooled_ref.size(), 99);
-                qs::detail::gemmRequantPatchesVnni(cv.pa, OH * OW, cv.zp, cv.pw, rq, out.data(), N, s, k);
-                qs::detail::gemmRequantPatchesMaxPool2Vnni(cv.pa, PH, PW, cv.zp, cv.pw, rq, pooled_out.data(), N, s, k);
-                QVERIFY2(out == requantized(ref), qPrintable(what + " requantized " + name));
-                QVERIFY2(pooled_out == requantized(pooled_ref), qPrintable(what + " pooled, requantized " + name));
+                for (const auto& [pa, w, how] : {std::tuple{&cv.pa, &cv.pw, "packed"}, std::tuple{static_cast<const qs::ImplicitPatches*>(&in_place), static_cast<const qs::PackedWeights*>(&in_place_w), "in place"}}) {
+                    std::vector<int8_t> out(ref.size(), 99), pooled_out(pooled_ref.size(), 99);
+                    qs::detail::gemmRequantPatchesVnni(*pa, OH * OW, cv.zp, *w, rq, out.data(), N, s, k);
+                    qs::detail::gemmRequantPatchesMaxPool2Vnni(*pa, PH, PW, cv.zp, *w, rq, pooled_out.data(), N, s, k);
+                    QVERIFY2(out == requantized(ref), qPrintable(what + " requantized " + how + " " + name));
+                    QVERIFY2(pooled_out == requantized(pooled_ref), qPrintable(what + " pooled, requantized " + how + " " + name));
+                }
             }
         }
     }

@@ -548,9 +548,107 @@ void smallConvRows(const ImplicitPatches& pa, bool pool, int64_t pixels, int64_t
     }
 }
 
+// AMX reading a convolution's rows in place (kernels::AmxTiles::a): with the padded input's rows
+// row_bytes apart and pixels sw_bytes apart, output pixel (oy, ox) starts at virtual row
+// v = oy * Wv + ox, Wv = sh * row_bytes / sw_bytes: every tile row is the same distance from the
+// next, across output rows too. Tiles compute the Wv - OW virtual pixels between output rows as
+// well (2 of 16 on fmnist_cnn's second convolution) but nothing is packed: packing each window
+// cell's 3x3 patch cost about as much as the products. K is padded per kernel row to whole chunks
+// (PackedWeights::amx_data). The raw sums get init through the output stage's bias (a per-column
+// constant: the maximum of a window is the same either way while the raw sums cannot wrap, which
+// amxInPlace checks), and only multipliers <= 1 (no left shift) take this path.
+struct AmxInPlace {
+    kernels::AmxTiles t;
+    int64_t Wv = 0;
+    Requant rq;  // bias + init
+};
+
+// Whether the tiles may read in place, the last call covering virtual rows v0 .. v0 + rows - 1.
+bool amxInPlaceApplies(const ImplicitPatches& pa, const PackedWeights& W, const Requant& rq, int64_t v0, int64_t rows) {
+    if (W.amx_data.empty() || W.amx_runs != pa.KH || pa.readable <= 0 || !rq.m || !rq.rshift || rq.lshift) return false;
+    if (pa.sw_bytes <= 0 || (pa.sh * pa.row_bytes) % pa.sw_bytes) return false;
+    if (W.amx_runs * W.amx_run_chunks * kernels::kAmxRows * 4 * 255 * 128 >= (int64_t{1} << 31)) return false;  // raw sums could wrap
+    // The last tile's last row reads up to its last kernel row's padded end.
+    const int64_t last = v0 + amxBlocks(rows) * kernels::kAmxRows - 1;
+    return last * pa.sw_bytes + (pa.KH - 1) * pa.dh * pa.row_bytes + W.amx_run_chunks * kernels::kAmxRows * 4 <= pa.readable;
+}
+
+// extra_rows: room after the tiles' sums (the pooled rows).
+AmxInPlace amxInPlaceSetup(const ImplicitPatches& pa, int32_t a_zero, const PackedWeights& W, const Requant& rq, int64_t rows,
+                           int64_t extra_rows, GemmScratch& s) {
+    vnniCorrection(W, a_zero, s);
+    AmxInPlace c;
+    c.Wv = pa.sh * pa.row_bytes / pa.sw_bytes;
+    kernels::AmxTiles& t = c.t;
+    t.a_stride = pa.sw_bytes, t.runs = pa.KH, t.run_step = pa.dh * pa.row_bytes, t.run_chunks = W.amx_run_chunks;
+    t.b = W.amx_data.data(), t.panel_bytes = W.amx_runs * W.amx_run_chunks * kernels::kAmxRows * kGemmNR * 4, t.panels = W.panels;
+    t.acc_stride = W.panels * kGemmNR;
+    s.sums.resize(static_cast<size_t>((amxBlocks(rows) * kernels::kAmxRows + extra_rows) * t.acc_stride));
+    t.acc = s.sums.data();
+    s.amx_bias.resize(static_cast<size_t>(W.N));
+    for (int64_t n = 0; n < W.N; ++n)  // wrapping, as the sums (int8_gemm_kernel.h)
+        s.amx_bias[static_cast<size_t>(n)] =
+            static_cast<int32_t>(static_cast<uint32_t>(rq.bias[n]) + static_cast<uint32_t>(s.correction[static_cast<size_t>(n)]));
+    c.rq = rq;
+    c.rq.bias = s.amx_bias.data();
+    return c;
+}
+
+// The tiles over virtual rows v0 .. v0 + rows - 1 into s.sums (row v0 first).
+void amxInPlaceRows(AmxInPlace& c, const ImplicitPatches& pa, int64_t v0, int64_t rows, kernels::AmxTilesKernel amx) {
+    c.t.a = reinterpret_cast<const uint8_t*>(pa.src) + v0 * pa.sw_bytes;
+    c.t.blocks = amxBlocks(rows);
+    amx(c.t);
+}
+
+// dst[j] = max(a[j], b[j], c[j], d[j]): a 2x2 window's sums, four rows of them.
+__attribute__((target_clones("avx2", "default"))) void maxOf4(const int32_t* a, const int32_t* b, const int32_t* c, const int32_t* d,
+                                                               int32_t* dst, int64_t n) {
+    for (int64_t j = 0; j < n; ++j) dst[j] = std::max(std::max(a[j], b[j]), std::max(c[j], d[j]));
+}
+
+// A band of whole output rows a call (about 64 virtual rows), each row's OW pixels requantized.
+// False (nothing done) where the tiles may not read in place.
+bool amxInPlaceRequant(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq, int8_t* C,
+                       int64_t ldc, GemmScratch& s, kernels::AmxTilesKernel amx) {
+    if (pa.sw_bytes <= 0 || M % pa.OW) return false;
+    const int64_t OH = M / pa.OW, Wv = pa.sh * pa.row_bytes / pa.sw_bytes;
+    const int64_t band = std::max<int64_t>(1, kAmxCallRows / std::max<int64_t>(1, Wv)), last = (OH - 1) / band * band;
+    if (!amxInPlaceApplies(pa, W, rq, last * Wv, (OH - 1 - last) * Wv + pa.OW)) return false;
+    AmxInPlace c = amxInPlaceSetup(pa, a_zero, W, rq, (band - 1) * Wv + pa.OW, 0, s);
+    for (int64_t oy0 = 0; oy0 < OH; oy0 += band) {
+        const int64_t rows = std::min(band, OH - oy0);
+        amxInPlaceRows(c, pa, oy0 * Wv, (rows - 1) * Wv + pa.OW, amx);
+        for (int64_t r = 0; r < rows; ++r)
+            requantRows(c.t.acc + r * Wv * c.t.acc_stride, c.t.acc_stride, pa.OW, 0, W.N, c.rq, C + (oy0 + r) * pa.OW * ldc, ldc);
+    }
+    return true;
+}
+
+// Each pooled row from its two output rows (one call), its windows' maxima, then requantized.
+bool amxInPlaceMaxPool2(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W, const Requant& rq,
+                        int8_t* C, int64_t ldc, GemmScratch& s, kernels::AmxTilesKernel amx) {
+    if (pa.sw_bytes <= 0) return false;
+    const int64_t Wv = pa.sh * pa.row_bytes / pa.sw_bytes, rows = Wv + 2 * PW;
+    if (!amxInPlaceApplies(pa, W, rq, 2 * (PH - 1) * Wv, rows)) return false;
+    AmxInPlace c = amxInPlaceSetup(pa, a_zero, W, rq, rows, PW, s);
+    const int64_t stride = c.t.acc_stride;
+    for (int64_t py = 0; py < PH; ++py) {
+        amxInPlaceRows(c, pa, 2 * py * Wv, rows, amx);
+        int32_t* pooled = c.t.acc + amxBlocks(rows) * kernels::kAmxRows * stride;  // after the tiles' sums
+        for (int64_t px = 0; px < PW; ++px) {
+            const int32_t* top = c.t.acc + 2 * px * stride;
+            maxOf4(top, top + stride, top + Wv * stride, top + (Wv + 1) * stride, pooled + px * stride, W.N);
+        }
+        requantRows(pooled, stride, PW, 0, W.N, c.rq, C + py * PW * ldc, ldc);
+    }
+    return true;
+}
+
 void requantPatchesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq, int8_t* C,
                         int64_t ldc, GemmScratch& s, const kernels::VnniKernels& k) {
     if (smallConvApplies(pa, W, rq)) return smallConvRows(pa, false, M, pa.OW, a_zero, W, rq, C, ldc, s, k);
+    if (k.amx && amxInPlaceRequant(pa, M, a_zero, W, rq, C, ldc, s, k.amx)) return;
     if (k.amx) return amxPatchTiles(pa, M, a_zero, W, s, k.amx, requantStore(rq, C, ldc));
     BlockedRequant block(rq, C, ldc, W.N, s.sums);
     patchTilesVnni(pa, M, a_zero, W, s, k, block);
@@ -560,6 +658,7 @@ void requantPatchesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, co
 void requantPatchesMaxPool2Vnni(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W,
                                 const Requant& rq, int8_t* C, int64_t ldc, GemmScratch& s, const kernels::VnniKernels& k) {
     if (smallConvApplies(pa, W, rq)) return smallConvRows(pa, true, PH * PW, PW, a_zero, W, rq, C, ldc, s, k);
+    if (k.amx && amxInPlaceMaxPool2(pa, PH, PW, a_zero, W, rq, C, ldc, s, k.amx)) return;
     if (k.amx) return amxPooledTiles(pa, PH, PW, a_zero, W, s, k.amx, requantStore(rq, C, ldc));
     BlockedRequant block(rq, C, ldc, W.N, s.sums);
     pooledTilesVnni(pa, PH, PW, a_zero, W, s, k, block);
@@ -598,6 +697,17 @@ PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t
     for (int64_t ky = 0; ky < KH; ++ky)
         std::copy(w + ky * run * N, w + (ky + 1) * run * N, rows.begin() + ky * padded * N);
     return packWeights(rows.data(), KH * padded, N, vnni_layout);
+}
+
+void addAmxConvLayout(PackedWeights& W, int64_t runs) {
+    if (W.quad_data.empty() || runs <= 0 || W.quads % runs) return;
+    const int64_t run_quads = W.quads / runs, chunks = kernels::amxChunks(run_quads), quad_bytes = kGemmNR * 4;
+    W.amx_runs = runs, W.amx_run_chunks = chunks;
+    W.amx_data.assign(static_cast<size_t>(W.panels * runs * chunks * kernels::kAmxRows * quad_bytes), 0);
+    for (int64_t p = 0; p < W.panels; ++p)
+        for (int64_t j = 0; j < runs; ++j)
+            std::copy_n(W.quad_data.begin() + ((p * W.quads + j * run_quads) * quad_bytes), run_quads * quad_bytes,
+                        W.amx_data.begin() + ((p * runs + j) * chunks * kernels::kAmxRows * quad_bytes));
 }
 
 namespace {

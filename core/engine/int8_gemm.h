@@ -24,6 +24,11 @@ struct PackedWeights {
     int64_t quads = 0;                // VNNI layout; empty vectors when not packed for it
     CacheAlignedVector<int8_t> quad_data;  // 64-byte aligned: the AMX tiles load its rows
     std::vector<int32_t> col_sums;    // panels * 16 (zero past N), every layout: the zero-point terms (VNNI, int16 byte split)
+    // A convolution's weights for AMX reading its rows in place (addAmxConvLayout): the VNNI layout
+    // with each of the amx_runs kernel rows' quads zero-padded to whole 16-quad chunks; panel p,
+    // kernel row j, chunk c at ((p * amx_runs + j) * amx_run_chunks + c) * 1024. Empty otherwise.
+    int64_t amx_runs = 0, amx_run_chunks = 0;
+    CacheAlignedVector<int8_t> amx_data;
 };
 // w: (K, N) row-major. The VNNI layout is added when `vnni_layout` (default: the CPU has VNNI).
 PackedWeights packWeights(const int8_t* w, int64_t K, int64_t N, bool vnni_layout);
@@ -59,6 +64,7 @@ struct GemmScratch {
     alignas(64) int32_t acc_vnni[kernels::kVnniMR * kernels::kVnniAccStride];
     std::vector<int32_t> sums;  // a block of rows' sums waiting for the output stage (the VNNI patch drivers)
     std::vector<const uint8_t*> amx_rows;  // the AMX drivers' source rows (kernels::AmxTiles::rows)
+    std::vector<int32_t> amx_bias;         // bias + the zero-point correction (AMX in place)
 };
 
 void gemmRequant(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,
@@ -74,6 +80,9 @@ void gemmRequant(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const 
 struct ImplicitPatches {
     const int8_t* src = nullptr;
     int64_t OW = 0, row_bytes = 0, sh = 1, dh = 1, sw_bytes = 0, KH = 0, run_quads = 0;
+    // Bytes readable from src (0: unknown). AMX reads output pixels in place, as rows of a tile
+    // sw_bytes apart across the padded width, past the last real one: only with the room for it.
+    int64_t readable = 0;
 };
 // True when gemmRequantPatches can run W (the VNNI path: the CPU has it, W has its layout).
 bool implicitPatchesSupported(const PackedWeights& W);
@@ -82,6 +91,10 @@ bool implicitPatchesSupported(const PackedWeights& W);
 // has VNNI).
 PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t N, bool vnni_layout);
 PackedWeights packPatchWeights(const int8_t* w, int64_t KH, int64_t run, int64_t N);
+// Adds the in-place AMX layout (PackedWeights::amx_data) to a convolution's VNNI-packed weights
+// whose K is `runs` kernel rows of whole quads each (packPatchWeights' layout, or packWeights' when
+// a kernel row is whole quads already).
+void addAmxConvLayout(PackedWeights& W, int64_t runs);
 // gemmRequant over implicit patches, M = OH * OW rows (one sample); the same integers as
 // im2col followed by gemmRequant.
 void gemmRequantPatches(const ImplicitPatches& patches, int64_t M, int32_t a_zero, const PackedWeights& W, const Requant& rq,

@@ -295,10 +295,12 @@ public:
         weights_ = &w;
         const int64_t Hp = (g.OH - 1) * g.sh + (g.KH - 1) * g.dh + 1, Wp = (g.OW - 1) * g.sw + g.KW;
         copy_rows_ = std::min(g.H, Hp - g.pt), copy_cols_ = std::min(g.W, Wp - g.pl), Wp_ = Wp;
-        const size_t size = static_cast<size_t>(Hp * Wp * g.C + 64);  // slack: the last run's whole quads
+        // Slack: the last run's whole quads; for AMX, tiles of 16 pixels past the last one, each
+        // kernel row read to whole 64-byte chunks (int8_gemm.h: ImplicitPatches::readable).
+        const size_t size = static_cast<size_t>(Hp * Wp * g.C + 16 * g.sw * g.C + 128);
         if (mode_ == Mode::Quads) {
             buf_.assign(size, static_cast<int8_t>(x.p.zero_point ^ 0x80));  // stored as uint8: int8 + 128
-            patches_ = {buf_.data(), g.OW, Wp * g.C, g.sh, g.dh, g.sw * g.C, g.KH, run_quads};
+            patches_ = {buf_.data(), g.OW, Wp * g.C, g.sh, g.dh, g.sw * g.C, g.KH, run_quads, static_cast<int64_t>(size)};
         } else {
             buf16_.assign(size, 0);
             pair_patches_ = {buf16_.data(), g.OW, Wp * g.C, g.sh, g.dh, g.sw * g.C, g.KH, 2 * run_quads};

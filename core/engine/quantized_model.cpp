@@ -549,6 +549,8 @@ private:
             const int64_t run = op.kind == OpKind::Conv2D ? op.kernel.shape[1] * op.kernel.shape[2] : 0;
             if (run % 4 && o.domain == Domain::Int8)  // the implicit-patch paths' kernel rows (VNNI and AVX2)
                 o.gemm_patches = packPatchWeights(w8.data(), op.kernel.shape[0], run, channels);
+            if (op.kind == OpKind::Conv2D && o.domain == Domain::Int8 && kernels::amxSupported())  // AMX reading rows in place
+                addAmxConvLayout(o.gemm_patches.K ? o.gemm_patches : o.gemm, op.kernel.shape[0]);
         }
     }
 

@@ -113,6 +113,11 @@ struct AmxTiles {
     const uint8_t* const* rows = nullptr;
     int64_t runs = 1, run_step = 0, run_quads = 0, run_bytes = 0;
     uint8_t flip = 0;
+    // In place instead (a set): block i's row r at a + (16 i + r) * a_stride, not packed; K is
+    // runs kernel rows of run_chunks 16-quad chunks, kernel row j at + j * run_step; b is then
+    // PackedWeights::amx_data; the sums go to acc raw (no init, no max4).
+    const uint8_t* a = nullptr;
+    int64_t a_stride = 0, run_chunks = 0;
     const int8_t* b = nullptr;  // PackedWeights::quad_data: panel p at b + p * panel_bytes
     int64_t panel_bytes = 0, panels = 0;
     const int32_t* init = nullptr;  // added to each column's sums (the zero-point correction), panels * 16
