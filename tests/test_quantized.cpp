@@ -145,6 +145,10 @@ struct PatchConv {
     }
     int outH() const { return H - KH + 1; }
     int outW() const { return (W - KW) / sw + 1; }
+    // The maximum over output (py, px)'s 2x2 / 2 pooling window.
+    int32_t pooledSum(int py, int px, int n) const {
+        return std::max(std::max(sum(2 * py, 2 * px, n), sum(2 * py, 2 * px + 1, n)), std::max(sum(2 * py + 1, 2 * px, n), sum(2 * py + 1, 2 * px + 1, n)));
+    }
     int32_t sum(int oy, int ox, int n) const {
         int32_t acc = 0;
         for (int k = 0; k < KH * KW * C; ++k) {
@@ -334,9 +338,7 @@ private slots:
             for (int py = 0; py < PH; ++py)
                 for (int px = 0; px < PW; ++px)
                     for (int n = 0; n < N; ++n)
-                        ref[static_cast<size_t>((py * PW + px) * N + n)] =
-                            std::max(std::max(cv.sum(2 * py, 2 * px, n), cv.sum(2 * py, 2 * px + 1, n)),
-                                     std::max(cv.sum(2 * py + 1, 2 * px, n), cv.sum(2 * py + 1, 2 * px + 1, n)));
+                        ref[static_cast<size_t>((py * PW + px) * N + n)] = cv.pooledSum(py, px, n);
             qs::GemmScratch s;
             qs::detail::gemmInt32PatchesMaxPool2Vnni(cv.pa, PH, PW, cv.zp, cv.pw, got.data(), N, s, emulated);
             QVERIFY(got == ref);
@@ -414,9 +416,7 @@ private slots:
             for (int py = 0; py < PH; ++py)
                 for (int px = 0; px < PW; ++px)
                     for (int n = 0; n < N; ++n)
-                        pooled_ref[static_cast<size_t>((py * PW + px) * N + n)] =
-                            std::max(std::max(cv.sum(2 * py, 2 * px, n), cv.sum(2 * py, 2 * px + 1, n)),
-                                     std::max(cv.sum(2 * py + 1, 2 * px, n), cv.sum(2 * py + 1, 2 * px + 1, n)));
+                        pooled_ref[static_cast<size_t>((py * PW + px) * N + n)] = cv.pooledSum(py, px, n);
             // The output stage: each sum plus its bias through TFLite's scalar steps (a ReLU bound).
             std::vector<int32_t> bias(static_cast<size_t>(N));
             std::vector<qs::FixedMultiplier> mult(static_cast<size_t>(N));
