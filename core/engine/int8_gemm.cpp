@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <type_traits>
 #include <utility>
 
 #include <emmintrin.h>
@@ -143,23 +142,18 @@ void forPanelPairs(const PackedWeights& W, Tile tile) {
     }
 }
 
-// Whether a store keeps its own block of rows (BlockedRequant::target) for the tiles to write into.
-template <class Store>
-constexpr bool kOwnsBlock = requires(std::remove_reference_t<Store>& st) { st.target(int64_t{}, int64_t{}, int64_t{}); };
-
 // Where a VNNI patch tile writes its sums: into the store's own block of rows when it has one
 // (BlockedRequant::target), else the scratch tile.
 template <class Store>
 std::pair<int32_t*, int64_t> tileTarget(Store& store, GemmScratch& s, int64_t m0, int64_t rows, int64_t n0) {
-    if constexpr (kOwnsBlock<Store>)
+    if constexpr (requires { store.target(m0, rows, n0); })
         return store.target(m0, rows, n0);
     else
         return {s.acc_vnni, kernels::kVnniAccStride};
 }
 
-// The AMX drivers (kernels::AmxTiles): up to kAmxCallRows rows a kernel call, then
-// store(m0, rows, 0, N, acc, stride) with all of their columns. A last, partial block repeats
-// its last row (computed, never stored).
+// The AMX drivers over packed blocks (kernels::AmxTiles::rows): up to kAmxCallRows rows a kernel
+// call (amxCalls). Fewer than kAmxMinRows rows stay on the VNNI row kernel.
 constexpr int64_t kAmxCallRows = 4 * kernels::kAmxRows;
 constexpr int64_t kAmxMinRows = 4;
 
@@ -180,6 +174,20 @@ kernels::AmxTiles amxSetup(const PackedWeights& W, int32_t a_zero, bool max4, Ge
 
 int64_t amxBlocks(int64_t rows) { return (rows + kernels::kAmxRows - 1) / kernels::kAmxRows; }
 
+// The calls over M rows: for each call, rowStart(m, i) gives block row i (0 .. 16 * blocks - 1)
+// its source for row m (the last row repeated past M), then the kernel runs and store() takes the
+// call's rows with all their columns.
+template <class RowStart, class Store>
+void amxCalls(kernels::AmxTiles& t, int64_t M, int64_t N, kernels::AmxTilesKernel amx, RowStart rowStart, Store& store) {
+    for (int64_t m0 = 0; m0 < M; m0 += kAmxCallRows) {
+        const int64_t rows = std::min(kAmxCallRows, M - m0);
+        t.blocks = amxBlocks(rows);
+        for (int64_t i = 0; i < t.blocks * kernels::kAmxRows; ++i) rowStart(std::min(m0 + i, M - 1), i);
+        amx(t);
+        store(m0, rows, 0, N, t.acc, t.acc_stride);
+    }
+}
+
 // A row-major matrix (int8, flipped to uint8 as the rows are packed).
 template <class Store>
 void amxMatrixTiles(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
@@ -187,13 +195,7 @@ void amxMatrixTiles(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, con
     kernels::AmxTiles t = amxSetup(W, a_zero, false, s);
     t.run_quads = W.quads, t.run_bytes = W.K, t.flip = 0x80;
     const auto* a = reinterpret_cast<const uint8_t*>(A);
-    for (int64_t m0 = 0; m0 < M; m0 += kAmxCallRows) {
-        const int64_t rows = std::min(kAmxCallRows, M - m0);
-        t.blocks = amxBlocks(rows);
-        for (int64_t i = 0; i < t.blocks * kernels::kAmxRows; ++i) s.amx_rows[static_cast<size_t>(i)] = a + std::min(m0 + i, M - 1) * lda;
-        amx(t);
-        store(m0, rows, 0, W.N, t.acc, t.acc_stride);
-    }
+    amxCalls(t, M, W.N, amx, [&](int64_t m, int64_t i) { s.amx_rows[static_cast<size_t>(i)] = a + m * lda; }, store);
 }
 
 // Implicit patches (ImplicitPatches: uint8 already, whole quads readable).
@@ -209,16 +211,9 @@ void amxPatchTiles(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const P
     kernels::AmxTiles t = amxPatchSetup(pa, W, a_zero, false, s);
     const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
     const int64_t row_step = pa.sh * pa.row_bytes;
-    for (int64_t m0 = 0; m0 < M; m0 += kAmxCallRows) {
-        const int64_t rows = std::min(kAmxCallRows, M - m0);
-        t.blocks = amxBlocks(rows);
-        for (int64_t i = 0; i < t.blocks * kernels::kAmxRows; ++i) {
-            const int64_t m = std::min(m0 + i, M - 1);
-            s.amx_rows[static_cast<size_t>(i)] = src + m / pa.OW * row_step + m % pa.OW * pa.sw_bytes;
-        }
-        amx(t);
-        store(m0, rows, 0, W.N, t.acc, t.acc_stride);
-    }
+    amxCalls(t, M, W.N, amx, [&](int64_t m, int64_t i) {
+        s.amx_rows[static_cast<size_t>(i)] = src + m / pa.OW * row_step + m % pa.OW * pa.sw_bytes;
+    }, store);
 }
 
 // With a 2x2, stride-2 max pooling inside the output: block rows are pooled pixels (p = py * PW +
@@ -228,20 +223,12 @@ void amxPooledTiles(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a
                     kernels::AmxTilesKernel amx, Store store) {
     kernels::AmxTiles t = amxPatchSetup(pa, W, a_zero, true, s);
     const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
-    const int64_t P = PH * PW, row_step = pa.sh * pa.row_bytes;
-    for (int64_t p0 = 0; p0 < P; p0 += kAmxCallRows) {
-        const int64_t pixels = std::min(kAmxCallRows, P - p0);
-        t.blocks = amxBlocks(pixels);
-        for (int64_t i = 0; i < t.blocks * kernels::kAmxRows; ++i) {
-            const int64_t p = std::min(p0 + i, P - 1), oy = 2 * (p / PW), ox = 2 * (p % PW);
-            const int64_t block = i / kernels::kAmxRows, r = i % kernels::kAmxRows;
-            for (int64_t c = 0; c < 4; ++c)
-                s.amx_rows[static_cast<size_t>((4 * block + c) * kernels::kAmxRows + r)] =
-                    src + (oy + c / 2) * row_step + (ox + c % 2) * pa.sw_bytes;
-        }
-        amx(t);
-        store(p0, pixels, 0, W.N, t.acc, t.acc_stride);
-    }
+    const int64_t row_step = pa.sh * pa.row_bytes;
+    amxCalls(t, PH * PW, W.N, amx, [&](int64_t p, int64_t i) {
+        const int64_t oy = 2 * (p / PW), ox = 2 * (p % PW), block = i / kernels::kAmxRows, r = i % kernels::kAmxRows;
+        for (int64_t c = 0; c < 4; ++c)
+            s.amx_rows[static_cast<size_t>((4 * block + c) * kernels::kAmxRows + r)] = src + (oy + c / 2) * row_step + (ox + c % 2) * pa.sw_bytes;
+    }, store);
 }
 
 // The VNNI driver over implicit patches: 8-row tiles read in place (a last, partial tile repeats
@@ -250,8 +237,6 @@ template <class Store>
 void patchTilesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
                     const kernels::VnniKernels& k, Store&& store) {
     using kernels::kVnniMR;
-    if constexpr (!kOwnsBlock<Store>)  // BlockedRequant's callers take the AMX branch before it
-        if (k.amx) return amxPatchTiles(pa, M, a_zero, W, s, k.amx, store);
     vnniCorrection(W, a_zero, s);
     const uint8_t* rows[kVnniMR];
     const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
@@ -273,8 +258,6 @@ template <class Store>
 void pooledTilesVnni(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
                      const kernels::VnniKernels& k, Store&& store) {
     static_assert(kernels::kVnniMR == 8);  // two windows of four
-    if constexpr (!kOwnsBlock<Store>)
-        if (k.amx) return amxPooledTiles(pa, PH, PW, a_zero, W, s, k.amx, store);
     vnniCorrection(W, a_zero, s);
     const int64_t P = PH * PW, row_step = pa.sh * pa.row_bytes;
     const auto* src = reinterpret_cast<const uint8_t*>(pa.src);
@@ -335,6 +318,21 @@ auto matrixRows(const int8_t* A, int64_t lda, const PackedWeights& W) {
 kernels::VnniKernels nativeVnni() {
     return {kernels::gemmTileVnni,          kernels::gemmRowVnni,      kernels::gemmTileRowsVnni, kernels::gemmTileRowsMax4Vnni,
             kernels::smallConvRowVnni, kernels::amxActive() ? kernels::amxTiles : nullptr};
+}
+
+// Implicit patches' raw sums (a store per block of rows, not BlockedRequant, which the
+// requantizing drivers choose themselves): through AMX where k has it, else the VNNI tiles.
+template <class Store>
+void patchTiles(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
+                const kernels::VnniKernels& k, Store store) {
+    if (k.amx) return amxPatchTiles(pa, M, a_zero, W, s, k.amx, store);
+    patchTilesVnni(pa, M, a_zero, W, s, k, store);
+}
+template <class Store>
+void pooledTiles(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W, GemmScratch& s,
+                 const kernels::VnniKernels& k, Store store) {
+    if (k.amx) return amxPooledTiles(pa, PH, PW, a_zero, W, s, k.amx, store);
+    pooledTilesVnni(pa, PH, PW, a_zero, W, s, k, store);
 }
 
 // A matrix through AMX where k has it and there are rows enough to fill some of a block (one row
@@ -765,7 +763,7 @@ void gemmInt32(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const Pa
 
 void gemmInt32Patches(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C, int64_t ldc,
                       GemmScratch& scratch, SumsStore how) {
-    withSumsStore(how, C, ldc, [&](auto store) { patchTilesVnni(pa, M, a_zero, W, scratch, nativeVnni(), store); });
+    withSumsStore(how, C, ldc, [&](auto store) { patchTiles(pa, M, a_zero, W, scratch, nativeVnni(), store); });
 }
 
 void gemmInt32PairPatches(const ImplicitPairPatches& pa, int64_t M, const PackedWeights& W, int32_t* C, int64_t ldc,
@@ -775,12 +773,12 @@ void gemmInt32PairPatches(const ImplicitPairPatches& pa, int64_t M, const Packed
 
 void detail::gemmInt32PatchesVnni(const ImplicitPatches& pa, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C,
                                   int64_t ldc, GemmScratch& scratch, const kernels::VnniKernels& k) {
-    patchTilesVnni(pa, M, a_zero, W, scratch, k, copyStore(C, ldc));
+    patchTiles(pa, M, a_zero, W, scratch, k, copyStore(C, ldc));
 }
 
 void detail::gemmInt32PatchesMaxPool2Vnni(const ImplicitPatches& pa, int64_t PH, int64_t PW, int32_t a_zero, const PackedWeights& W,
                                          int32_t* C, int64_t ldc, GemmScratch& scratch, const kernels::VnniKernels& k) {
-    pooledTilesVnni(pa, PH, PW, a_zero, W, scratch, k, copyStore(C, ldc));
+    pooledTiles(pa, PH, PW, a_zero, W, scratch, k, copyStore(C, ldc));
 }
 
 void detail::gemmInt32Vnni(const int8_t* A, int64_t lda, int64_t M, int32_t a_zero, const PackedWeights& W, int32_t* C,
