@@ -99,6 +99,13 @@ struct ArchSource {
     std::string source;
 };
 
+// A .keras archive's config.json, and its architecture once parsed.
+struct ArchiveArchitecture {
+    json config;
+    std::string source;
+    std::optional<Architecture> parsed;
+};
+
 std::optional<ArchSource> architectureFor(const std::string& path, const LoadOptions& options) {
     std::string arch_path = options.arch_path;
     if (arch_path.empty() && options.find_sidecar) {
@@ -144,7 +151,7 @@ void bindWeightsOnly(Model& m, std::vector<WeightGroup> groups, const std::optio
 }
 
 Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOptions& options, const Progress& progress,
-                 const std::optional<ArchSource>& archive_config) {
+                 ArchiveArchitecture* archive) {
     Model m;
     m.source_path = path;
     H5::Group root = file.openGroup("/");
@@ -152,15 +159,17 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
     m.backend = rootString(root, "backend", path).value_or("");
     std::optional<bool> theano_flip;  // set for Theano-era weights files: convert their kernels
 
-    if (archive_config) {  // inside a .keras archive: the config comes from config.json
+    if (archive) {  // inside a .keras archive: the config comes from config.json
         m.format = ModelFormat::Keras3Archive;
-        // The architecture guides which groups are read, so the helper parses it too; we parse
-        // ours meanwhile instead of waiting for it (no libhdf5 call in between).
+        // The architecture guides which groups are read, so the helper parses it too, here;
+        // the caller has parsed its own before opening the image (loadArchive).
         h5::noteLibraryFree();
-        Architecture arch = parseKerasArchitecture(archive_config->config, path, archive_config->source);
+        if (!archive->parsed) archive->parsed = parseKerasArchitecture(archive->config, path, archive->source);
         h5::noteStep("/");
-        std::vector<WeightGroup> groups = readKeras3WeightGroups(root, path, &arch, progress);
-        adoptAndBind(m, std::move(arch), std::move(groups), archive_config->source, false);
+        std::vector<WeightGroup> groups = readKeras3WeightGroups(root, path, &*archive->parsed, progress);
+        // The caller's last step waits for the helper's end: nothing library-free after it there.
+        if (h5::metadataOnly()) return m;
+        adoptAndBind(m, std::move(*archive->parsed), std::move(groups), archive->source, false);
     } else if (auto config_text = rootString(root, "model_config", path)) {
         m.format = ModelFormat::Keras2FullH5;
         if (!h5::hasChild(root, "model_weights")) throw Error(path, "/model_weights", "the file has a model_config but no model_weights group");
@@ -187,22 +196,29 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
         theano_flip = true;  // Keras 0.x ran on Theano, which convolves
     } else if (hasKeras3Layout(root)) {
         m.format = ModelFormat::Keras3WeightsH5;
-        // The architecture guides which groups are read, so the helper reads it too; meanwhile we
-        // read ours instead of waiting for it (no libhdf5 call in between).
+        // The architecture guides which groups are read, so the helper reads and parses it too;
+        // meanwhile we do ours instead of waiting for it (no libhdf5 call in between).
         h5::noteLibraryFree();
         std::optional<ArchSource> src = architectureFor(path, options);
+        std::optional<Architecture> parsed;
+        if (src) parsed = parseKerasArchitecture(src->config, src->source, "");
         h5::noteStep("/");
         if (src) {
-            Architecture arch = parseKerasArchitecture(src->config, src->source, "");
+            Architecture arch = std::move(*parsed);
             std::vector<WeightGroup> groups = readKeras3WeightGroups(root, path, &arch, progress);
+            if (h5::metadataOnly()) return m;
             adoptAndBind(m, std::move(arch), std::move(groups), src->source, false);
         } else {
-            adoptGroupsWithoutArchitecture(m, readKeras3WeightGroups(root, path, nullptr, progress));
+            std::vector<WeightGroup> groups = readKeras3WeightGroups(root, path, nullptr, progress);
+            if (h5::metadataOnly()) return m;
+            adoptGroupsWithoutArchitecture(m, std::move(groups));
             m.warnings.push_back("weights-only file without an architecture: analysis only (give --arch FILE to run it)");
         }
     } else {
         m.format = ModelFormat::GenericH5;
-        adoptGroupsWithoutArchitecture(m, readGenericDatasets(file, path, progress));
+        std::vector<WeightGroup> groups = readGenericDatasets(file, path, progress);
+        if (h5::metadataOnly()) return m;
+        adoptGroupsWithoutArchitecture(m, std::move(groups));
         const bool any_float = std::any_of(m.layers.begin(), m.layers.end(), [](const Layer& l) {
             return std::any_of(l.weights.begin(), l.weights.end(), [](const Tensor& t) { return isFloat(t.stored_dtype); });
         });
@@ -217,10 +233,19 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
     return m;
 }
 
+// Closing the file is libhdf5 work on its state too (the metadata cache is freed): a step of its
+// own, so that the caller's last read waits for the helper's last read only, not for its end
+// (the helper returns from loadFromH5 right after its reads, while the caller binds and infers
+// shapes; by its close the helper has usually ended).
+void closeAfterHelper(H5::H5File& file) {
+    h5::noteStep("(closing the file)");
+    file.close();
+}
+
 Model loadArchive(const std::string& path, const LoadOptions& options, const Progress& progress) {
     ZipArchive zip(path);
     if (!zip.contains("model.weights.h5")) throw Error(path, "model.weights.h5", "the .keras archive has no model.weights.h5");
-    ArchSource config{parseJsonText(zip.readText("config.json"), path, "config.json"), "config.json"};
+    ArchiveArchitecture arch{parseJsonText(zip.readText("config.json"), path, "config.json"), "config.json", std::nullopt};
     std::string keras_version;
     if (zip.contains("metadata.json")) {
         try {
@@ -230,9 +255,14 @@ Model loadArchive(const std::string& path, const LoadOptions& options, const Pro
         }
     }
     std::vector<char> image = zip.read("model.weights.h5", static_cast<size_t>(h5::maxTensorBytes()));
+    // The caller parses the architecture now, while the helper opens the image (the step it
+    // waits for next); the helper parses it after that step (loadFromH5), so its open is not
+    // delayed. Library-free either way.
+    if (!h5::metadataOnly()) arch.parsed = parseKerasArchitecture(arch.config, path, arch.source);
     h5::noteStep("model.weights.h5");  // its superblock, as for a plain file
     H5::H5File file = h5::openImageReadOnly(image, path + ":model.weights.h5");
-    Model m = loadFromH5(file, path, options, progress, config);
+    Model m = loadFromH5(file, path, options, progress, &arch);
+    closeAfterHelper(file);
     m.keras_version = keras_version;
     m.format = ModelFormat::Keras3Archive;
     return m;
@@ -255,7 +285,9 @@ Model loadChecked(const std::string& path, const LoadOptions& options, const Pro
     try {
         h5::noteStep("");  // the superblock and root group: read nowhere before the helper has read them (h5_preflight.h)
         H5::H5File file = h5::openReadOnly(path);
-        return loadFromH5(file, path, options, progress, std::nullopt);
+        Model m = loadFromH5(file, path, options, progress, nullptr);
+        closeAfterHelper(file);
+        return m;
     } catch (const H5::Exception& e) {
         throw Error(path, "", "HDF5 error (" + e.getDetailMsg() + "); is the file truncated or damaged?");
     } catch (const json::exception& e) {
