@@ -39,6 +39,7 @@ int step_fd = -1;  // the helper's socket; -1 in every other process
 struct StepBoard {
     std::atomic<int64_t> steps{0};     // steps the helper has named in this job
     std::atomic<uint32_t> length{0};   // of the last one's name
+    std::atomic<int32_t> ended{0};     // 1 once the job has ended, just before its end byte is sent
     char name[4096];
 };
 static_assert(std::atomic<int64_t>::is_always_lock_free, "the step count is shared between processes");
@@ -239,8 +240,11 @@ void awaitNextRequest(int sock) {
             end = kOutOfMemory;
         } catch (...) {  // refused with an error: the in-process load will say why
         }
+        // The board first: a caller spinning on it sees the end without waiting for a system call.
+        board->ended.store(1, std::memory_order_release);
+        const bool sent = writeAll(sock, &end, 1);
         setrlimit(RLIMIT_AS, &as);
-        if (!writeAll(sock, &end, 1) || end == kOutOfMemory) break;
+        if (!sent || end == kOutOfMemory) break;
         address_space = currentAddressSpace();
         awaitNextRequest(sock);
     }
@@ -452,7 +456,7 @@ Preflight::Preflight(PreflightJob job, const std::vector<std::string>& args, int
     const Request r{job, data_bytes, limits_.extra_bytes, static_cast<uint32_t>(args.size()), 0};
     for (int attempt = 0; attempt < 2 && !checking_; ++attempt) {
         if (h.pid < 0 && !h.start()) break;
-        board->steps.store(0), board->length.store(0);  // the helper waits for the request: no race
+        board->steps.store(0), board->length.store(0), board->ended.store(0);  // the helper waits for the request: no race
         if (h.send(r, args)) checking_ = true;
         else h.stop(true);  // a helper that has gone away since the last file
     }
@@ -487,7 +491,8 @@ void Preflight::waitFor(int64_t helper_steps) {
     auto reached = [&] { return helper_steps > 0 && board->steps.load(std::memory_order_acquire) >= helper_steps; };
     auto idle_since = std::chrono::steady_clock::now();
     for (int spin = 1; end_ == Running && !reached(); ++spin) {
-        if (spin % 64 != 0) {
+        // Its end byte is on the way once the board says so: read it now (the last step waits for it).
+        if (spin % 64 != 0 && board->ended.load(std::memory_order_acquire) == 0) {
 #if defined(__x86_64__) || defined(__i386__)
             __builtin_ia32_pause();
 #endif

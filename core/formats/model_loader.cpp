@@ -155,6 +155,9 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
     Model m;
     m.source_path = path;
     H5::Group root = file.openGroup("/");
+    // The format probes below read the root's attributes: a step apart from the open, so the
+    // caller opens its copy while the helper probes (the first step is the one it waits for).
+    h5::noteStep("/");
     m.keras_version = rootString(root, "keras_version", path).value_or("");
     m.backend = rootString(root, "backend", path).value_or("");
     std::optional<bool> theano_flip;  // set for Theano-era weights files: convert their kernels
