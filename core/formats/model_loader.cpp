@@ -236,15 +236,6 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
     return m;
 }
 
-// Closing the file is libhdf5 work on its state too (the metadata cache is freed): a step of its
-// own, so that the caller's last read waits for the helper's last read only, not for its end
-// (the helper returns from loadFromH5 right after its reads, while the caller binds and infers
-// shapes; by its close the helper has usually ended).
-void closeAfterHelper(H5::H5File& file) {
-    h5::noteStep("(closing the file)");
-    file.close();
-}
-
 Model loadArchive(const std::string& path, const LoadOptions& options, const Progress& progress) {
     ZipArchive zip(path);
     if (!zip.contains("model.weights.h5")) throw Error(path, "model.weights.h5", "the .keras archive has no model.weights.h5");
@@ -265,7 +256,6 @@ Model loadArchive(const std::string& path, const LoadOptions& options, const Pro
     h5::noteStep("model.weights.h5");  // its superblock, as for a plain file
     H5::H5File file = h5::openImageReadOnly(image, path + ":model.weights.h5");
     Model m = loadFromH5(file, path, options, progress, &arch);
-    closeAfterHelper(file);
     m.keras_version = keras_version;
     m.format = ModelFormat::Keras3Archive;
     return m;
@@ -288,9 +278,7 @@ Model loadChecked(const std::string& path, const LoadOptions& options, const Pro
     try {
         h5::noteStep("");  // the superblock and root group: read nowhere before the helper has read them (h5_preflight.h)
         H5::H5File file = h5::openReadOnly(path);
-        Model m = loadFromH5(file, path, options, progress, nullptr);
-        closeAfterHelper(file);
-        return m;
+        return loadFromH5(file, path, options, progress, nullptr);
     } catch (const H5::Exception& e) {
         throw Error(path, "", "HDF5 error (" + e.getDetailMsg() + "); is the file truncated or damaged?");
     } catch (const json::exception& e) {

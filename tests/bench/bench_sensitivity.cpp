@@ -29,8 +29,8 @@ int runBench(int argc, char** argv) {
     qs::tuneAllocator();
     const std::string dir = argc > 1 ? argv[1] : QUANTSCOPE_SOURCE_DIR "/sample_models";
     const int64_t n = argc > 2 ? std::atoll(argv[2]) : 2000;
-    std::printf("ISA: %s%s; %d threads\n", kernels::isaName(kernels::activeIsa()), kernels::vnniSupported() ? " with VNNI" : "",
-                defaultThreadCount());
+    std::printf("ISA: %s%s%s; %d threads\n", kernels::isaName(kernels::activeIsa()), kernels::vnniSupported() ? " with VNNI" : "",
+                kernels::amxActive() ? " and AMX" : "", defaultThreadCount());
     const Model m = loadModel(dir + "/fmnist_cnn.h5");
     const ImageDataset data = readDataset("/usr/share/datasets/fashion-mnist");
     const Preprocessing pre = inferPreprocessing(data);

@@ -145,5 +145,5 @@ int runBench(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    return qs::bench::benchMain(argc, argv, "sweep_corruption [--cases N] [--first-seed S] [--raw] [FILE...]", {"--cases", "--first-seed", "--raw"}, runBench);
+    return qs::bench::benchMain(argc, argv, "sweep_corruption [--cases N] [--first-seed S] [--raw] [FILE...] | sweep_corruption --emit SEED OUT FILE", {"--cases", "--first-seed", "--raw", "--emit"}, runBench);
 }
