@@ -120,6 +120,33 @@ private slots:
         QVERIFY2(err.contains("ghost.h5") && err.contains("ghost"), qPrintable(err));
     }
 
+    // A global heap object claiming more bytes than its collection holds (libhdf5 1.10 would copy
+    // them past its buffer): refused by the heap check, naming the file, the attribute and the
+    // collection; with the preflight helper off too.
+    void damagedGlobalHeap() {
+        WriteOptions o;
+        o.model_config = kDenseConfig;
+        const std::string file = path("heap.h5").toStdString();
+        qs::testing::writeKerasH5(file, denseLayers(4, 3), o);
+        std::string bytes;
+        {
+            std::ifstream in(file, std::ios::binary);
+            bytes.assign((std::istreambuf_iterator<char>(in)), {});
+        }
+        const size_t gcol = bytes.find("GCOL");
+        QVERIFY(gcol != std::string::npos);
+        bytes[gcol + 16 + 8 + 1] = '\x7f';  // object 1's size (III.E) grows by 32,512 bytes
+        std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+        for (const char* preflight : {"1", "0"}) {
+            qputenv("QUANTSCOPE_PREFLIGHT", preflight);
+            const QString err = inspectFails(path("heap.h5"));
+            QVERIFY2(err.contains("heap.h5") && err.contains("@") &&
+                         err.contains("the file is damaged: global heap collection at " + QString::number(gcol) + ": object 1 claims"),
+                     qPrintable(err));
+        }
+        qunsetenv("QUANTSCOPE_PREFLIGHT");
+    }
+
     // A copy of a real corpus file cut at several places; each must fail with the file's name
     // (the robustness issue sweeps many more offsets).
     void truncatedCorpusFile_data() {

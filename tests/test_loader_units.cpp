@@ -15,6 +15,8 @@
 #include "base/error.h"
 #include "formats/architecture_file.h"
 #include "formats/h5_preflight.h"
+#include "formats/h5_vlen_check.h"
+#include "formats/hdf5_util.h"
 #include "formats/keras_config.h"
 #include "formats/model_loader.h"
 #include "formats/qat_layers.h"
@@ -52,6 +54,58 @@ void slowThenCrash(const std::vector<std::string>&) {
 
 double secondsSince(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+
+// A file whose group "g" holds the variable-length string attributes a = "hello" and
+// b = {"x", "yy"} (global heap objects 1, 2 and 3 of one collection, in that order) and a
+// fixed-length c; with HDF5 1.8+ headers (OHDR, attribute messages version 3) when `latest`,
+// every attribute in dense storage (a fractal heap) when `dense`.
+void writeVlenFile(const std::string& path, bool latest, bool dense) {
+    const hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (latest) H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST);
+    const hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    const hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    if (dense) H5Pset_attr_phase_change(gcpl, 0, 0);
+    const hid_t g = H5Gcreate2(f, "g", H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    const hid_t vlen = H5Tcopy(H5T_C_S1);
+    H5Tset_size(vlen, H5T_VARIABLE);
+    auto attr = [&](const char* name, hid_t type, hsize_t n, const void* data) {
+        const hid_t space = n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr);
+        const hid_t a = H5Acreate2(g, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+        H5Awrite(a, type, data);
+        H5Aclose(a);
+        H5Sclose(space);
+    };
+    const char* hello = "hello";
+    const char* pair[2] = {"x", "yy"};
+    attr("a", vlen, 0, &hello);
+    attr("b", vlen, 2, pair);
+    const hid_t fixed = H5Tcopy(H5T_C_S1);
+    H5Tset_size(fixed, 4);
+    attr("c", fixed, 0, "abcd");
+    H5Tclose(fixed);
+    H5Tclose(vlen);
+    H5Gclose(g);
+    H5Pclose(gcpl);
+    H5Fclose(f);
+    H5Pclose(fapl);
+}
+
+std::string fileBytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// Rewrites `n` little-endian bytes at `at` of the file.
+void patchBytes(const std::string& path, size_t at, uint64_t value, int n) {
+    std::string b = fileBytes(path);
+    for (int i = 0; i < n; ++i) b[at + static_cast<size_t>(i)] = static_cast<char>((value >> (8 * i)) & 0xff);
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << b;
+}
+
+qs::h5::VlenHeapCheck checkAttr(const H5::H5File& file, const char* name) {
+    return qs::h5::checkVlenStringHeap(file.openGroup("g").getId(), name);
 }
 
 }  // namespace
@@ -335,6 +389,73 @@ config:
         QCOMPARE(m.layers[0].name, std::string("enc"));
         QCOMPARE(m.layers[0].weights.size(), size_t(1));
         QCOMPARE(m.layers[0].weights[0].data[5], 6.0f);
+    }
+
+    // The global-heap check (h5_vlen_check.h) reads version 1 and 2 object headers, through the
+    // sec2 and core drivers, and leaves dense attribute storage to libhdf5.
+    void vlenHeapCheckReadsTheLayouts() {
+        using qs::h5::HeapCheck;
+        QTemporaryDir tmp;
+        for (bool latest : {false, true}) {
+            const std::string path = tmp.filePath(latest ? "v2.h5" : "v1.h5").toStdString();
+            writeVlenFile(path, latest, false);
+            H5::H5File f(path, H5F_ACC_RDONLY);
+            QCOMPARE(checkAttr(f, "a").result, HeapCheck::Consistent);
+            QCOMPARE(checkAttr(f, "b").result, HeapCheck::Consistent);
+            QCOMPARE(checkAttr(f, "c").result, HeapCheck::Consistent);  // fixed length: no heap
+            QCOMPARE(checkAttr(f, "none").result, HeapCheck::Unchecked);
+            // The same bytes as an in-memory image (a .keras archive's model.weights.h5).
+            const std::string bytes = fileBytes(path);
+            std::vector<char> image(bytes.begin(), bytes.end());
+            H5::H5File in_memory = qs::h5::openImageReadOnly(image, "image");
+            QCOMPARE(checkAttr(in_memory, "b").result, HeapCheck::Consistent);
+            QCOMPARE(qs::h5::readStringArrayAttr(in_memory.openGroup("g"), "b", "image", "/g"), (std::vector<std::string>{"x", "yy"}));
+        }
+        const std::string dense = tmp.filePath("dense.h5").toStdString();
+        writeVlenFile(dense, true, true);
+        H5::H5File f(dense, H5F_ACC_RDONLY);
+        QCOMPARE(checkAttr(f, "a").result, HeapCheck::Unchecked);
+        QCOMPARE(qs::h5::readStringAttr(f.openGroup("g"), "a", dense, "/g").value_or(""), std::string("hello"));
+    }
+
+    // Damaged heap objects that libhdf5 1.10 would follow out of bounds: refused by the check,
+    // with the collection named, before libhdf5 reads them (this process could crash otherwise).
+    void vlenHeapCheckFindsDamage_data() {
+        QTest::addColumn<int>("field");  // 0: object 1's size, 1: its index
+        QTest::addColumn<qulonglong>("value");
+        QTest::addColumn<QString>("message");
+        QTest::newRow("size past the collection") << 0 << 65535ull << "object 1 claims 65535 bytes, past the collection's end";
+        QTest::newRow("more bytes than the string") << 0 << 7ull << "object 1: holds 7 bytes for a string of 5";
+        QTest::newRow("index missing") << 1 << 9ull << "object 1: no such object";
+    }
+    void vlenHeapCheckFindsDamage() {
+        QFETCH(int, field);
+        QFETCH(qulonglong, value);
+        QFETCH(QString, message);
+        QTemporaryDir tmp;
+        for (bool latest : {false, true}) {
+            const std::string path = tmp.filePath("damaged.h5").toStdString();
+            writeVlenFile(path, latest, false);
+            const size_t gcol = fileBytes(path).find("GCOL");
+            QVERIFY(gcol != std::string::npos);
+            // Object 1 ("hello") right after the 16-byte collection header: index (2 bytes),
+            // reference count (2), reserved (4), size (8) (File Format Specification III.E).
+            if (field == 0) patchBytes(path, gcol + 16 + 8, value, 8);
+            else patchBytes(path, gcol + 16, value, 2);
+            H5::H5File f(path, H5F_ACC_RDONLY);
+            const qs::h5::VlenHeapCheck c = checkAttr(f, "a");
+            QCOMPARE(c.result, qs::h5::HeapCheck::Damaged);
+            QVERIFY2(QString::fromStdString(c.why).contains(message), c.why.c_str());
+            QVERIFY2(c.why.find("global heap collection at " + std::to_string(gcol)) != std::string::npos, c.why.c_str());
+            try {
+                qs::h5::readStringAttr(f.openGroup("g"), "a", path, "/g");
+                QFAIL("a damaged heap object was read");
+            } catch (const qs::Error& e) {
+                QCOMPARE(e.file(), path);
+                QCOMPARE(e.objectPath(), std::string("/g@a"));
+                QVERIFY2(e.message().find("the file is damaged: global heap collection") != std::string::npos, e.what());
+            }
+        }
     }
 
     // The in-process load trails the helper step by step (h5_preflight.h): a step returns only

@@ -10,6 +10,7 @@
 #include "base/allocator.h"
 #include "base/error.h"
 #include "formats/h5_preflight.h"
+#include "formats/h5_vlen_check.h"
 
 namespace qs::h5 {
 
@@ -36,8 +37,11 @@ std::string innermostErrorMessage() {
 
 H5::H5File openReadOnly(const std::string& path) {
     silenceErrorStack();
+    forgetHeapChecks();
     try {
-        return H5::H5File(path, H5F_ACC_RDONLY);
+        H5::H5File file(path, H5F_ACC_RDONLY);
+        startHeapChecks(file.getId(), path, nullptr);
+        return file;
     } catch (const H5::Exception& e) {
         const std::string why = innermostErrorMessage();
         std::string msg = "cannot open as HDF5: ";
@@ -69,6 +73,7 @@ herr_t udataFree(void*) { return 0; }
 
 H5::H5File openImageReadOnly(std::vector<char>& image, const std::string& display_name) {
     silenceErrorStack();
+    forgetHeapChecks();
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5FD_file_image_callbacks_t cb = {imageMalloc, imageMemcpy, imageRealloc, imageFree, udataCopy, udataFree, &image};
     hid_t fid = -1;
@@ -83,6 +88,7 @@ H5::H5File openImageReadOnly(std::vector<char>& image, const std::string& displa
     H5::H5File file;
     file.setId(fid);   // takes its own reference
     H5Idec_ref(fid);
+    startHeapChecks(file.getId(), "", &image);
     return file;
 }
 
@@ -109,7 +115,9 @@ std::string trimFixed(const char* p, size_t n) {
     return std::string(p, len);
 }
 
-std::vector<std::string> readStrings(const H5::Attribute& attr, const std::string& file,
+// `owner` holds the attribute `name`: a variable-length one's heap references are checked from
+// the file's bytes before libhdf5 follows them (h5_vlen_check.h).
+std::vector<std::string> readStrings(const H5::Attribute& attr, hid_t owner, const std::string& name, const std::string& file,
                                      const std::string& where) {
     H5::DataSpace space = attr.getSpace();
     const hssize_t n = space.getSimpleExtentNpoints();
@@ -121,6 +129,8 @@ std::vector<std::string> readStrings(const H5::Attribute& attr, const std::strin
     std::vector<std::string> out;
     out.reserve(static_cast<size_t>(n));
     if (st.isVariableStr()) {
+        const VlenHeapCheck check = checkVlenStringHeap(owner, name);
+        if (check.result == HeapCheck::Damaged) throw Error(file, where, "the file is damaged: " + check.why + "; refused");
         std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
         attr.read(st, ptrs.data());
         for (char* p : ptrs) out.emplace_back(p ? p : "");
@@ -145,7 +155,7 @@ std::optional<std::string> readStringAttr(const H5::H5Object& obj, const std::st
     try {
         H5::Attribute attr = obj.openAttribute(name);
         if (attr.getTypeClass() != H5T_STRING) return std::nullopt;
-        std::vector<std::string> v = readStrings(attr, file, where);
+        std::vector<std::string> v = readStrings(attr, obj.getId(), name, file, where);
         if (v.empty()) return std::string();
         return std::move(v.front());  // a model_config can be tens of MB: not a second copy
     } catch (const H5::Exception& e) {
@@ -164,7 +174,7 @@ std::vector<std::string> readStringArrayAttr(const H5::H5Object& obj, const std:
                 if (attr.getSpace().getSimpleExtentNpoints() == 0) return {};
                 throw Error(file, where, "expected a list of strings");
             }
-            return readStrings(attr, file, where);
+            return readStrings(attr, obj.getId(), attr_name, file, where);
         } catch (const H5::Exception& e) {
             throw Error(file, where, "cannot read attribute (" + e.getDetailMsg() + ")");
         }
