@@ -48,6 +48,14 @@ struct RawFile {
         out.resize(n);
         return read(addr, out.data(), n);
     }
+    // Up to n bytes at `addr` (fewer at the end of the file): one read where a structure's size
+    // is known only from its first bytes.
+    void readUpTo(uint64_t addr, std::vector<unsigned char>& out, uint64_t n) const {
+        const uint64_t at = addr > UINT64_MAX - base ? size : base + addr;
+        out.clear();
+        if (at < size && read(addr, out, std::min(n, size - at))) return;
+        out.clear();
+    }
 };
 
 // The file behind `obj`, when it is read through a driver whose bytes we can reach ourselves.
@@ -119,25 +127,25 @@ constexpr uint64_t kMaxChunkBytes = uint64_t{64} << 20;
 // Every message of the object header at `addr`, following continuation blocks; nullopt for a
 // header this reader does not follow (libhdf5 has opened it, so that is ours to skip, not damage).
 std::optional<std::vector<Message>> readHeaderMessages(const RawFile& f, uint64_t addr, std::deque<std::vector<unsigned char>>& store) {
-    unsigned char prefix[16];
-    if (!f.read(addr, prefix, 6)) return std::nullopt;
-    const bool v2 = std::memcmp(prefix, "OHDR", 4) == 0;
-    if (!v2 && prefix[0] != 1) return std::nullopt;
+    // The prefix and, usually, the whole first chunk in one read.
+    std::vector<unsigned char> first;
+    f.readUpTo(addr, first, 1024);
+    const Bytes prefix{first.data(), first.size()};
+    if (!prefix.has(0, 16)) return std::nullopt;
+    const bool v2 = std::memcmp(first.data(), "OHDR", 4) == 0;
+    if (!v2 && first[0] != 1) return std::nullopt;
     std::vector<std::pair<uint64_t, uint64_t>> chunks;  // address, length of each message area
     bool creation_order = false;
     if (v2) {
-        if (prefix[4] != 2) return std::nullopt;
-        const unsigned flags = prefix[5];
+        if (first[4] != 2) return std::nullopt;
+        const unsigned flags = first[5];
         creation_order = (flags & 0x04) != 0;
-        uint64_t at = 6 + ((flags & 0x20) ? 16 : 0) + ((flags & 0x10) ? 4 : 0);
+        const uint64_t at = 6 + ((flags & 0x20) ? 16 : 0) + ((flags & 0x10) ? 4 : 0);
         const unsigned width = 1u << (flags & 0x03);
-        unsigned char size_field[8];
-        if (!f.read(addr + at, size_field, width)) return std::nullopt;
-        chunks.emplace_back(addr + at + width, le(size_field, width));
+        if (!prefix.has(at, width)) return std::nullopt;
+        chunks.emplace_back(addr + at + width, prefix.get(at, width));
     } else {
-        unsigned char v1[16];
-        if (!f.read(addr, v1, 16)) return std::nullopt;
-        chunks.emplace_back(addr + 16, le(v1 + 8, 4));  // the 12-byte prefix is padded to 16
+        chunks.emplace_back(addr + 16, prefix.get(8, 4));  // the 12-byte prefix is padded to 16
     }
     std::vector<Message> out;
     for (size_t c = 0; c < chunks.size(); ++c) {
@@ -149,7 +157,9 @@ std::optional<std::vector<Message>> readHeaderMessages(const RawFile& f, uint64_
             at += 4, len -= 8;
         }
         std::vector<unsigned char>& buf = store.emplace_back();
-        if (!f.read(at, buf, len)) return std::nullopt;
+        if (c == 0 && at - addr <= first.size() && len <= first.size() - (at - addr))
+            buf.assign(first.begin() + static_cast<long>(at - addr), first.begin() + static_cast<long>(at - addr + len));
+        else if (!f.read(at, buf, len)) return std::nullopt;
         const Bytes b{buf.data(), buf.size()};
         const uint64_t head = v2 ? (creation_order ? 6 : 4) : 8;
         for (uint64_t p = 0; b.has(p, head);) {
@@ -262,17 +272,20 @@ struct HeapObject {
 // loop stand still.
 std::optional<std::map<uint64_t, HeapObject>> readCollection(const RawFile& f, uint64_t addr, std::string& why) {
     auto at = [&] { return "global heap collection at " + std::to_string(addr); };
-    unsigned char head[16];
-    if (!f.read(addr, head, 8 + f.sizeof_size) || std::memcmp(head, "GCOL", 4) != 0) {
+    // Collections are 4 KiB unless an object needs more (libhdf5's minimum): usually one read.
+    std::vector<unsigned char> whole;
+    f.readUpTo(addr, whole, 4096);
+    const uint64_t header = 8 + f.sizeof_size;
+    if (whole.size() < header || std::memcmp(whole.data(), "GCOL", 4) != 0) {
         why = at() + ": not a collection (or past the end of the file)";
         return std::nullopt;
     }
-    const uint64_t size = le(head + 8, f.sizeof_size);
-    const uint64_t header = 8 + f.sizeof_size;
+    const uint64_t size = le(whole.data() + 8, f.sizeof_size);
     const uint64_t object_header = 8 + f.sizeof_size;  // index, references, reserved, size
-    std::vector<unsigned char> whole;
     const bool small = size <= (uint64_t{1} << 20);  // else walk the object headers one by one
-    if (size < header || addr > UINT64_MAX - size || !f.read(addr + size - 1, head, 1) || (small && !f.read(addr, whole, size))) {
+    unsigned char last;
+    const bool fits = size >= header && (size <= whole.size() || (addr <= UINT64_MAX - size && f.read(addr + size - 1, &last, 1)));
+    if (!fits || (small && size > whole.size() && !f.read(addr, whole, size))) {
         why = at() + ": its size (" + std::to_string(size) + " bytes) runs past the end of the file";
         return std::nullopt;
     }
@@ -339,7 +352,6 @@ bool sameFile(const FileEntry& e, const void* handle, uint64_t size, const std::
 
 // The entry for the file behind `obj`, reading its driver and sizes when it is a new one.
 FileEntry& entryFor(hid_t obj) {
-    FileEntry probe;
     const hid_t fid = H5Iget_file_id(obj);
     void* handle = nullptr;
     hsize_t size = 0;
@@ -442,10 +454,10 @@ VlenHeapCheck checkVlenStringHeap(hid_t obj, const std::string& name) {
             const Collection& c = collectionAt(e, r.collection);
             if (!c.damage.empty()) return {HeapCheck::Damaged, c.damage};
             const auto o = c.objects.find(r.index);
-            const std::string where = "global heap collection at " + std::to_string(r.collection) + ", object " + std::to_string(r.index);
-            if (r.index == 0 || o == c.objects.end()) return {HeapCheck::Damaged, where + ": no such object"};
+            auto where = [&] { return "global heap collection at " + std::to_string(r.collection) + ", object " + std::to_string(r.index); };
+            if (r.index == 0 || o == c.objects.end()) return {HeapCheck::Damaged, where() + ": no such object"};
             if (r.length > UINT64_MAX / a.base_size || o->second.size > r.length * a.base_size)
-                return {HeapCheck::Damaged, where + ": holds " + std::to_string(o->second.size) + " bytes for a string of " +
+                return {HeapCheck::Damaged, where() + ": holds " + std::to_string(o->second.size) + " bytes for a string of " +
                                                 std::to_string(r.length)};
         }
         return {HeapCheck::Consistent, ""};
