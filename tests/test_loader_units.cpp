@@ -2,6 +2,7 @@
 // every Keras era, Keras 3 group keys, YAML sidecars, dtype and string-attribute variants that
 // different h5py versions write, nested models, Theano kernel conversion.
 #include <H5Cpp.h>
+#include <zip.h>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -21,6 +22,7 @@
 #include "formats/model_loader.h"
 #include "formats/qat_layers.h"
 #include "formats/weight_binding.h"
+#include "formats/zip_reader.h"
 #include "keras_h5_writer.h"
 #include "model/shape_inference.h"
 
@@ -391,6 +393,41 @@ config:
         QCOMPARE(m.layers[0].weights[0].data[5], 6.0f);
     }
 
+    // A stored member mapped in place gives the bytes read() unpacks; a deflated member or one
+    // over the limit is not mapped (the preflight's helper then unpacks it). The archive has a
+    // comment, so its end record is not the file's last 22 bytes, and the member a local extra field.
+    void mappedStoredMember() {
+        QTemporaryDir tmp;
+        const std::string path = tmp.filePath("m.keras").toStdString();
+        std::string stored(100'000, '\0'), deflated(50'000, 'z');
+        for (size_t i = 0; i < stored.size(); ++i) stored[i] = static_cast<char>((i * 7919) >> 3);
+        int err = 0;
+        zip_t* z = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
+        QVERIFY(z);
+        const zip_int64_t a = zip_file_add(z, "first.txt", zip_source_buffer(z, "x", 1, 0), 0);
+        const zip_int64_t b = zip_file_add(z, "model.weights.h5", zip_source_buffer(z, stored.data(), stored.size(), 0), 0);
+        const zip_int64_t c = zip_file_add(z, "packed.bin", zip_source_buffer(z, deflated.data(), deflated.size(), 0), 0);
+        QVERIFY(a >= 0 && b >= 0 && c >= 0);
+        QCOMPARE(zip_set_file_compression(z, static_cast<zip_uint64_t>(b), ZIP_CM_STORE, 0), 0);
+        // A local header's extra field moves the data (the central directory's copy may differ).
+        const zip_uint8_t extra[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+        QCOMPARE(zip_file_extra_field_set(z, static_cast<zip_uint64_t>(b), 0x7a7a, ZIP_EXTRA_FIELD_NEW, extra, sizeof extra, ZIP_FL_LOCAL), 0);
+        QCOMPARE(zip_set_file_compression(z, static_cast<zip_uint64_t>(c), ZIP_CM_DEFLATE, 9), 0);
+        QCOMPARE(zip_set_archive_comment(z, "an archive comment", 18), 0);
+        QCOMPARE(zip_close(z), 0);
+
+        const qs::ZipArchive archive(path);
+        const qs::MappedMember m = archive.mapStored("model.weights.h5", size_t(1) << 20);
+        QVERIFY(m);
+        QCOMPARE(m.size(), stored.size());
+        QVERIFY(std::memcmp(m.data(), stored.data(), stored.size()) == 0);
+        const std::vector<char> unpacked = archive.read("model.weights.h5", size_t(1) << 20);
+        QVERIFY(std::memcmp(m.data(), unpacked.data(), unpacked.size()) == 0);
+        QVERIFY(!archive.mapStored("packed.bin", size_t(1) << 20));
+        QVERIFY(!archive.mapStored("model.weights.h5", 1000));
+        QVERIFY(!archive.mapStored("missing", size_t(1) << 20));
+    }
+
     // The global-heap check (h5_vlen_check.h) reads version 1 and 2 object headers, through the
     // sec2 and core drivers, and leaves dense attribute storage to libhdf5.
     void vlenHeapCheckReadsTheLayouts() {
@@ -407,7 +444,8 @@ config:
             // The same bytes as an in-memory image (a .keras archive's model.weights.h5).
             const std::string bytes = fileBytes(path);
             std::vector<char> image(bytes.begin(), bytes.end());
-            H5::H5File in_memory = qs::h5::openImageReadOnly(image, "image");
+            const qs::h5::ImageBytes lent{image.data(), image.size()};
+            H5::H5File in_memory = qs::h5::openImageReadOnly(lent, "image");
             QCOMPARE(checkAttr(in_memory, "b").result, HeapCheck::Consistent);
             QCOMPARE(qs::h5::readStringArrayAttr(in_memory.openGroup("g"), "b", "image", "/g"), (std::vector<std::string>{"x", "yy"}));
         }

@@ -407,7 +407,7 @@ bool readSuperblockSizes(RawFile& f) {
 
 void forgetHeapChecks() { cache = FileEntry{}; }
 
-void startHeapChecks(hid_t file, const std::string& path, const std::vector<char>* image) {
+void startHeapChecks(hid_t file, const std::string& path, const char* image, size_t image_size) {
     cache = FileEntry{};
     void* handle = nullptr;
     hsize_t size = 0;
@@ -418,8 +418,8 @@ void startHeapChecks(hid_t file, const std::string& path, const std::vector<char
     f.size = size;
     struct stat st {};
     if (image) {  // the core driver lends our buffer (openImageReadOnly): its handle points at it
-        if (*static_cast<unsigned char* const*>(handle) != reinterpret_cast<const unsigned char*>(image->data()) || size != image->size()) return;
-        f.mem = reinterpret_cast<const unsigned char*>(image->data());
+        if (*static_cast<unsigned char* const*>(handle) != reinterpret_cast<const unsigned char*>(image) || size != image_size) return;
+        f.mem = reinterpret_cast<const unsigned char*>(image);
     } else {  // sec2: the handle points at its descriptor, which must be this path's file
         struct stat by_path {};
         const int fd = *static_cast<const int*>(handle);

@@ -40,7 +40,7 @@ H5::H5File openReadOnly(const std::string& path) {
     forgetHeapChecks();
     try {
         H5::H5File file(path, H5F_ACC_RDONLY);
-        startHeapChecks(file.getId(), path, nullptr);
+        startHeapChecks(file.getId(), path, nullptr, 0);
         return file;
     } catch (const H5::Exception& e) {
         const std::string why = innermostErrorMessage();
@@ -57,8 +57,8 @@ namespace {
 // "allocates" by returning the buffer, "copies" onto itself, and frees nothing. (HDF5 1.10's
 // H5LTopen_file_image does the same but leaks its bookkeeping with DONT_RELEASE.)
 void* imageMalloc(size_t size, H5FD_file_image_op_t, void* udata) {
-    auto* image = static_cast<std::vector<char>*>(udata);
-    return size == image->size() ? image->data() : nullptr;
+    const auto* image = static_cast<const ImageBytes*>(udata);
+    return size == image->size ? const_cast<char*>(image->data) : nullptr;  // read-only: never written
 }
 void* imageMemcpy(void* dest, const void* src, size_t size, H5FD_file_image_op_t, void*) {
     if (dest != src) std::memcpy(dest, src, size);
@@ -71,14 +71,14 @@ herr_t udataFree(void*) { return 0; }
 
 }  // namespace
 
-H5::H5File openImageReadOnly(std::vector<char>& image, const std::string& display_name) {
+H5::H5File openImageReadOnly(const ImageBytes& image, const std::string& display_name) {
     silenceErrorStack();
     forgetHeapChecks();
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5FD_file_image_callbacks_t cb = {imageMalloc, imageMemcpy, imageRealloc, imageFree, udataCopy, udataFree, &image};
+    H5FD_file_image_callbacks_t cb = {imageMalloc, imageMemcpy, imageRealloc, imageFree, udataCopy, udataFree, const_cast<ImageBytes*>(&image)};
     hid_t fid = -1;
     if (fapl >= 0 && H5Pset_fapl_core(fapl, 1 << 20, false) >= 0 && H5Pset_file_image_callbacks(fapl, &cb) >= 0 &&
-        H5Pset_file_image(fapl, image.data(), image.size()) >= 0)
+        H5Pset_file_image(fapl, const_cast<char*>(image.data), image.size) >= 0)
         fid = H5Fopen("in-memory.h5", H5F_ACC_RDONLY, fapl);
     if (fapl >= 0) H5Pclose(fapl);
     if (fid < 0) {
@@ -88,7 +88,7 @@ H5::H5File openImageReadOnly(std::vector<char>& image, const std::string& displa
     H5::H5File file;
     file.setId(fid);   // takes its own reference
     H5Idec_ref(fid);
-    startHeapChecks(file.getId(), "", &image);
+    startHeapChecks(file.getId(), "", image.data, image.size);
     return file;
 }
 

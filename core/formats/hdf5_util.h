@@ -22,9 +22,15 @@ std::string innermostErrorMessage();
 // Opens read-only; a file that is not HDF5 or cannot be read gives a qs::Error.
 H5::H5File openReadOnly(const std::string& path);
 
-// Opens an HDF5 file held in memory (a .keras archive member) read-only, without copying it:
-// `image` must outlive the returned file.
-H5::H5File openImageReadOnly(std::vector<char>& image, const std::string& display_name);
+// Bytes of an HDF5 file held in memory: an unpacked .keras member, or one mapped in place.
+struct ImageBytes {
+    const char* data = nullptr;
+    size_t size = 0;
+};
+
+// Opens an HDF5 file held in memory read-only, without copying it: libhdf5 reads `image` (the
+// struct and its bytes) for as long as the returned file is open.
+H5::H5File openImageReadOnly(const ImageBytes& image, const std::string& display_name);
 
 bool hasAttr(const H5::H5Object& obj, const std::string& name);
 // `name`, or its first chunk `name0` (Keras splits attributes over 64 KiB).

@@ -248,7 +248,13 @@ Model loadArchive(const std::string& path, const LoadOptions& options, const Pro
         } catch (const json::exception&) {
         }
     }
-    std::vector<char> image = zip.read("model.weights.h5", static_cast<size_t>(h5::maxTensorBytes()));
+    // The helper maps a stored member in place (no unpacking, no CRC: the caller unpacks the
+    // same bytes and checks their CRC before its libhdf5 reads them), so its first step comes
+    // long before ours and it holds no second copy of the weights.
+    const size_t max_bytes = static_cast<size_t>(h5::maxTensorBytes());
+    const MappedMember mapped = h5::metadataOnly() ? zip.mapStored("model.weights.h5", max_bytes) : MappedMember{};
+    const std::vector<char> unpacked = mapped ? std::vector<char>{} : zip.read("model.weights.h5", max_bytes);
+    const h5::ImageBytes image = mapped ? h5::ImageBytes{mapped.data(), mapped.size()} : h5::ImageBytes{unpacked.data(), unpacked.size()};
     // The caller parses the architecture now, while the helper opens the image (the step it
     // waits for next); the helper parses it after that step (loadFromH5), so its open is not
     // delayed. Library-free either way.

@@ -1,9 +1,16 @@
 #include "formats/zip_reader.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zip.h>
 
+#include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <optional>
 
 #include "base/allocator.h"
 #include "base/error.h"
@@ -78,6 +85,105 @@ std::vector<char> ZipArchive::read(const std::string& name, size_t max_bytes) co
 std::string ZipArchive::readText(const std::string& name) const {
     std::vector<char> b = read(name, size_t(256) << 20);
     return std::string(b.begin(), b.end());
+}
+
+MappedMember& MappedMember::operator=(MappedMember&& o) noexcept {
+    if (this != &o) {
+        this->~MappedMember();
+        map_ = std::exchange(o.map_, nullptr), map_bytes_ = std::exchange(o.map_bytes_, 0);
+        data_ = std::exchange(o.data_, nullptr), size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+}
+
+MappedMember::~MappedMember() {
+    if (map_) munmap(map_, map_bytes_);
+    map_ = nullptr, data_ = nullptr;
+}
+
+namespace {
+
+uint64_t le(const unsigned char* p, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; ++i) v |= uint64_t{p[i]} << (8 * i);
+    return v;
+}
+
+bool preadAll(int fd, void* out, size_t n, uint64_t at) {
+    size_t got = 0;
+    while (got < n) {
+        const ssize_t r = pread(fd, static_cast<char*>(out) + got, n - got, static_cast<off_t>(at + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        got += static_cast<size_t>(r);
+    }
+    return true;
+}
+
+// Where the stored member `name`'s bytes start in the archive (APPNOTE.TXT 4.3: the end of
+// central directory record, the central directory's file headers, the local file header), when
+// the central directory's entry agrees with libzip's `st`; nullopt otherwise.
+std::optional<uint64_t> storedDataOffset(int fd, uint64_t file_size, const std::string& name, const zip_stat_t& st) {
+    constexpr uint64_t kEocd = 22, kMaxComment = 65535;
+    const uint64_t tail_len = std::min(file_size, kEocd + kMaxComment);
+    std::vector<unsigned char> tail(tail_len);
+    if (tail_len < kEocd || !preadAll(fd, tail.data(), tail_len, file_size - tail_len)) return std::nullopt;
+    size_t e = tail_len - kEocd + 1;
+    do {
+        --e;
+    } while (e > 0 && std::memcmp(&tail[e], "PK\x05\x06", 4) != 0);
+    if (std::memcmp(&tail[e], "PK\x05\x06", 4) != 0) return std::nullopt;
+    const uint64_t entries = le(&tail[e + 10], 2), cd_size = le(&tail[e + 12], 4), cd_offset = le(&tail[e + 16], 4);
+    if (entries == 0xffff || cd_size == 0xffffffff || cd_offset == 0xffffffff) return std::nullopt;  // ZIP64: left to read()
+    if (cd_size > (uint64_t{64} << 20) || cd_offset > file_size || cd_size > file_size - cd_offset) return std::nullopt;
+    std::vector<unsigned char> cd(cd_size);
+    if (!preadAll(fd, cd.data(), cd_size, cd_offset)) return std::nullopt;
+    for (uint64_t at = 0, i = 0; i < entries && at + 46 <= cd_size; ++i) {
+        const unsigned char* h = &cd[at];
+        if (std::memcmp(h, "PK\x01\x02", 4) != 0) return std::nullopt;
+        const uint64_t n = le(h + 28, 2), extra = le(h + 30, 2), comment = le(h + 32, 2);
+        if (at + 46 + n > cd_size) return std::nullopt;
+        if (std::string(reinterpret_cast<const char*>(h + 46), n) == name) {
+            const uint64_t local = le(h + 42, 4);
+            if (le(h + 10, 2) != ZIP_CM_STORE || (le(h + 8, 2) & 1) != 0 || le(h + 16, 4) != st.crc || le(h + 20, 4) != st.comp_size ||
+                le(h + 24, 4) != st.size || local == 0xffffffff)
+                return std::nullopt;
+            unsigned char lh[30];
+            if (local > file_size || !preadAll(fd, lh, sizeof lh, local) || std::memcmp(lh, "PK\x03\x04", 4) != 0) return std::nullopt;
+            const uint64_t data = local + 30 + le(lh + 26, 2) + le(lh + 28, 2);
+            if (data > file_size || st.size > file_size - data) return std::nullopt;
+            return data;
+        }
+        at += 46 + n + extra + comment;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+MappedMember ZipArchive::mapStored(const std::string& name, size_t max_bytes) const {
+    zip_stat_t st;
+    zip_stat_init(&st);
+    const zip_uint64_t need = ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD | ZIP_STAT_CRC | ZIP_STAT_ENCRYPTION_METHOD;
+    if (zip_stat(zip_, name.c_str(), 0, &st) != 0 || (st.valid & need) != need || st.comp_method != ZIP_CM_STORE ||
+        st.encryption_method != ZIP_EM_NONE || st.size == 0 || st.size != st.comp_size || st.size > max_bytes)
+        return {};
+    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return {};
+    MappedMember out;
+    struct stat fs {};
+    if (fstat(fd, &fs) == 0 && S_ISREG(fs.st_mode)) {
+        if (const std::optional<uint64_t> data = storedDataOffset(fd, static_cast<uint64_t>(fs.st_size), name, st)) {
+            const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+            const uint64_t start = *data / page * page, bytes = *data - start + st.size;
+            // Private and writable: libhdf5 never writes a read-only image, and if it did, no
+            // write could reach the archive.
+            void* map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, static_cast<off_t>(start));
+            if (map != MAP_FAILED) out = MappedMember(map, bytes, static_cast<const char*>(map) + (*data - start), st.size);
+        }
+    }
+    ::close(fd);
+    return out;
 }
 
 }  // namespace qs
