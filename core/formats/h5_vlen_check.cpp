@@ -121,8 +121,10 @@ struct Message {
 };
 
 constexpr unsigned kContinuation = 0x10, kAttribute = 0x0C;
-constexpr size_t kMaxChunks = 1024;                  // a header of more continuation blocks is not one we check
-constexpr uint64_t kMaxChunkBytes = uint64_t{64} << 20;
+// A header of more continuation blocks or bytes than this is not one we check (a hostile chain
+// of blocks, or one pointing back at itself, must not make us read gigabytes).
+constexpr size_t kMaxChunks = 1024;
+constexpr uint64_t kMaxHeaderBytes = uint64_t{64} << 20;
 
 // Every message of the object header at `addr`, following continuation blocks; nullopt for a
 // header this reader does not follow (libhdf5 has opened it, so that is ours to skip, not damage).
@@ -148,8 +150,10 @@ std::optional<std::vector<Message>> readHeaderMessages(const RawFile& f, uint64_
         chunks.emplace_back(addr + 16, prefix.get(8, 4));  // the 12-byte prefix is padded to 16
     }
     std::vector<Message> out;
+    uint64_t total = 0;
     for (size_t c = 0; c < chunks.size(); ++c) {
-        if (c >= kMaxChunks || chunks[c].second > kMaxChunkBytes) return std::nullopt;
+        if (c >= kMaxChunks || chunks[c].second > kMaxHeaderBytes - total) return std::nullopt;
+        total += chunks[c].second;
         uint64_t at = chunks[c].first, len = chunks[c].second;
         if (v2 && c > 0) {  // a continuation block: "OCHK", messages, checksum
             unsigned char sig[4];
@@ -282,7 +286,7 @@ std::optional<std::map<uint64_t, HeapObject>> readCollection(const RawFile& f, u
     }
     const uint64_t size = le(whole.data() + 8, f.sizeof_size);
     const uint64_t object_header = 8 + f.sizeof_size;  // index, references, reserved, size
-    const bool small = size <= (uint64_t{1} << 20);  // else walk the object headers one by one
+    const bool small = size <= (uint64_t{64} << 20);  // else walk the object headers one by one
     unsigned char last;
     const bool fits = size >= header && (size <= whole.size() || (addr <= UINT64_MAX - size && f.read(addr + size - 1, &last, 1)));
     if (!fits || (small && size > whole.size() && !f.read(addr, whole, size))) {
