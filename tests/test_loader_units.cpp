@@ -393,8 +393,8 @@ config:
         QCOMPARE(m.layers[0].weights[0].data[5], 6.0f);
     }
 
-    // A stored member mapped in place gives the bytes read() unpacks; a deflated member or one
-    // over the limit is not mapped (the preflight's helper then unpacks it). The archive has a
+    // A stored member's span, mapped in place or read, gives the bytes read() unpacks; a deflated
+    // member or one over the limit has no span (both processes then unpack it with libzip). The archive has a
     // comment, so its end record is not the file's last 22 bytes, and the member a local extra field.
     void mappedStoredMember() {
         QTemporaryDir tmp;
@@ -417,15 +417,26 @@ config:
         QCOMPARE(zip_close(z), 0);
 
         const qs::ZipArchive archive(path);
-        const qs::MappedMember m = archive.mapStored("model.weights.h5", size_t(1) << 20);
+        const auto span = archive.storedSpan("model.weights.h5", size_t(1) << 20);
+        QVERIFY(span);
+        const qs::MappedMember m = archive.mapSpan(*span);
         QVERIFY(m);
         QCOMPARE(m.size(), stored.size());
         QVERIFY(std::memcmp(m.data(), stored.data(), stored.size()) == 0);
         const std::vector<char> unpacked = archive.read("model.weights.h5", size_t(1) << 20);
+        QVERIFY(archive.readSpan("model.weights.h5", *span) == unpacked);
         QVERIFY(std::memcmp(m.data(), unpacked.data(), unpacked.size()) == 0);
-        QVERIFY(!archive.mapStored("packed.bin", size_t(1) << 20));
-        QVERIFY(!archive.mapStored("model.weights.h5", 1000));
-        QVERIFY(!archive.mapStored("missing", size_t(1) << 20));
+        QVERIFY(!archive.storedSpan("packed.bin", size_t(1) << 20));
+        QVERIFY(!archive.storedSpan("model.weights.h5", 1000));
+        QVERIFY(!archive.storedSpan("missing", size_t(1) << 20));
+        // A byte of the member changed after the archive was written: the CRC refuses it.
+        {
+            std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+            f.seekp(static_cast<std::streamoff>(span->offset + 500));
+            f.put('\x5a' ^ stored[500]);
+        }
+        const qs::ZipArchive changed(path);
+        QVERIFY_THROWS_EXCEPTION(qs::Error, changed.readSpan("model.weights.h5", *changed.storedSpan("model.weights.h5", size_t(1) << 20)));
     }
 
     // The global-heap check (h5_vlen_check.h) reads version 1 and 2 object headers, through the

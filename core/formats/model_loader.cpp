@@ -248,12 +248,17 @@ Model loadArchive(const std::string& path, const LoadOptions& options, const Pro
         } catch (const json::exception&) {
         }
     }
-    // The helper maps a stored member in place (no unpacking, no CRC: the caller unpacks the
-    // same bytes and checks their CRC before its libhdf5 reads them), so its first step comes
-    // long before ours and it holds no second copy of the weights.
+    // A stored member (as Keras writes it) is taken from the same span of the archive by both
+    // processes: the helper maps it in place (no copy, no CRC: its first step comes long before
+    // ours and it holds no second copy of the weights), the caller reads it and checks its CRC
+    // before its libhdf5 reads, which trail the helper's on those same bytes. Anything else
+    // (deflated, ZIP64) is unpacked by libzip in both.
     const size_t max_bytes = static_cast<size_t>(h5::maxTensorBytes());
-    const MappedMember mapped = h5::metadataOnly() ? zip.mapStored("model.weights.h5", max_bytes) : MappedMember{};
-    const std::vector<char> unpacked = mapped ? std::vector<char>{} : zip.read("model.weights.h5", max_bytes);
+    const std::optional<ZipArchive::StoredSpan> span = zip.storedSpan("model.weights.h5", max_bytes);
+    const MappedMember mapped = span && h5::metadataOnly() ? zip.mapSpan(*span) : MappedMember{};
+    const std::vector<char> unpacked = mapped ? std::vector<char>{}
+                                       : span ? zip.readSpan("model.weights.h5", *span)
+                                              : zip.read("model.weights.h5", max_bytes);
     const h5::ImageBytes image = mapped ? h5::ImageBytes{mapped.data(), mapped.size()} : h5::ImageBytes{unpacked.data(), unpacked.size()};
     // The caller parses the architecture now, while the helper opens the image (the step it
     // waits for next); the helper parses it after that step (loadFromH5), so its open is not

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
+#include <zlib.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -73,11 +74,14 @@ std::vector<char> ZipArchive::read(const std::string& name, size_t max_bytes) co
     std::vector<char> buf;
     resizeOnHugePages(buf, static_cast<size_t>(st.size));  // a model.weights.h5 can be the whole model
     zip_int64_t got = buf.empty() ? 0 : zip_fread(f, buf.data(), buf.size());
-    // One byte more must not come: the declared size is all we accept.
+    // One byte more must not come: the declared size is all we accept. libzip checks the CRC
+    // once the data has ended, so this read is also where a mismatch shows (-1, ZIP_ER_CRC).
     char extra;
     const zip_int64_t more = zip_fread(f, &extra, 1);
+    const bool crc_failed = more < 0 && zip_error_code_zip(zip_file_get_error(f)) == ZIP_ER_CRC;
     zip_fclose(f);
-    if (got < 0 || static_cast<zip_uint64_t>(got) != st.size || more > 0)
+    if (crc_failed) throw Error(path_, name, "zip member does not match its CRC: the archive is damaged");
+    if (got < 0 || static_cast<zip_uint64_t>(got) != st.size || more != 0)
         throw Error(path_, name, "zip member is corrupt or truncated");
     return buf;
 }
@@ -161,27 +165,47 @@ std::optional<uint64_t> storedDataOffset(int fd, uint64_t file_size, const std::
 
 }  // namespace
 
-MappedMember ZipArchive::mapStored(const std::string& name, size_t max_bytes) const {
+std::optional<ZipArchive::StoredSpan> ZipArchive::storedSpan(const std::string& name, size_t max_bytes) const {
     zip_stat_t st;
     zip_stat_init(&st);
     const zip_uint64_t need = ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD | ZIP_STAT_CRC | ZIP_STAT_ENCRYPTION_METHOD;
     if (zip_stat(zip_, name.c_str(), 0, &st) != 0 || (st.valid & need) != need || st.comp_method != ZIP_CM_STORE ||
         st.encryption_method != ZIP_EM_NONE || st.size == 0 || st.size != st.comp_size || st.size > max_bytes)
-        return {};
+        return std::nullopt;
+    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    std::optional<StoredSpan> out;
+    struct stat fs {};
+    if (fstat(fd, &fs) == 0 && S_ISREG(fs.st_mode))
+        if (const std::optional<uint64_t> data = storedDataOffset(fd, static_cast<uint64_t>(fs.st_size), name, st))
+            out = StoredSpan{*data, st.size, st.crc};
+    ::close(fd);
+    return out;
+}
+
+std::vector<char> ZipArchive::readSpan(const std::string& name, const StoredSpan& span) const {
+    std::vector<char> buf;
+    resizeOnHugePages(buf, static_cast<size_t>(span.size));  // a model.weights.h5 can be the whole model
+    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    const bool read = fd >= 0 && preadAll(fd, buf.data(), buf.size(), span.offset);
+    if (fd >= 0) ::close(fd);
+    // The CRC as libzip checks it; zlib's crc32_z takes the whole length at once.
+    if (!read) throw Error(path_, name, "zip member is corrupt or truncated");
+    if (crc32_z(0, reinterpret_cast<const Bytef*>(buf.data()), buf.size()) != span.crc)
+        throw Error(path_, name, "zip member does not match its CRC: the archive is damaged");
+    return buf;
+}
+
+MappedMember ZipArchive::mapSpan(const StoredSpan& span) const {
     const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return {};
     MappedMember out;
-    struct stat fs {};
-    if (fstat(fd, &fs) == 0 && S_ISREG(fs.st_mode)) {
-        if (const std::optional<uint64_t> data = storedDataOffset(fd, static_cast<uint64_t>(fs.st_size), name, st)) {
-            const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-            const uint64_t start = *data / page * page, bytes = *data - start + st.size;
-            // Private and writable: libhdf5 never writes a read-only image, and if it did, no
-            // write could reach the archive.
-            void* map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, static_cast<off_t>(start));
-            if (map != MAP_FAILED) out = MappedMember(map, bytes, static_cast<const char*>(map) + (*data - start), st.size);
-        }
-    }
+    const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    const uint64_t start = span.offset / page * page, bytes = span.offset - start + span.size;
+    // Private and writable: libhdf5 never writes a read-only image, and if it did, no write could
+    // reach the archive.
+    void* map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, static_cast<off_t>(start));
+    if (map != MAP_FAILED) out = MappedMember(map, bytes, static_cast<const char*>(map) + (span.offset - start), span.size);
     ::close(fd);
     return out;
 }

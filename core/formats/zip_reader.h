@@ -3,6 +3,8 @@
 // hostile archive could use against us: members whose declared or real size is past a limit
 // (zip bombs), and member names with "..", absolute paths or NULs.
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,12 +50,23 @@ public:
     // Whole member; throws qs::Error naming the archive and member when missing or too large.
     std::vector<char> read(const std::string& name, size_t max_bytes) const;
     std::string readText(const std::string& name) const;
-    // The member mapped in place when it is stored, unencrypted, not ZIP64 and at most
-    // `max_bytes`; else empty (read() it). Its CRC is not checked: only for a reader whose bytes
-    // someone else checks through read() (the preflight's helper, whose caller unpacks the same
-    // member). The central directory entry is found by our own reading of the archive's end
-    // records and must agree with libzip's (size, method, CRC), so both see the same bytes.
-    MappedMember mapStored(const std::string& name, size_t max_bytes) const;
+    // Where a stored (uncompressed), unencrypted, non-ZIP64 member of at most `max_bytes` lies in
+    // the archive file, found by our own reading of the end record, central directory and local
+    // header (APPNOTE.TXT 4.3), whose entry must agree with libzip's (size, method, CRC);
+    // nullopt otherwise (read() it). Both processes of the preflight take the member's bytes
+    // from this same span: the helper maps it (mapSpan), the caller reads it (readSpan).
+    struct StoredSpan {
+        uint64_t offset = 0;
+        uint64_t size = 0;
+        uint32_t crc = 0;
+    };
+    std::optional<StoredSpan> storedSpan(const std::string& name, size_t max_bytes) const;
+    // The span's bytes read into memory and checked against the entry's CRC (a qs::Error naming
+    // the archive and `name` otherwise), as read() would.
+    std::vector<char> readSpan(const std::string& name, const StoredSpan& span) const;
+    // The span mapped in place, unchecked: for a reader whose caller checks the same bytes
+    // through readSpan (the preflight's helper). Empty when it cannot be mapped.
+    MappedMember mapSpan(const StoredSpan& span) const;
 
 private:
     std::string path_;
