@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/byte_io.h"
+
 namespace qs::h5 {
 
 namespace {
@@ -35,14 +37,7 @@ struct RawFile {
             std::memcpy(out, mem + at, n);
             return true;
         }
-        uint64_t got = 0;
-        while (got < n) {
-            const ssize_t r = pread(fd, static_cast<char*>(out) + got, n - got, static_cast<off_t>(at + got));
-            if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) return false;
-            got += static_cast<uint64_t>(r);
-        }
-        return true;
+        return preadAll(fd, out, n, at);
     }
     bool read(uint64_t addr, std::vector<unsigned char>& out, uint64_t n) const {
         out.resize(n);
@@ -92,12 +87,6 @@ std::optional<RawFile> rawFileOf(hid_t obj) {
 
 // ---- little-endian fields ----------------------------------------------------------------------
 
-uint64_t le(const unsigned char* p, unsigned n) {
-    uint64_t v = 0;
-    for (unsigned i = 0; i < n; ++i) v |= uint64_t{p[i]} << (8 * i);
-    return v;
-}
-
 uint64_t align8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
 
 bool undefinedAddress(uint64_t a, unsigned sizeof_addr) {
@@ -109,7 +98,7 @@ struct Bytes {
     const unsigned char* p;
     uint64_t n;
     bool has(uint64_t at, uint64_t len) const { return at <= n && len <= n - at; }
-    uint64_t get(uint64_t at, unsigned len) const { return le(p + at, len); }  // callers check has() first
+    uint64_t get(uint64_t at, unsigned len) const { return littleEndian(p + at, len); }  // callers check has() first
 };
 
 // ---- object headers (File Format Specification, IV.A) -------------------------------------------
@@ -284,7 +273,7 @@ std::optional<std::map<uint64_t, HeapObject>> readCollection(const RawFile& f, u
         why = at() + ": not a collection (or past the end of the file)";
         return std::nullopt;
     }
-    const uint64_t size = le(whole.data() + 8, f.sizeof_size);
+    const uint64_t size = littleEndian(whole.data() + 8, f.sizeof_size);
     const uint64_t object_header = 8 + f.sizeof_size;  // index, references, reserved, size
     const bool small = size <= (uint64_t{64} << 20);  // else walk the object headers one by one
     unsigned char last;
@@ -299,7 +288,7 @@ std::optional<std::map<uint64_t, HeapObject>> readCollection(const RawFile& f, u
         if (size - p < object_header) break;  // too small for an object: free space
         const unsigned char* h = small ? whole.data() + p : oh;
         if (!small && !f.read(addr + p, oh, object_header)) break;
-        const uint64_t index = le(h, 2), osize = le(h + 8, f.sizeof_size);
+        const uint64_t index = littleEndian(h, 2), osize = littleEndian(h + 8, f.sizeof_size);
         if (index > 0 && osize > size - p - object_header) {
             why = at() + ": object " + std::to_string(index) + " claims " + std::to_string(osize) + " bytes, past the collection's end";
             return std::nullopt;

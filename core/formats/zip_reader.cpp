@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "base/allocator.h"
+#include "base/byte_io.h"
 #include "base/error.h"
 #include "formats/hdf5_util.h"
 
@@ -107,23 +108,6 @@ MappedMember::~MappedMember() {
 
 namespace {
 
-uint64_t le(const unsigned char* p, int n) {
-    uint64_t v = 0;
-    for (int i = 0; i < n; ++i) v |= uint64_t{p[i]} << (8 * i);
-    return v;
-}
-
-bool preadAll(int fd, void* out, size_t n, uint64_t at) {
-    size_t got = 0;
-    while (got < n) {
-        const ssize_t r = pread(fd, static_cast<char*>(out) + got, n - got, static_cast<off_t>(at + got));
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return false;
-        got += static_cast<size_t>(r);
-    }
-    return true;
-}
-
 // Where the stored member `name`'s bytes start in the archive (APPNOTE.TXT 4.3: the end of
 // central directory record, the central directory's file headers, the local file header), when
 // the central directory's entry agrees with libzip's `st`; nullopt otherwise.
@@ -137,7 +121,7 @@ std::optional<uint64_t> storedDataOffset(int fd, uint64_t file_size, const std::
         --e;
     } while (e > 0 && std::memcmp(&tail[e], "PK\x05\x06", 4) != 0);
     if (std::memcmp(&tail[e], "PK\x05\x06", 4) != 0) return std::nullopt;
-    const uint64_t entries = le(&tail[e + 10], 2), cd_size = le(&tail[e + 12], 4), cd_offset = le(&tail[e + 16], 4);
+    const uint64_t entries = littleEndian(&tail[e + 10], 2), cd_size = littleEndian(&tail[e + 12], 4), cd_offset = littleEndian(&tail[e + 16], 4);
     if (entries == 0xffff || cd_size == 0xffffffff || cd_offset == 0xffffffff) return std::nullopt;  // ZIP64: left to read()
     if (cd_size > (uint64_t{64} << 20) || cd_offset > file_size || cd_size > file_size - cd_offset) return std::nullopt;
     std::vector<unsigned char> cd(cd_size);
@@ -145,16 +129,16 @@ std::optional<uint64_t> storedDataOffset(int fd, uint64_t file_size, const std::
     for (uint64_t at = 0, i = 0; i < entries && at + 46 <= cd_size; ++i) {
         const unsigned char* h = &cd[at];
         if (std::memcmp(h, "PK\x01\x02", 4) != 0) return std::nullopt;
-        const uint64_t n = le(h + 28, 2), extra = le(h + 30, 2), comment = le(h + 32, 2);
+        const uint64_t n = littleEndian(h + 28, 2), extra = littleEndian(h + 30, 2), comment = littleEndian(h + 32, 2);
         if (at + 46 + n > cd_size) return std::nullopt;
         if (std::string(reinterpret_cast<const char*>(h + 46), n) == name) {
-            const uint64_t local = le(h + 42, 4);
-            if (le(h + 10, 2) != ZIP_CM_STORE || (le(h + 8, 2) & 1) != 0 || le(h + 16, 4) != st.crc || le(h + 20, 4) != st.comp_size ||
-                le(h + 24, 4) != st.size || local == 0xffffffff)
+            const uint64_t local = littleEndian(h + 42, 4);
+            if (littleEndian(h + 10, 2) != ZIP_CM_STORE || (littleEndian(h + 8, 2) & 1) != 0 || littleEndian(h + 16, 4) != st.crc || littleEndian(h + 20, 4) != st.comp_size ||
+                littleEndian(h + 24, 4) != st.size || local == 0xffffffff)
                 return std::nullopt;
             unsigned char lh[30];
             if (local > file_size || !preadAll(fd, lh, sizeof lh, local) || std::memcmp(lh, "PK\x03\x04", 4) != 0) return std::nullopt;
-            const uint64_t data = local + 30 + le(lh + 26, 2) + le(lh + 28, 2);
+            const uint64_t data = local + 30 + littleEndian(lh + 26, 2) + littleEndian(lh + 28, 2);
             if (data > file_size || st.size > file_size - data) return std::nullopt;
             return data;
         }
