@@ -7,7 +7,6 @@
 #include <zip.h>
 #include <zlib.h>
 
-#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
