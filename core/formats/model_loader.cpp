@@ -132,8 +132,8 @@ void nameUnnamedLayers(Architecture& arch) {
 
 // Adopts `arch` into the model and binds the file's weight groups to its layers.
 void adoptAndBind(Model& m, Architecture arch, std::vector<WeightGroup> groups, const std::string& source, bool order_fallback) {
-    Architecture tree_only;  // binding needs the nesting; the flat layers move into the model
-    tree_only.tree = arch.tree;
+    Architecture tree_only;  // binding needs the nesting (adoptArchitecture takes the flat layers only)
+    tree_only.tree = std::move(arch.tree);  // a copy was 7% of a small file's load (every layer's config JSON)
     adoptArchitecture(m, std::move(arch), source);
     bindWeights(m, tree_only, std::move(groups), order_fallback);
 }
