@@ -24,19 +24,17 @@ struct RawFile {
     int fd = -1;                          // the sec2 driver's descriptor
     const unsigned char* mem = nullptr;   // or the core driver's image
     uint64_t size = 0;                    // bytes readable
-    uint64_t base = 0;                    // addresses in the file are relative to this (the user block)
     unsigned sizeof_addr = 8, sizeof_size = 8;
 
-    // Reads n bytes at the file address `addr`; false when any of them lies outside the file.
+    // Reads n bytes at the file address `addr` (files with a user block, whose addresses are
+    // relative to it, are never checked: readSuperblockSizes); false when any lies outside the file.
     bool read(uint64_t addr, void* out, uint64_t n) const {
-        if (addr > UINT64_MAX - base) return false;
-        const uint64_t at = base + addr;
-        if (at > size || n > size - at) return false;
+        if (addr > size || n > size - addr) return false;
         if (mem) {
-            std::memcpy(out, mem + at, n);
+            std::memcpy(out, mem + addr, n);
             return true;
         }
-        return preadAll(fd, out, n, at);
+        return preadAll(fd, out, n, addr);
     }
     bool read(uint64_t addr, std::vector<unsigned char>& out, uint64_t n) const {
         out.resize(n);
@@ -45,43 +43,43 @@ struct RawFile {
     // Up to n bytes at `addr` (fewer at the end of the file): one read where a structure's size
     // is known only from its first bytes.
     void readUpTo(uint64_t addr, std::vector<unsigned char>& out, uint64_t n) const {
-        const uint64_t at = addr > UINT64_MAX - base ? size : base + addr;
         out.clear();
-        if (at < size && read(addr, out, std::min(n, size - at))) return;
+        if (addr < size && read(addr, out, std::min(n, size - addr))) return;
         out.clear();
     }
 };
 
-// The file behind `obj`, when it is read through a driver whose bytes we can reach ourselves.
-std::optional<RawFile> rawFileOf(hid_t obj) {
-    const hid_t fid = H5Iget_file_id(obj);
-    if (fid < 0) return std::nullopt;
-    std::optional<RawFile> out;
-    const hid_t fapl = H5Fget_access_plist(fid);
-    const hid_t fcpl = H5Fget_create_plist(fid);
+// The sizes of addresses and lengths from the superblock at the start of the file (II.A: at 13
+// and 14 in versions 0 and 1, at 9 and 10 in versions 2 and 3). False for a file with a user
+// block (its signature further on: every address moves by its size): left unchecked rather than
+// read wrongly; h5py and Keras never write one.
+bool readSuperblockSizes(RawFile& f) {
+    unsigned char sb[16];
+    if (!f.read(0, sb, sizeof sb) || std::memcmp(sb, "\x89HDF\r\n\x1a\n", 8) != 0) return false;
+    const unsigned version = sb[8];
+    const unsigned at = version <= 1 ? 13 : version <= 3 ? 9 : 0;
+    if (at == 0) return false;
+    f.sizeof_addr = sb[at], f.sizeof_size = sb[at + 1];
+    return (f.sizeof_addr == 4 || f.sizeof_addr == 8) && (f.sizeof_size == 4 || f.sizeof_size == 8);
+}
+
+// The bytes of `file` of `size`, asking its property list which driver reads it: for a file not
+// opened by hdf5_util.cpp (which tells startHeapChecks instead).
+std::optional<RawFile> rawFileOf(hid_t file, uint64_t size) {
+    const hid_t fapl = H5Fget_access_plist(file);
+    if (fapl < 0) return std::nullopt;
     RawFile f;
+    f.size = size;
     void* handle = nullptr;
-    hsize_t file_size = 0, user_block = 0;
-    size_t sizeof_addr = 0, sizeof_size = 0;
-    if (fapl >= 0 && fcpl >= 0 && H5Fget_filesize(fid, &file_size) >= 0 && H5Pget_userblock(fcpl, &user_block) >= 0 &&
-        H5Pget_sizes(fcpl, &sizeof_addr, &sizeof_size) >= 0 && (sizeof_addr == 4 || sizeof_addr == 8) &&
-        (sizeof_size == 4 || sizeof_size == 8) && H5Fget_vfd_handle(fid, fapl, &handle) >= 0 && handle) {
-        const hid_t driver = H5Pget_driver(fapl);
+    if (H5Fget_vfd_handle(file, fapl, &handle) >= 0 && handle) {
         // H5FD_sec2_get_handle hands out &file->fd, H5FD__core_get_handle &file->mem (HDF5 1.10).
+        const hid_t driver = H5Pget_driver(fapl);
         if (driver == H5FD_SEC2) f.fd = *static_cast<int*>(handle);
         else if (driver == H5FD_CORE) f.mem = *static_cast<unsigned char**>(handle);
-        f.size = file_size;
-        f.base = 0;
-        f.sizeof_addr = static_cast<unsigned>(sizeof_addr);
-        f.sizeof_size = static_cast<unsigned>(sizeof_size);
-        // A user block moves every address by its size, as libhdf5 reads the base address; such
-        // files (never written by h5py or Keras) are left unchecked rather than read wrongly.
-        if ((f.fd >= 0 || f.mem) && user_block == 0) out = f;
     }
-    if (fcpl >= 0) H5Pclose(fcpl);
-    if (fapl >= 0) H5Pclose(fapl);
-    H5Fclose(fid);
-    return out;
+    H5Pclose(fapl);
+    if ((f.fd < 0 && !f.mem) || !readSuperblockSizes(f)) return std::nullopt;
+    return f;
 }
 
 // ---- little-endian fields ----------------------------------------------------------------------
@@ -180,7 +178,6 @@ struct VlenRef {
 };
 
 struct ParsedAttribute {
-    bool vlen_string = false;
     uint64_t base_size = 1;
     std::vector<VlenRef> refs;
 };
@@ -215,7 +212,6 @@ Match parseAttribute(const RawFile& f, const Message& m, const std::string& name
     if (!t.has(0, 8)) return Match::Unreadable;
     if ((t.get(0, 1) & 0x0F) != 9) return Match::Found;  // not variable-length: nothing to check
     if ((t.get(1, 1) & 0x0F) != 1) return Match::Unreadable;  // a vlen sequence: we never read those
-    out.vlen_string = true;
     if (t.has(8, 8)) out.base_size = std::max<uint64_t>(1, t.get(12, 4));  // the base type's size
 
     // Dataspace (IV.A.2.b): the element count.
@@ -258,50 +254,49 @@ struct HeapObject {
     uint64_t size;
 };
 
+struct Collection {
+    std::map<uint64_t, HeapObject> objects;
+    std::string damage;  // why it is unsound, or empty
+};
+
 // The objects of the collection at `addr` as libhdf5 1.10's H5HG__cache_heap_deserialize lists
 // them (the last of a repeated index wins), or a reason it is unsound: an object running past the
 // collection's end (H5HG_read would copy past it) or a free-space record that would make that
 // loop stand still.
-std::optional<std::map<uint64_t, HeapObject>> readCollection(const RawFile& f, uint64_t addr, std::string& why) {
-    auto at = [&] { return "global heap collection at " + std::to_string(addr); };
+Collection readCollection(const RawFile& f, uint64_t addr) {
+    Collection c;
+    auto unsound = [&](const std::string& why) {
+        c.objects.clear();
+        c.damage = "global heap collection at " + std::to_string(addr) + ": " + why;
+        return c;
+    };
     // Collections are 4 KiB unless an object needs more (libhdf5's minimum): usually one read.
     std::vector<unsigned char> whole;
     f.readUpTo(addr, whole, 4096);
     const uint64_t header = 8 + f.sizeof_size;
-    if (whole.size() < header || std::memcmp(whole.data(), "GCOL", 4) != 0) {
-        why = at() + ": not a collection (or past the end of the file)";
-        return std::nullopt;
-    }
+    if (whole.size() < header || std::memcmp(whole.data(), "GCOL", 4) != 0) return unsound("not a collection (or past the end of the file)");
     const uint64_t size = littleEndian(whole.data() + 8, f.sizeof_size);
     const uint64_t object_header = 8 + f.sizeof_size;  // index, references, reserved, size
     const bool small = size <= (uint64_t{64} << 20);  // else walk the object headers one by one
     unsigned char last;
     const bool fits = size >= header && (size <= whole.size() || (addr <= UINT64_MAX - size && f.read(addr + size - 1, &last, 1)));
-    if (!fits || (small && size > whole.size() && !f.read(addr, whole, size))) {
-        why = at() + ": its size (" + std::to_string(size) + " bytes) runs past the end of the file";
-        return std::nullopt;
-    }
-    std::map<uint64_t, HeapObject> objects;
+    if (!fits || (small && size > whole.size() && !f.read(addr, whole, size)))
+        return unsound("its size (" + std::to_string(size) + " bytes) runs past the end of the file");
     unsigned char oh[16];
     for (uint64_t p = header; p < size;) {
         if (size - p < object_header) break;  // too small for an object: free space
         const unsigned char* h = small ? whole.data() + p : oh;
         if (!small && !f.read(addr + p, oh, object_header)) break;
         const uint64_t index = littleEndian(h, 2), osize = littleEndian(h + 8, f.sizeof_size);
-        if (index > 0 && osize > size - p - object_header) {
-            why = at() + ": object " + std::to_string(index) + " claims " + std::to_string(osize) + " bytes, past the collection's end";
-            return std::nullopt;
-        }
+        if (index > 0 && osize > size - p - object_header)
+            return unsound("object " + std::to_string(index) + " claims " + std::to_string(osize) + " bytes, past the collection's end");
         const uint64_t need = index > 0 ? object_header + align8(osize) : osize;
-        if (need == 0) {
-            why = at() + ": a free-space record of 0 bytes";
-            return std::nullopt;
-        }
-        objects[index] = HeapObject{osize};
+        if (need == 0) return unsound("a free-space record of 0 bytes");
+        c.objects[index] = HeapObject{osize};
         if (need > size - p) break;  // libhdf5's loop ends here too
         p += need;
     }
-    return objects;
+    return c;
 }
 
 // ---- what one file's checks have read, kept while the file stays the same ----------------------
@@ -309,16 +304,11 @@ std::optional<std::map<uint64_t, HeapObject>> readCollection(const RawFile& f, u
 // same root header and collection for every attribute would cost as much again. A file's entry
 // is known by its driver handle's address, size and name, and for a file on disk its inode and
 // mtime too (another file opened later at the same address must not inherit it); every open in
-// hdf5_util.cpp starts afresh (forgetHeapChecks).
+// hdf5_util.cpp starts afresh (startHeapChecks).
 
 struct Header {
     std::deque<std::vector<unsigned char>> bytes;  // what the messages point into
     std::optional<std::vector<Message>> messages;  // nullopt: a layout we do not read
-};
-
-struct Collection {
-    std::map<uint64_t, HeapObject> objects;
-    std::string damage;  // why it is unsound, or empty
 };
 
 struct FileEntry {
@@ -335,35 +325,53 @@ struct FileEntry {
 
 thread_local FileEntry cache;
 
-bool sameFile(const FileEntry& e, const void* handle, uint64_t size, const std::string& name, const struct stat* st) {
-    if (e.handle != handle || e.size != size || e.name != name) return false;
-    if (!e.raw || e.raw->fd < 0) return st == nullptr;
-    return st && e.dev == st->st_dev && e.ino == st->st_ino && e.mtime.tv_sec == st->st_mtim.tv_sec &&
-           e.mtime.tv_nsec == st->st_mtim.tv_nsec;
-}
+// How the cache knows the file behind `obj`: its driver handle's address, size and name.
+struct FileKey {
+    hid_t file = -1;  // a reference for the caller to close
+    const void* handle = nullptr;
+    uint64_t size = 0;
+    std::string name;
+};
 
-// The entry for the file behind `obj`, reading its driver and sizes when it is a new one.
-FileEntry& entryFor(hid_t obj) {
-    const hid_t fid = H5Iget_file_id(obj);
+FileKey keyOf(hid_t obj) {
+    FileKey k;
+    k.file = H5Iget_file_id(obj);
     void* handle = nullptr;
     hsize_t size = 0;
     char name[1024] = {};
-    if (fid >= 0 && H5Fget_vfd_handle(fid, H5P_DEFAULT, &handle) >= 0 && H5Fget_filesize(fid, &size) >= 0)
-        H5Fget_name(fid, name, sizeof name);
-    if (fid >= 0) H5Fclose(fid);
-    struct stat st {};
-    const bool on_disk = cache.raw && cache.raw->fd >= 0 && fstat(cache.raw->fd, &st) == 0;
-    if (handle && sameFile(cache, handle, size, name, on_disk ? &st : nullptr)) return cache;
-    cache = FileEntry{};
-    cache.handle = handle;
-    cache.size = size;
-    cache.name = name;
-    cache.raw = handle ? rawFileOf(obj) : std::nullopt;
-    if (cache.raw && cache.raw->fd >= 0 && fstat(cache.raw->fd, &st) == 0) {
-        cache.dev = st.st_dev, cache.ino = st.st_ino, cache.mtime = st.st_mtim;
-    } else if (cache.raw && cache.raw->fd >= 0) {
-        cache.raw.reset();
+    if (k.file >= 0 && H5Fget_vfd_handle(k.file, H5P_DEFAULT, &handle) >= 0 && H5Fget_filesize(k.file, &size) >= 0) {
+        H5Fget_name(k.file, name, sizeof name);
+        k.handle = handle, k.size = size, k.name = name;
     }
+    return k;
+}
+
+// The cache starts afresh on `key`'s file, read through `raw` (none: left unchecked); a file on
+// disk is also known by its inode and mtime from then on.
+void startEntry(const FileKey& key, std::optional<RawFile> raw) {
+    cache = FileEntry{};
+    struct stat st {};
+    if (raw && raw->fd >= 0) {
+        if (fstat(raw->fd, &st) != 0) raw.reset();
+        cache.dev = st.st_dev, cache.ino = st.st_ino, cache.mtime = st.st_mtim;
+    }
+    cache.handle = key.handle, cache.size = key.size, cache.name = key.name;
+    cache.raw = std::move(raw);
+}
+
+bool isCached(const FileKey& key) {
+    if (!key.handle || cache.handle != key.handle || cache.size != key.size || cache.name != key.name) return false;
+    if (!cache.raw || cache.raw->fd < 0) return true;
+    struct stat st {};
+    return fstat(cache.raw->fd, &st) == 0 && cache.dev == st.st_dev && cache.ino == st.st_ino &&
+           cache.mtime.tv_sec == st.st_mtim.tv_sec && cache.mtime.tv_nsec == st.st_mtim.tv_nsec;
+}
+
+// The entry for the file behind `obj`, asking libhdf5 for its driver when it is a new one.
+FileEntry& entryFor(hid_t obj) {
+    const FileKey key = keyOf(obj);
+    if (!isCached(key)) startEntry(key, key.handle ? rawFileOf(key.file, key.size) : std::nullopt);
+    if (key.file >= 0) H5Fclose(key.file);
     return cache;
 }
 
@@ -378,52 +386,28 @@ const Header& headerAt(FileEntry& e, uint64_t addr) {
 const Collection& collectionAt(FileEntry& e, uint64_t addr) {
     auto it = e.collections.find(addr);
     if (it != e.collections.end()) return it->second;
-    Collection& c = e.collections[addr];
-    if (std::optional<std::map<uint64_t, HeapObject>> objects = readCollection(*e.raw, addr, c.damage)) c.objects = std::move(*objects);
-    return c;
-}
-
-// The sizes of addresses and lengths from the superblock at the start of the file (II.A: at 13
-// and 14 in versions 0 and 1, at 9 and 10 in versions 2 and 3).
-bool readSuperblockSizes(RawFile& f) {
-    unsigned char sb[16];
-    if (!f.read(0, sb, sizeof sb) || std::memcmp(sb, "\x89HDF\r\n\x1a\n", 8) != 0) return false;
-    const unsigned version = sb[8];
-    const unsigned at = version <= 1 ? 13 : version <= 3 ? 9 : 0;
-    if (at == 0) return false;
-    f.sizeof_addr = sb[at], f.sizeof_size = sb[at + 1];
-    return (f.sizeof_addr == 4 || f.sizeof_addr == 8) && (f.sizeof_size == 4 || f.sizeof_size == 8);
+    return e.collections[addr] = readCollection(*e.raw, addr);
 }
 
 }  // namespace
 
-void forgetHeapChecks() { cache = FileEntry{}; }
-
 void startHeapChecks(hid_t file, const std::string& path, const char* image, size_t image_size) {
-    cache = FileEntry{};
-    void* handle = nullptr;
-    hsize_t size = 0;
-    char name[1024] = {};
-    if (H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) < 0 || !handle || H5Fget_filesize(file, &size) < 0) return;
-    H5Fget_name(file, name, sizeof name);
+    cache = FileEntry{};  // if the file is not known here, the first check asks libhdf5 (entryFor)
+    const FileKey key = keyOf(file);
+    if (key.file >= 0) H5Fclose(key.file);
+    if (!key.handle) return;
     RawFile f;
-    f.size = size;
-    struct stat st {};
+    f.size = key.size;
     if (image) {  // the core driver lends our buffer (openImageReadOnly): its handle points at it
-        if (*static_cast<unsigned char* const*>(handle) != reinterpret_cast<const unsigned char*>(image) || size != image_size) return;
+        if (*static_cast<unsigned char* const*>(key.handle) != reinterpret_cast<const unsigned char*>(image) || key.size != image_size) return;
         f.mem = reinterpret_cast<const unsigned char*>(image);
     } else {  // sec2: the handle points at its descriptor, which must be this path's file
-        struct stat by_path {};
-        const int fd = *static_cast<const int*>(handle);
-        if (fstat(fd, &st) != 0 || stat(path.c_str(), &by_path) != 0 || st.st_dev != by_path.st_dev || st.st_ino != by_path.st_ino) return;
+        struct stat by_fd {}, by_path {};
+        const int fd = *static_cast<const int*>(key.handle);
+        if (fstat(fd, &by_fd) != 0 || stat(path.c_str(), &by_path) != 0 || by_fd.st_dev != by_path.st_dev || by_fd.st_ino != by_path.st_ino) return;
         f.fd = fd;
     }
-    if (!readSuperblockSizes(f)) return;  // a user block (signature further on): left unchecked
-    cache.handle = handle;
-    cache.size = size;
-    cache.name = name;
-    cache.dev = st.st_dev, cache.ino = st.st_ino, cache.mtime = st.st_mtim;
-    cache.raw = f;
+    startEntry(key, readSuperblockSizes(f) ? std::optional<RawFile>(f) : std::nullopt);
 }
 
 VlenHeapCheck checkVlenStringHeap(hid_t obj, const std::string& name) {

@@ -36,11 +36,9 @@ struct VlenHeapCheck {
 // Checks the attribute `name` of the object `obj` (a file, group or dataset id).
 VlenHeapCheck checkVlenStringHeap(hid_t obj, const std::string& name);
 
-// Drops what this thread's checks have read of the last file, and notes how hdf5_util.cpp has
-// just opened `file`: from `path` (the sec2 driver) or from `image` (the core driver; null for a
-// path), so that the
-// check need not ask libhdf5's property lists (8 us a file). forgetHeapChecks only drops.
+// Starts this thread's checks afresh on `file`, which hdf5_util.cpp has just opened from `path`
+// (the sec2 driver) or from `image` (the core driver; null for a path), so that the check need not
+// ask libhdf5's property lists for the driver.
 void startHeapChecks(hid_t file, const std::string& path, const char* image, size_t image_size);
-void forgetHeapChecks();
 
 }  // namespace qs::h5

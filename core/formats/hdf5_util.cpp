@@ -37,7 +37,6 @@ std::string innermostErrorMessage() {
 
 H5::H5File openReadOnly(const std::string& path) {
     silenceErrorStack();
-    forgetHeapChecks();
     try {
         H5::H5File file(path, H5F_ACC_RDONLY);
         startHeapChecks(file.getId(), path, nullptr, 0);
@@ -73,7 +72,6 @@ herr_t udataFree(void*) { return 0; }
 
 H5::H5File openImageReadOnly(const ImageBytes& image, const std::string& display_name) {
     silenceErrorStack();
-    forgetHeapChecks();
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5FD_file_image_callbacks_t cb = {imageMalloc, imageMemcpy, imageRealloc, imageFree, udataCopy, udataFree, const_cast<ImageBytes*>(&image)};
     hid_t fid = -1;

@@ -101,8 +101,7 @@ struct ArchSource {
 
 // A .keras archive's config.json, and its architecture once parsed.
 struct ArchiveArchitecture {
-    json config;
-    std::string source;
+    ArchSource config;
     std::optional<Architecture> parsed;
 };
 
@@ -167,12 +166,12 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
         // The architecture guides which groups are read, so the helper parses it too, here;
         // the caller has parsed its own before opening the image (loadArchive).
         h5::noteLibraryFree();
-        if (!archive->parsed) archive->parsed = parseKerasArchitecture(archive->config, path, archive->source);
+        if (!archive->parsed) archive->parsed = parseKerasArchitecture(archive->config.config, path, archive->config.source);
         h5::noteStep("/");
         std::vector<WeightGroup> groups = readKeras3WeightGroups(root, path, &*archive->parsed, progress);
         // The caller's last step waits for the helper's end: nothing library-free after it there.
         if (h5::metadataOnly()) return m;
-        adoptAndBind(m, std::move(*archive->parsed), std::move(groups), archive->source, false);
+        adoptAndBind(m, std::move(*archive->parsed), std::move(groups), archive->config.source, false);
     } else if (auto config_text = rootString(root, "model_config", path)) {
         m.format = ModelFormat::Keras2FullH5;
         if (!h5::hasChild(root, "model_weights")) throw Error(path, "/model_weights", "the file has a model_config but no model_weights group");
@@ -239,7 +238,7 @@ Model loadFromH5(const H5::H5File& file, const std::string& path, const LoadOpti
 Model loadArchive(const std::string& path, const LoadOptions& options, const Progress& progress) {
     ZipArchive zip(path);
     if (!zip.contains("model.weights.h5")) throw Error(path, "model.weights.h5", "the .keras archive has no model.weights.h5");
-    ArchiveArchitecture arch{parseJsonText(zip.readText("config.json"), path, "config.json"), "config.json", std::nullopt};
+    ArchiveArchitecture arch{{parseJsonText(zip.readText("config.json"), path, "config.json"), "config.json"}, std::nullopt};
     std::string keras_version;
     if (zip.contains("metadata.json")) {
         try {
@@ -263,7 +262,7 @@ Model loadArchive(const std::string& path, const LoadOptions& options, const Pro
     // The caller parses the architecture now, while the helper opens the image (the step it
     // waits for next); the helper parses it after that step (loadFromH5), so its open is not
     // delayed. Library-free either way.
-    if (!h5::metadataOnly()) arch.parsed = parseKerasArchitecture(arch.config, path, arch.source);
+    if (!h5::metadataOnly()) arch.parsed = parseKerasArchitecture(arch.config.config, path, arch.config.source);
     h5::noteStep("model.weights.h5");  // its superblock, as for a plain file
     H5::H5File file = h5::openImageReadOnly(image, path + ":model.weights.h5");
     Model m = loadFromH5(file, path, options, progress, &arch);
